@@ -1,0 +1,136 @@
+# ngsp: build, test, demo and bench.  See README.md.
+#
+#   make            build build/ngx_http_ngsp_module.so against Debian's nginx
+#   make run        build and start the demo (make stop stops it)
+#   make test       unit tests, then integration tests against real nginx/redis
+#   make asan       the module built with ASan+UBSan (build/asan/)
+#   make fuzz       short libFuzzer runs of every engine fuzz target
+#   make bench      side-by-side benchmarks
+
+NGINX_SRC   ?= /usr/share/nginx/src
+BUILD       ?= build
+PY          ?= /usr/bin/python3
+FUZZ_SECONDS ?= 20
+SAN         ?=
+
+B           := $(abspath $(BUILD))
+LIBS        := -lcrypto -ljansson -lhiredis -lz
+ENGINE_SRCS := $(sort $(wildcard ngx_module/ngsp_*.c))
+ENGINE_HDRS := $(sort $(wildcard ngx_module/ngsp_*.h))
+GLUE_SRCS   := $(sort $(wildcard ngx_module/ngx_http_ngsp_*.c ngx_module/ngx_http_ngsp_*.h))
+UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+ECFLAGS     := -std=gnu99 -g -O2 -Wall -Wextra -Werror -Ingx_module -fPIC \
+               -D_GNU_SOURCE
+
+ifneq ($(SAN),)
+NGX_CC_OPT  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined
+NGX_LD_OPT  := -fsanitize=address,undefined
+else
+NGX_CC_OPT  := -g -O2 -Wall -Werror
+NGX_LD_OPT  :=
+endif
+
+.PHONY: all module deps run stop test unit integration asan asan-test fuzz \
+        bench clean tools FORCE
+
+all: module tools
+
+module: $(B)/ngx_http_ngsp_module.so
+
+deps:
+	@tools/install-deps
+
+# configure runs again only when config or the list of source files changes
+$(B)/.srclist: FORCE
+	@mkdir -p $(B)
+	@echo "$(ENGINE_SRCS) $(GLUE_SRCS) $(NGINX_SRC) $(SAN)" > $(B)/.srclist.new
+	@cmp -s $(B)/.srclist.new $@ || mv $(B)/.srclist.new $@
+	@rm -f $(B)/.srclist.new
+
+$(B)/nginx/Makefile: config $(B)/.srclist
+	@test -f $(NGINX_SRC)/configure || { echo "ngsp: no nginx source at $(NGINX_SRC) (apt-get install nginx-dev, or make NGINX_SRC=...)"; exit 1; }
+	rm -rf $(B)/nginx && mkdir -p $(B) && cp -r $(NGINX_SRC) $(B)/nginx
+	cd $(B)/nginx && flags=$$(bash -c 'if [ -f conf_flags ]; then . ./conf_flags; echo "$${NGX_CONF_FLAGS[@]}"; fi') && \
+	  ./configure $$flags --with-compat --add-dynamic-module=$(CURDIR) \
+	    --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" > configure.log \
+	  || { tail -20 configure.log; exit 1; }
+
+$(B)/ngx_http_ngsp_module.so: $(B)/nginx/Makefile FORCE
+	$(MAKE) -s -C $(B)/nginx -f objs/Makefile modules
+	cp $(B)/nginx/objs/ngx_http_ngsp_module.so $@
+
+# --- engines, unit tests, tools -----------------------------------------
+
+ENGINE_OBJS := $(patsubst ngx_module/%.c,$(B)/engine/%.o,$(ENGINE_SRCS))
+
+$(B)/engine/%.o: ngx_module/%.c $(ENGINE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ECFLAGS) -c $< -o $@
+
+$(B)/unit/%: tests/unit/%.c $(ENGINE_OBJS) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ECFLAGS) -Wno-unused-parameter $< $(ENGINE_OBJS) -o $@ -lcmocka $(LIBS)
+
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; (cd tests/unit && $$t); done
+
+$(B)/ngsp-token: tools/ngsp-token.c
+	$(CC) $(ECFLAGS) $< -o $@ -ljwt -ljansson
+
+tools: $(B)/ngsp-token
+
+# --- integration ----------------------------------------------------------
+
+integration: module tools
+	NGSP_MODULE=$(B)/ngx_http_ngsp_module.so NGSP_BUILD=$(B) NGSP_SAN=$(SAN) \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) integration
+
+asan:
+	$(MAKE) module BUILD=$(BUILD)/asan SAN=1
+
+asan-test: deps
+	$(MAKE) integration BUILD=$(BUILD)/asan SAN=1
+
+# --- fuzzing (clang libFuzzer) -------------------------------------------
+
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
+
+$(B)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRCS) $(ENGINE_HDRS)
+	@mkdir -p $(dir $@)
+	clang -std=gnu99 -g -O1 -Ingx_module -D_GNU_SOURCE \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  $< $(ENGINE_SRCS) -o $@ $(LIBS)
+
+fuzz: deps $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
+	  mkdir -p $(B)/fuzz/corpus-$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=0 \
+	    $(B)/fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>&1 | tail -3; done
+
+# --- demo -----------------------------------------------------------------
+
+run: deps
+	$(MAKE) all
+	@tools/demo start $(B)
+
+stop:
+	@tools/demo stop $(B)
+
+bench: deps
+	$(MAKE) all
+	@bench/run $(B)
+
+clean:
+	rm -rf $(BUILD)
+
+FORCE:
