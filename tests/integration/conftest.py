@@ -1,0 +1,60 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from harness import Nginx, Redis, Upstream, free_port  # noqa: E402
+
+
+@pytest.fixture
+def nginx_factory(tmp_path):
+    """make(http, main="", workers=2, ports=()) -> started Nginx.
+
+    Every instance is stopped at teardown, and the test fails if its
+    error.log shows an [alert], [emerg], crash or sanitizer report.
+    """
+    made = []
+
+    def make(http, main="", workers=2, ports=(), start=True, events=""):
+        n = Nginx(tmp_path / ("nginx%d" % len(made)), http, main=main,
+                  workers=workers, events=events)
+        made.append(n)
+        if start:
+            n.start(ports)
+        return n
+
+    yield make
+    problems = []
+    for n in made:
+        n.stop()
+        problems += n.problems()
+    assert not problems, "error.log problems:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def redis_factory(tmp_path):
+    made = []
+
+    def make(password=None, port=None):
+        r = Redis(tmp_path / ("redis%d" % len(made)), password=password,
+                  port=port)
+        made.append(r)
+        return r.start()
+
+    yield make
+    for r in made:
+        r.stop()
+
+
+@pytest.fixture
+def upstream():
+    u = Upstream().start()
+    yield u
+    u.stop()
+
+
+@pytest.fixture
+def port():
+    return free_port()
