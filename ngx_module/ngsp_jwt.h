@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "ngsp_b64url.h"
+
 
 /* the longest token looked at; longer ones are refused unread */
 #define NGSP_JWT_MAX_TOKEN  16384
@@ -160,9 +162,5 @@ ngsp_jwt_req_op_t ngsp_jwt_req_op_parse(const char *name, int *ok);
 int ngsp_jwt_req_eval(const ngsp_jwt_req_t *req, json_t *claims,
     ngsp_jwt_match_pt match);
 
-
-/* strict base64url without padding; returns decoded length or -1 */
-long ngsp_b64url_decode(unsigned char *dst, const char *src, size_t len);
-size_t ngsp_b64url_encode(char *dst, const unsigned char *src, size_t len);
 
 #endif /* NGSP_JWT_H */

@@ -1,16 +1,761 @@
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
+/*
+ * ngx_http_ngsp_module: JWT validation in the access phase, its
+ * directives and configuration.  The shared object also carries
+ * ngx_http_ngsp_quota_module and ngx_http_ngsp_mask_filter_module.
+ */
+
+#include "ngx_http_ngsp_jwt.h"
+
+
+static ngx_int_t ngx_http_ngsp_handler(ngx_http_request_t *r);
+static void *ngx_http_ngsp_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_ngsp_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_ngsp_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ngsp_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_ngsp_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ngsp_init(ngx_conf_t *cf);
+
+static char *ngx_http_ngsp_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ngsp_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ngsp_str_list(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ngsp_require(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ngsp_agency_claim(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_enum_t  ngx_http_ngsp_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_ngsp_commands[] = {
+
+    { ngx_string("ngsp_jwt_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_ngsp_key_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_jwt_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_ngsp_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_jwt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("ngsp_jwt_realm"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_loc_conf_t, realm),
+      NULL },
+
+    { ngx_string("ngsp_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ngsp_str_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_loc_conf_t, issuers),
+      NULL },
+
+    { ngx_string("ngsp_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ngsp_str_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_loc_conf_t, audiences),
+      NULL },
+
+    { ngx_string("ngsp_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_loc_conf_t, leeway),
+      NULL },
+
+    { ngx_string("ngsp_jwt_require"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_ngsp_require,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_agency_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ngsp_agency_claim,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_jwt_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_loc_conf_t, token),
+      NULL },
+
+    { ngx_string("ngsp_jwt_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_loc_conf_t, log_level),
+      &ngx_http_ngsp_log_levels },
+
+      ngx_null_command
+};
+
 
 static ngx_http_module_t  ngx_http_ngsp_module_ctx = {
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    ngx_http_ngsp_preconfiguration,        /* preconfiguration */
+    ngx_http_ngsp_init,                    /* postconfiguration */
+
+    ngx_http_ngsp_create_main_conf,        /* create main configuration */
+    ngx_http_ngsp_init_main_conf,          /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ngsp_create_loc_conf,         /* create location configuration */
+    ngx_http_ngsp_merge_loc_conf           /* merge location configuration */
 };
+
 
 ngx_module_t  ngx_http_ngsp_module = {
     NGX_MODULE_V1,
-    &ngx_http_ngsp_module_ctx,
-    NULL,
-    NGX_HTTP_MODULE,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    &ngx_http_ngsp_module_ctx,             /* module context */
+    ngx_http_ngsp_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_int_t
+ngx_http_ngsp_challenge(ngx_http_request_t *r, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    h->value = *value;
+    r->headers_out.www_authenticate = h;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                 *challenge;
+    ngx_int_t                  status;
+    ngx_http_ngsp_jwt_ctx_t   *ctx;
+    ngx_http_ngsp_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_module);
+
+    if (!lcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_ngsp_jwt_eval(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (ctx->status) {
+
+    case NGSP_JWT_OK:
+        return NGX_OK;
+
+    case NGSP_JWT_MISSING:
+        /* RFC 6750 §3.1: no error code when no credentials were sent */
+        challenge = &lcf->challenge;
+        status = NGX_HTTP_UNAUTHORIZED;
+        break;
+
+    case NGSP_JWT_CLAIM_FAILED:
+        challenge = &lcf->challenge_scope;
+        status = NGX_HTTP_FORBIDDEN;
+        break;
+
+    default:
+        challenge = &lcf->challenge_invalid;
+        status = NGX_HTTP_UNAUTHORIZED;
+        break;
+    }
+
+    /* the reason only: never the token */
+    ngx_log_error(lcf->log_level, r->connection->log, 0,
+                  "ngsp: jwt rejected: %s%s%V%s",
+                  ngsp_jwt_status_name(ctx->status),
+                  ctx->agency.len ? ", agency \"" : "", &ctx->agency,
+                  ctx->agency.len ? "\"" : "");
+
+    if (ngx_http_ngsp_challenge(r, challenge) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return status;
+}
+
+
+/* --- configuration ----------------------------------------------------- */
+
+
+static void
+ngx_http_ngsp_keyset_cleanup(void *data)
+{
+    ngsp_jwt_keyset_free(data);
+}
+
+
+static void *
+ngx_http_ngsp_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ngsp_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ngsp_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    mcf->cache_size = NGX_CONF_UNSET_SIZE;
+    mcf->cache_valid = NGX_CONF_UNSET;
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_ngsp_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ngsp_main_conf_t  *mcf = conf;
+
+    ngx_conf_init_size_value(mcf->cache_size, 1024 * 1024);
+    ngx_conf_init_value(mcf->cache_valid, 600);
+
+    /* no keys, nothing to cache */
+    if (mcf->keyset == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_ngsp_jwt_cache_init_conf(cf, mcf);
+}
+
+
+static char *
+ngx_http_ngsp_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_main_conf_t  *mcf = conf;
+
+    int                  n;
+    u_char              *p, *last, *comma;
+    char                *kid;
+    unsigned             algs;
+    ngx_str_t           *value, path;
+    ngx_uint_t           i;
+    ngsp_jwt_alg_t       alg;
+    ngx_pool_cleanup_t  *cln;
+    char                 err[256];
+
+    value = cf->args->elts;
+
+    path = value[1];
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    algs = 0;
+    kid = NULL;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "alg=", 4) == 0) {
+            p = value[i].data + 4;
+            last = value[i].data + value[i].len;
+
+            while (p < last) {
+                comma = ngx_strlchr(p, last, ',');
+                if (comma == NULL) {
+                    comma = last;
+                }
+
+                alg = ngsp_jwt_alg_parse((char *) p, comma - p);
+                if (alg == NGSP_ALG_NONE) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "ngsp: unknown algorithm \"%*s\" in "
+                                       "\"%V\"", comma - p, p, &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+
+                algs |= NGSP_ALG_BIT(alg);
+                p = comma + 1;
+            }
+
+            if (algs == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ngsp: empty \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "kid=", 4) == 0 && value[i].len > 4) {
+            kid = (char *) value[i].data + 4;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->keyset == NULL) {
+        mcf->keyset = ngsp_jwt_keyset_new();
+        if (mcf->keyset == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            ngsp_jwt_keyset_free(mcf->keyset);
+            mcf->keyset = NULL;
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_http_ngsp_keyset_cleanup;
+        cln->data = mcf->keyset;
+    }
+
+    n = ngsp_jwt_keyset_add_file(mcf->keyset, (char *) path.data, algs, kid,
+                                 err, sizeof(err));
+    if (n < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: cannot load key file \"%V\": %s",
+                           &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ngsp_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_main_conf_t  *mcf = conf;
+
+    ssize_t     size;
+    time_t      valid;
+    ngx_str_t  *value, s;
+
+    if (mcf->cache_size != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0 && cf->args->nelts == 2) {
+        mcf->cache_size = 0;
+        return NGX_CONF_OK;
+    }
+
+    size = ngx_parse_size(&value[1]);
+    if (size == NGX_ERROR || (size_t) size < 8 * ngx_pagesize) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: invalid cache size \"%V\" (%uzk at least)",
+                           &value[1], 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->cache_size = (size_t) size;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "valid=", 6) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 6;
+        s.len = value[2].len - 6;
+
+        valid = ngx_parse_time(&s, 1);
+        if (valid == (time_t) NGX_ERROR || valid == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: invalid \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        mcf->cache_valid = valid;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* values appended to a NULL-terminated array of C strings */
+static char *
+ngx_http_ngsp_str_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    char         **s;
+    ngx_str_t     *value;
+    ngx_uint_t     i;
+    ngx_array_t  **a;
+
+    a = (ngx_array_t **) (p + cmd->offset);
+
+    if (*a == NULL) {
+        *a = ngx_array_create(cf->pool, 4, sizeof(char *));
+        if (*a == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        (*a)->nelts--;      /* the terminating NULL */
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        s = ngx_array_push(*a);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* configuration strings are NUL-terminated by the parser */
+        *s = (char *) value[i].data;
+    }
+
+    s = ngx_array_push(*a);
+    if (s == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *s = NULL;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ngsp_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_loc_conf_t  *lcf = conf;
+
+    int                   ok;
+    ngx_str_t            *value;
+    ngx_uint_t            i, n;
+    ngsp_jwt_req_t       *req;
+    ngx_regex_compile_t   rc;
+    u_char                errstr[NGX_MAX_CONF_ERRSTR];
+
+    value = cf->args->elts;
+
+    if (lcf->requires == NULL) {
+        lcf->requires = ngx_array_create(cf->pool, 2, sizeof(ngsp_jwt_req_t));
+        if (lcf->requires == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    req = ngx_array_push(lcf->requires);
+    if (req == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(req, sizeof(ngsp_jwt_req_t));
+    req->claim = (char *) value[1].data;
+
+    req->op = ngsp_jwt_req_op_parse((char *) value[2].data, &ok);
+    if (!ok) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: unknown operator \"%V\" (eq, ne, in, "
+                           "contains, exists, match)", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    n = cf->args->nelts - 3;
+
+    if ((req->op == NGSP_REQ_EXISTS && n != 0)
+        || ((req->op == NGSP_REQ_EQ || req->op == NGSP_REQ_NE
+             || req->op == NGSP_REQ_MATCH) && n != 1)
+        || ((req->op == NGSP_REQ_IN || req->op == NGSP_REQ_CONTAINS)
+            && n == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: wrong number of values for \"%V\"",
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    req->values = ngx_pcalloc(cf->pool, (n + 1) * sizeof(char *));
+    if (req->values == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        req->values[i] = (char *) value[3 + i].data;
+    }
+
+    if (req->op == NGSP_REQ_MATCH) {
+        req->regexes = ngx_pcalloc(cf->pool, sizeof(void *));
+        if (req->regexes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+        rc.pattern = value[3];
+        rc.pool = cf->pool;
+        rc.err.len = NGX_MAX_CONF_ERRSTR;
+        rc.err.data = errstr;
+
+        if (ngx_regex_compile(&rc) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "ngsp: %V", &rc.err);
+            return NGX_CONF_ERROR;
+        }
+
+        req->regexes[0] = rc.regex;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ngsp_agency_claim(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_loc_conf_t  *lcf = conf;
+
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i;
+
+    if (lcf->agency_claims != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    lcf->agency_claims = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_str_t));
+    if (lcf->agency_claims == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        s = ngx_array_push(lcf->agency_claims);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        *s = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_ngsp_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ngsp_loc_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ngsp_loc_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lcf->realm = { 0, NULL };
+     *     lcf->issuers = NULL;
+     *     lcf->audiences = NULL;
+     *     lcf->requires = NULL;
+     *     lcf->token = NULL;
+     */
+
+    lcf->enable = NGX_CONF_UNSET;
+    lcf->leeway = NGX_CONF_UNSET;
+    lcf->agency_claims = NGX_CONF_UNSET_PTR;
+    lcf->log_level = NGX_CONF_UNSET_UINT;
+
+    return lcf;
+}
+
+
+/* Bearer realm="..."[, error="..."] with the realm's quotes escaped */
+static ngx_int_t
+ngx_http_ngsp_build_challenge(ngx_conf_t *cf, ngx_str_t *out,
+    ngx_str_t *realm, char *error)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   i;
+
+    len = sizeof("Bearer realm=\"\"") - 1 + 2 * realm->len;
+    if (error) {
+        len += sizeof(", error=\"\"") - 1 + ngx_strlen(error);
+    }
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    p = ngx_cpymem(p, "Bearer realm=\"", sizeof("Bearer realm=\"") - 1);
+
+    for (i = 0; i < realm->len; i++) {
+        if (realm->data[i] == '"' || realm->data[i] == '\\') {
+            *p++ = '\\';
+        }
+        *p++ = realm->data[i];
+    }
+
+    *p++ = '"';
+
+    if (error) {
+        p = ngx_sprintf(p, ", error=\"%s\"", error);
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_ngsp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ngsp_loc_conf_t  *prev = parent;
+    ngx_http_ngsp_loc_conf_t  *conf = child;
+
+    ngx_str_t                  *s;
+    ngx_http_ngsp_main_conf_t  *mcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_str_value(conf->realm, prev->realm, "ngsp");
+    ngx_conf_merge_value(conf->leeway, prev->leeway, 0);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_INFO);
+
+    if (conf->issuers == NULL) {
+        conf->issuers = prev->issuers;
+    }
+
+    if (conf->audiences == NULL) {
+        conf->audiences = prev->audiences;
+    }
+
+    if (conf->requires == NULL) {
+        conf->requires = prev->requires;
+    }
+
+    if (conf->token == NULL) {
+        conf->token = prev->token;
+    }
+
+    ngx_conf_merge_ptr_value(conf->agency_claims, prev->agency_claims, NULL);
+
+    if (conf->agency_claims == NULL) {
+        conf->agency_claims = ngx_array_create(cf->pool, 2,
+                                               sizeof(ngx_str_t));
+        if (conf->agency_claims == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        s = ngx_array_push_n(conf->agency_claims, 2);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(&s[0], "client_id");
+        ngx_str_set(&s[1], "azp");
+
+        /* children without their own list share this one */
+        prev->agency_claims = conf->agency_claims;
+    }
+
+    if (conf->enable) {
+        mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ngsp_module);
+
+        if (mcf->keyset == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: \"ngsp_jwt on\" needs at least one "
+                               "\"ngsp_jwt_key_file\" at http level");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_http_ngsp_build_challenge(cf, &conf->challenge, &conf->realm,
+                                      NULL) != NGX_OK
+        || ngx_http_ngsp_build_challenge(cf, &conf->challenge_invalid,
+                                         &conf->realm, "invalid_token")
+           != NGX_OK
+        || ngx_http_ngsp_build_challenge(cf, &conf->challenge_scope,
+                                         &conf->realm, "insufficient_scope")
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ngsp_jwt_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ngsp_handler;
+
+    return NGX_OK;
+}

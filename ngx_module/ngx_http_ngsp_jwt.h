@@ -1,0 +1,65 @@
+/*
+ * ngsp JWT glue: configuration and per-request state shared by the access
+ * handler, the verification cache and the variables.
+ */
+
+#ifndef NGX_HTTP_NGSP_JWT_H
+#define NGX_HTTP_NGSP_JWT_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngsp_jwt.h"
+
+
+typedef struct {
+    ngsp_jwt_keyset_t         *keyset;
+    ngx_shm_zone_t            *cache;       /* NULL: no cache */
+    size_t                     cache_size;  /* 0: off */
+    time_t                     cache_valid; /* cap for tokens without exp */
+} ngx_http_ngsp_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                 enable;
+    ngx_str_t                  realm;
+    ngx_array_t               *issuers;        /* NULL-terminated char * */
+    ngx_array_t               *audiences;      /* NULL-terminated char * */
+    time_t                     leeway;
+    ngx_array_t               *requires;       /* ngsp_jwt_req_t */
+    ngx_array_t               *agency_claims;  /* ngx_str_t */
+    ngx_http_complex_value_t  *token;          /* NULL: Authorization */
+    ngx_uint_t                 log_level;
+
+    /* WWW-Authenticate values, built when merged */
+    ngx_str_t                  challenge;
+    ngx_str_t                  challenge_invalid;
+    ngx_str_t                  challenge_scope;
+} ngx_http_ngsp_loc_conf_t;
+
+
+typedef struct {
+    ngsp_jwt_status_t          status;
+    ngsp_jwt_t                 jwt;
+    ngx_str_t                  agency;
+} ngx_http_ngsp_jwt_ctx_t;
+
+
+extern ngx_module_t  ngx_http_ngsp_module;
+
+
+/* evaluates the request's token once, on first need; NULL on error */
+ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_jwt_eval(ngx_http_request_t *r);
+
+/* shared verification cache */
+char *ngx_http_ngsp_jwt_cache_init_conf(ngx_conf_t *cf,
+    ngx_http_ngsp_main_conf_t *mcf);
+ngx_int_t ngx_http_ngsp_jwt_cache_lookup(ngx_shm_zone_t *zone,
+    u_char *digest);
+void ngx_http_ngsp_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *digest,
+    time_t expire);
+
+ngx_int_t ngx_http_ngsp_jwt_add_variables(ngx_conf_t *cf);
+
+#endif /* NGX_HTTP_NGSP_JWT_H */

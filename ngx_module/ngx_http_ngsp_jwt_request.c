@@ -1,0 +1,253 @@
+/*
+ * One evaluation of the request's token, on first need (the access
+ * handler, or a variable used in an earlier phase), remembered in the
+ * request's module context.
+ */
+
+#include <openssl/evp.h>
+
+#include "ngx_http_ngsp_jwt.h"
+
+
+static void
+ngx_http_ngsp_jwt_cleanup(void *data)
+{
+    ngx_http_ngsp_jwt_ctx_t  *ctx = data;
+
+    ngsp_jwt_free(&ctx->jwt);
+}
+
+
+/* "Bearer <token>": the scheme is case-insensitive (RFC 7235 §2.1) */
+static ngx_int_t
+ngx_http_ngsp_jwt_bearer(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char  *p, *last;
+
+    if (r->headers_in.authorization == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = r->headers_in.authorization->value.data;
+    last = p + r->headers_in.authorization->value.len;
+
+    if (last - p < 6 || ngx_strncasecmp(p, (u_char *) "Bearer", 6) != 0) {
+        return NGX_DECLINED;
+    }
+
+    p += 6;
+
+    if (p < last && *p != ' ' && *p != '\t') {
+        return NGX_DECLINED;
+    }
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    token->data = p;
+    token->len = last - p;
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_ngsp_jwt_regex_match(void *re, const char *s, size_t len)
+{
+    ngx_str_t  str;
+
+    str.data = (u_char *) s;
+    str.len = len;
+
+    return ngx_regex_exec((ngx_regex_t *) re, &str, NULL, 0) >= 0;
+}
+
+
+static ngsp_jwt_status_t
+ngx_http_ngsp_jwt_verify_cached(ngx_http_request_t *r, ngx_str_t *token,
+    ngsp_jwt_t *jwt)
+{
+    time_t                      expire, cap;
+    unsigned int                len;
+    ngsp_jwt_status_t           st;
+    ngx_http_ngsp_main_conf_t  *mcf;
+    u_char                      digest[EVP_MAX_MD_SIZE];
+    EVP_MD_CTX                 *md;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_module);
+
+    if (mcf->keyset == NULL) {
+        return NGSP_JWT_UNKNOWN_KEY;
+    }
+
+    if (mcf->cache == NULL) {
+        return ngsp_jwt_verify(mcf->keyset, jwt, (char *) token->data);
+    }
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL
+        || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(md, ngsp_jwt_keyset_digest(mcf->keyset), 32) != 1
+        || EVP_DigestUpdate(md, token->data, token->len) != 1
+        || EVP_DigestFinal_ex(md, digest, &len) != 1)
+    {
+        EVP_MD_CTX_free(md);
+        return ngsp_jwt_verify(mcf->keyset, jwt, (char *) token->data);
+    }
+
+    EVP_MD_CTX_free(md);
+
+    if (ngx_http_ngsp_jwt_cache_lookup(mcf->cache, digest) == NGX_OK) {
+        return NGSP_JWT_OK;
+    }
+
+    st = ngsp_jwt_verify(mcf->keyset, jwt, (char *) token->data);
+
+    if (st == NGSP_JWT_OK) {
+        cap = ngx_time() + mcf->cache_valid;
+        expire = ngsp_jwt_expires(jwt);
+
+        if (expire == 0 || expire > cap) {
+            expire = cap;
+        }
+
+        ngx_http_ngsp_jwt_cache_insert(mcf->cache, digest, expire);
+    }
+
+    return st;
+}
+
+
+static ngsp_jwt_status_t
+ngx_http_ngsp_jwt_evaluate(ngx_http_request_t *r, ngx_http_ngsp_jwt_ctx_t *ctx)
+{
+    char                      *text;
+    size_t                     len;
+    json_t                    *v;
+    ngx_str_t                  token, *name;
+    ngx_uint_t                 i;
+    ngsp_jwt_req_t            *req;
+    ngsp_jwt_status_t          st;
+    ngsp_jwt_checks_t          checks;
+    ngx_http_ngsp_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_module);
+
+    if (lcf->token) {
+        if (ngx_http_complex_value(r, lcf->token, &token) != NGX_OK) {
+            return NGSP_JWT_MALFORMED;
+        }
+
+    } else if (ngx_http_ngsp_jwt_bearer(r, &token) != NGX_OK) {
+        return NGSP_JWT_MISSING;
+    }
+
+    if (token.len == 0) {
+        return lcf->token ? NGSP_JWT_MISSING : NGSP_JWT_MALFORMED;
+    }
+
+    st = ngsp_jwt_parse(&ctx->jwt, (char *) token.data, token.len);
+    if (st != NGSP_JWT_OK) {
+        return st;
+    }
+
+    st = ngx_http_ngsp_jwt_verify_cached(r, &token, &ctx->jwt);
+    if (st != NGSP_JWT_OK) {
+        return st;
+    }
+
+    checks.issuers = lcf->issuers ? lcf->issuers->elts : NULL;
+    checks.audiences = lcf->audiences ? lcf->audiences->elts : NULL;
+    checks.leeway = (long) lcf->leeway;
+
+    st = ngsp_jwt_check_claims(&ctx->jwt, &checks, ngx_time());
+    if (st != NGSP_JWT_OK) {
+        return st;
+    }
+
+    name = lcf->agency_claims->elts;
+
+    for (i = 0; i < lcf->agency_claims->nelts; i++) {
+        v = json_object_getn(ctx->jwt.claims, (char *) name[i].data,
+                             name[i].len);
+        if (!json_is_string(v) || json_string_length(v) == 0) {
+            continue;
+        }
+
+        text = ngsp_jwt_claim_text(v, &len);
+        if (text == NULL) {
+            return NGSP_JWT_NO_AGENCY;
+        }
+
+        ctx->agency.data = ngx_pnalloc(r->pool, len);
+        if (ctx->agency.data == NULL) {
+            free(text);
+            return NGSP_JWT_NO_AGENCY;
+        }
+
+        ngx_memcpy(ctx->agency.data, text, len);
+        ctx->agency.len = len;
+        free(text);
+        break;
+    }
+
+    if (ctx->agency.len == 0) {
+        return NGSP_JWT_NO_AGENCY;
+    }
+
+    if (lcf->requires) {
+        req = lcf->requires->elts;
+
+        for (i = 0; i < lcf->requires->nelts; i++) {
+            if (!ngsp_jwt_req_eval(&req[i], ctx->jwt.claims,
+                                   ngx_http_ngsp_jwt_regex_match))
+            {
+                return NGSP_JWT_CLAIM_FAILED;
+            }
+        }
+    }
+
+    return NGSP_JWT_OK;
+}
+
+
+ngx_http_ngsp_jwt_ctx_t *
+ngx_http_ngsp_jwt_eval(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_ngsp_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ngsp_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ngsp_jwt_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_ngsp_jwt_cleanup;
+    cln->data = ctx;
+
+    ctx->status = ngx_http_ngsp_jwt_evaluate(r, ctx);
+
+    /* an authentic token that fails a require still names its agency */
+    if (ctx->status != NGSP_JWT_OK && ctx->status != NGSP_JWT_CLAIM_FAILED) {
+        ngx_str_null(&ctx->agency);
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_ngsp_module);
+
+    return ctx;
+}
