@@ -73,6 +73,8 @@ $(B)/unit/%: tests/unit/%.c $(ENGINE_OBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ECFLAGS) -Wno-unused-parameter $< $(ENGINE_OBJS) -o $@ -lcmocka $(LIBS)
 
+.SECONDARY: $(ENGINE_OBJS)
+
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
 
 unit: $(UNIT_BINS)
@@ -112,10 +114,14 @@ $(B)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRCS) $(ENGINE_HDRS)
 
 fuzz: deps $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
-	  mkdir -p $(B)/fuzz/corpus-$$n; \
+	  mkdir -p $(B)/fuzz/corpus-$$n $(B)/fuzz/artifacts; \
+	  seeds=; [ -d tests/fuzz/seeds/$$n ] && seeds=tests/fuzz/seeds/$$n; \
 	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=0 \
-	    $(B)/fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>&1 | tail -3; done
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -artifact_prefix=$(B)/fuzz/artifacts/$$n- \
+	    $(B)/fuzz/corpus-$$n $$seeds > $(B)/fuzz/$$n.log 2>&1 \
+	  || { tail -40 $(B)/fuzz/$$n.log; echo "ngsp: $$n failed"; exit 1; }; \
+	  grep -E "^#[0-9]+.*(DONE|pulse)" $(B)/fuzz/$$n.log | tail -1; done
 
 # --- demo -----------------------------------------------------------------
 

@@ -800,8 +800,9 @@ int
 ngsp_jwt_keyset_add(ngsp_jwt_keyset_t *ks, const unsigned char *data,
     size_t len, unsigned algs, const char *kid, char *err, size_t errlen)
 {
-    size_t  i;
-    int     hs_only;
+    int      hs_only;
+    size_t   i;
+    json_t  *probe;
 
     if (err && errlen) {
         err[0] = '\0';
@@ -821,8 +822,10 @@ ngsp_jwt_keyset_add(ngsp_jwt_keyset_t *ks, const unsigned char *data,
                                             errlen);
         }
 
-        /* with alg=HS*, a file that is not a JWK is taken as a secret */
-        if (json_loadb((const char *) data, len, 0, NULL) != NULL) {
+        /* with alg=HS*, a file that is not JSON is taken as a secret */
+        probe = json_loadb((const char *) data, len, 0, NULL);
+        if (probe != NULL) {
+            json_decref(probe);
             return ngsp_jwt_keyset_add_json(ks, data, len, algs, kid, err,
                                             errlen);
         }

@@ -1,0 +1,71 @@
+/*
+ * libFuzzer target for the JWT engine.  The first byte picks what the
+ * rest is: a token checked against a fixed key set, or a key file.
+ * Besides "no crash", a token must never verify unless it was really
+ * signed by the fixed HMAC key, which a fuzzer cannot do by chance.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngsp_jwt.h"
+
+
+static ngsp_jwt_keyset_t  *ks;
+
+static const char  secret[] = "fuzzing-secret-of-32-bytes-at-least!";
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char                err[256];
+    unsigned            algs;
+    ngsp_jwt_t          jwt;
+    ngsp_jwt_status_t   st;
+    ngsp_jwt_checks_t   checks = { NULL, NULL, 30 };
+    ngsp_jwt_keyset_t  *tmp;
+
+    if (ks == NULL) {
+        ks = ngsp_jwt_keyset_new();
+        if (ngsp_jwt_keyset_add(ks, (const unsigned char *) secret,
+                                sizeof(secret) - 1,
+                                NGSP_ALG_BIT(NGSP_ALG_HS256), NULL,
+                                err, sizeof(err)) != 1)
+        {
+            abort();
+        }
+    }
+
+    if (size < 1) {
+        return 0;
+    }
+
+    if (data[0] & 1) {
+        algs = (data[0] & 2) ? NGSP_ALG_BIT(NGSP_ALG_HS256) : 0;
+        tmp = ngsp_jwt_keyset_new();
+        (void) ngsp_jwt_keyset_add(tmp, data + 1, size - 1, algs,
+                                   (data[0] & 4) ? "k" : NULL,
+                                   err, sizeof(err));
+        ngsp_jwt_keyset_free(tmp);
+        return 0;
+    }
+
+    st = ngsp_jwt_parse(&jwt, (const char *) data + 1, size - 1);
+
+    if (st == NGSP_JWT_OK) {
+        st = ngsp_jwt_verify(ks, &jwt, (const char *) data + 1);
+
+        /* forging an HMAC by mutation is not possible; a pass is a bug */
+        if (st == NGSP_JWT_OK) {
+            abort();
+        }
+
+        (void) ngsp_jwt_check_claims(&jwt, &checks, 1700000000);
+        (void) ngsp_jwt_expires(&jwt);
+    }
+
+    ngsp_jwt_free(&jwt);
+    return 0;
+}
