@@ -7,6 +7,15 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_ngsp_jwt.h"
+#include "ngsp_jwt_memo.h"
+
+
+#define NGX_HTTP_NGSP_JWT_MEMO_SLOTS  1024
+
+
+/* this worker's memo of verified tokens, for the key set it was made for */
+static ngsp_jwt_memo_t          *ngx_http_ngsp_jwt_memo;
+static const ngsp_jwt_keyset_t  *ngx_http_ngsp_jwt_memo_keys;
 
 
 static void
@@ -68,39 +77,47 @@ ngx_http_ngsp_jwt_regex_match(void *re, const char *s, size_t len)
 }
 
 
-static ngsp_jwt_status_t
-ngx_http_ngsp_jwt_verify_cached(ngx_http_request_t *r, ngx_str_t *token,
+/* a verified token is remembered until its exp, capped by valid= */
+static time_t
+ngx_http_ngsp_jwt_cache_expire(ngx_http_ngsp_main_conf_t *mcf,
     ngsp_jwt_t *jwt)
 {
-    time_t                      expire, cap;
-    unsigned int                len;
-    ngsp_jwt_status_t           st;
-    ngx_http_ngsp_main_conf_t  *mcf;
-    u_char                      digest[EVP_MAX_MD_SIZE];
-    EVP_MD_CTX                 *md;
+    time_t  expire, cap;
 
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_module);
+    cap = ngx_time() + mcf->cache_valid;
+    expire = ngsp_jwt_expires(jwt);
 
-    if (mcf->keyset == NULL) {
-        return NGSP_JWT_UNKNOWN_KEY;
-    }
+    return (expire == 0 || expire > cap) ? cap : expire;
+}
+
+
+static ngsp_jwt_status_t
+ngx_http_ngsp_jwt_verify_cached(ngx_http_ngsp_main_conf_t *mcf,
+    ngx_str_t *token, ngsp_jwt_t *jwt)
+{
+    ngsp_jwt_status_t     st;
+    static EVP_MD_CTX    *md;
+    static EVP_MD        *sha256;
+    u_char                digest[EVP_MAX_MD_SIZE];
 
     if (mcf->cache == NULL) {
         return ngsp_jwt_verify(mcf->keyset, jwt, (char *) token->data);
     }
 
-    md = EVP_MD_CTX_new();
-    if (md == NULL
-        || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
-        || EVP_DigestUpdate(md, ngsp_jwt_keyset_digest(mcf->keyset), 32) != 1
-        || EVP_DigestUpdate(md, token->data, token->len) != 1
-        || EVP_DigestFinal_ex(md, digest, &len) != 1)
-    {
-        EVP_MD_CTX_free(md);
-        return ngsp_jwt_verify(mcf->keyset, jwt, (char *) token->data);
+    /* fetched once per worker: an implicit fetch costs on every call */
+    if (sha256 == NULL) {
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        md = EVP_MD_CTX_new();
     }
 
-    EVP_MD_CTX_free(md);
+    if (sha256 == NULL || md == NULL
+        || EVP_DigestInit_ex(md, sha256, NULL) != 1
+        || EVP_DigestUpdate(md, ngsp_jwt_keyset_digest(mcf->keyset), 32) != 1
+        || EVP_DigestUpdate(md, token->data, token->len) != 1
+        || EVP_DigestFinal_ex(md, digest, NULL) != 1)
+    {
+        return ngsp_jwt_verify(mcf->keyset, jwt, (char *) token->data);
+    }
 
     if (ngx_http_ngsp_jwt_cache_lookup(mcf->cache, digest) == NGX_OK) {
         return NGSP_JWT_OK;
@@ -109,14 +126,54 @@ ngx_http_ngsp_jwt_verify_cached(ngx_http_request_t *r, ngx_str_t *token,
     st = ngsp_jwt_verify(mcf->keyset, jwt, (char *) token->data);
 
     if (st == NGSP_JWT_OK) {
-        cap = ngx_time() + mcf->cache_valid;
-        expire = ngsp_jwt_expires(jwt);
+        ngx_http_ngsp_jwt_cache_insert(mcf->cache, digest,
+                                       ngx_http_ngsp_jwt_cache_expire(mcf,
+                                                                      jwt));
+    }
 
-        if (expire == 0 || expire > cap) {
-            expire = cap;
-        }
+    return st;
+}
 
-        ngx_http_ngsp_jwt_cache_insert(mcf->cache, digest, expire);
+
+/* parse and verify, or find both already done in this worker's memo */
+static ngsp_jwt_status_t
+ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r, ngx_str_t *token,
+    ngsp_jwt_t *jwt)
+{
+    ngsp_jwt_status_t           st;
+    ngx_http_ngsp_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_module);
+
+    if (mcf->keyset == NULL) {
+        return NGSP_JWT_UNKNOWN_KEY;
+    }
+
+    if (mcf->cache && ngx_http_ngsp_jwt_memo_keys != mcf->keyset) {
+        ngsp_jwt_memo_free(ngx_http_ngsp_jwt_memo);
+        ngx_http_ngsp_jwt_memo =
+                            ngsp_jwt_memo_new(NGX_HTTP_NGSP_JWT_MEMO_SLOTS);
+        ngx_http_ngsp_jwt_memo_keys = mcf->keyset;
+    }
+
+    if (mcf->cache && ngx_http_ngsp_jwt_memo
+        && ngsp_jwt_memo_get(ngx_http_ngsp_jwt_memo, (char *) token->data,
+                             token->len, ngx_time(), jwt))
+    {
+        return NGSP_JWT_OK;
+    }
+
+    st = ngsp_jwt_parse(jwt, (char *) token->data, token->len);
+    if (st != NGSP_JWT_OK) {
+        return st;
+    }
+
+    st = ngx_http_ngsp_jwt_verify_cached(mcf, token, jwt);
+
+    if (st == NGSP_JWT_OK && mcf->cache && ngx_http_ngsp_jwt_memo) {
+        ngsp_jwt_memo_put(ngx_http_ngsp_jwt_memo, (char *) token->data,
+                          token->len, jwt,
+                          ngx_http_ngsp_jwt_cache_expire(mcf, jwt));
     }
 
     return st;
@@ -151,12 +208,11 @@ ngx_http_ngsp_jwt_evaluate(ngx_http_request_t *r, ngx_http_ngsp_jwt_ctx_t *ctx)
         return lcf->token ? NGSP_JWT_MISSING : NGSP_JWT_MALFORMED;
     }
 
-    st = ngsp_jwt_parse(&ctx->jwt, (char *) token.data, token.len);
-    if (st != NGSP_JWT_OK) {
-        return st;
+    if (token.len > NGSP_JWT_MAX_TOKEN) {
+        return NGSP_JWT_MALFORMED;
     }
 
-    st = ngx_http_ngsp_jwt_verify_cached(r, &token, &ctx->jwt);
+    st = ngx_http_ngsp_jwt_check_token(r, &token, &ctx->jwt);
     if (st != NGSP_JWT_OK) {
         return st;
     }

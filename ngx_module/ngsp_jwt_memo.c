@@ -1,0 +1,153 @@
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngsp_jwt_memo.h"
+
+
+/* tokens longer than this are not memoized (they are rare) */
+#define NGSP_JWT_MEMO_MAX_TOKEN  4096
+
+
+typedef struct {
+    char            *token;
+    size_t           len;
+    time_t           expire;
+    ngsp_jwt_t       jwt;
+} ngsp_jwt_memo_slot_t;
+
+
+struct ngsp_jwt_memo_s {
+    size_t                 mask;
+    ngsp_jwt_memo_slot_t  *slots;
+};
+
+
+ngsp_jwt_memo_t *
+ngsp_jwt_memo_new(size_t slots)
+{
+    size_t            n;
+    ngsp_jwt_memo_t  *memo;
+
+    for (n = 1; n < slots; n <<= 1) { /* void */ }
+
+    memo = calloc(1, sizeof(ngsp_jwt_memo_t));
+    if (memo == NULL) {
+        return NULL;
+    }
+
+    memo->slots = calloc(n, sizeof(ngsp_jwt_memo_slot_t));
+    if (memo->slots == NULL) {
+        free(memo);
+        return NULL;
+    }
+
+    memo->mask = n - 1;
+    return memo;
+}
+
+
+static void
+ngsp_jwt_memo_clear(ngsp_jwt_memo_slot_t *s)
+{
+    free(s->token);
+    ngsp_jwt_free(&s->jwt);
+    memset(s, 0, sizeof(*s));
+}
+
+
+void
+ngsp_jwt_memo_free(ngsp_jwt_memo_t *memo)
+{
+    size_t  i;
+
+    if (memo == NULL) {
+        return;
+    }
+
+    for (i = 0; i <= memo->mask; i++) {
+        ngsp_jwt_memo_clear(&memo->slots[i]);
+    }
+
+    free(memo->slots);
+    free(memo);
+}
+
+
+/* FNV-1a over the signature end of the token: that is where tokens differ */
+static size_t
+ngsp_jwt_memo_index(ngsp_jwt_memo_t *memo, const char *token, size_t len)
+{
+    size_t    i, from;
+    uint64_t  h;
+
+    h = 1469598103934665603ULL ^ len;
+    from = len > 64 ? len - 64 : 0;
+
+    for (i = from; i < len; i++) {
+        h ^= (unsigned char) token[i];
+        h *= 1099511628211ULL;
+    }
+
+    return (size_t) (h ^ (h >> 32)) & memo->mask;
+}
+
+
+int
+ngsp_jwt_memo_get(ngsp_jwt_memo_t *memo, const char *token, size_t len,
+    time_t now, ngsp_jwt_t *jwt)
+{
+    ngsp_jwt_memo_slot_t  *s;
+
+    s = &memo->slots[ngsp_jwt_memo_index(memo, token, len)];
+
+    if (s->token == NULL || s->len != len
+        || memcmp(s->token, token, len) != 0)
+    {
+        return 0;
+    }
+
+    if (s->expire <= now) {
+        ngsp_jwt_memo_clear(s);
+        return 0;
+    }
+
+    *jwt = s->jwt;
+    json_incref(jwt->header);
+    json_incref(jwt->claims);
+
+    /* the signature fields point into the memo's copy: not for callers */
+    jwt->sig_b64 = NULL;
+    jwt->sig_b64_len = 0;
+
+    return 1;
+}
+
+
+void
+ngsp_jwt_memo_put(ngsp_jwt_memo_t *memo, const char *token, size_t len,
+    const ngsp_jwt_t *jwt, time_t expire)
+{
+    ngsp_jwt_memo_slot_t  *s;
+
+    if (len > NGSP_JWT_MEMO_MAX_TOKEN) {
+        return;
+    }
+
+    s = &memo->slots[ngsp_jwt_memo_index(memo, token, len)];
+    ngsp_jwt_memo_clear(s);
+
+    s->token = malloc(len);
+    if (s->token == NULL) {
+        return;
+    }
+
+    memcpy(s->token, token, len);
+    s->len = len;
+    s->expire = expire;
+    s->jwt = *jwt;
+    s->jwt.sig_b64 = NULL;
+    s->jwt.sig_b64_len = 0;
+    json_incref(s->jwt.header);
+    json_incref(s->jwt.claims);
+}
