@@ -133,7 +133,7 @@ stop:
 	@tools/demo stop $(B)
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) all $(ENGINE_OBJS)
 	@bench/run $(B)
 
 clean:

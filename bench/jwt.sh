@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# JWT validation, side by side in one run:
+#   1. C micro-benchmark: one cold RS256 / ES256 verification, ngsp against
+#      bare OpenSSL EVP_DigestVerify and libjwt jwt_decode
+#   2. wrk through nginx against the same local upstream: plain proxy_pass;
+#      ngsp_jwt on with one repeated token (cache warm); ngsp_jwt on with a
+#      different token on every request (cache cold)
+# Rounds interleave the three locations so drift hits them alike; figures
+# are medians.  BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNS tune it.
+set -euo pipefail
+build=$(cd "${1:?build dir}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+dir=$build/bench/jwt
+rounds=${BENCH_ROUNDS:-5}
+secs=${BENCH_SECONDS:-2}
+conns=${BENCH_CONNS:-16}
+
+rm -rf "$dir" && mkdir -p "$dir/front/logs" "$dir/up/logs"
+
+# --- 1. micro-benchmark ---------------------------------------------------
+gcc -std=gnu99 -O2 -Wall -Wextra -Werror -Wno-unused-function -D_GNU_SOURCE \
+    -I"$top/ngx_module" -I"$top/tests/unit" "$here/jwt_verify.c" \
+    "$build"/engine/ngsp_*.o -o "$dir/jwt_verify" \
+    -ljwt -lcrypto -ljansson -lhiredis -lz
+"$dir/jwt_verify"
+echo
+
+# --- 2. wrk through nginx -------------------------------------------------
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+up=$(free_port)
+user=""
+[ "$(id -u)" = 0 ] && user="user root;"
+
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+    -out "$dir/key.pem" 2>/dev/null
+openssl pkey -in "$dir/key.pem" -pubout -out "$dir/pub.pem"
+
+temp_paths() {
+    for t in client_body proxy fastcgi uwsgi scgi; do
+        echo "    ${t}_temp_path $1/$t;"
+    done
+}
+
+# the upstream: a second nginx, so the baseline is not a slow stub
+cat > "$dir/up/nginx.conf" <<EOF
+$user
+worker_processes 1;
+pid $dir/up/nginx.pid;
+error_log $dir/up/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+$(temp_paths "$dir/up")
+    server {
+        listen 127.0.0.1:$up;
+        keepalive_requests 100000;
+        location / { return 200 '{"MaKetQua":"00"}'; }
+    }
+}
+EOF
+
+cat > "$dir/front/nginx.conf" <<EOF
+load_module $build/ngx_http_ngsp_module.so;
+$user
+worker_processes 1;
+pid $dir/front/nginx.pid;
+error_log $dir/front/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+$(temp_paths "$dir/front")
+    ngsp_jwt_key_file $dir/pub.pem alg=RS256 kid=bench;
+    upstream api { server 127.0.0.1:$up; keepalive 32; }
+    server {
+        listen 127.0.0.1:$port;
+        keepalive_requests 100000;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        location /plain/ { proxy_pass http://api; }
+        location / {
+            ngsp_jwt on;
+            ngsp_jwt_issuer https://lgsp.example.gov.vn;
+            ngsp_jwt_audience resident-api;
+            ngsp_jwt_require scope contains dancu.read;
+            # a location's proxy_set_header replaces the server's list
+            proxy_set_header Connection "";
+            proxy_set_header X-Agency \$ngsp_agency;
+            proxy_pass http://api;
+        }
+    }
+}
+EOF
+
+stop() {
+    for n in front up; do
+        [ -f "$dir/$n/nginx.pid" ] && kill -QUIT "$(cat "$dir/$n/nginx.pid")" \
+            2>/dev/null || true
+    done
+}
+trap stop EXIT
+
+nginx -q -p "$dir/up" -c "$dir/up/nginx.conf"
+nginx -q -p "$dir/front" -c "$dir/front/nginx.conf"
+sleep 0.5
+
+url=http://127.0.0.1:$port
+rps() {
+    # wrk's requests/s and request count: "RPS COUNT"
+    wrk -t1 -c"$conns" -d"${secs}s" "$@" | awk '
+        /requests in/ { n = $1 } /^Requests\/sec/ { r = $2 }
+        END { print r, n }'
+}
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# probe the cold rate once (on tokens of its own) to mint enough distinct
+# tokens for every round; a round that runs out of them is refused below
+pre=15000
+/usr/bin/python3 "$here/jwt-mint.py" "$dir/key.pem" "$pre" "$dir/tokens"
+warm=$(head -1 "$dir/tokens")
+read -r probe n < <(wrk -t1 -c"$conns" -d1s -s "$here/jwt-cold.lua" \
+    "$url/cold/" -- "$dir/tokens" 1 $((pre - 1)) | awk '
+        /requests in/ { n = $1 } /^Requests\/sec/ { r = int($2) }
+        END { print r, n }')
+[ "$n" -lt "$pre" ] || echo "ngsp: the probe ran out of tokens" >&2
+per=$(( probe * secs * 13 / 10 + 1000 ))
+need=$(( pre + per * rounds ))
+echo "minting $need RS256 tokens for the cold runs (probe: $probe req/s)"
+/usr/bin/python3 "$here/jwt-mint.py" "$dir/key.pem" "$need" "$dir/tokens"
+
+: > "$dir/runs"
+for r in $(seq "$rounds"); do
+    read -r p _ < <(rps "$url/plain/")
+    read -r h _ < <(rps -H "Authorization: Bearer $warm" "$url/plain/")
+    read -r w _ < <(rps -H "Authorization: Bearer $warm" "$url/warm/")
+    first=$(( pre + (r - 1) * per ))
+    read -r c n < <(rps -s "$here/jwt-cold.lua" "$url/cold/" \
+        -- "$dir/tokens" "$first" "$per")
+    if [ "$n" -gt "$per" ]; then
+        echo "ngsp: cold round $r sent $n requests for $per tokens" >&2
+        exit 1
+    fi
+    echo "$p $h $w $c" >> "$dir/runs"
+    printf 'round %d: plain %6.0f  plain+header %6.0f  warm %6.0f  cold %6.0f req/s\n' \
+        "$r" "$p" "$h" "$w" "$c"
+done
+
+# medians of each column, and of the per-round ratios to plain
+col() {
+    awk -v c="$1" '{ print $c }' "$dir/runs" | median
+}
+ratio() {
+    awk -v c="$1" '{ print $c / $1 }' "$dir/runs" | median
+}
+printf '\nwrk -t1 -c%d, %d rounds of %ds, 1 nginx worker; medians (ratio: median of\nthe per-round ratios to plain proxy_pass):\n' \
+    "$conns" "$rounds" "$secs"
+printf '  %-44s %7.0f req/s\n' "plain proxy_pass" "$(col 1)"
+printf '  %-44s %7.0f req/s  %.2fx\n' "plain, same Authorization header" \
+    "$(col 2)" "$(ratio 2)"
+printf '  %-44s %7.0f req/s  %.2fx\n' "ngsp_jwt on, one repeated token (warm)" \
+    "$(col 3)" "$(ratio 3)"
+printf '  %-44s %7.0f req/s  %.2fx\n' "ngsp_jwt on, a fresh RS256 token each (cold)" \
+    "$(col 4)" "$(ratio 4)"
+
+if grep -E '\[(alert|emerg)\]' "$dir"/*/logs/error.log; then
+    echo "ngsp: errors in the benchmark's nginx logs" >&2
+    exit 1
+fi
