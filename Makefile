@@ -42,14 +42,13 @@ module: $(B)/ngx_http_ngsp_module.so
 deps:
 	@tools/install-deps
 
-# configure runs again only when config or the list of source files changes
-$(B)/.srclist: FORCE
-	@mkdir -p $(B)
-	@echo "$(ENGINE_SRCS) $(GLUE_SRCS) $(NGINX_SRC) $(SAN)" > $(B)/.srclist.new
-	@cmp -s $(B)/.srclist.new $@ || mv $(B)/.srclist.new $@
-	@rm -f $(B)/.srclist.new
+# configure runs again only when config or the list of source files
+# changes: the list is rewritten (at parse time) only when it differs
+SRCLIST     := $(ENGINE_SRCS) $(GLUE_SRCS) $(NGINX_SRC) $(SAN)
+$(shell mkdir -p $(B) && echo "$(SRCLIST)" | cmp -s - $(B)/.srclist \
+    || echo "$(SRCLIST)" > $(B)/.srclist)
 
-$(B)/nginx/Makefile: config $(B)/.srclist
+$(B)/nginx/objs/Makefile: config $(B)/.srclist
 	@test -f $(NGINX_SRC)/configure || { echo "ngsp: no nginx source at $(NGINX_SRC) (apt-get install nginx-dev, or make NGINX_SRC=...)"; exit 1; }
 	rm -rf $(B)/nginx && mkdir -p $(B) && cp -r $(NGINX_SRC) $(B)/nginx
 	cd $(B)/nginx && flags=$$(bash -c 'if [ -f conf_flags ]; then . ./conf_flags; echo "$${NGX_CONF_FLAGS[@]}"; fi') && \
@@ -57,7 +56,7 @@ $(B)/nginx/Makefile: config $(B)/.srclist
 	    --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" > configure.log \
 	  || { tail -20 configure.log; exit 1; }
 
-$(B)/ngx_http_ngsp_module.so: $(B)/nginx/Makefile FORCE
+$(B)/ngx_http_ngsp_module.so: $(B)/nginx/objs/Makefile FORCE
 	$(MAKE) -s -C $(B)/nginx -f objs/Makefile modules
 	cp $(B)/nginx/objs/ngx_http_ngsp_module.so $@
 
