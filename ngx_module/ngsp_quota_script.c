@@ -1,0 +1,230 @@
+/*
+ * The Lua script that decides a request in one round trip, and its reply.
+ *
+ * Second and minute windows use GCRA (one key holding the theoretical
+ * arrival time, in microseconds): a full burst is admitted, then one
+ * request every window/limit, so a burst at a window edge never passes
+ * twice the rate.  Hour, day and month windows are calendar windows in
+ * a fixed UTC offset: one counter per window, named by its local date
+ * and expiring when the window ends.  Nothing is written unless every
+ * window admits the request.
+ */
+
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "ngsp_quota.h"
+
+
+const char  ngsp_quota_script[] =
+"-- ngsp quota v1\n"
+"if redis.replicate_commands then pcall(redis.replicate_commands) end\n"
+"local floor = math.floor\n"
+"local function civil(z)\n"
+"  z = z + 719468\n"
+"  local era = floor(z / 146097)\n"
+"  local doe = z - era * 146097\n"
+"  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524)\n"
+"                     - floor(doe / 146096)) / 365)\n"
+"  local y = yoe + era * 400\n"
+"  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))\n"
+"  local mp = floor((5 * doy + 2) / 153)\n"
+"  local d = doy - floor((153 * mp + 2) / 5) + 1\n"
+"  local m = mp < 10 and mp + 3 or mp - 9\n"
+"  if m <= 2 then y = y + 1 end\n"
+"  return y, m, d\n"
+"end\n"
+"local function days(y, m, d)\n"
+"  if m <= 2 then y = y - 1 end\n"
+"  local era = floor(y / 400)\n"
+"  local yoe = y - era * 400\n"
+"  local mp = m > 2 and m - 3 or m + 9\n"
+"  local doy = floor((153 * mp + 2) / 5) + d - 1\n"
+"  return era * 146097 + yoe * 365 + floor(yoe / 4) - floor(yoe / 100)\n"
+"         + doy - 719468\n"
+"end\n"
+"local function secs(us)\n"
+"  return floor((us + 999999) / 1000000)\n"
+"end\n"
+"local policy = ARGV[1]\n"
+"local off = tonumber(ARGV[2])\n"
+"local now = tonumber(ARGV[3])\n"
+"if now == 0 then\n"
+"  local t = redis.call('TIME')\n"
+"  now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+"end\n"
+"local n = #KEYS - 1\n"
+"local fields = {}\n"
+"for i = 1, n do fields[i] = policy .. ':' .. ARGV[2 + 2 * i] end\n"
+"local ov = redis.call('HMGET', KEYS[1], unpack(fields))\n"
+"local lt = floor(now / 1000000) + off\n"
+"local allowed, retry = 1, 0\n"
+"local w = {}\n"
+"for i = 1, n do\n"
+"  local unit = ARGV[2 + 2 * i]\n"
+"  local limit = tonumber(ARGV[3 + 2 * i])\n"
+"  local o = tonumber(ov[i])\n"
+"  if o and o >= 0 and o == floor(o) then limit = o end\n"
+"  local s = {limit = limit}\n"
+"  if unit == 's' or unit == 'm' then\n"
+"    local win = (unit == 's') and 1000000 or 60000000\n"
+"    s.width = win / 1000000\n"
+"    local iv = floor(win / (limit > 0 and limit or 1))\n"
+"    if iv < 1 then iv = 1 end\n"
+"    local span = iv * limit\n"
+"    local tat = tonumber(redis.call('GET', KEYS[1 + i])) or now\n"
+"    if tat < now then tat = now end\n"
+"    local new = tat + iv\n"
+"    s.before = floor((span - (tat - now)) / iv)\n"
+"    s.reset_before = secs(tat - now)\n"
+"    if limit > 0 and new - now <= span then\n"
+"      s.ok = true\n"
+"      s.after = floor((span - (new - now)) / iv)\n"
+"      s.reset_after = secs(new - now)\n"
+"      s.key, s.tat, s.ttl = KEYS[1 + i], new, floor((new - now) / 1000) + 1\n"
+"    else\n"
+"      s.retry = limit > 0 and secs(new - span - now) or s.width\n"
+"    end\n"
+"  else\n"
+"    local dn = floor(lt / 86400)\n"
+"    local y, m, d = civil(dn)\n"
+"    local start, stop, id\n"
+"    if unit == 'h' then\n"
+"      start = lt - lt % 3600\n"
+"      stop = start + 3600\n"
+"      id = string.format('%04d%02d%02d%02d', y, m, d,\n"
+"                         floor((lt % 86400) / 3600))\n"
+"    elseif unit == 'd' then\n"
+"      start = dn * 86400\n"
+"      stop = start + 86400\n"
+"      id = string.format('%04d%02d%02d', y, m, d)\n"
+"    else\n"
+"      start = days(y, m, 1) * 86400\n"
+"      local ny, nm = y, m + 1\n"
+"      if nm > 12 then ny, nm = y + 1, 1 end\n"
+"      stop = days(ny, nm, 1) * 86400\n"
+"      id = string.format('%04d%02d', y, m)\n"
+"    end\n"
+"    s.width = stop - start\n"
+"    local key = KEYS[1 + i] .. ':' .. id\n"
+"    local used = tonumber(redis.call('GET', key)) or 0\n"
+"    local reset = secs((stop - off) * 1000000 - now)\n"
+"    s.before = limit - used\n"
+"    s.reset_before, s.reset_after = reset, reset\n"
+"    if used + 1 <= limit then\n"
+"      s.ok = true\n"
+"      s.after = limit - used - 1\n"
+"      s.key, s.count, s.fresh, s.expire = key, true, used == 0, stop - off\n"
+"    else\n"
+"      s.retry = reset\n"
+"    end\n"
+"  end\n"
+"  if s.before < 0 then s.before = 0 end\n"
+"  if not s.ok then\n"
+"    allowed = 0\n"
+"    if s.retry < 1 then s.retry = 1 end\n"
+"    if s.retry > retry then retry = s.retry end\n"
+"  end\n"
+"  w[i] = s\n"
+"end\n"
+"local out = {allowed, retry, n}\n"
+"for i = 1, n do\n"
+"  local s = w[i]\n"
+"  local rem, reset = s.before, s.reset_before\n"
+"  if allowed == 1 then\n"
+"    rem, reset = s.after, s.reset_after\n"
+"    if s.count then\n"
+"      redis.call('INCR', s.key)\n"
+"      if s.fresh then\n"
+"        redis.call('EXPIREAT', s.key, string.format('%d', s.expire))\n"
+"      end\n"
+"    else\n"
+"      redis.call('SET', s.key, string.format('%d', s.tat), 'PX',\n"
+"                 string.format('%d', s.ttl))\n"
+"    end\n"
+"  end\n"
+"  out[#out + 1] = s.limit\n"
+"  out[#out + 1] = rem\n"
+"  out[#out + 1] = reset\n"
+"  out[#out + 1] = s.width\n"
+"end\n"
+"return out\n";
+
+const size_t  ngsp_quota_script_len = sizeof(ngsp_quota_script) - 1;
+
+
+int
+ngsp_quota_script_sha1(char *out)
+{
+    size_t             i;
+    unsigned int       n;
+    unsigned char      md[EVP_MAX_MD_SIZE];
+    static const char  hex[] = "0123456789abcdef";
+
+    if (EVP_Digest(ngsp_quota_script, sizeof(ngsp_quota_script) - 1, md, &n,
+                   EVP_sha1(), NULL) != 1 || n != 20)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < 20; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0xf];
+    }
+
+    out[40] = '\0';
+
+    return 0;
+}
+
+
+int
+ngsp_quota_reply_parse(const long long *v, size_t n,
+    const ngsp_quota_policy_t *p, ngsp_quota_decision_t *d)
+{
+    size_t               i;
+    const long long     *w;
+    ngsp_quota_state_t  *s, *t;
+
+    memset(d, 0, sizeof(*d));
+
+    if (n < 3 || (v[0] != 0 && v[0] != 1) || v[1] < 0
+        || v[2] != (long long) p->nwindows || n != 3 + 4 * p->nwindows)
+    {
+        return -1;
+    }
+
+    d->allowed = (int) v[0];
+    d->retry_after = v[1];
+    d->nwindows = p->nwindows;
+
+    for (i = 0; i < p->nwindows; i++) {
+        w = v + 3 + 4 * i;
+
+        if (w[0] < 0 || w[1] < 0 || w[2] < 0 || w[3] <= 0) {
+            return -1;
+        }
+
+        s = &d->windows[i];
+        s->unit = p->windows[i].unit;
+        s->limit = w[0];
+        s->remaining = w[1];
+        s->reset = w[2];
+        s->width = w[3];
+
+        /* the tightest: least remaining, then the longest wait */
+        t = &d->windows[d->tightest];
+        if (s->remaining < t->remaining
+            || (s->remaining == t->remaining && s->reset > t->reset))
+        {
+            d->tightest = i;
+        }
+    }
+
+    if (!d->allowed && d->retry_after == 0) {
+        d->retry_after = 1;
+    }
+
+    return 0;
+}
