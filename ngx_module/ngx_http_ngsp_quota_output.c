@@ -86,7 +86,9 @@ ngx_http_ngsp_quota_header_filter(ngx_http_request_t *r)
 
     p += NGX_HTTP_NGSP_QUOTA_FIELD;
 
-    if (ctx->status == NGX_HTTP_NGSP_QUOTA_REJECTED) {
+    if (ctx->status == NGX_HTTP_NGSP_QUOTA_REJECTED
+        && r->headers_out.status >= NGX_HTTP_BAD_REQUEST)
+    {
         len = ngx_sprintf(p, "%L", (long long) ctx->decision.retry_after) - p;
         if (ngx_http_ngsp_quota_push(r, "Retry-After", p, len) != NGX_OK) {
             return NGX_ERROR;
