@@ -1,10 +1,11 @@
 /*
  * The Lua script that decides a request in one round trip, and its reply.
  *
- * Second and minute windows use GCRA (one key holding the theoretical
- * arrival time, in microseconds): a full burst is admitted, then one
- * request every window/limit, so a burst at a window edge never passes
- * twice the rate.  Hour, day and month windows are calendar windows in
+ * Second and minute windows are GCRA, kept as a leaky bucket (one key
+ * holding the level and the microsecond it was measured at, draining at
+ * limit per window): a full burst is admitted, then one request every
+ * window/limit, so a burst at a window edge never passes twice the rate.
+ * The level is in requests, not time, so a changed limit applies at once.  Hour, day and month windows are calendar windows in
  * a fixed UTC offset: one counter per window, named by its local date
  * and expiring when the window ends.  Nothing is written unless every
  * window admits the request.
@@ -70,21 +71,30 @@ const char  ngsp_quota_script[] =
 "  if unit == 's' or unit == 'm' then\n"
 "    local win = (unit == 's') and 1000000 or 60000000\n"
 "    s.width = win / 1000000\n"
-"    local iv = floor(win / (limit > 0 and limit or 1))\n"
-"    if iv < 1 then iv = 1 end\n"
-"    local span = iv * limit\n"
-"    local tat = tonumber(redis.call('GET', KEYS[1 + i])) or now\n"
-"    if tat < now then tat = now end\n"
-"    local new = tat + iv\n"
-"    s.before = floor((span - (tat - now)) / iv)\n"
-"    s.reset_before = secs(tat - now)\n"
-"    if limit > 0 and new - now <= span then\n"
-"      s.ok = true\n"
-"      s.after = floor((span - (new - now)) / iv)\n"
-"      s.reset_after = secs(new - now)\n"
-"      s.key, s.tat, s.ttl = KEYS[1 + i], new, floor((new - now) / 1000) + 1\n"
+"    local level, last = 0, now\n"
+"    local st = redis.call('GET', KEYS[1 + i])\n"
+"    if st then\n"
+"      local a, b = string.match(st, '^(%S+) (%S+)$')\n"
+"      level, last = tonumber(a) or 0, tonumber(b) or now\n"
+"    end\n"
+"    if limit > 0 then\n"
+"      local rate = limit / win\n"
+"      if last < now then level = level - (now - last) * rate end\n"
+"      if level < 0 then level = 0 end\n"
+"      s.before = floor(limit - level + 1e-9)\n"
+"      s.reset_before = secs(level / rate)\n"
+"      if level + 1 <= limit + 1e-9 then\n"
+"        s.ok = true\n"
+"        s.after = floor(limit - level - 1 + 1e-9)\n"
+"        s.reset_after = secs((level + 1) / rate)\n"
+"        s.key = KEYS[1 + i]\n"
+"        s.level = string.format('%.6f %d', level + 1, now)\n"
+"        s.ttl = floor((level + 1) / rate / 1000) + 1\n"
+"      else\n"
+"        s.retry = secs((level + 1 - limit) / rate)\n"
+"      end\n"
 "    else\n"
-"      s.retry = limit > 0 and secs(new - span - now) or s.width\n"
+"      s.before, s.reset_before, s.retry = 0, s.width, s.width\n"
 "    end\n"
 "  else\n"
 "    local dn = floor(lt / 86400)\n"
@@ -140,8 +150,7 @@ const char  ngsp_quota_script[] =
 "        redis.call('EXPIREAT', s.key, string.format('%d', s.expire))\n"
 "      end\n"
 "    else\n"
-"      redis.call('SET', s.key, string.format('%d', s.tat), 'PX',\n"
-"                 string.format('%d', s.ttl))\n"
+"      redis.call('SET', s.key, s.level, 'PX', string.format('%d', s.ttl))\n"
 "    end\n"
 "  end\n"
 "  out[#out + 1] = s.limit\n"

@@ -372,6 +372,9 @@ ngx_http_ngsp_quota_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    mcf->redis.preload.data = (u_char *) ngsp_quota_script;
+    mcf->redis.preload.len = ngsp_quota_script_len;
+
     return NGX_CONF_OK;
 }
 

@@ -386,8 +386,8 @@ ngx_http_ngsp_redis_reconnect(ngx_event_t *ev)
 static void
 ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd)
 {
-    size_t                       len[2];
-    const char                  *argv[2];
+    size_t                       len[2], len3[3];
+    const char                  *argv[2], *argv3[3];
     ngx_connection_t            *c;
     redisAsyncContext           *ac;
     ngx_http_ngsp_redis_conf_t  *rc;
@@ -467,6 +467,18 @@ ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd)
         len[1] = ngx_sprintf(db, "%i", rc->db) - db;
         redisAsyncCommandArgv(ac, ngx_http_ngsp_redis_setup_reply, "SELECT",
                               2, argv, len);
+    }
+
+    /* so that the first EVALSHA of each request finds it */
+    if (rc->preload.len) {
+        argv3[0] = "SCRIPT";
+        len3[0] = 6;
+        argv3[1] = "LOAD";
+        len3[1] = 4;
+        argv3[2] = (char *) rc->preload.data;
+        len3[2] = rc->preload.len;
+        redisAsyncCommandArgv(ac, ngx_http_ngsp_redis_setup_reply,
+                              "SCRIPT LOAD", 3, argv3, len3);
     }
 
     ngx_add_timer(&rd->connect_timer, rc->connect_timeout);

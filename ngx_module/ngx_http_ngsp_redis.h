@@ -20,6 +20,7 @@ typedef struct {
     ngx_str_t      password;        /* empty: no AUTH */
     ngx_int_t      db;              /* 0: no SELECT */
     ngx_msec_t     connect_timeout;
+    ngx_str_t      preload;         /* a script loaded on every connect */
 } ngx_http_ngsp_redis_conf_t;
 
 

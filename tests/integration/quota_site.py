@@ -52,6 +52,7 @@ class Site:
                  timeout="500ms", start=True):
         self.redis = redis
         self.port = None
+        tmp_path.mkdir(parents=True, exist_ok=True)
         secret = tmp_path / "quota.secret"
         secret.write_bytes(SECRET + b"\n")
         from harness import free_port
