@@ -16,6 +16,7 @@
 #define NGX_HTTP_NGSP_QUOTA_ARGC  (7 + 3 * NGSP_QUOTA_MAX_WINDOWS)
 #define NGX_HTTP_NGSP_QUOTA_BUF   2048
 #define NGX_HTTP_NGSP_QUOTA_LOG   128     /* agency bytes shown in logs */
+#define NGX_HTTP_NGSP_QUOTA_INFLIGHT  100000
 
 
 struct ngx_http_ngsp_quota_pending_s {
@@ -30,6 +31,10 @@ struct ngx_http_ngsp_quota_pending_s {
 
 static void ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r,
     void *privdata);
+
+
+/* commands sent and not yet answered: bounded while Redis stalls */
+static ngx_uint_t  ngx_http_ngsp_quota_inflight;
 
 
 static void
@@ -240,6 +245,11 @@ ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
     ctx = pd->ctx;
 
     if (ctx == NULL || ngx_http_ngsp_redis_exiting()) {
+        if (ctx) {
+            ctx->pending = NULL;
+        }
+
+        ngx_http_ngsp_quota_inflight--;
         ngx_free(pd);
         return;
     }
@@ -306,6 +316,7 @@ ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
         }
     }
 
+    ngx_http_ngsp_quota_inflight--;
     ngx_free(pd);
 
     /* out of hiredis's read handler before the request moves on */
@@ -480,6 +491,11 @@ ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_ngsp_quota_module);
 
+    if (ngx_http_ngsp_quota_inflight >= NGX_HTTP_NGSP_QUOTA_INFLIGHT) {
+        return ngx_http_ngsp_quota_fail(r, ctx, "too many commands waiting "
+                                        "for redis");
+    }
+
     pd = ngx_http_ngsp_quota_command(r, &key, lcf->policy);
     if (pd == NULL) {
         return ngx_http_ngsp_quota_fail(r, ctx, "cannot build the command");
@@ -492,6 +508,8 @@ ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
         ngx_free(pd);
         return ngx_http_ngsp_quota_fail(r, ctx, "redis not connected");
     }
+
+    ngx_http_ngsp_quota_inflight++;
 
     pd->ctx = ctx;
     ctx->pending = pd;

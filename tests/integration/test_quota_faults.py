@@ -231,3 +231,59 @@ def test_hostile_agency_values(nginx_factory, redis_factory, ok_upstream,
     log = s.nginx.log()
     assert 'key "x\\x0D\\x0Ay"' in log or 'key "x\\x0d\\x0ay"' in log
     assert "x\r\ny" not in log
+
+
+def test_password_and_db_survive_reconnects(nginx_factory, redis_factory,
+                                            ok_upstream, tmp_path):
+    redis = redis_factory(password="s3cret pass")
+    s = Site(nginx_factory, redis, ok_upstream, tmp_path,
+             {"/": "ngsp_jwt on; ngsp_quota std;"}, policies=["std 100r/d"],
+             redis_line='ngsp_redis 127.0.0.1:%d "password=s3cret pass" '
+                        'db=3;' % redis.port)
+    rc = redis.client()
+    assert status(s, "/") == 200
+    rc.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    poll(lambda: status(s, "/") == 200)
+    assert rc.keys("*") == []            # nothing in db 0
+    rc.execute_command("SELECT", 3)
+    [key] = rc.keys("ngsp:*")
+    assert int(rc.get(key)) >= 2
+
+
+def test_wrong_password_fails_by_policy(nginx_factory, redis_factory,
+                                        ok_upstream, tmp_path):
+    redis = redis_factory(password="right")
+    s = Site(nginx_factory, redis, ok_upstream, tmp_path,
+             {"/": "ngsp_jwt on; ngsp_quota std;",
+              "/open/": "ngsp_jwt on; ngsp_quota std; ngsp_quota_fail open;"},
+             redis_line="ngsp_redis 127.0.0.1:%d password=wrong;"
+                        % redis.port)
+    assert status(s, "/") == 503
+    assert status(s, "/open/") == 200
+    poll(lambda: "AUTH refused" in s.nginx.log())
+
+
+def test_reload_keeps_counting(nginx_factory, redis_factory, ok_upstream,
+                               tmp_path):
+    redis = redis_factory()
+    s = Site(nginx_factory, redis, ok_upstream, tmp_path,
+             {"/": "ngsp_jwt on; ngsp_quota std;"}, policies=["std 3r/d"])
+    assert status(s, "/") == 200
+    old = s.nginx.worker_pids()
+    s.nginx.write(s.http.replace("std 3r/d", "std 2r/d"))
+    s.nginx.reload()
+    poll(lambda: not set(old) & set(s.nginx.worker_pids()))
+    r = s.get("/", "so-tu-phap")
+    assert r.status_code == 200
+    assert r.headers["RateLimit-Policy"] == '"std-d";q=2;w=86400'
+    assert status(s, "/") == 429
+
+
+def test_unix_socket(nginx_factory, redis_factory, ok_upstream, tmp_path):
+    sock = tmp_path / "redis.sock"
+    redis = redis_factory(args=("--unixsocket", str(sock)))
+    s = Site(nginx_factory, redis, ok_upstream, tmp_path,
+             {"/": "ngsp_jwt on; ngsp_quota std;"}, policies=["std 1r/d"],
+             redis_line="ngsp_redis unix:%s;" % sock)
+    assert status(s, "/") == 200
+    assert status(s, "/") == 429
