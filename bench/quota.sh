@@ -128,17 +128,33 @@ quota_wrk() {
          END { printf "%s %s %s %d\n", rps, ms, n, bad }'
 }
 
+# CPU ticks (user + system) of the processes listening or serving
+quota_ticks() {
+    local t=0 p
+    for p in "$@"; do
+        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+
 quota_median() {
     sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
 }
 
-declare -A rps p99
+declare -A rps p99 front_cpu redis_cpu nreq
+front_pids=$(pgrep -P "$(cat "$dir/front/nginx.pid")" | tr '\n' ' ')
+redis_pid=$(cat "$dir/redis/redis.pid")
 quota_requests=0
 quota_bad=0
 redis-cli -p "$rport" config resetstat >/dev/null
 for r in $(seq "$rounds"); do
     for loc in plain jwt quota; do
+        f0=$(quota_ticks $front_pids)
+        r0=$(quota_ticks "$redis_pid")
         read -r x y n bad < <(quota_wrk "$loc")
+        front_cpu[$loc]=$(( ${front_cpu[$loc]:-0} + $(quota_ticks $front_pids) - f0 ))
+        redis_cpu[$loc]=$(( ${redis_cpu[$loc]:-0} + $(quota_ticks "$redis_pid") - r0 ))
+        nreq[$loc]=$(( ${nreq[$loc]:-0} + n ))
         rps[$loc]+="$x "
         p99[$loc]+="$y "
         quota_bad=$((quota_bad + bad))
@@ -154,14 +170,18 @@ usec=$(echo "$stats" | awk -F'[=,]' '/^cmdstat_evalsha:/ { print $6 }')
 base=$(echo ${rps[plain]} | tr ' ' '\n' | quota_median)
 echo "wrk -t2 -c$conns -d${secs}s, median of $rounds interleaved rounds;"
 echo "front nginx: 1 worker; upstream: nginx, 1 worker; redis-server beside"
-printf "%-11s %12s %9s %10s\n" config "requests/s" "x plain" "p99 ms"
+hz=$(getconf CLK_TCK)
+printf "%-11s %12s %9s %10s %14s %14s\n" config "requests/s" "x plain" \
+    "p99 ms" "nginx us/req" "redis us/req"
 for loc in plain jwt quota; do
     m=$(echo ${rps[$loc]} | tr ' ' '\n' | quota_median)
     p=$(echo ${p99[$loc]} | tr ' ' '\n' | quota_median)
     name=$loc
     [ "$loc" = quota ] && name="jwt+quota"
-    printf "%-11s %12.0f %9.2f %10.2f\n" "$name" "$m" \
-        "$(echo "$m $base" | awk '{ print $1 / $2 }')" "$p"
+    printf "%-11s %12.0f %9.2f %10.2f %14.1f %14.1f\n" "$name" "$m" \
+        "$(echo "$m $base" | awk '{ print $1 / $2 }')" "$p" \
+        "$(echo "${front_cpu[$loc]} $hz ${nreq[$loc]}" | awk '{ print $1 / $2 * 1e6 / $3 }')" \
+        "$(echo "${redis_cpu[$loc]} $hz ${nreq[$loc]}" | awk '{ print $1 / $2 * 1e6 / $3 }')"
 done
 echo
 echo "redis: $evalsha EVALSHA for $quota_requests quota-checked requests" \

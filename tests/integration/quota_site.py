@@ -1,6 +1,7 @@
 """Shared set-up of the quota tests: nginx with an HMAC key, a Redis and a
 stub upstream; tokens minted by PyJWT for any agency."""
 
+import re
 import time
 
 import jwt as pyjwt
@@ -84,6 +85,15 @@ class Site:
                                    ports=[self.port] if start else (),
                                    start=start)
         self.session = requests.Session()
+        # a slow (sanitizer) start must not turn the first requests into
+        # fail-policy answers
+        if start and redis_line and "ngsp_quota " in locs:
+            self.wait_connected(workers)
+
+    def wait_connected(self, workers=2):
+        """Every worker has connected to Redis (and loaded the script)."""
+        poll(lambda: len(re.findall(r'ngsp: redis "[^"]*" connected',
+                                    self.nginx.log())) >= workers)
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)

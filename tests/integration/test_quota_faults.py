@@ -44,8 +44,7 @@ def test_exact_across_two_instances_and_four_workers(
     tok = token("so-tu-phap")
     # every worker connected (and loaded the script) before counting
     for s in sites:
-        poll(lambda: s.nginx.log().count("redis \"127.0.0.1:%d\" connected"
-                                         % redis.port) >= 2)
+        s.wait_connected()
     rc.config_resetstat()
     local = threading.local()
 
@@ -107,6 +106,7 @@ def test_script_flush(nginx_factory, redis_factory, ok_upstream, tmp_path):
     redis = redis_factory()
     s = fault_site(nginx_factory, redis, ok_upstream, tmp_path)
     rc = redis.client()
+    s.wait_connected()
     assert status(s, "/closed/", "f") == 200
     rc.script_flush()
     rc.config_resetstat()
