@@ -334,3 +334,25 @@ def test_config_unknown_policy_and_missing_redis(nginx_factory, redis,
              redis_line="ngsp_redis 127.0.0.1:1 db=x;", start=False)
     ok, out = s.nginx.check()
     assert not ok and 'invalid "db=x"' in out, out
+
+
+def test_default_key_without_jwt_keys_counts_nothing(nginx_factory, redis,
+                                                     ok_upstream, port):
+    """No key set at all: $ngsp_agency stays empty, nothing is counted."""
+    nginx_factory(f"""
+        ngsp_redis 127.0.0.1:{redis.port};
+        ngsp_quota_policy std 1r/d;
+        server {{
+            listen 127.0.0.1:{port};
+            location / {{
+                ngsp_quota std;
+                add_header X-Quota $ngsp_quota_status always;
+                proxy_pass http://127.0.0.1:{ok_upstream.port};
+            }}
+        }}""", ports=[port])
+    import requests
+    for _ in range(3):
+        r = requests.get("http://127.0.0.1:%d/" % port,
+                         headers={"Authorization": "Bearer " + token("x")})
+        assert r.status_code == 200 and r.headers["X-Quota"] == "off"
+    assert redis.client().keys("*") == []
