@@ -5,10 +5,11 @@
  * holding the level and the microsecond it was measured at, draining at
  * limit per window): a full burst is admitted, then one request every
  * window/limit, so a burst at a window edge never passes twice the rate.
- * The level is in requests, not time, so a changed limit applies at once.  Hour, day and month windows are calendar windows in
- * a fixed UTC offset: one counter per window, named by its local date
- * and expiring when the window ends.  Nothing is written unless every
- * window admits the request.
+ * The level is in requests, not time, so a changed limit applies at once.
+ *
+ * Hour, day and month windows are calendar windows in a fixed UTC offset:
+ * one counter per window, named by its local date and expiring when the
+ * window ends.  Nothing is written unless every window admits the request.
  */
 
 #include <string.h>

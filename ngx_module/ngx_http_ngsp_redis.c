@@ -5,8 +5,8 @@
  * ngx_connection_t around the same fd gives nginx's event module something
  * to watch.  Events are level-triggered: hiredis reads at most 16 KB per
  * call and never reports EAGAIN, so an edge could be lost.  Commands queued
- * during one pass of the event loop leave in one write on the next pass:
- * a worker pipelines every request's command on its one connection.
+ * during one pass of the event loop leave in one write at its end: a
+ * worker pipelines every request's command on its one connection.
  *
  * hiredis has no timeouts: the connect has an nginx timer here, commands
  * have theirs in their caller.  A lost connection fails every pending
@@ -36,6 +36,7 @@ typedef struct {
     ngx_msec_t                   backoff;
     unsigned                     exiting:1;
     unsigned                     lost_logged:1;
+    unsigned                     flushing:1;
 } ngx_http_ngsp_redis_t;
 
 
@@ -166,7 +167,9 @@ ngx_http_ngsp_redis_write_handler(ngx_event_t *ev)
     ngx_http_ngsp_redis_t  *rd = c->data;
 
     if (rd->ac) {
+        rd->flushing = 1;
         redisAsyncHandleWrite(rd->ac);
+        rd->flushing = 0;
     }
 }
 
@@ -215,17 +218,43 @@ ngx_http_ngsp_redis_del_read(void *privdata)
 }
 
 
+/*
+ * Commands queued while the loop handles its events are written together
+ * when it has handled them all (a posted event), with no epoll change;
+ * only a full socket, or a connect in progress, waits for the write event.
+ */
 static void
 ngx_http_ngsp_redis_add_write(void *privdata)
 {
-    ngx_http_ngsp_redis_ev(privdata, 1, 1);
+    ngx_http_ngsp_redis_t  *rd = privdata;
+
+    ngx_event_t  *wev;
+
+    if (rd->conn == NULL) {
+        return;
+    }
+
+    wev = rd->conn->write;
+
+    if (rd->flushing || !(rd->ac->c.flags & REDIS_CONNECTED)) {
+        ngx_http_ngsp_redis_ev(rd, 1, 1);
+
+    } else if (!wev->active && !wev->posted) {
+        ngx_post_event(wev, &ngx_posted_events);
+    }
 }
 
 
 static void
 ngx_http_ngsp_redis_del_write(void *privdata)
 {
-    ngx_http_ngsp_redis_ev(privdata, 1, 0);
+    ngx_http_ngsp_redis_t  *rd = privdata;
+
+    if (rd->conn && rd->conn->write->posted) {
+        ngx_delete_posted_event(rd->conn->write);
+    }
+
+    ngx_http_ngsp_redis_ev(rd, 1, 0);
 }
 
 
