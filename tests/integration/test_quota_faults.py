@@ -67,6 +67,28 @@ def test_exact_across_two_instances_and_four_workers(
     assert rc.get(key) == b"200"
 
 
+def debug_sleep(redis, seconds):
+    """Starts DEBUG SLEEP in a thread; returns it once Redis is asleep."""
+    import redis as redis_py
+    th = threading.Thread(target=lambda: redis.client().execute_command(
+        "DEBUG", "SLEEP", seconds))
+    th.start()
+
+    def asleep():
+        c = redis_py.Redis(host="127.0.0.1", port=redis.port,
+                           socket_timeout=0.05)
+        try:
+            c.ping()
+            return False
+        except redis_py.RedisError:
+            return True
+        finally:
+            c.close()
+
+    poll(asleep, deadline=5)
+    return th
+
+
 def fault_site(nginx_factory, redis, upstream, tmp_path, timeout="300ms"):
     return Site(nginx_factory, redis, upstream, tmp_path, {
         "/closed/": "ngsp_jwt on; ngsp_quota std;",
@@ -124,12 +146,11 @@ def test_slow_redis_decides_within_timeout(nginx_factory, redis_factory,
     s = fault_site(nginx_factory, redis, ok_upstream, tmp_path,
                    timeout="200ms")
     assert status(s, "/closed/") == 200
-    sleeper = threading.Thread(
-        target=lambda: redis.client().execute_command("DEBUG", "SLEEP", 2.5))
-    sleeper.start()
-    time.sleep(0.2)
+    sleeper = debug_sleep(redis, 3)
+    asleep_until = time.time() + 2.8      # with a margin before it wakes
+    rounds = 0
     try:
-        for _ in range(4):
+        while rounds < 4 and time.time() < asleep_until - 1.2:
             t = time.time()
             assert status(s, "/closed/") == 503
             assert time.time() - t < 1.0
@@ -140,8 +161,10 @@ def test_slow_redis_decides_within_timeout(nginx_factory, redis_factory,
             t = time.time()
             assert status(s, "/plain/") == 200
             assert time.time() - t < 0.5
+            rounds += 1
     finally:
         sleeper.join()
+    assert rounds >= 1
     poll(lambda: status(s, "/closed/") == 200)
     assert "ngsp: quota: redis timed out, failing closed" in s.nginx.log()
 
@@ -170,10 +193,7 @@ def test_clients_that_leave_while_waiting(nginx_factory, redis_factory,
     s = fault_site(nginx_factory, redis, ok_upstream, tmp_path,
                    timeout="3s")
     assert status(s, "/closed/") == 200
-    sleeper = threading.Thread(
-        target=lambda: redis.client().execute_command("DEBUG", "SLEEP", 1.5))
-    sleeper.start()
-    time.sleep(0.2)
+    sleeper = debug_sleep(redis, 1.5)
     tok = token("gone")
     socks = []
     for i in range(30):
