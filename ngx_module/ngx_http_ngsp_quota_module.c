@@ -1,23 +1,531 @@
 /*
- * ngsp: per-agency quotas kept in Redis (issue 3).  Placeholder module
- * so the shared object carries its final set of modules; no directives yet.
+ * ngx_http_ngsp_quota_module: per-agency quotas kept in Redis.  Its
+ * directives, configuration, the worker's Redis connection, and where
+ * its handler and filter sit.
  */
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
+#include "ngx_http_ngsp_quota.h"
+
+
+static void *ngx_http_ngsp_quota_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_ngsp_quota_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_ngsp_quota_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ngsp_quota_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_ngsp_quota_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ngsp_quota_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ngsp_quota_init_process(ngx_cycle_t *cycle);
+static void ngx_http_ngsp_quota_exit_process(ngx_cycle_t *cycle);
+
+static char *ngx_http_ngsp_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ngsp_quota_policy(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ngsp_quota_timezone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ngsp_quota(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ngsp_quota_status(ngx_conf_t *cf, void *post,
+    void *data);
+
+
+static ngx_conf_enum_t  ngx_http_ngsp_quota_fail_modes[] = {
+    { ngx_string("closed"), 0 },
+    { ngx_string("open"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_ngsp_quota_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_post_handler_pt  ngx_http_ngsp_quota_status_post =
+    ngx_http_ngsp_quota_status;
+
+
+static ngx_command_t  ngx_http_ngsp_quota_commands[] = {
+
+    { ngx_string("ngsp_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_ngsp_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_quota_loc_conf_t, timeout),
+      NULL },
+
+    { ngx_string("ngsp_quota_policy"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_ngsp_quota_policy,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_quota_timezone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ngsp_quota_timezone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_quota"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ngsp_quota,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_quota_fail"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_quota_loc_conf_t, fail_open),
+      &ngx_http_ngsp_quota_fail_modes },
+
+    { ngx_string("ngsp_quota_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_quota_loc_conf_t, dry_run),
+      NULL },
+
+    { ngx_string("ngsp_quota_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_quota_loc_conf_t, status),
+      &ngx_http_ngsp_quota_status_post },
+
+    { ngx_string("ngsp_quota_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_quota_loc_conf_t, log_level),
+      &ngx_http_ngsp_quota_log_levels },
+
+      ngx_null_command
+};
 
 
 static ngx_http_module_t  ngx_http_ngsp_quota_module_ctx = {
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    ngx_http_ngsp_quota_preconfiguration,  /* preconfiguration */
+    ngx_http_ngsp_quota_init,              /* postconfiguration */
+
+    ngx_http_ngsp_quota_create_main_conf,  /* create main configuration */
+    ngx_http_ngsp_quota_init_main_conf,    /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ngsp_quota_create_loc_conf,   /* create location configuration */
+    ngx_http_ngsp_quota_merge_loc_conf     /* merge location configuration */
 };
 
 
 ngx_module_t  ngx_http_ngsp_quota_module = {
     NGX_MODULE_V1,
-    &ngx_http_ngsp_quota_module_ctx,
-    NULL,
-    NGX_HTTP_MODULE,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    &ngx_http_ngsp_quota_module_ctx,       /* module context */
+    ngx_http_ngsp_quota_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_ngsp_quota_init_process,      /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_ngsp_quota_exit_process,      /* exit process */
+    NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_uint_t  ngx_http_ngsp_quota_connected;
+
+
+/* --- directives -------------------------------------------------------- */
+
+
+static char *
+ngx_http_ngsp_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_quota_main_conf_t  *mcf = conf;
+
+    if (mcf->redis.name.len) {
+        return "is duplicate";
+    }
+
+    return ngx_http_ngsp_redis_parse(cf, &mcf->redis);
+}
+
+
+static char *
+ngx_http_ngsp_quota_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_quota_main_conf_t  *mcf = conf;
+
+    ngx_str_t            *value;
+    ngx_uint_t            i;
+    ngsp_quota_policy_t  *p;
+    char                  err[256];
+
+    value = cf->args->elts;
+
+    if (mcf->policies == NULL) {
+        mcf->policies = ngx_array_create(cf->pool, 4,
+                                         sizeof(ngsp_quota_policy_t));
+        if (mcf->policies == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    p = mcf->policies->elts;
+
+    for (i = 0; i < mcf->policies->nelts; i++) {
+        if (ngx_strlen(p[i].name) == value[1].len
+            && ngx_strncmp(p[i].name, value[1].data, value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: quota policy \"%V\" is defined twice",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"off\" cannot name a quota policy");
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_array_push(mcf->policies);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngsp_quota_policy_init(p, (char *) value[1].data, value[1].len,
+                               err, sizeof(err)) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: invalid quota policy \"%V\": %s",
+                           &value[1], err);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngsp_quota_policy_add(p, (char *) value[i].data, value[i].len,
+                                  err, sizeof(err)) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: quota policy \"%V\": %s",
+                               &value[1], err);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ngsp_quota_timezone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_quota_main_conf_t  *mcf = conf;
+
+    long        off;
+    ngx_str_t  *value;
+
+    if (mcf->tz != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngsp_quota_tz_parse((char *) value[1].data, value[1].len, &off)
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: invalid time zone \"%V\" (a fixed offset "
+                           "such as +07:00, or UTC)", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->tz = off;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ngsp_quota(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_quota_loc_conf_t  *lcf = conf;
+
+    ngx_str_t                          *value, s;
+    ngx_http_compile_complex_value_t    ccv;
+    ngx_http_ngsp_quota_main_conf_t    *mcf;
+
+    if (lcf->name.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    lcf->name = value[1];
+    lcf->file = cf->conf_file->file.name;
+    lcf->line = cf->conf_file->line;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "key=", 4) != 0 || value[2].len == 4) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 4;
+        s.len = value[2].len - 4;
+
+        lcf->key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (lcf->key == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+        ccv.cf = cf;
+        ccv.value = &s;
+        ccv.complex_value = lcf->key;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (!(value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0)) {
+        mcf = ngx_http_conf_get_module_main_conf(cf,
+                                                 ngx_http_ngsp_quota_module);
+        mcf->used = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ngsp_quota_status(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_int_t  *np = data;
+
+    if (*np < 400 || *np > 599) {
+        return "must be between 400 and 599";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* --- configuration ----------------------------------------------------- */
+
+
+static void *
+ngx_http_ngsp_quota_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ngsp_quota_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ngsp_quota_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->redis = { 0 };
+     *     mcf->policies = NULL;
+     *     mcf->used = 0;
+     */
+
+    mcf->tz = NGX_CONF_UNSET;
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_ngsp_quota_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ngsp_quota_main_conf_t  *mcf = conf;
+
+    ngx_conf_init_value(mcf->tz, 7 * 3600);
+
+    if (ngsp_quota_script_sha1(mcf->sha1) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: cannot hash the quota script");
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->redis.preload.data = (u_char *) ngsp_quota_script;
+    mcf->redis.preload.len = ngsp_quota_script_len;
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_ngsp_quota_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ngsp_quota_loc_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ngsp_quota_loc_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lcf->name = { 0, NULL };
+     *     lcf->policy = NULL;
+     *     lcf->key = NULL;
+     */
+
+    lcf->fail_open = NGX_CONF_UNSET_UINT;
+    lcf->dry_run = NGX_CONF_UNSET;
+    lcf->status = NGX_CONF_UNSET;
+    lcf->timeout = NGX_CONF_UNSET_MSEC;
+    lcf->log_level = NGX_CONF_UNSET_UINT;
+
+    return lcf;
+}
+
+
+static char *
+ngx_http_ngsp_quota_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ngsp_quota_loc_conf_t  *prev = parent;
+    ngx_http_ngsp_quota_loc_conf_t  *conf = child;
+
+    ngx_uint_t                        i;
+    ngsp_quota_policy_t              *p;
+    ngx_http_ngsp_quota_main_conf_t  *mcf;
+
+    ngx_conf_merge_uint_value(conf->fail_open, prev->fail_open, 0);
+    ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
+    ngx_conf_merge_value(conf->status, prev->status,
+                              NGX_HTTP_TOO_MANY_REQUESTS);
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 100);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level,
+                              NGX_LOG_WARN);
+
+    if (conf->name.data == NULL) {
+        conf->name = prev->name;
+        conf->key = prev->key;
+        conf->file = prev->file;
+        conf->line = prev->line;
+    }
+
+    if (conf->name.data == NULL
+        || (conf->name.len == 3 && ngx_strncmp(conf->name.data, "off", 3) == 0))
+    {
+        conf->policy = NULL;
+        return NGX_CONF_OK;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ngsp_quota_module);
+
+    if (mcf->redis.name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"ngsp_quota %V\" in %V:%ui needs "
+                           "\"ngsp_redis\" at http level",
+                           &conf->name, &conf->file, conf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    p = mcf->policies ? mcf->policies->elts : NULL;
+
+    for (i = 0; p && i < mcf->policies->nelts; i++) {
+        if (ngx_strlen(p[i].name) == conf->name.len
+            && ngx_strncmp(p[i].name, conf->name.data, conf->name.len) == 0)
+        {
+            conf->policy = &p[i];
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "ngsp: unknown quota policy \"%V\" in %V:%ui "
+                       "(define it with \"ngsp_quota_policy\" at http level)",
+                       &conf->name, &conf->file, conf->line);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_quota_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ngsp_quota_add_variables(cf);
+}
+
+
+/*
+ * nginx runs the access handlers of a phase last-registered first; index
+ * 0 therefore runs after every other access check (JWT, allow/deny,
+ * auth_basic, auth_request), so a refused request never counts.
+ */
+static ngx_int_t
+ngx_http_ngsp_quota_init(ngx_conf_t *cf)
+{
+    ngx_array_t                *a;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    a = &cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers;
+
+    h = ngx_array_push(a);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = a->elts;
+    ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_ngsp_quota_handler;
+
+    return ngx_http_ngsp_quota_header_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_quota_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ngsp_quota_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_ngsp_quota_module);
+
+    if (mcf == NULL || !mcf->used || mcf->redis.name.len == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_ngsp_quota_connected = 1;
+
+    return ngx_http_ngsp_redis_init(cycle, &mcf->redis);
+}
+
+
+static void
+ngx_http_ngsp_quota_exit_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_ngsp_quota_connected) {
+        ngx_http_ngsp_redis_exit();
+    }
+}

@@ -37,9 +37,9 @@ def nginx_factory(tmp_path):
 def redis_factory(tmp_path):
     made = []
 
-    def make(password=None, port=None):
+    def make(password=None, port=None, args=()):
         r = Redis(tmp_path / ("redis%d" % len(made)), password=password,
-                  port=port)
+                  port=port, args=args)
         made.append(r)
         return r.start()
 

@@ -168,10 +168,11 @@ http {{
 
 
 class Redis:
-    def __init__(self, prefix, password=None, port=None):
+    def __init__(self, prefix, password=None, port=None, args=()):
         self.prefix = str(prefix)
         self.port = port or free_port()
         self.password = password
+        self.args = list(args)
         self.proc = None
         os.makedirs(self.prefix, exist_ok=True)
 
@@ -182,6 +183,7 @@ class Redis:
                 "--logfile", os.path.join(self.prefix, "redis.log")]
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         wait_port(self.port)

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Quotas, side by side in one run, wrk through one nginx against the same
+# local upstream (a second nginx, so the baseline is not a slow stub):
+#   plain      proxy_pass only
+#   jwt        ngsp_jwt on (one repeated HS256 token: the cache is warm)
+#   jwt+quota  ngsp_jwt on + ngsp_quota (2 windows, never exhausted), with
+#              redis-server beside it on loopback
+# Rounds interleave the three so drift hits them alike; figures are
+# medians.  Then Redis's own cost: commands per quota-checked request and
+# microseconds per EVALSHA from INFO commandstats.
+# QUOTA_BENCH_ROUNDS, QUOTA_BENCH_SECONDS, QUOTA_BENCH_CONNS tune it.
+set -euo pipefail
+build=$(cd "${1:?build dir}" && pwd)
+dir=$build/bench/quota
+rounds=${QUOTA_BENCH_ROUNDS:-3}
+secs=${QUOTA_BENCH_SECONDS:-3}
+conns=${QUOTA_BENCH_CONNS:-32}
+py=/usr/bin/python3
+
+rm -rf "$dir" && mkdir -p "$dir/front/logs" "$dir/up/logs" "$dir/redis"
+
+quota_free_port() {
+    $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=$(quota_free_port)
+up=$(quota_free_port)
+rport=$(quota_free_port)
+user=""
+[ "$(id -u)" = 0 ] && user="user root;"
+
+quota_temp_paths() {
+    for t in client_body proxy fastcgi uwsgi scgi; do
+        echo "    ${t}_temp_path $1/$t;"
+    done
+}
+
+cat > "$dir/up/nginx.conf" <<EOF
+$user
+worker_processes 1;
+pid $dir/up/nginx.pid;
+error_log $dir/up/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+$(quota_temp_paths "$dir/up")
+    server {
+        listen 127.0.0.1:$up backlog=4096;
+        keepalive_requests 1000000;
+        location / { return 200 '{"SoDinhDanh":"036195004321"}'; }
+    }
+}
+EOF
+
+head -c 48 /dev/urandom | base64 | tr -d '\n' > "$dir/hs.secret"
+
+cat > "$dir/front/nginx.conf" <<EOF
+load_module $build/ngx_http_ngsp_module.so;
+$user
+worker_processes 1;
+pid $dir/front/nginx.pid;
+error_log $dir/front/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+$(quota_temp_paths "$dir/front")
+    ngsp_jwt_key_file $dir/hs.secret alg=HS256;
+    ngsp_redis 127.0.0.1:$rport;
+    ngsp_redis_timeout 1s;
+    ngsp_quota_policy bench 1000000r/s 1000000000r/d;
+    upstream stub {
+        server 127.0.0.1:$up;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        keepalive_requests 1000000;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        location /plain/ { proxy_pass http://stub; }
+        location /jwt/   { ngsp_jwt on; proxy_pass http://stub; }
+        location /quota/ { ngsp_jwt on; ngsp_quota bench; proxy_pass http://stub; }
+    }
+}
+EOF
+
+cleanup() {
+    for n in front up; do
+        [ -f "$dir/$n/nginx.pid" ] && kill -QUIT "$(cat "$dir/$n/nginx.pid")" 2>/dev/null || true
+    done
+    redis-cli -p "$rport" shutdown nosave >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no \
+    --daemonize yes --dir "$dir/redis" --logfile "$dir/redis/redis.log" \
+    --pidfile "$dir/redis/redis.pid" >/dev/null
+nginx -p "$dir/up" -c "$dir/up/nginx.conf"
+nginx -p "$dir/front" -c "$dir/front/nginx.conf"
+
+token=$($py - "$dir/hs.secret" <<'EOF'
+import sys, time, jwt
+key = open(sys.argv[1], "rb").read().strip()
+print(jwt.encode({"client_id": "so-tu-phap", "exp": int(time.time()) + 3600},
+                 key, algorithm="HS256"))
+EOF
+)
+
+for i in $(seq 50); do
+    curl -fs -o /dev/null "http://127.0.0.1:$port/plain/" && break
+    sleep 0.1
+done
+# warm every location (and the worker's Redis connection)
+for loc in plain jwt quota; do
+    curl -fs -o /dev/null -H "Authorization: Bearer $token" \
+        "http://127.0.0.1:$port/$loc/" \
+        || { echo "quota bench: /$loc/ does not answer 200"; exit 1; }
+done
+
+# one wrk run: "requests/s p99_ms total_requests non2xx"
+quota_wrk() {
+    wrk -t2 -c"$conns" -d"${secs}s" --latency \
+        -H "Authorization: Bearer $token" "http://127.0.0.1:$port/$1/" |
+    awk '/Requests\/sec/ { rps = $2 }
+         /^ +99%/ { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+                    ms = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v }
+         /requests in/ { n = $1 }
+         /Non-2xx/ { bad = $NF }
+         END { printf "%s %s %s %d\n", rps, ms, n, bad }'
+}
+
+# CPU ticks (user + system) of the processes listening or serving
+quota_ticks() {
+    local t=0 p
+    for p in "$@"; do
+        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+
+quota_median() {
+    sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+
+declare -A rps p99 front_cpu redis_cpu nreq
+front_pids=$(pgrep -P "$(cat "$dir/front/nginx.pid")" | tr '\n' ' ')
+redis_pid=$(cat "$dir/redis/redis.pid")
+quota_requests=0
+quota_bad=0
+redis-cli -p "$rport" config resetstat >/dev/null
+for r in $(seq "$rounds"); do
+    for loc in plain jwt quota; do
+        f0=$(quota_ticks $front_pids)
+        r0=$(quota_ticks "$redis_pid")
+        read -r x y n bad < <(quota_wrk "$loc")
+        front_cpu[$loc]=$(( ${front_cpu[$loc]:-0} + $(quota_ticks $front_pids) - f0 ))
+        redis_cpu[$loc]=$(( ${redis_cpu[$loc]:-0} + $(quota_ticks "$redis_pid") - r0 ))
+        nreq[$loc]=$(( ${nreq[$loc]:-0} + n ))
+        rps[$loc]+="$x "
+        p99[$loc]+="$y "
+        quota_bad=$((quota_bad + bad))
+        [ "$loc" = quota ] && quota_requests=$((quota_requests + n))
+    done
+done
+
+stats=$(redis-cli -p "$rport" info commandstats | tr -d '\r')
+calls=$(echo "$stats" | awk -F'[=,]' '/^cmdstat_/ && !/^cmdstat_(config|info):/ { c += $2 } END { print c + 0 }')
+evalsha=$(echo "$stats" | awk -F'[=,]' '/^cmdstat_evalsha:/ { print $2 }')
+usec=$(echo "$stats" | awk -F'[=,]' '/^cmdstat_evalsha:/ { print $6 }')
+
+base=$(echo ${rps[plain]} | tr ' ' '\n' | quota_median)
+echo "wrk -t2 -c$conns -d${secs}s, median of $rounds interleaved rounds;"
+echo "front nginx: 1 worker; upstream: nginx, 1 worker; redis-server beside"
+hz=$(getconf CLK_TCK)
+printf "%-11s %12s %9s %10s %14s %14s\n" config "requests/s" "x plain" \
+    "p99 ms" "nginx us/req" "redis us/req"
+for loc in plain jwt quota; do
+    m=$(echo ${rps[$loc]} | tr ' ' '\n' | quota_median)
+    p=$(echo ${p99[$loc]} | tr ' ' '\n' | quota_median)
+    name=$loc
+    [ "$loc" = quota ] && name="jwt+quota"
+    printf "%-11s %12.0f %9.2f %10.2f %14.1f %14.1f\n" "$name" "$m" \
+        "$(echo "$m $base" | awk '{ print $1 / $2 }')" "$p" \
+        "$(echo "${front_cpu[$loc]} $hz ${nreq[$loc]}" | awk '{ print $1 / $2 * 1e6 / $3 }')" \
+        "$(echo "${redis_cpu[$loc]} $hz ${nreq[$loc]}" | awk '{ print $1 / $2 * 1e6 / $3 }')"
+done
+echo
+echo "redis: $evalsha EVALSHA for $quota_requests quota-checked requests" \
+     "($(echo "$evalsha $quota_requests" | awk '{ printf "%.3f", $1 / $2 }')" \
+     "per request; the script itself runs" \
+     "$(echo "$calls $evalsha" | awk '{ printf "%.1f", ($1 - $2) / $2 }')" \
+     "commands inside), ${usec} us of Redis CPU per decision"
+[ "$quota_bad" = 0 ] || echo "quota bench: $quota_bad responses were not 2xx"

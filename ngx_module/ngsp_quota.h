@@ -1,0 +1,134 @@
+/*
+ * ngsp quota engine: policies, Redis keys, the Lua script that decides,
+ * its reply, and the RateLimit header fields.  Plain C, no nginx headers.
+ *
+ * Time is Redis's (TIME inside the script), so the calendar math lives in
+ * the script; this side only builds its arguments and reads its answer.
+ */
+
+#ifndef NGSP_QUOTA_H
+#define NGSP_QUOTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define NGSP_QUOTA_MAX_WINDOWS   5      /* one per unit */
+#define NGSP_QUOTA_NAME_MAX      64     /* policy names */
+#define NGSP_QUOTA_SAFE_MAX      64     /* agency kept verbatim up to this */
+#define NGSP_QUOTA_TAG_MAX       65     /* "~" + 64 hex digits */
+#define NGSP_QUOTA_TZ_MAX        (14 * 3600)
+
+
+typedef enum {
+    NGSP_QUOTA_SEC = 0,
+    NGSP_QUOTA_MIN,
+    NGSP_QUOTA_HOUR,
+    NGSP_QUOTA_DAY,
+    NGSP_QUOTA_MONTH
+} ngsp_quota_unit_t;
+
+
+typedef struct {
+    ngsp_quota_unit_t   unit;
+    uint64_t            limit;
+} ngsp_quota_window_t;
+
+
+typedef struct {
+    char                 name[NGSP_QUOTA_NAME_MAX + 1];
+    size_t               nwindows;
+    ngsp_quota_window_t  windows[NGSP_QUOTA_MAX_WINDOWS];  /* by unit */
+} ngsp_quota_policy_t;
+
+
+/* the state of one window after a decision, as the script reports it */
+typedef struct {
+    ngsp_quota_unit_t   unit;
+    int64_t             limit;      /* effective: an override if set */
+    int64_t             remaining;
+    int64_t             reset;      /* seconds until fully available */
+    int64_t             width;      /* the window's length in seconds */
+} ngsp_quota_state_t;
+
+
+typedef struct {
+    int                 allowed;
+    int64_t             retry_after;    /* seconds; rejected only */
+    size_t              tightest;       /* index into windows */
+    size_t              nwindows;
+    ngsp_quota_state_t  windows[NGSP_QUOTA_MAX_WINDOWS];
+} ngsp_quota_decision_t;
+
+
+/* --- policy ------------------------------------------------------------ */
+
+const char *ngsp_quota_unit_name(ngsp_quota_unit_t unit);
+
+/* "20r/s": 0 and *w filled, or -1 */
+int ngsp_quota_window_parse(const char *s, size_t len,
+    ngsp_quota_window_t *w);
+
+/*
+ * A policy from its name and window texts; 0, or -1 with a message in
+ * err.  Windows are kept sorted by unit; a unit given twice is an error.
+ */
+int ngsp_quota_policy_init(ngsp_quota_policy_t *p, const char *name,
+    size_t name_len, char *err, size_t errlen);
+int ngsp_quota_policy_add(ngsp_quota_policy_t *p, const char *s, size_t len,
+    char *err, size_t errlen);
+
+/* "+07:00", "-03:30", "+0700", "UTC", "Z": 0 and seconds east, or -1 */
+int ngsp_quota_tz_parse(const char *s, size_t len, long *offset);
+
+
+/* --- keys -------------------------------------------------------------- */
+
+/*
+ * The hash tag for an agency: the agency itself when it is 1 to 64 of
+ * [A-Za-z0-9._-], else "~" and the hex SHA-256 of its bytes.  Returns the
+ * tag's length (out needs NGSP_QUOTA_TAG_MAX + 1), 0 for an empty agency
+ * or when hashing fails.
+ */
+size_t ngsp_quota_tag(const unsigned char *agency, size_t len, char *out);
+
+/* "ngsp:{tag}:limits"; out needs NGSP_QUOTA_TAG_MAX + 16 */
+size_t ngsp_quota_limits_key(const char *tag, size_t tag_len, char *out);
+
+/* "ngsp:{tag}:q:policy:unit"; out needs NGSP_QUOTA_KEY_MAX */
+#define NGSP_QUOTA_KEY_MAX  (NGSP_QUOTA_TAG_MAX + NGSP_QUOTA_NAME_MAX + 20)
+size_t ngsp_quota_window_key(const char *tag, size_t tag_len,
+    const char *policy, ngsp_quota_unit_t unit, char *out);
+
+
+/* --- script ------------------------------------------------------------ */
+
+/*
+ * KEYS: limits hash, then one base key per window.
+ * ARGV: policy, utc offset seconds, now in microseconds (0: Redis TIME),
+ *       then unit and limit per window.
+ * Reply: allowed, retry_after, n, then limit, remaining, reset, width per
+ *        window.
+ */
+extern const char    ngsp_quota_script[];
+extern const size_t  ngsp_quota_script_len;
+
+/* hex SHA1 of the script (41 bytes with the NUL); 0 or -1 */
+int ngsp_quota_script_sha1(char *out);
+
+/* 0 and *d filled from the reply's integers, or -1 when malformed */
+int ngsp_quota_reply_parse(const long long *v, size_t n,
+    const ngsp_quota_policy_t *p, ngsp_quota_decision_t *d);
+
+
+/* --- RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10) -------- */
+
+/* "standard-d";q=50000;w=86400, ... : the length written, 0 if too small */
+size_t ngsp_quota_fmt_policy(char *buf, size_t size, const char *policy,
+    const ngsp_quota_decision_t *d);
+
+/* "standard-d";r=123;t=3600, ... */
+size_t ngsp_quota_fmt_ratelimit(char *buf, size_t size, const char *policy,
+    const ngsp_quota_decision_t *d);
+
+#endif /* NGSP_QUOTA_H */

@@ -1,0 +1,524 @@
+/*
+ * One quota decision per request: the access handler sends the script to
+ * Redis and returns NGX_AGAIN; the reply (or the timeout, whichever comes
+ * first) records the decision and runs the phases again, and the handler
+ * then answers from the recorded decision.
+ *
+ * The command's private data is a malloc'ed record, not request memory:
+ * hiredis may call it back long after the request is gone (a timeout, a
+ * client that closed).  The request's pool cleanup only detaches it.
+ */
+
+#include "ngx_http_ngsp_quota.h"
+#include "ngx_http_ngsp_jwt.h"
+
+
+#define NGX_HTTP_NGSP_QUOTA_ARGC  (7 + 3 * NGSP_QUOTA_MAX_WINDOWS)
+#define NGX_HTTP_NGSP_QUOTA_BUF   2048
+#define NGX_HTTP_NGSP_QUOTA_LOG   128     /* agency bytes shown in logs */
+#define NGX_HTTP_NGSP_QUOTA_INFLIGHT  100000
+
+
+struct ngx_http_ngsp_quota_pending_s {
+    ngx_http_ngsp_quota_ctx_t  *ctx;      /* NULL: nobody waits any more */
+    ngx_uint_t                  eval;     /* resent as EVAL after NOSCRIPT */
+    int                         argc;
+    const char                 *argv[NGX_HTTP_NGSP_QUOTA_ARGC];
+    size_t                      len[NGX_HTTP_NGSP_QUOTA_ARGC];
+    u_char                      buf[NGX_HTTP_NGSP_QUOTA_BUF];
+};
+
+
+static void ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+
+
+/* commands sent and not yet answered: bounded while Redis stalls */
+static ngx_uint_t  ngx_http_ngsp_quota_inflight;
+
+
+static void
+ngx_http_ngsp_quota_cleanup(void *data)
+{
+    ngx_http_ngsp_quota_ctx_t  *ctx = data;
+
+    if (ctx->pending) {
+        ctx->pending->ctx = NULL;
+        ctx->pending = NULL;
+    }
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+
+    if (ctx->resume.posted) {
+        ngx_delete_posted_event(&ctx->resume);
+    }
+}
+
+
+ngx_http_ngsp_quota_ctx_t *
+ngx_http_ngsp_quota_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_ngsp_quota_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_ngsp_quota_module);
+
+    if (ctx == NULL && (r->main->internal || r->main->filter_finalize)) {
+
+        /* an internal redirect cleared the module contexts */
+        for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_ngsp_quota_cleanup) {
+                ctx = cln->data;
+                ngx_http_set_ctx(r->main, ctx, ngx_http_ngsp_quota_module);
+                break;
+            }
+        }
+    }
+
+    return ctx;
+}
+
+
+/* at most NGX_HTTP_NGSP_QUOTA_LOG bytes, quotes and controls escaped */
+static ngx_str_t
+ngx_http_ngsp_quota_escape(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char      *p;
+    size_t       n;
+    ngx_str_t    out;
+    ngx_uint_t   i;
+
+    n = ngx_min(s->len, NGX_HTTP_NGSP_QUOTA_LOG);
+
+    out.data = ngx_pnalloc(pool, 4 * n + 3);
+    if (out.data == NULL) {
+        ngx_str_set(&out, "-");
+        return out;
+    }
+
+    p = out.data;
+
+    for (i = 0; i < n; i++) {
+        if (s->data[i] < 0x20 || s->data[i] > 0x7e || s->data[i] == '"'
+            || s->data[i] == '\\')
+        {
+            p = ngx_sprintf(p, "\\x%02xd", s->data[i]);
+
+        } else {
+            *p++ = s->data[i];
+        }
+    }
+
+    if (n < s->len) {
+        p = ngx_cpymem(p, "...", 3);
+    }
+
+    out.len = p - out.data;
+
+    return out;
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_quota_fail(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx,
+    const char *why)
+{
+    ngx_http_ngsp_quota_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_quota_module);
+
+    ctx->status = NGX_HTTP_NGSP_QUOTA_ERROR;
+    ctx->decided = 0;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ngsp: quota: %s, failing %s%s", why,
+                  lcf->fail_open ? "open" : "closed",
+                  lcf->dry_run ? " (dry run: let through)" : "");
+
+    if (lcf->fail_open || lcf->dry_run) {
+        ctx->rc = NGX_DECLINED;
+
+    } else {
+        ctx->rc = NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return ctx->rc;
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_quota_decide(ngx_http_request_t *r,
+    ngx_http_ngsp_quota_ctx_t *ctx)
+{
+    ngx_str_t                        who;
+    ngsp_quota_state_t              *s;
+    ngx_http_ngsp_quota_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_quota_module);
+
+    ctx->decided = 1;
+
+    if (ctx->decision.allowed) {
+        ctx->status = NGX_HTTP_NGSP_QUOTA_ALLOWED;
+        ctx->rc = NGX_DECLINED;
+        return ctx->rc;
+    }
+
+    s = &ctx->decision.windows[ctx->decision.tightest];
+    who = ngx_http_ngsp_quota_escape(r->pool, &ctx->key);
+
+    ngx_log_error(lcf->log_level, r->connection->log, 0,
+                  "ngsp: quota exceeded%s: key \"%V\", policy \"%s\", "
+                  "window %s limit %L, retry after %Ls",
+                  lcf->dry_run ? " (dry run)" : "", &who, ctx->policy->name,
+                  ngsp_quota_unit_name(s->unit), (long long) s->limit,
+                  (long long) ctx->decision.retry_after);
+
+    if (lcf->dry_run) {
+        ctx->status = NGX_HTTP_NGSP_QUOTA_DRY_RUN;
+        ctx->rc = NGX_DECLINED;
+
+    } else {
+        ctx->status = NGX_HTTP_NGSP_QUOTA_REJECTED;
+        ctx->rc = lcf->status;
+    }
+
+    return ctx->rc;
+}
+
+
+/* runs the phases again, where the handler left them */
+static void
+ngx_http_ngsp_quota_resume(ngx_event_t *ev)
+{
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_ngsp_quota_ctx_t  *ctx;
+
+    ctx = ev->data;
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_ngsp_quota_timeout(ngx_event_t *ev)
+{
+    ngx_http_request_t         *r;
+    ngx_http_ngsp_quota_ctx_t  *ctx;
+
+    ctx = ev->data;
+    r = ctx->request;
+
+    /* the command stays queued; its reply will find nobody */
+    if (ctx->pending) {
+        ctx->pending->ctx = NULL;
+        ctx->pending = NULL;
+    }
+
+    ctx->waiting = 0;
+
+    ngx_http_ngsp_quota_fail(r, ctx, "redis timed out");
+    ngx_http_ngsp_quota_resume(&ctx->resume);
+}
+
+
+static void
+ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply                     *reply = r;
+    ngx_http_ngsp_quota_pending_t  *pd = privdata;
+
+    size_t                      i;
+    long long                   v[3 + 4 * NGSP_QUOTA_MAX_WINDOWS];
+    ngx_http_ngsp_quota_ctx_t  *ctx;
+
+    ctx = pd->ctx;
+
+    if (ctx == NULL || ngx_http_ngsp_redis_exiting()) {
+        if (ctx) {
+            ctx->pending = NULL;
+        }
+
+        ngx_http_ngsp_quota_inflight--;
+        ngx_free(pd);
+        return;
+    }
+
+    /* a restarted Redis or SCRIPT FLUSH: send the script itself once */
+    if (reply && reply->type == REDIS_REPLY_ERROR && !pd->eval
+        && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        pd->eval = 1;
+        pd->argv[0] = "EVAL";
+        pd->len[0] = 4;
+        pd->argv[1] = ngsp_quota_script;
+        pd->len[1] = ngsp_quota_script_len;
+
+        if (ngx_http_ngsp_redis_command(ngx_http_ngsp_quota_reply, pd,
+                                        pd->argc, pd->argv, pd->len)
+            == NGX_OK)
+        {
+            return;
+        }
+
+        reply = NULL;
+    }
+
+    ctx->pending = NULL;
+    ctx->waiting = 0;
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+
+    if (reply == NULL) {
+        ngx_http_ngsp_quota_fail(ctx->request, ctx, "redis connection failed");
+
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "ngsp: quota: redis said: %*s",
+                      (size_t) ngx_min(reply->len, 200), reply->str);
+        ngx_http_ngsp_quota_fail(ctx->request, ctx, "redis error");
+
+    } else if (reply->type != REDIS_REPLY_ARRAY
+               || reply->elements > sizeof(v) / sizeof(v[0]))
+    {
+        ngx_http_ngsp_quota_fail(ctx->request, ctx, "unexpected redis reply");
+
+    } else {
+        for (i = 0; i < reply->elements; i++) {
+            if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+                break;
+            }
+            v[i] = reply->element[i]->integer;
+        }
+
+        if (i < reply->elements
+            || ngsp_quota_reply_parse(v, i, ctx->policy, &ctx->decision)
+               != 0)
+        {
+            ngx_http_ngsp_quota_fail(ctx->request, ctx,
+                                     "unexpected redis reply");
+
+        } else {
+            /* decided in the handler, in the request's own context */
+            ctx->rc = NGX_AGAIN;
+        }
+    }
+
+    ngx_http_ngsp_quota_inflight--;
+    ngx_free(pd);
+
+    /* out of hiredis's read handler before the request moves on */
+    ngx_post_event(&ctx->resume, &ngx_posted_events);
+}
+
+
+static u_char *
+ngx_http_ngsp_quota_arg(ngx_http_ngsp_quota_pending_t *pd, u_char *p,
+    const void *data, size_t len)
+{
+    pd->argv[pd->argc] = (const char *) p;
+    pd->len[pd->argc] = len;
+    pd->argc++;
+
+    return ngx_cpymem(p, data, len);
+}
+
+
+static ngx_http_ngsp_quota_pending_t *
+ngx_http_ngsp_quota_command(ngx_http_request_t *r, ngx_str_t *key,
+    ngsp_quota_policy_t *policy)
+{
+    u_char                           *p;
+    size_t                            i, tag_len, len;
+    const char                       *unit;
+    ngx_http_ngsp_quota_pending_t    *pd;
+    ngx_http_ngsp_quota_main_conf_t  *mcf;
+    char                              tag[NGSP_QUOTA_TAG_MAX + 1];
+    char                              k[NGSP_QUOTA_KEY_MAX];
+    u_char                            num[NGX_INT64_LEN + 1];
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_quota_module);
+
+    tag_len = ngsp_quota_tag(key->data, key->len, tag);
+    if (tag_len == 0) {
+        return NULL;
+    }
+
+    pd = ngx_alloc(sizeof(ngx_http_ngsp_quota_pending_t), r->connection->log);
+    if (pd == NULL) {
+        return NULL;
+    }
+
+    pd->ctx = NULL;
+    pd->eval = 0;
+    pd->argc = 0;
+
+    p = pd->buf;
+    p = ngx_http_ngsp_quota_arg(pd, p, "EVALSHA", 7);
+    p = ngx_http_ngsp_quota_arg(pd, p, mcf->sha1, 40);
+    len = ngx_sprintf(num, "%uz", 1 + policy->nwindows) - num;
+    p = ngx_http_ngsp_quota_arg(pd, p, num, len);
+
+    len = ngsp_quota_limits_key(tag, tag_len, k);
+    p = ngx_http_ngsp_quota_arg(pd, p, k, len);
+
+    for (i = 0; i < policy->nwindows; i++) {
+        len = ngsp_quota_window_key(tag, tag_len, policy->name,
+                                    policy->windows[i].unit, k);
+        p = ngx_http_ngsp_quota_arg(pd, p, k, len);
+    }
+
+    p = ngx_http_ngsp_quota_arg(pd, p, policy->name,
+                                ngx_strlen(policy->name));
+    len = ngx_sprintf(num, "%i", mcf->tz) - num;
+    p = ngx_http_ngsp_quota_arg(pd, p, num, len);
+    p = ngx_http_ngsp_quota_arg(pd, p, "0", 1);
+
+    for (i = 0; i < policy->nwindows; i++) {
+        unit = ngsp_quota_unit_name(policy->windows[i].unit);
+        p = ngx_http_ngsp_quota_arg(pd, p, unit, ngx_strlen(unit));
+        len = ngx_sprintf(num, "%uL", policy->windows[i].limit) - num;
+        p = ngx_http_ngsp_quota_arg(pd, p, num, len);
+    }
+
+    return pd;
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_quota_key(ngx_http_request_t *r,
+    ngx_http_ngsp_quota_loc_conf_t *lcf, ngx_str_t *key)
+{
+    ngx_http_ngsp_jwt_ctx_t  *jwt;
+
+    if (lcf->key) {
+        return ngx_http_complex_value(r, lcf->key, key);
+    }
+
+    jwt = ngx_http_ngsp_jwt_eval(r);
+    if (jwt == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the agency of a valid token only */
+    if (jwt->status == NGSP_JWT_OK) {
+        *key = jwt->agency;
+
+    } else {
+        ngx_str_null(key);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                        key;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_ngsp_quota_ctx_t       *ctx;
+    ngx_http_ngsp_quota_pending_t   *pd;
+    ngx_http_ngsp_quota_loc_conf_t  *lcf;
+
+    ctx = ngx_http_ngsp_quota_get_ctx(r);
+
+    if (ctx) {
+        if (ctx->waiting) {
+            /* the client's write event woke the phases: keep waiting */
+            return NGX_AGAIN;
+        }
+
+        if (ctx->rc == NGX_AGAIN) {
+            return ngx_http_ngsp_quota_decide(r, ctx);
+        }
+
+        /* an internal redirect: counted once, answered once */
+        if (r->internal) {
+            return NGX_DECLINED;
+        }
+
+        return ctx->rc;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_quota_module);
+
+    if (lcf->policy == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ngsp_quota_key(r, lcf, &key) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* nothing to count by: not counted, like limit_req */
+    if (key.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ngsp_quota_ctx_t));
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_ngsp_quota_ctx_t));
+    cln->handler = ngx_http_ngsp_quota_cleanup;
+
+    ctx->request = r;
+    ctx->policy = lcf->policy;
+    ctx->key = key;
+
+    ctx->timer.handler = ngx_http_ngsp_quota_timeout;
+    ctx->timer.data = ctx;
+    ctx->timer.log = r->connection->log;
+
+    ctx->resume.handler = ngx_http_ngsp_quota_resume;
+    ctx->resume.data = ctx;
+    ctx->resume.log = r->connection->log;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_ngsp_quota_module);
+
+    if (ngx_http_ngsp_quota_inflight >= NGX_HTTP_NGSP_QUOTA_INFLIGHT) {
+        return ngx_http_ngsp_quota_fail(r, ctx, "too many commands waiting "
+                                        "for redis");
+    }
+
+    pd = ngx_http_ngsp_quota_command(r, &key, lcf->policy);
+    if (pd == NULL) {
+        return ngx_http_ngsp_quota_fail(r, ctx, "cannot build the command");
+    }
+
+    if (ngx_http_ngsp_redis_command(ngx_http_ngsp_quota_reply, pd, pd->argc,
+                                    pd->argv, pd->len)
+        != NGX_OK)
+    {
+        ngx_free(pd);
+        return ngx_http_ngsp_quota_fail(r, ctx, "redis not connected");
+    }
+
+    ngx_http_ngsp_quota_inflight++;
+
+    pd->ctx = ctx;
+    ctx->pending = pd;
+    ctx->waiting = 1;
+
+    ngx_add_timer(&ctx->timer, lcf->timeout);
+
+    /* notice a client that goes away while we wait */
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_AGAIN;
+}

@@ -1,0 +1,587 @@
+/*
+ * hiredis async on nginx's event loop.
+ *
+ * hiredis owns the socket (it connects, reads, writes and closes it); an
+ * ngx_connection_t around the same fd gives nginx's event module something
+ * to watch.  Events are level-triggered: hiredis reads at most 16 KB per
+ * call and never reports EAGAIN, so an edge could be lost.  Commands queued
+ * during one pass of the event loop leave in one write at its end: a
+ * worker pipelines every request's command on its one connection.
+ *
+ * hiredis has no timeouts: the connect has an nginx timer here, commands
+ * have theirs in their caller.  A lost connection fails every pending
+ * command at once (hiredis calls each back with a NULL reply), then the
+ * worker reconnects with backoff and authenticates again.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ngsp_redis.h"
+
+
+#define NGX_HTTP_NGSP_REDIS_BACKOFF_MIN  50
+#define NGX_HTTP_NGSP_REDIS_BACKOFF_MAX  2000
+
+
+typedef struct {
+    ngx_http_ngsp_redis_conf_t  *conf;
+    redisAsyncContext           *ac;
+    ngx_connection_t            *conn;
+    ngx_log_t                   *log;
+    ngx_event_t                  connect_timer;
+    ngx_event_t                  reconnect;
+    ngx_msec_t                   backoff;
+    unsigned                     exiting:1;
+    unsigned                     lost_logged:1;
+    unsigned                     flushing:1;
+} ngx_http_ngsp_redis_t;
+
+
+static ngx_http_ngsp_redis_t  ngx_http_ngsp_redis;
+
+
+static void ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd);
+
+
+/* --- configuration ----------------------------------------------------- */
+
+
+char *
+ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t   *value, s;
+    ngx_int_t    n;
+    ngx_url_t    u;
+    ngx_uint_t   i;
+    u_char       text[NGX_SOCKADDR_STRLEN];
+
+    value = cf->args->elts;
+
+    rc->name = value[1];
+    rc->connect_timeout = 1000;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            rc->password.data = value[i].data + 9;
+            rc->password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (n == NGX_ERROR || n > 65535) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ngsp: invalid \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+            rc->db = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+            rc->connect_timeout = ngx_parse_time(&s, 0);
+            if (rc->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || rc->connect_timeout == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ngsp: invalid \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* resolved now, in the master: a worker never waits on DNS */
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = value[1];
+    u.default_port = 6379;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: invalid redis address \"%V\"%s%s",
+                           &value[1], u.err ? ": " : "",
+                           u.err ? u.err : "");
+        return NGX_CONF_ERROR;
+    }
+
+#if (NGX_HAVE_UNIX_DOMAIN)
+    if (u.family == AF_UNIX) {
+        p = (u_char *) ((struct sockaddr_un *) u.addrs[0].sockaddr)->sun_path;
+        len = ngx_strlen(p);
+        rc->port = 0;
+
+    } else
+#endif
+    {
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
+                            NGX_SOCKADDR_STRLEN, 0);
+        p = text;
+        rc->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+    }
+
+    rc->host.data = ngx_pnalloc(cf->pool, len + 1);
+    if (rc->host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(rc->host.data, p, len);
+    rc->host.data[len] = '\0';
+    rc->host.len = len;
+
+    return NGX_CONF_OK;
+}
+
+
+/* --- events ------------------------------------------------------------ */
+
+
+static void
+ngx_http_ngsp_redis_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t       *c = ev->data;
+    ngx_http_ngsp_redis_t  *rd = c->data;
+
+    /* may free the connection: nothing after this call touches it */
+    if (rd->ac) {
+        redisAsyncHandleRead(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_ngsp_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t       *c = ev->data;
+    ngx_http_ngsp_redis_t  *rd = c->data;
+
+    if (rd->ac) {
+        rd->flushing = 1;
+        redisAsyncHandleWrite(rd->ac);
+        rd->flushing = 0;
+    }
+}
+
+
+static void
+ngx_http_ngsp_redis_ev(ngx_http_ngsp_redis_t *rd, ngx_uint_t write,
+    ngx_uint_t add)
+{
+    ngx_int_t     event;
+    ngx_event_t  *ev;
+
+    if (rd->conn == NULL) {
+        return;
+    }
+
+    ev = write ? rd->conn->write : rd->conn->read;
+    event = write ? NGX_WRITE_EVENT : NGX_READ_EVENT;
+
+    if (add && !ev->active) {
+        /* flags 0: level-triggered in every event module */
+        if (ngx_add_event(ev, event, 0) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "ngsp: redis: cannot add event");
+        }
+
+    } else if (!add && ev->active) {
+        if (ngx_del_event(ev, event, 0) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "ngsp: redis: cannot delete event");
+        }
+    }
+}
+
+
+static void
+ngx_http_ngsp_redis_add_read(void *privdata)
+{
+    ngx_http_ngsp_redis_ev(privdata, 0, 1);
+}
+
+
+static void
+ngx_http_ngsp_redis_del_read(void *privdata)
+{
+    ngx_http_ngsp_redis_ev(privdata, 0, 0);
+}
+
+
+/*
+ * Commands queued while the loop handles its events are written together
+ * when it has handled them all (a posted event), with no epoll change;
+ * only a full socket, or a connect in progress, waits for the write event.
+ */
+static void
+ngx_http_ngsp_redis_add_write(void *privdata)
+{
+    ngx_http_ngsp_redis_t  *rd = privdata;
+
+    ngx_event_t  *wev;
+
+    if (rd->conn == NULL) {
+        return;
+    }
+
+    wev = rd->conn->write;
+
+    if (rd->flushing || !(rd->ac->c.flags & REDIS_CONNECTED)) {
+        ngx_http_ngsp_redis_ev(rd, 1, 1);
+
+    } else if (!wev->active && !wev->posted) {
+        ngx_post_event(wev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_ngsp_redis_del_write(void *privdata)
+{
+    ngx_http_ngsp_redis_t  *rd = privdata;
+
+    if (rd->conn && rd->conn->write->posted) {
+        ngx_delete_posted_event(rd->conn->write);
+    }
+
+    ngx_http_ngsp_redis_ev(rd, 1, 0);
+}
+
+
+static void
+ngx_http_ngsp_redis_schedule(ngx_http_ngsp_redis_t *rd)
+{
+    ngx_msec_t  delay;
+
+    if (rd->exiting || rd->reconnect.timer_set) {
+        return;
+    }
+
+    delay = rd->backoff ? rd->backoff : NGX_HTTP_NGSP_REDIS_BACKOFF_MIN;
+    rd->backoff = ngx_min(delay * 2, NGX_HTTP_NGSP_REDIS_BACKOFF_MAX);
+
+    ngx_add_timer(&rd->reconnect, delay);
+}
+
+
+/*
+ * hiredis is about to close the socket and free its context: forget both,
+ * and let go of the nginx connection without closing its fd.
+ */
+static void
+ngx_http_ngsp_redis_cleanup(void *privdata)
+{
+    ngx_http_ngsp_redis_t  *rd = privdata;
+
+    ngx_connection_t  *c;
+
+    c = rd->conn;
+
+    if (c) {
+        if (c->read->active) {
+            ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+        }
+
+        if (c->write->active) {
+            ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+        }
+
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        ngx_free_connection(c);
+        c->fd = (ngx_socket_t) -1;
+    }
+
+    rd->conn = NULL;
+    rd->ac = NULL;
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    ngx_http_ngsp_redis_schedule(rd);
+}
+
+
+static void
+ngx_http_ngsp_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_ngsp_redis_t  *rd = ac->data;
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (status != REDIS_OK) {
+        if (!rd->lost_logged) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "ngsp: redis \"%V\": cannot connect: %s",
+                          &rd->conf->name, ac->errstr);
+            rd->lost_logged = 1;
+        }
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                  "ngsp: redis \"%V\" connected", &rd->conf->name);
+
+    rd->backoff = 0;
+    rd->lost_logged = 0;
+}
+
+
+static void
+ngx_http_ngsp_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_ngsp_redis_t  *rd = ac->data;
+
+    if (status != REDIS_OK && !rd->exiting) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "ngsp: redis \"%V\": connection lost: %s",
+                      &rd->conf->name, ac->errstr);
+        rd->lost_logged = 1;
+    }
+}
+
+
+/* AUTH and SELECT: a refusal drops the connection, retried with backoff */
+static void
+ngx_http_ngsp_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply             *reply = r;
+    ngx_http_ngsp_redis_t  *rd = ac->data;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "ngsp: redis \"%V\": %s refused: %*s", &rd->conf->name,
+                  (char *) data, (size_t) ngx_min(reply->len, 200),
+                  reply->str);
+
+    redisAsyncDisconnect(ac);
+}
+
+
+static void
+ngx_http_ngsp_redis_connect_timeout(ngx_event_t *ev)
+{
+    ngx_http_ngsp_redis_t  *rd = ev->data;
+
+    if (rd->ac == NULL || (rd->ac->c.flags & REDIS_CONNECTED)) {
+        return;
+    }
+
+    if (!rd->lost_logged) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, NGX_ETIMEDOUT,
+                      "ngsp: redis \"%V\": connect timed out",
+                      &rd->conf->name);
+        rd->lost_logged = 1;
+    }
+
+    /* fails the commands queued meanwhile, then the cleanup hook runs */
+    redisAsyncFree(rd->ac);
+}
+
+
+static void
+ngx_http_ngsp_redis_reconnect(ngx_event_t *ev)
+{
+    ngx_http_ngsp_redis_t  *rd = ev->data;
+
+    if (rd->ac == NULL && !rd->exiting) {
+        ngx_http_ngsp_redis_connect(rd);
+    }
+}
+
+
+static void
+ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd)
+{
+    size_t                       len[2], len3[3];
+    const char                  *argv[2], *argv3[3];
+    ngx_connection_t            *c;
+    redisAsyncContext           *ac;
+    ngx_http_ngsp_redis_conf_t  *rc;
+    u_char                       db[NGX_INT_T_LEN];
+
+    rc = rd->conf;
+
+    /* a numeric address or a path: hiredis's getaddrinfo does no lookup */
+    if (rc->port) {
+        ac = redisAsyncConnect((char *) rc->host.data, rc->port);
+    } else {
+        ac = redisAsyncConnectUnix((char *) rc->host.data);
+    }
+
+    if (ac == NULL || ac->err) {
+        if (!rd->lost_logged) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "ngsp: redis \"%V\": cannot connect: %s",
+                          &rc->name, ac ? ac->errstr : "out of memory");
+            rd->lost_logged = 1;
+        }
+
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+
+        ngx_http_ngsp_redis_schedule(rd);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, rd->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_ngsp_redis_schedule(rd);
+        return;
+    }
+
+    c->data = rd;
+    c->read->handler = ngx_http_ngsp_redis_read_handler;
+    c->write->handler = ngx_http_ngsp_redis_write_handler;
+    c->read->log = rd->log;
+    c->write->log = rd->log;
+
+    rd->ac = ac;
+    rd->conn = c;
+
+    ac->data = rd;
+    ac->ev.data = rd;
+    ac->ev.addRead = ngx_http_ngsp_redis_add_read;
+    ac->ev.delRead = ngx_http_ngsp_redis_del_read;
+    ac->ev.addWrite = ngx_http_ngsp_redis_add_write;
+    ac->ev.delWrite = ngx_http_ngsp_redis_del_write;
+    ac->ev.cleanup = ngx_http_ngsp_redis_cleanup;
+
+    /* after the hooks: it asks for the write event that ends the connect */
+    redisAsyncSetConnectCallback(ac, ngx_http_ngsp_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_ngsp_redis_on_disconnect);
+
+    if (rc->port) {
+        redisEnableKeepAlive(&ac->c);
+    }
+
+    /* queued first, so every later command runs authenticated */
+    if (rc->password.len) {
+        argv[0] = "AUTH";
+        len[0] = 4;
+        argv[1] = (char *) rc->password.data;
+        len[1] = rc->password.len;
+        redisAsyncCommandArgv(ac, ngx_http_ngsp_redis_setup_reply, "AUTH",
+                              2, argv, len);
+    }
+
+    if (rc->db) {
+        argv[0] = "SELECT";
+        len[0] = 6;
+        argv[1] = (char *) db;
+        len[1] = ngx_sprintf(db, "%i", rc->db) - db;
+        redisAsyncCommandArgv(ac, ngx_http_ngsp_redis_setup_reply, "SELECT",
+                              2, argv, len);
+    }
+
+    /* so that the first EVALSHA of each request finds it */
+    if (rc->preload.len) {
+        argv3[0] = "SCRIPT";
+        len3[0] = 6;
+        argv3[1] = "LOAD";
+        len3[1] = 4;
+        argv3[2] = (char *) rc->preload.data;
+        len3[2] = rc->preload.len;
+        redisAsyncCommandArgv(ac, ngx_http_ngsp_redis_setup_reply,
+                              "SCRIPT LOAD", 3, argv3, len3);
+    }
+
+    ngx_add_timer(&rd->connect_timer, rc->connect_timeout);
+}
+
+
+/* --- interface --------------------------------------------------------- */
+
+
+ngx_int_t
+ngx_http_ngsp_redis_init(ngx_cycle_t *cycle, ngx_http_ngsp_redis_conf_t *rc)
+{
+    ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
+
+    ngx_memzero(rd, sizeof(ngx_http_ngsp_redis_t));
+
+    rd->conf = rc;
+    rd->log = cycle->log;
+
+    rd->connect_timer.handler = ngx_http_ngsp_redis_connect_timeout;
+    rd->connect_timer.data = rd;
+    rd->connect_timer.log = cycle->log;
+    rd->connect_timer.cancelable = 1;
+
+    rd->reconnect.handler = ngx_http_ngsp_redis_reconnect;
+    rd->reconnect.data = rd;
+    rd->reconnect.log = cycle->log;
+    rd->reconnect.cancelable = 1;
+
+    ngx_http_ngsp_redis_connect(rd);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ngsp_redis_exit(void)
+{
+    ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
+
+    rd->exiting = 1;
+
+    if (rd->reconnect.timer_set) {
+        ngx_del_timer(&rd->reconnect);
+    }
+
+    if (rd->ac) {
+        redisAsyncFree(rd->ac);
+    }
+}
+
+
+ngx_uint_t
+ngx_http_ngsp_redis_exiting(void)
+{
+    return ngx_http_ngsp_redis.exiting;
+}
+
+
+ngx_int_t
+ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
+
+    if (rd->ac == NULL || rd->exiting) {
+        return NGX_DECLINED;
+    }
+
+    if (redisAsyncCommandArgv(rd->ac, fn, privdata, argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}

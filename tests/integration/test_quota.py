@@ -1,0 +1,358 @@
+"""Per-agency quotas in Redis: counting, windows, headers, variables,
+overrides, dry run, the order after JWT, and configuration errors."""
+
+import datetime
+import time
+
+import pytest
+
+from harness import Reply
+from quota_site import Site, redis_now, token, wait_fresh_second
+
+TZ = 7 * 3600
+
+
+@pytest.fixture
+def redis(redis_factory):
+    return redis_factory()
+
+
+@pytest.fixture
+def ok_upstream(upstream):
+    upstream.routes["*"] = Reply(b'{"ok":true}')
+    return upstream
+
+
+def site(nginx_factory, redis, upstream, tmp_path, **kw):
+    locations = kw.pop("locations", None) or {"/": "ngsp_jwt on; ngsp_quota std;"}
+    return Site(nginx_factory, redis, upstream, tmp_path, locations, **kw)
+
+
+def test_counts_then_rejects_with_fields(nginx_factory, redis, ok_upstream,
+                                         tmp_path):
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 3r/d"])
+    for left in (2, 1, 0):
+        r = s.get("/a", "so-tu-phap")
+        assert r.status_code == 200
+        assert r.headers["X-Quota"] == "allowed"
+        assert r.headers["X-Remaining"] == str(left)
+        assert r.headers["X-Policy"] == "std"
+        assert r.headers["RateLimit-Policy"] == '"std-d";q=3;w=86400'
+        assert r.headers["RateLimit"].startswith('"std-d";r=%d;t=' % left)
+        assert "Retry-After" not in r.headers
+    seen = len(ok_upstream.requests)
+    r = s.get("/a", "so-tu-phap")
+    assert r.status_code == 429
+    assert r.headers["X-Quota"] == "rejected"
+    assert r.headers["X-Remaining"] == "0"
+    # the reset is the next local midnight, in seconds
+    now = redis_now(redis.client())
+    midnight = ((int(now) + TZ) // 86400 + 1) * 86400 - TZ
+    t = int(r.headers["RateLimit"].split("t=")[1])
+    assert abs(t - (midnight - now)) <= 2
+    assert int(r.headers["Retry-After"]) == t
+    assert len(ok_upstream.requests) == seen      # never reached upstream
+    assert "ngsp: quota exceeded: key \"so-tu-phap\"" in s.nginx.log()
+    # another agency has its own quota
+    assert s.get("/a", "so-y-te").status_code == 200
+
+
+def test_several_windows_tightest_and_all_fields(nginx_factory, redis,
+                                                ok_upstream, tmp_path):
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 100r/m 4r/h 1000r/d 5000r/mo"])
+    r = s.get("/a", "a1")
+    assert r.status_code == 200
+    pol = r.headers["RateLimit-Policy"].split(", ")
+    assert pol[0] == '"std-m";q=100;w=60'
+    assert pol[1] == '"std-h";q=4;w=3600'
+    assert pol[2] == '"std-d";q=1000;w=86400'
+    # the month's real length
+    now = redis_now(redis.client())
+    loc = datetime.datetime.utcfromtimestamp(int(now) + TZ)
+    first = datetime.datetime(loc.year, loc.month, 1)
+    nxt = datetime.datetime(loc.year + loc.month // 12, loc.month % 12 + 1, 1)
+    assert pol[3] == '"std-mo";q=5000;w=%d' % (nxt - first).total_seconds()
+    items = r.headers["RateLimit"].split(", ")
+    assert [i.split(";")[0] for i in items] == [
+        '"std-m"', '"std-h"', '"std-d"', '"std-mo"']
+    assert items[1].startswith('"std-h";r=3;')
+    assert r.headers["X-Remaining"] == "3"      # the hourly window is tightest
+
+
+def test_refused_token_consumes_nothing(nginx_factory, redis, ok_upstream,
+                                        tmp_path):
+    """The quota runs after JWT (and every other access check)."""
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 2r/d"],
+             locations={"/": "ngsp_jwt on; ngsp_quota std;",
+                        "/deny/": "ngsp_jwt on; ngsp_quota std; deny all;"})
+    rc = redis.client()
+    forged = token("so-tu-phap")[:-4] + "AAAA"
+    for _ in range(5):
+        r = s.get("/a", tok=forged)
+        assert r.status_code == 401
+        assert r.headers["X-Quota"] == "off"
+        assert s.get("/a").status_code == 401
+        assert s.get("/deny/a", "so-tu-phap").status_code == 403
+    assert rc.keys("ngsp:*") == []
+    assert s.get("/a", "so-tu-phap").headers["X-Remaining"] == "1"
+
+
+def test_rejected_requests_do_not_consume(nginx_factory, redis, ok_upstream,
+                                          tmp_path):
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 2r/d 50r/h"])
+    rc = redis.client()
+    assert s.get("/a", "ag").status_code == 200
+    assert s.get("/a", "ag").status_code == 200
+    for _ in range(5):
+        assert s.get("/a", "ag").status_code == 429
+    keys = sorted(k.decode() for k in rc.keys("ngsp:*"))
+    assert [int(rc.get(k)) for k in keys] == [2, 2]     # d and h: 2 each
+
+
+def test_per_second_window(nginx_factory, redis, ok_upstream, tmp_path):
+    """Admits its count, rejects the rest, admits again in the next
+    second; a rejected request does not move the window."""
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 2r/s"])
+    rc = redis.client()
+    key = "ngsp:{sec}:q:std:s"
+    for attempt in range(3):
+        rc.delete(key)
+        t0 = wait_fresh_second(rc)
+        codes = [s.get("/a", "sec").status_code for _ in range(2)]
+        tat = rc.get(key)
+        codes += [s.get("/a", "sec").status_code for _ in range(3)]
+        # the interval is 0.5 s: all of it must fit well inside it
+        if redis_now(rc) - t0 > 0.4:
+            continue
+        assert codes == [200, 200, 429, 429, 429]
+        assert rc.get(key) == tat          # rejected: nothing written
+        # GCRA: a full burst is back one second after the first request
+        while redis_now(rc) < t0 + 1.02:
+            time.sleep(0.01)
+        t1 = redis_now(rc)
+        codes = [s.get("/a", "sec").status_code for _ in range(3)]
+        if redis_now(rc) - t1 > 0.4:
+            continue
+        assert codes == [200, 200, 429]
+        return
+    pytest.skip("machine too slow to time a per-second window")
+
+
+def test_edge_burst_cannot_pass_twice_the_rate(nginx_factory, redis,
+                                                ok_upstream, tmp_path):
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 4r/s"])
+    rc = redis.client()
+    for attempt in range(3):
+        rc.delete("ngsp:{edge}:q:std:s")
+        # a burst just before a second boundary, another just after
+        while True:
+            now = redis_now(rc)
+            if 0.80 <= now - int(now) <= 0.85:
+                break
+            time.sleep(0.01)
+        t0 = now
+        codes = [s.get("/a", "edge").status_code for _ in range(8)]
+        elapsed = redis_now(rc) - t0
+        if elapsed > 0.24:
+            continue
+        assert codes.count(200) == 4, codes
+        return
+    pytest.skip("machine too slow to time a per-second window")
+
+
+def test_daily_hourly_monthly_keys_expire_at_local_boundaries(
+        nginx_factory, redis, ok_upstream, tmp_path):
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 10r/h 10r/d 10r/mo"])
+    rc = redis.client()
+    assert s.get("/a", "so-tu-phap").status_code == 200
+    now = redis_now(rc)
+    loc = datetime.datetime.utcfromtimestamp(int(now) + TZ)
+    day = loc.strftime("%Y%m%d")
+    keys = {
+        "ngsp:{so-tu-phap}:q:std:h:" + loc.strftime("%Y%m%d%H"):
+            ((int(now) + TZ) // 3600 + 1) * 3600 - TZ,
+        "ngsp:{so-tu-phap}:q:std:d:" + day:
+            ((int(now) + TZ) // 86400 + 1) * 86400 - TZ,
+    }
+    nxt = datetime.datetime(loc.year + loc.month // 12, loc.month % 12 + 1, 1)
+    keys["ngsp:{so-tu-phap}:q:std:mo:" + loc.strftime("%Y%m")] = int(
+        (nxt - datetime.datetime(1970, 1, 1)).total_seconds()) - TZ
+    assert sorted(k.decode() for k in rc.keys("ngsp:*")) == sorted(keys)
+    for k, end in keys.items():
+        assert rc.get(k) == b"1"
+        assert abs(rc.ttl(k) - (end - now)) <= 2, k
+
+
+def test_timezone_directive(nginx_factory, redis, ok_upstream, tmp_path):
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 10r/d"], http_extra="ngsp_quota_timezone -03:30;")
+    rc = redis.client()
+    assert s.get("/a", "tz").status_code == 200
+    now = redis_now(rc)
+    off = -(3 * 3600 + 1800)
+    day = datetime.datetime.utcfromtimestamp(int(now) + off).strftime("%Y%m%d")
+    key = "ngsp:{tz}:q:std:d:" + day
+    end = ((int(now) + off) // 86400 + 1) * 86400 - off
+    assert abs(rc.ttl(key) - (end - now)) <= 2
+
+
+def test_overrides_apply_on_next_request_and_are_removed(
+        nginx_factory, redis, ok_upstream, tmp_path):
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 2r/d 100r/m"])
+    rc = redis.client()
+    assert s.get("/a", "so-tu-phap").status_code == 200
+    assert s.get("/a", "so-tu-phap").status_code == 200
+    assert s.get("/a", "so-tu-phap").status_code == 429
+    rc.hset("ngsp:{so-tu-phap}:limits", "std:d", 4)
+    r = s.get("/a", "so-tu-phap")
+    assert r.status_code == 200
+    assert '"std-d";q=4;w=86400' in r.headers["RateLimit-Policy"]
+    assert s.get("/a", "so-tu-phap").status_code == 200
+    assert s.get("/a", "so-tu-phap").status_code == 429
+    # other agencies keep the configured value
+    assert '"std-d";q=2;' in s.get("/a", "so-y-te").headers["RateLimit-Policy"]
+    # zero blocks the agency; junk is ignored
+    rc.hset("ngsp:{so-y-te}:limits", "std:d", 0)
+    assert s.get("/a", "so-y-te").status_code == 429
+    rc.hset("ngsp:{so-y-te}:limits", "std:d", "lots")
+    assert s.get("/a", "so-y-te").status_code == 200
+    # a minute override
+    rc.hset("ngsp:{so-tu-phap}:limits", "std:m", 7)
+    rc.hdel("ngsp:{so-tu-phap}:limits", "std:d")
+    r = s.get("/a", "so-tu-phap")
+    assert r.status_code == 429
+    assert r.headers["RateLimit-Policy"] == \
+        '"std-m";q=7;w=60, "std-d";q=2;w=86400'
+
+
+def test_dry_run_counts_logs_never_rejects(nginx_factory, redis, ok_upstream,
+                                           tmp_path):
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 1r/d"],
+             locations={"/": "ngsp_jwt on; ngsp_quota std; "
+                             "ngsp_quota_dry_run on;"})
+    r = s.get("/a", "dry")
+    assert (r.status_code, r.headers["X-Quota"]) == (200, "allowed")
+    for _ in range(3):
+        r = s.get("/a", "dry")
+        assert (r.status_code, r.headers["X-Quota"]) == (200, "dry_run")
+        assert "Retry-After" not in r.headers
+        assert '"std-d";r=0;' in r.headers["RateLimit"]
+    assert "ngsp: quota exceeded (dry run)" in s.nginx.log()
+
+
+def test_status_key_and_inheritance(nginx_factory, redis, ok_upstream,
+                                    tmp_path):
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 1r/d", "wide 3r/d"],
+             http_extra="ngsp_quota_status 503;",
+             locations={
+                 "/": "ngsp_jwt on; ngsp_quota std;",
+                 "/byhdr/": "ngsp_quota wide key=$http_x_client;",
+                 "/free/": "ngsp_jwt on; ngsp_quota off;",
+                 "/teapot/": "ngsp_jwt on; ngsp_quota std; "
+                             "ngsp_quota_status 418;"})
+    assert s.get("/a", "k").status_code == 200
+    r = s.get("/a", "k")
+    assert r.status_code == 503 and r.headers["X-Quota"] == "rejected"
+    assert s.get("/teapot/", "k").status_code == 418
+    r = s.get("/free/", "k")
+    assert r.status_code == 200 and r.headers["X-Quota"] == "off"
+    assert "RateLimit" not in r.headers
+    for i in range(3):
+        r = s.get("/byhdr/", headers={"X-Client": "c1"})
+        assert r.status_code == 200 and r.headers["X-Policy"] == "wide"
+    assert s.get("/byhdr/", headers={"X-Client": "c1"}).status_code == 503
+    # no key: not counted
+    r = s.get("/byhdr/")
+    assert r.status_code == 200 and r.headers["X-Quota"] == "off"
+
+
+def test_error_page_redirect_counts_once(nginx_factory, redis, ok_upstream,
+                                         tmp_path):
+    """The redirected request passes the access phase again: it must not
+    be counted (or refused) twice."""
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 2r/d"],
+             locations={"/": "ngsp_jwt on; ngsp_quota std; "
+                             "error_page 429 = /over;",
+                        "= /over": "ngsp_jwt on; ngsp_quota std;"})
+    rc = redis.client()
+    assert s.get("/a", "ep").status_code == 200
+    assert s.get("/a", "ep").status_code == 200
+    r = s.get("/a", "ep")
+    assert r.status_code == 200 and r.headers["X-Quota"] == "rejected"
+    assert ok_upstream.requests[-1][1] == "/over"
+    assert "Retry-After" not in r.headers
+    [key] = rc.keys("ngsp:{ep}:q:*")
+    assert int(rc.get(key)) == 2
+
+
+@pytest.mark.parametrize("conf, message", [
+    ("ngsp_quota_policy std 10r/x;", 'invalid window "10r/x"'),
+    ("ngsp_quota_policy std 0r/s;", 'invalid window "0r/s"'),
+    ("ngsp_quota_policy std 1r/s 2r/s;", 'window "r/s" given twice'),
+    ("ngsp_quota_policy \"a b\" 1r/s;", "a policy name may only use"),
+    ("ngsp_quota_policy std 1r/s; ngsp_quota_policy std 2r/d;",
+     'quota policy "std" is defined twice'),
+    ("ngsp_quota_policy std 1r/s; ngsp_quota_timezone Asia/Hanoi;",
+     'invalid time zone "Asia/Hanoi"'),
+    ("ngsp_quota_policy std 1r/s; ngsp_quota_status 200;",
+     "must be between 400 and 599"),
+])
+def test_config_errors(nginx_factory, redis, tmp_path, upstream, conf,
+                       message):
+    s = Site(nginx_factory, redis, upstream, tmp_path, {"/": ""},
+             policies=["base 1r/s"], http_extra=conf, start=False)
+    ok, out = s.nginx.check()
+    assert not ok
+    assert message in out, out
+    assert "nginx.conf:" in out
+
+
+def test_config_unknown_policy_and_missing_redis(nginx_factory, redis,
+                                                 tmp_path, upstream):
+    s = Site(nginx_factory, redis, upstream, tmp_path,
+             {"/": "ngsp_quota nope;"}, start=False)
+    ok, out = s.nginx.check()
+    assert not ok
+    assert 'unknown quota policy "nope" in' in out, out
+    s = Site(nginx_factory, redis, upstream, tmp_path,
+             {"/": "ngsp_quota std;"}, redis_line="", start=False)
+    ok, out = s.nginx.check()
+    assert not ok
+    assert '"ngsp_quota std" in' in out and 'needs "ngsp_redis"' in out, out
+    s = Site(nginx_factory, redis, upstream, tmp_path, {"/": ""},
+             redis_line="ngsp_redis 127.0.0.1:1 db=x;", start=False)
+    ok, out = s.nginx.check()
+    assert not ok and 'invalid "db=x"' in out, out
+
+
+def test_default_key_without_jwt_keys_counts_nothing(nginx_factory, redis,
+                                                     ok_upstream, port):
+    """No key set at all: $ngsp_agency stays empty, nothing is counted."""
+    nginx_factory(f"""
+        ngsp_redis 127.0.0.1:{redis.port};
+        ngsp_quota_policy std 1r/d;
+        server {{
+            listen 127.0.0.1:{port};
+            location / {{
+                ngsp_quota std;
+                add_header X-Quota $ngsp_quota_status always;
+                proxy_pass http://127.0.0.1:{ok_upstream.port};
+            }}
+        }}""", ports=[port])
+    import requests
+    for _ in range(3):
+        r = requests.get("http://127.0.0.1:%d/" % port,
+                         headers={"Authorization": "Bearer " + token("x")})
+        assert r.status_code == 200 and r.headers["X-Quota"] == "off"
+    assert redis.client().keys("*") == []

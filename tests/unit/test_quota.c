@@ -1,0 +1,329 @@
+/* cmocka tests of the quota engine: policies, keys, reply, fields. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "ngsp_quota.h"
+
+
+static int
+window(const char *s, ngsp_quota_window_t *w)
+{
+    return ngsp_quota_window_parse(s, strlen(s), w);
+}
+
+
+static void
+test_window_parse(void **state)
+{
+    ngsp_quota_window_t  w;
+
+    assert_int_equal(window("20r/s", &w), 0);
+    assert_int_equal(w.unit, NGSP_QUOTA_SEC);
+    assert_int_equal(w.limit, 20);
+    assert_int_equal(window("1000r/m", &w), 0);
+    assert_int_equal(w.unit, NGSP_QUOTA_MIN);
+    assert_int_equal(window("7r/h", &w), 0);
+    assert_int_equal(w.unit, NGSP_QUOTA_HOUR);
+    assert_int_equal(window("50000r/d", &w), 0);
+    assert_int_equal(w.unit, NGSP_QUOTA_DAY);
+    assert_int_equal(window("1000000000r/mo", &w), 0);
+    assert_int_equal(w.unit, NGSP_QUOTA_MONTH);
+    assert_int_equal(w.limit, 1000000000);
+    assert_int_equal(window("1000000r/s", &w), 0);
+
+    assert_int_equal(window("0r/s", &w), -1);
+    assert_int_equal(window("1000001r/s", &w), -1);
+    assert_int_equal(window("1000000001r/d", &w), -1);
+    assert_int_equal(window("99999999999999999999999r/d", &w), -1);
+    assert_int_equal(window("r/s", &w), -1);
+    assert_int_equal(window("10", &w), -1);
+    assert_int_equal(window("10r/", &w), -1);
+    assert_int_equal(window("10r/x", &w), -1);
+    assert_int_equal(window("10r/mon", &w), -1);
+    assert_int_equal(window("10r/S", &w), -1);
+    assert_int_equal(window("-1r/s", &w), -1);
+    assert_int_equal(window("10q/s", &w), -1);
+    assert_int_equal(window("", &w), -1);
+    /* the length is the whole string: no reading past it */
+    assert_int_equal(ngsp_quota_window_parse("10r/mo", 5, &w), 0);
+    assert_int_equal(w.unit, NGSP_QUOTA_MIN);
+}
+
+
+static void
+test_policy(void **state)
+{
+    char                 err[256];
+    ngsp_quota_policy_t  p;
+
+    assert_int_equal(ngsp_quota_policy_init(&p, "standard", 8, err,
+                                            sizeof(err)), 0);
+    assert_string_equal(p.name, "standard");
+    assert_int_equal(ngsp_quota_policy_add(&p, "50000r/d", 8, err,
+                                           sizeof(err)), 0);
+    assert_int_equal(ngsp_quota_policy_add(&p, "20r/s", 5, err,
+                                           sizeof(err)), 0);
+    assert_int_equal(ngsp_quota_policy_add(&p, "1000r/m", 7, err,
+                                           sizeof(err)), 0);
+    /* kept in unit order */
+    assert_int_equal(p.nwindows, 3);
+    assert_int_equal(p.windows[0].unit, NGSP_QUOTA_SEC);
+    assert_int_equal(p.windows[1].unit, NGSP_QUOTA_MIN);
+    assert_int_equal(p.windows[2].unit, NGSP_QUOTA_DAY);
+    assert_int_equal(p.windows[2].limit, 50000);
+
+    assert_int_equal(ngsp_quota_policy_add(&p, "30r/s", 5, err,
+                                           sizeof(err)), -1);
+    assert_string_equal(err, "window \"r/s\" given twice");
+    assert_int_equal(ngsp_quota_policy_add(&p, "30r/x", 5, err,
+                                           sizeof(err)), -1);
+    assert_non_null(strstr(err, "invalid window \"30r/x\""));
+
+    assert_int_equal(ngsp_quota_policy_init(&p, "", 0, err, sizeof(err)), -1);
+    assert_int_equal(ngsp_quota_policy_init(&p, "a b", 3, err, sizeof(err)),
+                     -1);
+    assert_int_equal(ngsp_quota_policy_init(&p, "a\"b", 3, err, sizeof(err)),
+                     -1);
+    assert_int_equal(ngsp_quota_policy_init(&p, "a{b", 3, err, sizeof(err)),
+                     -1);
+    assert_int_equal(ngsp_quota_policy_init(&p,
+        "x123456789012345678901234567890123456789012345678901234567890123",
+        65, err, sizeof(err)), -1);
+    assert_int_equal(ngsp_quota_policy_init(&p, "gold-1.v2_x", 11, err,
+                                            sizeof(err)), 0);
+}
+
+
+static long
+tz(const char *s)
+{
+    long  off;
+
+    if (ngsp_quota_tz_parse(s, strlen(s), &off) != 0) {
+        return 99999;
+    }
+
+    return off;
+}
+
+
+static void
+test_timezone(void **state)
+{
+    assert_int_equal(tz("+07:00"), 25200);
+    assert_int_equal(tz("+0700"), 25200);
+    assert_int_equal(tz("-03:30"), -12600);
+    assert_int_equal(tz("+05:45"), 20700);
+    assert_int_equal(tz("+14:00"), 50400);
+    assert_int_equal(tz("-00:00"), 0);
+    assert_int_equal(tz("UTC"), 0);
+    assert_int_equal(tz("Z"), 0);
+    assert_int_equal(tz("+14:01"), 99999);
+    assert_int_equal(tz("+07:60"), 99999);
+    assert_int_equal(tz("07:00"), 99999);
+    assert_int_equal(tz("+7:00"), 99999);
+    assert_int_equal(tz("+07-00"), 99999);
+    assert_int_equal(tz("Asia/Ho_Chi_Minh"), 99999);
+    assert_int_equal(tz(""), 99999);
+}
+
+
+static void
+sha256_hex(const void *data, size_t len, char *out)
+{
+    size_t         i;
+    unsigned int   n;
+    unsigned char  md[32];
+
+    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+    for (i = 0; i < 32; i++) {
+        sprintf(out + 2 * i, "%02x", md[i]);
+    }
+}
+
+
+static void
+test_tag(void **state)
+{
+    size_t  n;
+    char    tag[NGSP_QUOTA_TAG_MAX + 1], want[80];
+    static unsigned char  big[10240];
+
+    n = ngsp_quota_tag((const unsigned char *) "so-tu-phap", 10, tag);
+    assert_int_equal(n, 10);
+    assert_string_equal(tag, "so-tu-phap");
+
+    n = ngsp_quota_tag((const unsigned char *) "000.00.00.H41", 13, tag);
+    assert_string_equal(tag, "000.00.00.H41");
+
+    assert_int_equal(ngsp_quota_tag((const unsigned char *) "", 0, tag), 0);
+
+    /* anything not plain is hashed, so it cannot break the tag */
+    const char *hostile[] = { "{so-tu-phap}", "a}b", "a b", "x\r\ny",
+                              "~abc", "ngsp:{x}", "\xc4\x90\xe1\xbb\x93ng" };
+    for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        n = ngsp_quota_tag((const unsigned char *) hostile[i],
+                           strlen(hostile[i]), tag);
+        assert_int_equal(n, 65);
+        want[0] = '~';
+        sha256_hex(hostile[i], strlen(hostile[i]), want + 1);
+        assert_string_equal(tag, want);
+        assert_null(strpbrk(tag, "{} \r\n"));
+    }
+
+    /* binary-safe: a NUL inside counts */
+    n = ngsp_quota_tag((const unsigned char *) "a\0b", 3, tag);
+    assert_int_equal(n, 65);
+    sha256_hex("a\0b", 3, want);
+    assert_string_equal(tag + 1, want);
+
+    memset(big, 'A', sizeof(big));
+    assert_int_equal(ngsp_quota_tag(big, 64, tag), 64);
+    assert_int_equal(ngsp_quota_tag(big, 65, tag), 65);
+    assert_int_equal(tag[0], '~');
+    assert_int_equal(ngsp_quota_tag(big, sizeof(big), tag), 65);
+}
+
+
+static void
+test_keys(void **state)
+{
+    char  k[NGSP_QUOTA_KEY_MAX];
+
+    assert_int_equal(ngsp_quota_limits_key("so-tu-phap", 10, k),
+                     strlen("ngsp:{so-tu-phap}:limits"));
+    assert_string_equal(k, "ngsp:{so-tu-phap}:limits");
+
+    ngsp_quota_window_key("so-tu-phap", 10, "standard", NGSP_QUOTA_MONTH, k);
+    assert_string_equal(k, "ngsp:{so-tu-phap}:q:standard:mo");
+    ngsp_quota_window_key("ab", 2, "p", NGSP_QUOTA_SEC, k);
+    assert_string_equal(k, "ngsp:{ab}:q:p:s");
+}
+
+
+static void
+test_script(void **state)
+{
+    char  sha[41];
+
+    assert_int_equal(ngsp_quota_script_sha1(sha), 0);
+    assert_int_equal(strlen(sha), 40);
+    assert_int_equal(strspn(sha, "0123456789abcdef"), 40);
+    assert_int_equal(ngsp_quota_script_len, strlen(ngsp_quota_script));
+    /* Redis's clock, never the caller's unless a test passes one */
+    assert_non_null(strstr(ngsp_quota_script, "redis.call('TIME')"));
+    assert_non_null(strstr(ngsp_quota_script, "HMGET"));
+}
+
+
+static void
+policy3(ngsp_quota_policy_t *p)
+{
+    char  err[256];
+
+    ngsp_quota_policy_init(p, "std", 3, err, sizeof(err));
+    ngsp_quota_policy_add(p, "20r/s", 5, err, sizeof(err));
+    ngsp_quota_policy_add(p, "1000r/m", 7, err, sizeof(err));
+    ngsp_quota_policy_add(p, "50000r/d", 8, err, sizeof(err));
+}
+
+
+static void
+test_reply(void **state)
+{
+    ngsp_quota_policy_t    p;
+    ngsp_quota_decision_t  d;
+    long long              ok[] = { 1, 0, 3,
+                                    20, 19, 1, 1,
+                                    1000, 5, 60, 60,
+                                    50000, 5, 3600, 86400 };
+    long long              no[] = { 0, 7, 3,
+                                    20, 0, 1, 1,
+                                    1000, 0, 60, 60,
+                                    50000, 100, 3600, 86400 };
+
+    policy3(&p);
+
+    assert_int_equal(ngsp_quota_reply_parse(ok, 15, &p, &d), 0);
+    assert_int_equal(d.allowed, 1);
+    assert_int_equal(d.nwindows, 3);
+    /* 5 left in both m and d: the longer wait wins */
+    assert_int_equal(d.tightest, 2);
+    assert_int_equal(d.windows[0].remaining, 19);
+    assert_int_equal(d.windows[2].width, 86400);
+    assert_int_equal(d.windows[1].unit, NGSP_QUOTA_MIN);
+
+    assert_int_equal(ngsp_quota_reply_parse(no, 15, &p, &d), 0);
+    assert_int_equal(d.allowed, 0);
+    assert_int_equal(d.retry_after, 7);
+    assert_int_equal(d.tightest, 1);
+
+    /* malformed */
+    assert_int_equal(ngsp_quota_reply_parse(ok, 14, &p, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(ok, 2, &p, &d), -1);
+    ok[2] = 2;
+    assert_int_equal(ngsp_quota_reply_parse(ok, 15, &p, &d), -1);
+    ok[2] = 3;
+    ok[0] = 2;
+    assert_int_equal(ngsp_quota_reply_parse(ok, 15, &p, &d), -1);
+    ok[0] = 1;
+    ok[6] = 0;      /* a window of no length */
+    assert_int_equal(ngsp_quota_reply_parse(ok, 15, &p, &d), -1);
+    ok[6] = 1;
+    ok[4] = -1;
+    assert_int_equal(ngsp_quota_reply_parse(ok, 15, &p, &d), -1);
+}
+
+
+static void
+test_fields(void **state)
+{
+    char                   buf[640];
+    ngsp_quota_policy_t    p;
+    ngsp_quota_decision_t  d;
+    long long              v[] = { 1, 0, 3,
+                                   20, 19, 1, 1,
+                                   1000, 999, 60, 60,
+                                   50000, 123, 3600, 86400 };
+
+    policy3(&p);
+    assert_int_equal(ngsp_quota_reply_parse(v, 15, &p, &d), 0);
+
+    assert_true(ngsp_quota_fmt_policy(buf, sizeof(buf), "std", &d) > 0);
+    assert_string_equal(buf, "\"std-s\";q=20;w=1, \"std-m\";q=1000;w=60, "
+                             "\"std-d\";q=50000;w=86400");
+    assert_true(ngsp_quota_fmt_ratelimit(buf, sizeof(buf), "std", &d) > 0);
+    assert_string_equal(buf, "\"std-s\";r=19;t=1, \"std-m\";r=999;t=60, "
+                             "\"std-d\";r=123;t=3600");
+
+    /* too small: nothing, never a cut field */
+    assert_int_equal(ngsp_quota_fmt_policy(buf, 20, "std", &d), 0);
+    assert_int_equal(ngsp_quota_fmt_ratelimit(buf, 1, "std", &d), 0);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_window_parse),
+        cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_timezone),
+        cmocka_unit_test(test_tag),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_script),
+        cmocka_unit_test(test_reply),
+        cmocka_unit_test(test_fields),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
