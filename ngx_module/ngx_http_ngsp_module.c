@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_ngsp_jwt.h"
+#include "ngx_http_ngsp_log.h"
 
 
 static ngx_int_t ngx_http_ngsp_handler(ngx_http_request_t *r);
@@ -176,7 +177,7 @@ ngx_http_ngsp_challenge(ngx_http_request_t *r, ngx_str_t *value)
 static ngx_int_t
 ngx_http_ngsp_handler(ngx_http_request_t *r)
 {
-    ngx_str_t                 *challenge;
+    ngx_str_t                 *challenge, agency;
     ngx_int_t                  status;
     ngx_http_ngsp_jwt_ctx_t   *ctx;
     ngx_http_ngsp_loc_conf_t  *lcf;
@@ -214,12 +215,18 @@ ngx_http_ngsp_handler(ngx_http_request_t *r)
         break;
     }
 
-    /* the reason only: never the token */
-    ngx_log_error(lcf->log_level, r->connection->log, 0,
-                  "ngsp: jwt rejected: %s%s%V%s",
-                  ngsp_jwt_status_name(ctx->status),
-                  ctx->agency.len ? ", agency \"" : "", &ctx->agency,
-                  ctx->agency.len ? "\"" : "");
+    /* the reason only: never the token; the agency is the caller's text */
+    if (ctx->agency.len) {
+        agency = ngx_http_ngsp_log_escape(r->pool, &ctx->agency);
+        ngx_log_error(lcf->log_level, r->connection->log, 0,
+                      "ngsp: jwt rejected: %s, agency \"%V\"",
+                      ngsp_jwt_status_name(ctx->status), &agency);
+
+    } else {
+        ngx_log_error(lcf->log_level, r->connection->log, 0,
+                      "ngsp: jwt rejected: %s",
+                      ngsp_jwt_status_name(ctx->status));
+    }
 
     if (ngx_http_ngsp_challenge(r, challenge) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

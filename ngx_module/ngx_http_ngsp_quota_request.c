@@ -11,11 +11,11 @@
 
 #include "ngx_http_ngsp_quota.h"
 #include "ngx_http_ngsp_jwt.h"
+#include "ngx_http_ngsp_log.h"
 
 
 #define NGX_HTTP_NGSP_QUOTA_ARGC  (7 + 3 * NGSP_QUOTA_MAX_WINDOWS)
 #define NGX_HTTP_NGSP_QUOTA_BUF   2048
-#define NGX_HTTP_NGSP_QUOTA_LOG   128     /* agency bytes shown in logs */
 #define NGX_HTTP_NGSP_QUOTA_INFLIGHT  100000
 
 
@@ -81,46 +81,6 @@ ngx_http_ngsp_quota_get_ctx(ngx_http_request_t *r)
 }
 
 
-/* at most NGX_HTTP_NGSP_QUOTA_LOG bytes, quotes and controls escaped */
-static ngx_str_t
-ngx_http_ngsp_quota_escape(ngx_pool_t *pool, ngx_str_t *s)
-{
-    u_char      *p;
-    size_t       n;
-    ngx_str_t    out;
-    ngx_uint_t   i;
-
-    n = ngx_min(s->len, NGX_HTTP_NGSP_QUOTA_LOG);
-
-    out.data = ngx_pnalloc(pool, 4 * n + 3);
-    if (out.data == NULL) {
-        ngx_str_set(&out, "-");
-        return out;
-    }
-
-    p = out.data;
-
-    for (i = 0; i < n; i++) {
-        if (s->data[i] < 0x20 || s->data[i] > 0x7e || s->data[i] == '"'
-            || s->data[i] == '\\')
-        {
-            p = ngx_sprintf(p, "\\x%02xd", s->data[i]);
-
-        } else {
-            *p++ = s->data[i];
-        }
-    }
-
-    if (n < s->len) {
-        p = ngx_cpymem(p, "...", 3);
-    }
-
-    out.len = p - out.data;
-
-    return out;
-}
-
-
 static ngx_int_t
 ngx_http_ngsp_quota_fail(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx,
     const char *why)
@@ -167,7 +127,7 @@ ngx_http_ngsp_quota_decide(ngx_http_request_t *r,
     }
 
     s = &ctx->decision.windows[ctx->decision.tightest];
-    who = ngx_http_ngsp_quota_escape(r->pool, &ctx->key);
+    who = ngx_http_ngsp_log_escape(r->pool, &ctx->key);
 
     ngx_log_error(lcf->log_level, r->connection->log, 0,
                   "ngsp: quota exceeded%s: key \"%V\", policy \"%s\", "

@@ -357,8 +357,8 @@ def test_issuer_audience_require(nginx_factory, upstream, port, keys):
         ngsp_jwt_realm "LGSP \\"demo\\"";
     """
     conf = f"ngsp_jwt_key_file {keys.pem(keys.rsa, 'rsa.pem')};"
-    nginx_factory(server(port, upstream, conf, loc_extra=extra),
-                  ports=[port])
+    n = nginx_factory(server(port, upstream, conf, loc_extra=extra),
+                      ports=[port])
 
     def get(**kw):
         c = claims(iss="https://ngsp.gov.vn", aud=["x", "resident-api"],
@@ -382,6 +382,13 @@ def test_issuer_audience_require(nginx_factory, upstream, port, keys):
         assert r.headers["X-Status"] == "claim_failed"
         assert r.headers["WWW-Authenticate"] == \
             'Bearer realm="LGSP \\"demo\\"", error="insufficient_scope"'
+
+    # the agency is the caller's text: escaped in the log, never a new line
+    r = get(client_id='so-x"\nforged line', scope="openid")
+    assert r.status_code == 403
+    log = n.log()
+    assert 'agency "so-x\\x22\\x0aforged line"' in log
+    assert "\nforged line" not in log
 
 
 def test_token_from_cookie_or_argument(nginx_factory, upstream, port, keys):

@@ -1,0 +1,49 @@
+/*
+ * ngsp: helpers for log lines.
+ */
+
+#include "ngx_http_ngsp_log.h"
+
+
+/*
+ * An untrusted value (an agency from a token) made fit for a log line:
+ * at most NGX_HTTP_NGSP_LOG_MAX bytes, quotes, backslashes, controls and
+ * non-ASCII bytes as \xHH, so a claim cannot forge or break log lines.
+ */
+ngx_str_t
+ngx_http_ngsp_log_escape(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char      *p;
+    size_t       n;
+    ngx_str_t    out;
+    ngx_uint_t   i;
+
+    n = ngx_min(s->len, NGX_HTTP_NGSP_LOG_MAX);
+
+    out.data = ngx_pnalloc(pool, 4 * n + 3);
+    if (out.data == NULL) {
+        ngx_str_set(&out, "-");
+        return out;
+    }
+
+    p = out.data;
+
+    for (i = 0; i < n; i++) {
+        if (s->data[i] < 0x20 || s->data[i] > 0x7e || s->data[i] == '"'
+            || s->data[i] == '\\')
+        {
+            p = ngx_sprintf(p, "\\x%02xd", s->data[i]);
+
+        } else {
+            *p++ = s->data[i];
+        }
+    }
+
+    if (n < s->len) {
+        p = ngx_cpymem(p, "...", 3);
+    }
+
+    out.len = p - out.data;
+
+    return out;
+}
