@@ -108,11 +108,23 @@ nginx -q -p "$dir/front" -c "$dir/front/nginx.conf"
 sleep 0.5
 
 url=http://127.0.0.1:$port
+worker=$(pgrep -P "$(cat "$dir/front/nginx.pid")")
+hz=$(getconf CLK_TCK)
+ticks() {
+    awk '{ print $14 + $15 }' "/proc/$worker/stat"
+}
 rps() {
-    # wrk's requests/s and request count: "RPS COUNT"
-    wrk -t1 -c"$conns" -d"${secs}s" "$@" | awk '
+    # wrk's requests/s, request count, and the front worker's CPU
+    # microseconds per request (what throughput would be on a core of its
+    # own, less sensitive to the other processes on this machine):
+    # "RPS COUNT CPU_US"
+    local t0 t1
+    t0=$(ticks)
+    wrk -t1 -c"$conns" -d"${secs}s" "$@" > "$dir/wrk.out"
+    t1=$(ticks)
+    awk -v t="$((t1 - t0))" -v hz="$hz" '
         /requests in/ { n = $1 } /^Requests\/sec/ { r = $2 }
-        END { print r, n }'
+        END { print r, n, t / hz * 1e6 / n }' "$dir/wrk.out"
 }
 median() {
     sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
@@ -135,17 +147,17 @@ echo "minting $need RS256 tokens for the cold runs (probe: $probe req/s)"
 
 : > "$dir/runs"
 for r in $(seq "$rounds"); do
-    read -r p _ < <(rps "$url/plain/")
-    read -r h _ < <(rps -H "Authorization: Bearer $warm" "$url/plain/")
-    read -r w _ < <(rps -H "Authorization: Bearer $warm" "$url/warm/")
+    read -r p _ pc < <(rps "$url/plain/")
+    read -r h _ hc < <(rps -H "Authorization: Bearer $warm" "$url/plain/")
+    read -r w _ wc < <(rps -H "Authorization: Bearer $warm" "$url/warm/")
     first=$(( pre + (r - 1) * per ))
-    read -r c n < <(rps -s "$here/jwt-cold.lua" "$url/cold/" \
+    read -r c n cc < <(rps -s "$here/jwt-cold.lua" "$url/cold/" \
         -- "$dir/tokens" "$first" "$per")
     if [ "$n" -gt "$per" ]; then
         echo "ngsp: cold round $r sent $n requests for $per tokens" >&2
         exit 1
     fi
-    echo "$p $h $w $c" >> "$dir/runs"
+    echo "$p $h $w $c $pc $hc $wc $cc" >> "$dir/runs"
     printf 'round %d: plain %6.0f  plain+header %6.0f  warm %6.0f  cold %6.0f req/s\n' \
         "$r" "$p" "$h" "$w" "$c"
 done
@@ -155,17 +167,20 @@ col() {
     awk -v c="$1" '{ print $c }' "$dir/runs" | median
 }
 ratio() {
-    awk -v c="$1" '{ print $c / $1 }' "$dir/runs" | median
+    awk -v c="$1" -v b="$2" '{ print $c / $b }' "$dir/runs" | median
 }
-printf '\nwrk -t1 -c%d, %d rounds of %ds, 1 nginx worker; medians (ratio: median of\nthe per-round ratios to plain proxy_pass):\n' \
+printf '\nwrk -t1 -c%d, %d rounds of %ds, 1 nginx worker; medians.  x plain: median of the\n' \
     "$conns" "$rounds" "$secs"
-printf '  %-44s %7.0f req/s\n' "plain proxy_pass" "$(col 1)"
-printf '  %-44s %7.0f req/s  %.2fx\n' "plain, same Authorization header" \
-    "$(col 2)" "$(ratio 2)"
-printf '  %-44s %7.0f req/s  %.2fx\n' "ngsp_jwt on, one repeated token (warm)" \
-    "$(col 3)" "$(ratio 3)"
-printf '  %-44s %7.0f req/s  %.2fx\n' "ngsp_jwt on, a fresh RS256 token each (cold)" \
-    "$(col 4)" "$(ratio 4)"
+printf 'per-round ratios of req/s; by CPU: plain'"'"'s worker CPU per request over this one'"'"'s\n'
+printf '  %-44s %7s  %7s  %12s  %6s\n' "" "req/s" "x plain" "CPU us/req" "by CPU"
+line() {
+    printf '  %-44s %7.0f  %7.2f  %12.1f  %6.2f\n' "$1" "$(col "$2")" \
+        "$(ratio "$2" 1)" "$(col "$3")" "$(ratio 5 "$3")"
+}
+line "plain proxy_pass" 1 5
+line "plain, same Authorization header" 2 6
+line "ngsp_jwt on, one repeated token (warm)" 3 7
+line "ngsp_jwt on, a fresh RS256 token each (cold)" 4 8
 
 if grep -E '\[(alert|emerg)\]' "$dir"/*/logs/error.log; then
     echo "ngsp: errors in the benchmark's nginx logs" >&2
