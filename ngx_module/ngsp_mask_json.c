@@ -258,7 +258,7 @@ ngsp_json_grow(unsigned char **b, size_t *cap, size_t need)
     size_t          n;
     unsigned char  *nb;
 
-    if (need <= *cap) {
+    if (need <= *cap && *b != NULL) {
         return 0;
     }
 
