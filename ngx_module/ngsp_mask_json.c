@@ -435,6 +435,30 @@ ngsp_json_keep_pending(ngsp_mask_json_t *j, const unsigned char *data,
 }
 
 
+/*
+ * The pending stretch (comma, blanks, raw key, colon) is bounded by 8x
+ * max_value (a key may be written with \u escapes).  Checked on the whole
+ * stretch when the member is decided, and on its held-back part at the
+ * end of a feed, so the outcome does not depend on where input was cut.
+ */
+static int
+ngsp_json_stretch_ok(ngsp_mask_json_t *j, const unsigned char *data,
+    const unsigned char *p)
+{
+    size_t  n;
+
+    n = j->carry ? j->pend_len + (size_t) (p - data)
+                 : (size_t) (p - j->tent);
+
+    if (n > 8 * j->conf.max_value) {
+        j->status = NGSP_MASK_ERR_VALUE;
+        return 0;
+    }
+
+    return 1;
+}
+
+
 /* the pending member is removed: output stops before its comma */
 static int
 ngsp_json_drop_pending(ngsp_mask_json_t *j)
@@ -518,6 +542,10 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
             disp = (container || c == 'n') ? D_EMIT : D_MASK;
             break;
         }
+    }
+
+    if (j->pending && !ngsp_json_stretch_ok(j, data, p)) {
+        return -1;
     }
 
     if (disp == D_SKIP) {
@@ -1137,6 +1165,9 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         if (j->pending) {
             /* only blanks were pending (an empty container) */
+            if (!ngsp_json_stretch_ok(j, data, p)) {
+                goto failed;
+            }
             j->pending = 0;
             if (j->carry) {
                 j->carry = 0;
@@ -1158,6 +1189,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
     /* the feed ends: flush what is decided, hold back what is pending */
     if (j->pending) {
+        if (!ngsp_json_stretch_ok(j, data, end)) {
+            goto failed;
+        }
+
         if (!j->carry) {
             if (ngsp_json_span(j, j->span, j->tent) != 0) {
                 goto failed;
@@ -1170,12 +1205,6 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             q = data;
         }
 
-        /* a key with its blanks and comma: bounded like a value */
-        if (j->pend_len + (end - q) > j->conf.max_value) {
-            j->status = NGSP_MASK_ERR_VALUE;
-            goto failed;
-        }
-
         if (ngsp_json_grow(&j->pend, &j->pend_cap, j->pend_len + (end - q))
             != 0)
         {
@@ -1183,8 +1212,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             goto failed;
         }
 
-        memcpy(j->pend + j->pend_len, q, end - q);
-        j->pend_len += end - q;
+        if (end > q) {
+            memcpy(j->pend + j->pend_len, q, end - q);
+            j->pend_len += end - q;
+        }
     }
 
     if (ngsp_json_span(j, j->span, end) != 0) {
