@@ -35,6 +35,7 @@ struct ngsp_mask_profile_s {
     uint32_t            *table;         /* ids; 0 empty */
     size_t               mask;          /* table size - 1 */
     size_t               max_name;
+    uint64_t             lens;          /* bit n: a name of n bytes (n<64) */
     ngsp_mask_kind_t     dflt;
     int                  uses_hash;
     char               **texts;         /* replace texts, owned */
@@ -111,7 +112,8 @@ ngsp_mask_profile_name(const ngsp_mask_profile_t *p,
     uint32_t            h, id;
     ngsp_mask_entry_t  *e;
 
-    if (len > p->max_name) {
+    /* most keys are no rule's name: a length no name has says so at once */
+    if (len > p->max_name || (len < 64 && !(p->lens >> len & 1))) {
         return 0;
     }
 
@@ -164,13 +166,17 @@ static ngsp_mask_name_t
 ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
 {
     size_t              i, max;
+    uint64_t            lens;
     ngsp_mask_name_t    id;
     ngsp_mask_entry_t  *names, *e;
 
     max = p->max_name;
+    lens = p->lens;
     p->max_name = (size_t) -1;
+    p->lens = (uint64_t) -1;
     id = ngsp_mask_profile_name(p, (const unsigned char *) name, len);
     p->max_name = max;
+    p->lens = lens;
 
     if (id) {
         return id;
@@ -210,6 +216,10 @@ ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
 
     if (len > p->max_name) {
         p->max_name = len;
+    }
+
+    if (len < 64) {
+        p->lens |= (uint64_t) 1 << len;
     }
 
     return id;
