@@ -6,10 +6,10 @@
  * profile, drops Content-Length, weakens the ETag, turns ranges off, and
  * takes a gzip/deflate body it still gets for inflating.  Body filter:
  * feeds the streaming rewriter (ngsp_mask_json.c) buffer by buffer;
- * unchanged spans go out as buffers pointing into the upstream's own
+ * long unchanged spans go out as buffers pointing into the upstream's own
  * (their release is tied to the last such buffer through b->shadow, as
- * the sub filter does), rewritten bytes are copied into small buffers of
- * our own that are recycled.  Memory per request is the rewriter's
+ * the sub filter does), rewritten bytes and short spans are copied into
+ * small buffers of our own that are recycled.  Memory per request is the rewriter's
  * (bounded by ngsp_mask_max_depth and ngsp_mask_max_value) plus buffers in
  * flight.  On any doubt the response is cut short and the reason logged.
  */
@@ -20,6 +20,22 @@
 
 
 #define NGX_HTTP_NGSP_MASK_COPY_SIZE   4096
+
+/*
+ * A shorter unchanged span is copied: a buffer and a chain link of its
+ * own (and an iovec when written) cost more than copying a few hundred
+ * bytes, and masked records are cut into many short spans.
+ */
+#define NGX_HTTP_NGSP_MASK_REF_MIN     256
+
+/*
+ * The start of the output is held (copied, so no upstream buffer is
+ * pinned) until this much is ready, a flush, or the end: a small masked
+ * response then goes out in one write with its last chunk, as an
+ * unmasked one with Content-Length does.
+ */
+#define NGX_HTTP_NGSP_MASK_HOLD        8192
+#define NGX_HTTP_NGSP_MASK_BUFFERED    0x08
 #define NGX_HTTP_NGSP_MASK_ZBUF_SIZE   16384
 
 
@@ -41,8 +57,12 @@ typedef struct {
     z_stream                   *zs;        /* gzip or deflate body */
     u_char                     *zbuf;
 
+    size_t                      held;      /* bytes queued before start */
+
     unsigned                    failed:1;
     unsigned                    zdone:1;
+    unsigned                    started:1; /* output has been sent */
+    unsigned                    push:1;    /* a flush or the end seen */
 } ngx_http_ngsp_mask_ctx_t;
 
 
@@ -447,7 +467,13 @@ ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
-    if ((flags & NGSP_MASK_OUT_INPUT) && ctx->in) {
+    if (!ctx->started) {
+        ctx->held += len;
+    }
+
+    if ((flags & NGSP_MASK_OUT_INPUT) && ctx->in && ctx->started
+        && len >= NGX_HTTP_NGSP_MASK_REF_MIN)
+    {
         /* a span of the upstream's buffer: pointed to, not copied */
         ngx_http_ngsp_mask_close_copy(ctx);
 
@@ -611,6 +637,16 @@ ngx_http_ngsp_mask_send(ngx_http_request_t *r, ngx_http_ngsp_mask_ctx_t *ctx)
         return NGX_OK;
     }
 
+    if (!ctx->started) {
+        if (!ctx->push && ctx->held < NGX_HTTP_NGSP_MASK_HOLD) {
+            r->buffered |= NGX_HTTP_NGSP_MASK_BUFFERED;
+            return NGX_OK;
+        }
+
+        ctx->started = 1;
+        r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
+    }
+
     rc = ngx_http_next_body_filter(r, ctx->out);
 
     if (ctx->busy == NULL) {
@@ -728,6 +764,10 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             }
         }
 
+        if (b->last_buf || b->last_in_chain || b->flush) {
+            ctx->push = 1;
+        }
+
         if (b->last_buf || b->last_in_chain) {
             if (ctx->zs && !ctx->zdone) {
                 why = "truncated compressed body";
@@ -758,6 +798,7 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 failed:
 
     ctx->failed = 1;
+    r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
 
     /* the reason and where, never the data */
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

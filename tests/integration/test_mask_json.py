@@ -20,7 +20,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from harness import Reply
+from harness import SAN, Reply
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("NGSP_FIXTURES") or os.path.join(
@@ -550,7 +550,9 @@ def test_large_list_flat_memory(nginx_factory, upstream, port, keyfile, loc):
     assert count == 40000
     print("worker peak RSS before %d kB, after %d kB" % (before, after))
     # a 20 MB body through a worker whose peak grows by a few MB at most
-    assert after - before < 8 * 1024, (before, after)
+    # (not under ASan: its quarantine keeps every freed block for a while)
+    if not SAN:
+        assert after - before < 8 * 1024, (before, after)
 
 
 # --- per-agency profile chosen by map on $ngsp_agency ------------------------
