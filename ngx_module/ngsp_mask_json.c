@@ -665,9 +665,11 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 
     case D_MASK:
         j->masked++;
+        /* an empty value may have left buf unallocated */
         if (ngsp_json_grow(&j->res, &j->res_cap,
                            ngsp_mask_action_out_max(j->action, j->len))
-            != 0)
+            != 0
+            || ngsp_json_grow(&j->buf, &j->buf_cap, 1) != 0)
         {
             j->status = NGSP_MASK_ERR_NOMEM;
             return -1;

@@ -176,6 +176,8 @@ test_scalars_and_containers(void **state)
     expect(BASIC, "{\"SoDinhDanh\":-1.5e+10,\"SoCMND\":12}",
            "{\"SoDinhDanh\":\"****e+10\",\"SoCMND\":\"***\"}");
     expect(BASIC, "{\"SoDinhDanh\":true}", "{\"SoDinhDanh\":\"true\"}");
+    expect(BASIC, "{\"SoDinhDanh\":\"\",\"Email\":\"\"}",
+           "{\"SoDinhDanh\":\"\",\"Email\":\"***\"}");
     expect(BASIC, "{\"SoDinhDanh\":null,\"SoCMND\":null}",
            "{\"SoDinhDanh\":null,\"SoCMND\":\"***\"}");
 
