@@ -82,9 +82,9 @@ struct ngsp_mask_json_s {
     ngsp_json_frame_t          *frames;
 
     /* the string or literal being read */
-    unsigned                    decode:1;   /* into buf */
-    unsigned                    is_key:1;
-    unsigned                    lit_word:1;
+    unsigned char               decode;     /* into buf */
+    unsigned char               is_key;
+    unsigned char               lit_word;
     unsigned char               esc;        /* 0, 1: after '\', 2..5: hex */
     unsigned char               lit_state;
     const char                 *word;
@@ -106,9 +106,9 @@ struct ngsp_mask_json_s {
     /* output */
     const unsigned char        *span;       /* open input span, or NULL */
     const unsigned char        *tent;       /* pending stretch start */
-    unsigned                    pending:1;
-    unsigned                    carry:1;    /* pending since an older feed */
-    unsigned                    resume:1;   /* span open across feeds */
+    unsigned char               pending;
+    unsigned char               carry;      /* pending since an older feed */
+    unsigned char               resume;     /* span open across feeds */
 
     unsigned char              *stage;
     size_t                      staged;
@@ -885,6 +885,17 @@ ngsp_json_num(int s, unsigned char c)
 }
 
 
+/*
+ * Goes straight to the code of the state just entered (j->state is set),
+ * sparing a dispatch per token; at the end of the input, leaves the loop.
+ */
+#define NEXT(label)                                                          \
+    if (p < end) {                                                           \
+        goto label;                                                          \
+    }                                                                        \
+    break
+
+
 static int
 ngsp_json_is_ws(unsigned char c)
 {
@@ -918,6 +929,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_STR:
         case ST_KEY:
+        string:
             if (j->esc) {
                 if (ngsp_json_escape(j, *p) != 0) {
                     goto failed;
@@ -941,7 +953,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 j->key = ngsp_mask_profile_name(j->conf.profile, q, p - q);
                 j->state = ST_COLON;
                 p++;
-                break;
+                NEXT(colon);
             }
 
             if (j->decode && p > q) {
@@ -983,11 +995,15 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                                                   j->len)
                          : 0;
                 j->state = ST_COLON;
-                break;
+                NEXT(colon);
             }
 
             if (ngsp_json_end_value(j, j->disp, p) != 0) {
                 goto failed;
+            }
+
+            if (j->state == ST_AFTER) {
+                NEXT(after);
             }
 
             break;
@@ -1041,13 +1057,19 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             break;
 
         case ST_AFTER:
+        after:
             c = *p;
 
             if (ngsp_json_is_ws(c)) {
                 do {
                     p++;
                 } while (p < end && ngsp_json_is_ws(*p));
-                break;
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
             }
 
             top = &j->frames[j->depth - 1];
@@ -1074,7 +1096,12 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 }
 
                 p++;
-                break;
+
+                if (j->state == ST_OBJ_KEY) {
+                    NEXT(obj_key);
+                }
+
+                NEXT(value);
             }
 
             if (c != (top->type == '{' ? '}' : ']')) {
@@ -1086,13 +1113,19 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_OBJ_FIRST:
         case ST_ARR_FIRST:
+        first:
             c = *p;
 
             if (ngsp_json_is_ws(c)) {
                 do {
                     p++;
                 } while (p < end && ngsp_json_is_ws(*p));
-                break;
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
             }
 
             if (c == (j->state == ST_OBJ_FIRST ? '}' : ']')) {
@@ -1101,19 +1134,25 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             if (j->state == ST_ARR_FIRST) {
                 j->state = ST_VALUE;
-                break;
+                goto value;
             }
 
             /* fall through */
 
         case ST_OBJ_KEY:
+        obj_key:
             c = *p;
 
             if (ngsp_json_is_ws(c)) {
                 do {
                     p++;
                 } while (p < end && ngsp_json_is_ws(*p));
-                break;
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
             }
 
             if (c != '"') {
@@ -1128,16 +1167,22 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             j->esc = 0;
             j->hi = 0;
             p++;
-            break;
+            NEXT(string);
 
         case ST_COLON:
+        colon:
             c = *p;
 
             if (ngsp_json_is_ws(c)) {
                 do {
                     p++;
                 } while (p < end && ngsp_json_is_ws(*p));
-                break;
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
             }
 
             if (c != ':') {
@@ -1147,16 +1192,22 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             j->state = ST_VALUE;
             p++;
-            break;
+            NEXT(value);
 
         case ST_VALUE:
+        value:
             c = *p;
 
             if (ngsp_json_is_ws(c)) {
                 do {
                     p++;
                 } while (p < end && ngsp_json_is_ws(*p));
-                break;
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
             }
 
             if (c == '{' || c == '[' || c == '"' || c == '-'
@@ -1176,9 +1227,11 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             if (c == '{') {
                 j->state = ST_OBJ_FIRST;
+                NEXT(first);
 
             } else if (c == '[') {
                 j->state = ST_ARR_FIRST;
+                NEXT(first);
 
             } else if (c == '"') {
                 j->state = ST_STR;
@@ -1187,6 +1240,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 j->len = 0;
                 j->esc = 0;
                 j->hi = 0;
+                NEXT(string);
 
             } else {
                 j->state = ST_LIT;
