@@ -312,6 +312,27 @@ ngsp_mask_keep(const ngsp_mask_action_t *a, const unsigned char *in,
     const unsigned char  *p, *end;
 
     end = in + len;
+
+    for (p = in; p < end && *p < 0x80; p++) {
+        /* void */
+    }
+
+    if (p == end) {
+        /* ASCII, as identifiers and phone numbers are: one byte each */
+        if (a->kind == NGSP_MASK_KEEP_FIRST) {
+            first = a->n < len ? a->n : len;
+            memcpy(out, in, first);
+            memset(out + first, '*', len - first);
+
+        } else {
+            last = a->n < len ? len - a->n : 0;
+            memset(out, '*', last);
+            memcpy(out + last, in + last, len - last);
+        }
+
+        return len;
+    }
+
     total = 0;
 
     for (p = in; p < end; p += n ? n : 1) {

@@ -61,6 +61,10 @@ test_keep(void **state)
     assert_string_equal(apply("keep_last=20", "Ánh"), "Ánh");
     assert_string_equal(apply("keep_last=0", "Ánh"), "***");
     assert_string_equal(apply("keep_first=4", ""), "");
+    assert_string_equal(apply("keep_last=20", "abc"), "abc");
+    assert_string_equal(apply("keep_first=20", "abc"), "abc");
+    assert_string_equal(apply("keep_first=0", "abc"), "***");
+    assert_string_equal(apply("keep_last=0", "abc"), "***");
 }
 
 
