@@ -255,34 +255,6 @@ ngsp_mask_status_text(ngsp_mask_status_t st)
 }
 
 
-/* makes *b hold need bytes, doubling; -1 when out of memory */
-static int
-ngsp_json_grow(unsigned char **b, size_t *cap, size_t need)
-{
-    size_t          n;
-    unsigned char  *nb;
-
-    if (need <= *cap && *b != NULL) {
-        return 0;
-    }
-
-    n = *cap ? *cap : 256;
-    while (n < need) {
-        n *= 2;
-    }
-
-    nb = realloc(*b, n);
-    if (nb == NULL) {
-        return -1;
-    }
-
-    *b = nb;
-    *cap = n;
-
-    return 0;
-}
-
-
 /*
  * The first byte in [p, end) that ends a plain run inside a string ('"',
  * '\\' or a control character); end if none.  Sixteen bytes at a time
@@ -317,6 +289,34 @@ ngsp_json_scan(const unsigned char *p, const unsigned char *end)
     }
 
     return p;
+}
+
+
+/* makes *b hold need bytes, doubling; -1 when out of memory */
+static int
+ngsp_json_grow(unsigned char **b, size_t *cap, size_t need)
+{
+    size_t          n;
+    unsigned char  *nb;
+
+    if (need <= *cap && *b != NULL) {
+        return 0;
+    }
+
+    n = *cap ? *cap : 256;
+    while (n < need) {
+        n *= 2;
+    }
+
+    nb = realloc(*b, n);
+    if (nb == NULL) {
+        return -1;
+    }
+
+    *b = nb;
+    *cap = n;
+
+    return 0;
 }
 
 
@@ -377,9 +377,7 @@ ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
 
     while (p < end) {
         q = p;
-        while (p < end && !ngsp_json_str_stop[*p]) {
-            p++;
-        }
+        p = ngsp_json_scan(p, end);
 
         if (p > q && ngsp_json_put(j, q, p - q) != 0) {
             return -1;
