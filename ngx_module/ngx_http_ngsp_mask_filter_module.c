@@ -322,6 +322,21 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
 
     ctx->profile = prof->name;
 
+    /*
+     * A slice of a document can itself parse as JSON ("001099012345"
+     * cut out of its member) and would pass unmasked: refused.
+     */
+    if (r->headers_out.status == NGX_HTTP_PARTIAL_CONTENT
+        || r->headers_out.content_range)
+    {
+        ctx->failed = 1;
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ngsp: cannot mask a partial response, refused");
+        return ngx_http_filter_finalize_request(r,
+                                            &ngx_http_ngsp_mask_filter_module,
+                                            NGX_HTTP_BAD_GATEWAY);
+    }
+
     enc = ngx_http_ngsp_mask_encoding(r);
 
     if (enc < 0) {

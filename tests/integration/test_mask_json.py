@@ -300,6 +300,16 @@ def test_head_204_304(site, upstream):
     assert r.headers["ETag"] == '"e1"'
 
 
+def test_partial_upstream_response_refused(site, upstream):
+    # a slice that is valid JSON on its own must not pass unmasked
+    upstream.routes["/r"] = Reply(b'"001099012345"', status=206, headers=dict(
+        JSON_CT, **{"Content-Range": "bytes 28-41/1810"}))
+    head, data = raw_get(site.port, "/r", headers={"Range": "bytes=28-41"})
+    assert " 502 " in head.split("\r\n")[0]
+    assert b"001099012345" not in data
+    assert "ngsp: cannot mask a partial response" in site.nginx.log()
+
+
 def test_escaped_keys_duplicates_numbers(site, upstream):
     body = (b'{"So\\u0044inhDanh":"001099012345",'
             b'"SoDinhDanh":"001099012345","SoDinhDanh":1099012345,'
