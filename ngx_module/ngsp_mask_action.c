@@ -83,7 +83,7 @@ ngsp_mask_key_free(ngsp_mask_key_t *k)
 }
 
 
-/* --- parsing ------------------------------------------------------------ */
+/* --- parsing -------------------------------------------------------------- */
 
 
 static const struct {
@@ -286,7 +286,7 @@ ngsp_mask_action_out_max(const ngsp_mask_action_t *a, size_t len)
 }
 
 
-/* --- applying -------------------------------------------------------------- */
+/* --- applying ------------------------------------------------------------- */
 
 
 /* copies one character (n bytes at p, 0: invalid byte) as valid UTF-8 */

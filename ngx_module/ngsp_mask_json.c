@@ -320,7 +320,7 @@ ngsp_json_grow(unsigned char **b, size_t *cap, size_t need)
 }
 
 
-/* --- output -------------------------------------------------------------- */
+/* --- output --------------------------------------------------------------- */
 
 
 static int
@@ -430,7 +430,7 @@ ngsp_json_span(ngsp_mask_json_t *j, const unsigned char *from,
 }
 
 
-/* --- decisions ------------------------------------------------------------- */
+/* --- decisions ------------------------------------------------------------ */
 
 
 /*
@@ -692,7 +692,7 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 }
 
 
-/* --- the state machine ------------------------------------------------------ */
+/* --- the state machine ---------------------------------------------------- */
 
 
 static int

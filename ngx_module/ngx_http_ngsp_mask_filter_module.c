@@ -9,9 +9,10 @@
  * long unchanged spans go out as buffers pointing into the upstream's own
  * (their release is tied to the last such buffer through b->shadow, as
  * the sub filter does), rewritten bytes and short spans are copied into
- * small buffers of our own that are recycled.  Memory per request is the rewriter's
- * (bounded by ngsp_mask_max_depth and ngsp_mask_max_value) plus buffers in
- * flight.  On any doubt the response is cut short and the reason logged.
+ * small buffers of our own that are recycled.  Memory per request is the
+ * rewriter's (bounded by ngsp_mask_max_depth and ngsp_mask_max_value) plus
+ * buffers in flight.  On any doubt the response is cut short and the
+ * reason logged.
  */
 
 #include <zlib.h>
@@ -153,7 +154,7 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
-/* --- request side ---------------------------------------------------------- */
+/* --- request side --------------------------------------------------------- */
 
 /*
  * Asks the upstream for an identity body.  The Accept-Encoding line that
@@ -199,7 +200,7 @@ ngx_http_ngsp_mask_identity(ngx_http_request_t *r)
 }
 
 
-/* --- header filter --------------------------------------------------------- */
+/* --- header filter -------------------------------------------------------- */
 
 
 static void
@@ -407,7 +408,7 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
 }
 
 
-/* --- body filter ------------------------------------------------------------ */
+/* --- body filter ---------------------------------------------------------- */
 
 
 static ngx_chain_t *
@@ -846,7 +847,7 @@ discard:
 }
 
 
-/* --- variables -------------------------------------------------------------- */
+/* --- variables ------------------------------------------------------------ */
 
 
 static ngx_int_t

@@ -380,7 +380,7 @@ def test_variables_in_access_log(site, upstream):
     assert "/off/v3 off  0" in lines
 
 
-# --- compression ------------------------------------------------------------------
+# --- compression -------------------------------------------------------------
 
 
 def test_upstream_asked_for_identity_client_gets_gzip(site, upstream):
@@ -437,7 +437,7 @@ def test_unreadable_encodings_refused(site, upstream):
     assert "corrupt compressed body" in log
 
 
-# --- fail closed ------------------------------------------------------------------
+# --- fail closed -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("body", [
@@ -493,7 +493,7 @@ def test_log_never_names_the_value(site, upstream):
     assert "001099012345" not in log
 
 
-# --- large bodies, flat memory -----------------------------------------------------
+# --- large bodies, flat memory -----------------------------------------------
 
 
 def record(i):
@@ -612,7 +612,7 @@ def test_profile_by_agency(nginx_factory, upstream, port, keyfile, tmp_path):
     assert requests.get(f"http://127.0.0.1:{port}/dancu/x").status_code == 401
 
 
-# --- configuration errors -------------------------------------------------------------
+# --- configuration errors ----------------------------------------------------
 
 
 @pytest.mark.parametrize("http,msg", [
