@@ -75,6 +75,7 @@ typedef struct {
 struct ngsp_mask_json_s {
     ngsp_mask_json_conf_t       conf;
     ngsp_mask_kind_t            dflt;
+    uint64_t                    lens;       /* of the profile's names */
 
     ngsp_json_state_t           state;
     ngsp_mask_status_t          status;
@@ -198,6 +199,7 @@ void
 ngsp_mask_json_reset(ngsp_mask_json_t *j)
 {
     j->dflt = ngsp_mask_profile_default(j->conf.profile);
+    j->lens = ngsp_mask_profile_lengths(j->conf.profile);
     j->state = ST_VALUE;
     j->status = NGSP_MASK_OK;
     j->depth = 0;
@@ -236,7 +238,10 @@ ngsp_mask_json_offset(const ngsp_mask_json_t *j)
  * '\\' or a control character); end if none.  Sixteen bytes at a time
  * with SSE2 (every x86-64 has it), the table for the rest.
  */
-static const unsigned char *
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline const unsigned char *
 ngsp_json_scan(const unsigned char *p, const unsigned char *end)
 {
 #if defined(__SSE2__)
@@ -520,8 +525,9 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
 
     if (top) {
         if (top->type == '{') {
-            act = ngsp_mask_profile_rule(j->conf.profile, top->parent,
-                                         j->key);
+            act = j->key ? ngsp_mask_profile_rule(j->conf.profile,
+                                                  top->parent, j->key)
+                         : NULL;
             parent = j->key;
 
         } else {
@@ -882,6 +888,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     size_t size)
 {
     int                   s;
+    size_t                n;
     unsigned char         c;
     const unsigned char  *p, *q, *end;
     ngsp_json_frame_t    *top;
@@ -924,7 +931,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                     goto failed;
                 }
 
-                j->key = ngsp_mask_profile_name(j->conf.profile, q, p - q);
+                n = p - q;
+                j->key = (j->lens >> (n < 64 ? n : 63) & 1)
+                         ? ngsp_mask_profile_name(j->conf.profile, q, n)
+                         : 0;
                 j->state = ST_COLON;
                 p++;
                 NEXT(colon);
@@ -970,6 +980,12 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                          : 0;
                 j->state = ST_COLON;
                 NEXT(colon);
+            }
+
+            if (j->disp == D_EMIT && j->depth) {
+                /* a passed value inside a container: nothing to do */
+                j->state = ST_AFTER;
+                NEXT(after);
             }
 
             if (ngsp_json_end_value(j, j->disp, p) != 0) {

@@ -48,8 +48,8 @@ struct ngsp_mask_profile_s {
  * eight bytes and its length, mixed; shorter keys byte by byte.  Equal
  * hashes are confirmed with memcmp, so collisions cost time, not answers.
  */
-static uint32_t
-ngsp_mask_hash(const unsigned char *p, size_t len)
+static inline uint32_t
+ngsp_mask_name_hash(const unsigned char *p, size_t len)
 {
     uint64_t  a, b, h;
 
@@ -127,11 +127,11 @@ ngsp_mask_profile_name(const ngsp_mask_profile_t *p,
     ngsp_mask_entry_t  *e;
 
     /* most keys are no rule's name: a length no name has says so at once */
-    if (len > p->max_name || (len < 64 && !(p->lens >> len & 1))) {
+    if (len > p->max_name || !(p->lens >> (len < 64 ? len : 63) & 1)) {
         return 0;
     }
 
-    h = ngsp_mask_hash(name, len);
+    h = ngsp_mask_name_hash(name, len);
 
     for (i = h & p->mask; (id = p->table[i]) != 0; i = (i + 1) & p->mask) {
         e = &p->names[id - 1];
@@ -218,7 +218,7 @@ ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
     memcpy(e->name, name, len);
     e->name[len] = '\0';
     e->len = len;
-    e->hash = ngsp_mask_hash((const unsigned char *) name, len);
+    e->hash = ngsp_mask_name_hash((const unsigned char *) name, len);
 
     id = (ngsp_mask_name_t) ++p->nnames;
 
@@ -232,9 +232,7 @@ ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
         p->max_name = len;
     }
 
-    if (len < 64) {
-        p->lens |= (uint64_t) 1 << len;
-    }
+    p->lens |= (uint64_t) 1 << (len < 64 ? len : 63);
 
     return id;
 }
@@ -386,6 +384,13 @@ int
 ngsp_mask_profile_uses_hash(const ngsp_mask_profile_t *p)
 {
     return p->uses_hash;
+}
+
+
+uint64_t
+ngsp_mask_profile_lengths(const ngsp_mask_profile_t *p)
+{
+    return p->lens;
 }
 
 
