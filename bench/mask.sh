@@ -67,6 +67,7 @@ http {
         SoDienThoai keep_last=3; Email email;       DanToc remove;
         TonGiao remove;          SoCMND redact;     Cha.SoDinhDanh hash;
     }
+    ngsp_mask_profile nothing { }
 
     upstream record { server 127.0.0.1:$up; keepalive 32; }
 
@@ -80,6 +81,7 @@ http {
         proxy_set_header Connection "";
         location /plain/  { proxy_pass http://record/r; }
         location /masked/ { ngsp_mask citizen_basic; proxy_pass http://record/r; }
+        location /parsed/ { ngsp_mask nothing; proxy_pass http://record/r; }
     }
 }
 CONF
@@ -112,19 +114,24 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 plain=()
 masked=()
+parsed=()
 for i in 1 2 3; do
     plain+=("$(run plain)")
     masked+=("$(run masked)")
+    parsed+=("$(run parsed)")
 done
 
 p=$(printf '%s\n' "${plain[@]}" | cut -d' ' -f1 | median)
 m=$(printf '%s\n' "${masked[@]}" | cut -d' ' -f1 | median)
 pc=$(printf '%s\n' "${plain[@]}" | cut -d' ' -f2 | median)
 mc=$(printf '%s\n' "${masked[@]}" | cut -d' ' -f2 | median)
+e=$(printf '%s\n' "${parsed[@]}" | cut -d' ' -f1 | median)
+ec=$(printf '%s\n' "${parsed[@]}" | cut -d' ' -f2 | median)
 
 echo "proxy, $(wc -c < "$record")-byte record, wrk -t1 -c16, ${secs}s x3 (median), 1 worker"
 printf '  %-38s %9s req/s %8s us CPU/req\n' "masking off" "$p" "$pc"
 printf '  %-38s %9s req/s %8s us CPU/req\n' "masking on (citizen_basic)" "$m" "$mc"
+printf '  %-38s %9s req/s %8s us CPU/req\n' "masking on, a profile without rules" "$e" "$ec"
 awk -v p="$p" -v m="$m" -v pc="$pc" -v mc="$mc" 'BEGIN {
     printf "  masked / unmasked: %.2f by req/s, %.2f by worker CPU per request\n",
            m / p, pc / mc }'
