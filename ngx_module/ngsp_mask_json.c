@@ -18,10 +18,11 @@
  * go out until its fate is known: that stretch (comma, key, colon) is
  * "pending".  Within one feed it stays inside the open input span, which
  * is cut before it only when the member is removed; when a feed ends while
- * a member is pending, the stretch is dropped from the span and, once the
- * member turns out to be kept, written again from the decoded key.  A
- * comma is kept only when the container already has output before it, so
- * commas stay right however many members around it are removed.
+ * a member is pending, the stretch's bytes are held back (bounded) and
+ * written first once the member turns out to be kept, so the output is the
+ * same however the input was cut.  A comma is kept only when the container
+ * already has output before it, so commas stay right however many members
+ * around it are removed.
  */
 
 #include <stdlib.h>
