@@ -1,0 +1,1407 @@
+/*
+ * ngsp streaming JSON rewriter.
+ *
+ * Hand-written because no Debian-packaged JSON library streams: jansson
+ * (and the like) need the whole document in memory, which the masking
+ * filter must never hold.
+ *
+ * One pushdown state machine.  Each value's fate is decided at its first
+ * byte (a rule is known once the key is; allow-list mode also needs to know
+ * whether the value is a container):
+ *
+ *   EMIT    passed through as a span of the input
+ *   SKIP    removed: no output until it ends
+ *   REDACT  "***" written, the value skipped
+ *   MASK    a scalar decoded into the value buffer, rewritten at its end
+ *
+ * A member may be removed, so neither the comma before it nor its key can
+ * go out until its fate is known: that stretch (comma, key, colon) is
+ * "pending".  Within one feed it stays inside the open input span, which
+ * is cut before it only when the member is removed; when a feed ends while
+ * a member is pending, the stretch's bytes are held back (bounded) and
+ * written first once the member turns out to be kept, so the output is the
+ * same however the input was cut.  A comma is kept only when the container
+ * already has output before it, so commas stay right however many members
+ * around it are removed.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "ngsp_mask_json.h"
+
+
+#define NGSP_MASK_DEPTH_DEFAULT   64
+#define NGSP_MASK_VALUE_DEFAULT   65536
+#define NGSP_MASK_STAGE           4096
+
+
+typedef enum {
+    ST_VALUE = 0,       /* a value is expected */
+    ST_ARR_FIRST,       /* after '[': a value or ']' */
+    ST_OBJ_FIRST,       /* after '{': a key or '}' */
+    ST_OBJ_KEY,         /* after ',' in an object: a key */
+    ST_KEY,             /* inside a key */
+    ST_COLON,           /* after a key */
+    ST_STR,             /* inside a string value */
+    ST_LIT,             /* inside a number, true, false or null */
+    ST_AFTER,           /* after a value inside a container */
+    ST_DONE,            /* after the top-level value */
+    ST_ERROR
+} ngsp_json_state_t;
+
+
+typedef enum {
+    D_EMIT = 0,
+    D_SKIP,
+    D_REDACT,
+    D_MASK
+} ngsp_json_disp_t;
+
+
+typedef struct {
+    unsigned char               type;       /* '{' or '[' */
+    unsigned char               skip;       /* no output inside */
+    unsigned char               emitted;    /* output after the bracket */
+    unsigned char               disp;       /* the container's own fate */
+    ngsp_mask_name_t            parent;     /* enclosing key, arrays skipped */
+    const ngsp_mask_action_t   *inherit;    /* for scalars inside, or NULL */
+} ngsp_json_frame_t;
+
+
+struct ngsp_mask_json_s {
+    ngsp_mask_json_conf_t       conf;
+    ngsp_mask_kind_t            dflt;
+    uint64_t                    lens;       /* of the profile's names */
+
+    ngsp_json_state_t           state;
+    ngsp_mask_status_t          status;
+    size_t                      depth;
+    ngsp_json_frame_t          *frames;
+
+    /* the string or literal being read */
+    unsigned char               decode;     /* into buf */
+    unsigned char               is_key;
+    unsigned char               lit_word;
+    unsigned char               esc;        /* 0, 1: after '\', 2..5: hex */
+    unsigned char               lit_state;
+    const char                 *word;
+    unsigned                    ucode;
+    unsigned                    hi;         /* pending high surrogate */
+    ngsp_json_disp_t            disp;       /* of the current scalar */
+    const ngsp_mask_action_t   *action;     /* for D_MASK */
+    ngsp_mask_name_t            key;        /* id of the last key */
+
+    unsigned char              *buf;        /* decoded key or value */
+    size_t                      len;
+    size_t                      buf_cap;
+    unsigned char              *res;        /* action output */
+    size_t                      res_cap;
+    unsigned char              *pend;       /* pending bytes of old feeds */
+    size_t                      pend_len;
+    size_t                      pend_cap;
+
+    /* output */
+    const unsigned char        *span;       /* open input span, or NULL */
+    const unsigned char        *tent;       /* pending stretch start */
+    unsigned char               pending;
+    unsigned char               carry;      /* pending since an older feed */
+    unsigned char               resume;     /* span open across feeds */
+
+    unsigned char              *stage;
+    size_t                      staged;
+
+    size_t                      offset;     /* of the current feed */
+    size_t                      err_offset;
+    size_t                      masked;
+};
+
+
+/* 1: ends a fast run inside a string: '"', '\\', control characters */
+static unsigned char  ngsp_json_str_stop[256];
+static int            ngsp_json_init_done;
+
+
+static void
+ngsp_json_init_tables(void)
+{
+    int  c;
+
+    for (c = 0; c < 0x20; c++) {
+        ngsp_json_str_stop[c] = 1;
+    }
+
+    ngsp_json_str_stop['"'] = 1;
+    ngsp_json_str_stop['\\'] = 1;
+    ngsp_json_init_done = 1;
+}
+
+
+ngsp_mask_json_t *
+ngsp_mask_json_new(const ngsp_mask_json_conf_t *conf)
+{
+    ngsp_mask_json_t  *j;
+
+    if (!ngsp_json_init_done) {
+        ngsp_json_init_tables();
+    }
+
+    j = calloc(1, sizeof(ngsp_mask_json_t));
+    if (j == NULL) {
+        return NULL;
+    }
+
+    j->conf = *conf;
+
+    if (j->conf.max_depth == 0) {
+        j->conf.max_depth = NGSP_MASK_DEPTH_DEFAULT;
+    }
+
+    if (j->conf.max_value == 0) {
+        j->conf.max_value = NGSP_MASK_VALUE_DEFAULT;
+    }
+
+    /* value buffers grow on demand (doubling) up to their bounds */
+    j->frames = malloc(j->conf.max_depth * sizeof(ngsp_json_frame_t));
+    j->stage = malloc(NGSP_MASK_STAGE);
+
+    if (j->frames == NULL || j->stage == NULL) {
+        ngsp_mask_json_free(j);
+        return NULL;
+    }
+
+    ngsp_mask_json_reset(j);
+
+    return j;
+}
+
+
+void
+ngsp_mask_json_free(ngsp_mask_json_t *j)
+{
+    if (j == NULL) {
+        return;
+    }
+
+    free(j->frames);
+    free(j->buf);
+    free(j->res);
+    free(j->pend);
+    free(j->stage);
+    free(j);
+}
+
+
+void
+ngsp_mask_json_reset(ngsp_mask_json_t *j)
+{
+    j->dflt = ngsp_mask_profile_default(j->conf.profile);
+    j->lens = ngsp_mask_profile_lengths(j->conf.profile);
+    j->state = ST_VALUE;
+    j->status = NGSP_MASK_OK;
+    j->depth = 0;
+    j->esc = 0;
+    j->hi = 0;
+    j->len = 0;
+    j->span = NULL;
+    j->tent = NULL;
+    j->pending = 0;
+    j->carry = 0;
+    j->pend_len = 0;
+    j->resume = 1;
+    j->staged = 0;
+    j->offset = 0;
+    j->err_offset = 0;
+    j->masked = 0;
+}
+
+
+size_t
+ngsp_mask_json_masked(const ngsp_mask_json_t *j)
+{
+    return j->masked;
+}
+
+
+size_t
+ngsp_mask_json_offset(const ngsp_mask_json_t *j)
+{
+    return j->err_offset;
+}
+
+
+/*
+ * The first byte in [p, end) that ends a plain run inside a string ('"',
+ * '\\' or a control character); end if none.  Sixteen bytes at a time
+ * with SSE2 (every x86-64 has it), the table for the rest.
+ */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline const unsigned char *
+ngsp_json_scan(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__)
+    int      m;
+    __m128i  v, quote, bslash, ctl;
+
+    quote = _mm_set1_epi8('"');
+    bslash = _mm_set1_epi8('\\');
+    ctl = _mm_set1_epi8(0x1f);
+
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                             _mm_cmpeq_epi8(v, bslash)),
+                _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+        p += 16;
+    }
+#endif
+
+    while (p < end && !ngsp_json_str_stop[*p]) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* makes *b hold need bytes, doubling; -1 when out of memory */
+static int
+ngsp_json_grow(unsigned char **b, size_t *cap, size_t need)
+{
+    size_t          n;
+    unsigned char  *nb;
+
+    if (need <= *cap && *b != NULL) {
+        return 0;
+    }
+
+    n = *cap ? *cap : 256;
+    while (n < need) {
+        n *= 2;
+    }
+
+    nb = realloc(*b, n);
+    if (nb == NULL) {
+        return -1;
+    }
+
+    *b = nb;
+    *cap = n;
+
+    return 0;
+}
+
+
+/* --- output --------------------------------------------------------------- */
+
+
+static int
+ngsp_json_stage_flush(ngsp_mask_json_t *j)
+{
+    size_t  n = j->staged;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    j->staged = 0;
+
+    return j->conf.out(j->conf.data, j->stage, n, 0);
+}
+
+
+static int
+ngsp_json_put(ngsp_mask_json_t *j, const void *data, size_t len)
+{
+    size_t                n;
+    const unsigned char  *p = data;
+
+    while (len) {
+        if (j->staged == NGSP_MASK_STAGE && ngsp_json_stage_flush(j) != 0) {
+            return -1;
+        }
+
+        n = NGSP_MASK_STAGE - j->staged;
+        if (n > len) {
+            n = len;
+        }
+
+        memcpy(j->stage + j->staged, p, n);
+        j->staged += n;
+        p += n;
+        len -= n;
+    }
+
+    return 0;
+}
+
+
+/* a JSON string's content: valid UTF-8 in, escaped as JSON needs */
+static int
+ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
+    size_t len)
+{
+    const unsigned char  *q, *end;
+    unsigned char         e[6];
+    static const char     hex[] = "0123456789abcdef";
+
+    end = p + len;
+
+    while (p < end) {
+        q = p;
+        p = ngsp_json_scan(p, end);
+
+        if (p > q && ngsp_json_put(j, q, p - q) != 0) {
+            return -1;
+        }
+
+        if (p == end) {
+            break;
+        }
+
+        e[0] = '\\';
+
+        if (*p == '"' || *p == '\\') {
+            e[1] = *p;
+            len = 2;
+
+        } else {
+            e[1] = 'u';
+            e[2] = '0';
+            e[3] = '0';
+            e[4] = hex[*p >> 4];
+            e[5] = hex[*p & 0xf];
+            len = 6;
+        }
+
+        if (ngsp_json_put(j, e, len) != 0) {
+            return -1;
+        }
+
+        p++;
+    }
+
+    return 0;
+}
+
+
+/* an input span: after whatever is staged, to keep the order */
+static int
+ngsp_json_span(ngsp_mask_json_t *j, const unsigned char *from,
+    const unsigned char *to)
+{
+    if (from == NULL || to <= from) {
+        return 0;
+    }
+
+    if (ngsp_json_stage_flush(j) != 0) {
+        return -1;
+    }
+
+    return j->conf.out(j->conf.data, from, to - from, NGSP_MASK_OUT_INPUT);
+}
+
+
+/* --- decisions ------------------------------------------------------------ */
+
+
+/*
+ * The pending member (or element) is kept: its comma and key go out.
+ * Bytes of the current feed are still inside the open span; those held
+ * back from older feeds are written first, so the output is the same
+ * however the input was cut.  p is where the value starts.
+ */
+static int
+ngsp_json_keep_pending(ngsp_mask_json_t *j, const unsigned char *data,
+    const unsigned char *p, ngsp_json_disp_t disp)
+{
+    if (j->pending) {
+        j->pending = 0;
+        j->frames[j->depth - 1].emitted = 1;
+
+        if (j->carry) {
+            j->carry = 0;
+
+            if (ngsp_json_put(j, j->pend, j->pend_len) != 0) {
+                return -1;
+            }
+
+            j->pend_len = 0;
+            j->span = data;
+        }
+    }
+
+    if (disp != D_EMIT) {
+        /* the value itself will not come from the input */
+        if (ngsp_json_span(j, j->span, p) != 0) {
+            return -1;
+        }
+        j->span = NULL;
+
+    } else if (j->span == NULL) {
+        j->span = p;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The pending stretch (comma, blanks, raw key, colon) is bounded by 8x
+ * max_value (a key may be written with \u escapes).  Checked on the whole
+ * stretch when the member is decided, and on its held-back part at the
+ * end of a feed, so the outcome does not depend on where input was cut.
+ */
+static int
+ngsp_json_stretch_ok(ngsp_mask_json_t *j, const unsigned char *data,
+    const unsigned char *p)
+{
+    size_t  n;
+
+    n = j->carry ? j->pend_len + (size_t) (p - data)
+                 : (size_t) (p - j->tent);
+
+    if (n > 8 * j->conf.max_value) {
+        j->status = NGSP_MASK_ERR_VALUE;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* the pending member is removed: output stops before its comma */
+static int
+ngsp_json_drop_pending(ngsp_mask_json_t *j)
+{
+    if (j->pending && !j->carry) {
+        if (ngsp_json_span(j, j->span, j->tent) != 0) {
+            return -1;
+        }
+    }
+
+    j->span = NULL;
+    j->pending = 0;
+    j->carry = 0;
+    j->pend_len = 0;
+
+    return 0;
+}
+
+
+/*
+ * The fate of the value starting with byte c.  Pushes the frame of a
+ * container.  -1 on an output error or when too deep.
+ */
+static int
+ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
+    const unsigned char *p)
+{
+    unsigned char               c = *p;
+    int                         container;
+    ngsp_json_disp_t            disp;
+    ngsp_json_frame_t          *top, *f;
+    const ngsp_mask_action_t   *act;
+    ngsp_mask_name_t            parent;
+
+    container = (c == '{' || c == '[');
+    top = j->depth ? &j->frames[j->depth - 1] : NULL;
+    act = NULL;
+    parent = 0;
+
+    if (top && top->skip) {
+        disp = D_SKIP;
+        goto decided;
+    }
+
+    if (top) {
+        if (top->type == '{') {
+            act = j->key ? ngsp_mask_profile_rule(j->conf.profile,
+                                                  top->parent, j->key)
+                         : NULL;
+            parent = j->key;
+
+        } else {
+            parent = top->parent;
+        }
+
+        if (act == NULL) {
+            act = top->inherit;
+        }
+    }
+
+    if (act == NULL) {
+        if (container || j->dflt != NGSP_MASK_REMOVE) {
+            disp = D_EMIT;
+        } else {
+            /* allow-list: a scalar no rule names; at top level, null */
+            disp = top ? D_SKIP : D_REDACT;
+        }
+
+    } else {
+        switch (act->kind) {
+        case NGSP_MASK_PASS:
+            disp = D_EMIT;
+            break;
+        case NGSP_MASK_REMOVE:
+            disp = D_SKIP;
+            break;
+        case NGSP_MASK_REDACT:
+            disp = D_REDACT;
+            break;
+        default:
+            /* other actions reach every scalar inside; null stays null */
+            disp = (container || c == 'n') ? D_EMIT : D_MASK;
+            break;
+        }
+    }
+
+    if (j->pending && !ngsp_json_stretch_ok(j, data, p)) {
+        return -1;
+    }
+
+    if (disp == D_SKIP) {
+        j->masked++;
+        if (ngsp_json_drop_pending(j) != 0) {
+            return -1;
+        }
+
+    } else {
+        if (ngsp_json_keep_pending(j, data, p, disp) != 0) {
+            return -1;
+        }
+
+        if (disp == D_REDACT) {
+            j->masked++;
+            if (ngsp_json_put(j, top ? "\"***\"" : "null",
+                              top ? 5 : 4) != 0)
+            {
+                return -1;
+            }
+        }
+    }
+
+decided:
+
+    j->disp = disp;
+    j->action = (disp == D_MASK) ? act : NULL;
+
+    if (!container) {
+        return 0;
+    }
+
+    if (j->depth == j->conf.max_depth) {
+        j->status = NGSP_MASK_ERR_DEPTH;
+        return -1;
+    }
+
+    f = &j->frames[j->depth++];
+    f->type = c;
+    f->skip = (disp == D_SKIP || disp == D_REDACT);
+    f->emitted = 0;
+    f->disp = disp;
+    f->parent = parent;
+    f->inherit = (disp == D_EMIT && act && act->kind != NGSP_MASK_REMOVE)
+                 ? act : NULL;
+
+    if (!f->skip) {
+        /* the first member is pending from just after the bracket */
+        j->pending = 1;
+        j->carry = 0;
+        j->tent = p + 1;
+        j->pend_len = 0;
+    }
+
+    return 0;
+}
+
+
+/* a value ended; p_after is the first byte after it */
+static int
+ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
+    const unsigned char *p_after)
+{
+    size_t  n;
+
+    j->state = j->depth ? ST_AFTER : ST_DONE;
+
+    if (j->depth && j->frames[j->depth - 1].skip) {
+        return 0;
+    }
+
+    switch (disp) {
+
+    case D_EMIT:
+        return 0;
+
+    case D_MASK:
+        j->masked++;
+        /* an empty value may have left buf unallocated */
+        if (ngsp_json_grow(&j->res, &j->res_cap,
+                           ngsp_mask_action_out_max(j->action, j->len))
+            != 0
+            || ngsp_json_grow(&j->buf, &j->buf_cap, 1) != 0)
+        {
+            j->status = NGSP_MASK_ERR_NOMEM;
+            return -1;
+        }
+        n = ngsp_mask_action_apply(j->action, j->conf.key, j->buf, j->len,
+                                   j->res);
+        if (ngsp_json_put(j, "\"", 1) != 0
+            || ngsp_json_put_escaped(j, j->res, n) != 0
+            || ngsp_json_put(j, "\"", 1) != 0)
+        {
+            return -1;
+        }
+        break;
+
+    default:
+        break;
+    }
+
+    j->span = p_after;
+
+    return 0;
+}
+
+
+/* --- the state machine ---------------------------------------------------- */
+
+
+static int
+ngsp_json_append(ngsp_mask_json_t *j, const unsigned char *p, size_t n)
+{
+    if (j->len + n > j->conf.max_value) {
+        j->status = NGSP_MASK_ERR_VALUE;
+        return -1;
+    }
+
+    if (ngsp_json_grow(&j->buf, &j->buf_cap, j->len + n) != 0) {
+        j->status = NGSP_MASK_ERR_NOMEM;
+        return -1;
+    }
+
+    memcpy(j->buf + j->len, p, n);
+    j->len += n;
+
+    return 0;
+}
+
+
+static int
+ngsp_json_append_cp(ngsp_mask_json_t *j, unsigned cp)
+{
+    unsigned char  u[4];
+    size_t         n;
+
+    if (cp < 0x80) {
+        u[0] = cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = 0xc0 | (cp >> 6);
+        u[1] = 0x80 | (cp & 0x3f);
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = 0xe0 | (cp >> 12);
+        u[1] = 0x80 | ((cp >> 6) & 0x3f);
+        u[2] = 0x80 | (cp & 0x3f);
+        n = 3;
+    } else {
+        u[0] = 0xf0 | (cp >> 18);
+        u[1] = 0x80 | ((cp >> 12) & 0x3f);
+        u[2] = 0x80 | ((cp >> 6) & 0x3f);
+        u[3] = 0x80 | (cp & 0x3f);
+        n = 4;
+    }
+
+    return ngsp_json_append(j, u, n);
+}
+
+
+static int
+ngsp_json_hex(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/* a high surrogate not followed by its low half decodes as U+FFFD */
+static int
+ngsp_json_flush_hi(ngsp_mask_json_t *j)
+{
+    if (j->hi == 0) {
+        return 0;
+    }
+
+    j->hi = 0;
+
+    return j->decode ? ngsp_json_append_cp(j, 0xfffd) : 0;
+}
+
+
+/* one escape character after '\' or a hex digit; -1 on error */
+static int
+ngsp_json_escape(ngsp_mask_json_t *j, unsigned char c)
+{
+    int            h;
+    unsigned       cp;
+    unsigned char  d;
+
+    if (j->esc == 1) {
+        switch (c) {
+        case '"': d = '"'; break;
+        case '\\': d = '\\'; break;
+        case '/': d = '/'; break;
+        case 'b': d = '\b'; break;
+        case 'f': d = '\f'; break;
+        case 'n': d = '\n'; break;
+        case 'r': d = '\r'; break;
+        case 't': d = '\t'; break;
+        case 'u':
+            j->esc = 2;
+            j->ucode = 0;
+            return 0;
+        default:
+            j->status = NGSP_MASK_ERR_SYNTAX;
+            return -1;
+        }
+
+        j->esc = 0;
+
+        if (ngsp_json_flush_hi(j) != 0) {
+            return -1;
+        }
+
+        return j->decode ? ngsp_json_append(j, &d, 1) : 0;
+    }
+
+    h = ngsp_json_hex(c);
+    if (h < 0) {
+        j->status = NGSP_MASK_ERR_SYNTAX;
+        return -1;
+    }
+
+    j->ucode = (j->ucode << 4) | h;
+
+    if (j->esc < 5) {
+        j->esc++;
+        return 0;
+    }
+
+    j->esc = 0;
+    cp = j->ucode;
+
+    if (cp >= 0xdc00 && cp <= 0xdfff && j->hi) {
+        cp = 0x10000 + ((j->hi - 0xd800) << 10) + (cp - 0xdc00);
+        j->hi = 0;
+
+    } else {
+        if (ngsp_json_flush_hi(j) != 0) {
+            return -1;
+        }
+
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            j->hi = cp;
+            return 0;
+        }
+
+        if (cp >= 0xdc00 && cp <= 0xdfff) {
+            cp = 0xfffd;
+        }
+    }
+
+    return j->decode ? ngsp_json_append_cp(j, cp) : 0;
+}
+
+
+/*
+ * Number grammar (RFC 8259): 1 after '-', 2 a leading zero, 3 integer
+ * digits, 4 after '.', 5 fraction, 6 after 'e', 7 after its sign, 8
+ * exponent.  Returns the next state, 0 when c ends the number (only from
+ * an accepting state), -1 when the number is malformed.
+ */
+static int
+ngsp_json_num(int s, unsigned char c)
+{
+    int  digit = (c >= '0' && c <= '9');
+
+    switch (s) {
+    case 1:
+        return c == '0' ? 2 : digit ? 3 : -1;
+    case 2:
+        return c == '.' ? 4 : (c | 0x20) == 'e' ? 6 : digit ? -1 : 0;
+    case 3:
+        return digit ? 3 : c == '.' ? 4 : (c | 0x20) == 'e' ? 6 : 0;
+    case 4:
+        return digit ? 5 : -1;
+    case 5:
+        return digit ? 5 : (c | 0x20) == 'e' ? 6 : 0;
+    case 6:
+        return (c == '+' || c == '-') ? 7 : digit ? 8 : -1;
+    case 7:
+        return digit ? 8 : -1;
+    default:
+        return digit ? 8 : 0;
+    }
+}
+
+
+/*
+ * Goes straight to the code of the state just entered (j->state is set),
+ * sparing a dispatch per token; at the end of the input, leaves the loop.
+ */
+#define NEXT(label)                                                          \
+    if (p < end) {                                                           \
+        goto label;                                                          \
+    }                                                                        \
+    break
+
+
+static int
+ngsp_json_is_ws(unsigned char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+
+ngsp_mask_status_t
+ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
+    size_t size)
+{
+    int                   s;
+    size_t                n;
+    unsigned char         c;
+    const unsigned char  *p, *q, *end;
+    ngsp_json_frame_t    *top;
+
+    if (j->state == ST_ERROR) {
+        return j->status;
+    }
+
+    p = data;
+    end = data + size;
+
+    /* what was open when the last feed ended continues here */
+    j->span = (j->resume && !j->carry) ? data : NULL;
+    j->tent = j->pending ? data : NULL;
+
+    while (p < end) {
+
+        switch (j->state) {
+
+        case ST_STR:
+        case ST_KEY:
+        string:
+            if (j->esc) {
+                if (ngsp_json_escape(j, *p) != 0) {
+                    goto failed;
+                }
+                p++;
+                break;
+            }
+
+            q = p;
+            p = ngsp_json_scan(p, end);
+
+            if (j->state == ST_KEY && j->len == 0 && j->hi == 0 && p < end
+                && *p == '"' && j->decode)
+            {
+                /* the common key: whole in this feed, no escape; no copy */
+                if ((size_t) (p - q) > j->conf.max_value) {
+                    j->status = NGSP_MASK_ERR_VALUE;
+                    goto failed;
+                }
+
+                n = p - q;
+                j->key = (j->lens >> (n < 64 ? n : 63) & 1)
+                         ? ngsp_mask_profile_name(j->conf.profile, q, n)
+                         : 0;
+                j->state = ST_COLON;
+                p++;
+                NEXT(colon);
+            }
+
+            if (j->decode && p > q) {
+                if (j->hi && ngsp_json_flush_hi(j) != 0) {
+                    goto failed;
+                }
+                if (ngsp_json_append(j, q, p - q) != 0) {
+                    goto failed;
+                }
+            }
+
+            if (p == end) {
+                break;
+            }
+
+            c = *p;
+
+            if (c == '\\') {
+                j->esc = 1;
+                p++;
+                break;
+            }
+
+            if (c != '"') {
+                /* a raw control character */
+                j->status = NGSP_MASK_ERR_SYNTAX;
+                goto failed;
+            }
+
+            if (ngsp_json_flush_hi(j) != 0) {
+                goto failed;
+            }
+
+            p++;
+
+            if (j->state == ST_KEY) {
+                j->key = j->decode
+                         ? ngsp_mask_profile_name(j->conf.profile, j->buf,
+                                                  j->len)
+                         : 0;
+                j->state = ST_COLON;
+                NEXT(colon);
+            }
+
+            if (j->disp == D_EMIT && j->depth) {
+                /* a passed value inside a container: nothing to do */
+                j->state = ST_AFTER;
+                NEXT(after);
+            }
+
+            if (ngsp_json_end_value(j, j->disp, p) != 0) {
+                goto failed;
+            }
+
+            if (j->state == ST_AFTER) {
+                NEXT(after);
+            }
+
+            break;
+
+        case ST_LIT:
+            c = *p;
+
+            if (j->lit_word) {
+                if (c != (unsigned char) j->word[j->lit_state]) {
+                    j->status = NGSP_MASK_ERR_SYNTAX;
+                    goto failed;
+                }
+
+                if (j->disp == D_MASK && ngsp_json_append(j, p, 1) != 0) {
+                    goto failed;
+                }
+
+                p++;
+
+                if (j->word[++j->lit_state] == '\0'
+                    && ngsp_json_end_value(j, j->disp, p) != 0)
+                {
+                    goto failed;
+                }
+
+                break;
+            }
+
+            s = ngsp_json_num(j->lit_state, c);
+
+            if (s < 0) {
+                j->status = NGSP_MASK_ERR_SYNTAX;
+                goto failed;
+            }
+
+            if (s == 0) {
+                /* c is not part of the number: read it again */
+                if (ngsp_json_end_value(j, j->disp, p) != 0) {
+                    goto failed;
+                }
+                break;
+            }
+
+            j->lit_state = s;
+
+            if (j->disp == D_MASK && ngsp_json_append(j, p, 1) != 0) {
+                goto failed;
+            }
+
+            p++;
+            break;
+
+        case ST_AFTER:
+        after:
+            c = *p;
+
+            if (ngsp_json_is_ws(c)) {
+                do {
+                    p++;
+                } while (p < end && ngsp_json_is_ws(*p));
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
+            }
+
+            top = &j->frames[j->depth - 1];
+
+            if (c == ',') {
+                j->state = (top->type == '{') ? ST_OBJ_KEY : ST_VALUE;
+
+                if (!top->skip) {
+                    if (top->emitted) {
+                        j->tent = p;
+
+                    } else {
+                        /* nothing before it: the comma goes */
+                        if (ngsp_json_span(j, j->span, p) != 0) {
+                            goto failed;
+                        }
+                        j->span = p + 1;
+                        j->tent = p + 1;
+                    }
+
+                    j->pending = 1;
+                    j->carry = 0;
+                    j->pend_len = 0;
+                }
+
+                p++;
+
+                if (j->state == ST_OBJ_KEY) {
+                    NEXT(obj_key);
+                }
+
+                NEXT(value);
+            }
+
+            if (c != (top->type == '{' ? '}' : ']')) {
+                j->status = NGSP_MASK_ERR_SYNTAX;
+                goto failed;
+            }
+
+            goto close;
+
+        case ST_OBJ_FIRST:
+        case ST_ARR_FIRST:
+        first:
+            c = *p;
+
+            if (ngsp_json_is_ws(c)) {
+                do {
+                    p++;
+                } while (p < end && ngsp_json_is_ws(*p));
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
+            }
+
+            if (c == (j->state == ST_OBJ_FIRST ? '}' : ']')) {
+                goto close;
+            }
+
+            if (j->state == ST_ARR_FIRST) {
+                j->state = ST_VALUE;
+                goto value;
+            }
+
+            /* fall through */
+
+        case ST_OBJ_KEY:
+        obj_key:
+            c = *p;
+
+            if (ngsp_json_is_ws(c)) {
+                do {
+                    p++;
+                } while (p < end && ngsp_json_is_ws(*p));
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
+            }
+
+            if (c != '"') {
+                j->status = NGSP_MASK_ERR_SYNTAX;
+                goto failed;
+            }
+
+            j->state = ST_KEY;
+            j->is_key = 1;
+            j->decode = !j->frames[j->depth - 1].skip;
+            j->len = 0;
+            j->esc = 0;
+            j->hi = 0;
+            p++;
+            NEXT(string);
+
+        case ST_COLON:
+        colon:
+            c = *p;
+
+            if (ngsp_json_is_ws(c)) {
+                do {
+                    p++;
+                } while (p < end && ngsp_json_is_ws(*p));
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
+            }
+
+            if (c != ':') {
+                j->status = NGSP_MASK_ERR_SYNTAX;
+                goto failed;
+            }
+
+            j->state = ST_VALUE;
+            p++;
+            NEXT(value);
+
+        case ST_VALUE:
+        value:
+            c = *p;
+
+            if (ngsp_json_is_ws(c)) {
+                do {
+                    p++;
+                } while (p < end && ngsp_json_is_ws(*p));
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
+            }
+
+            if (c == '{' || c == '[' || c == '"' || c == '-'
+                || (c >= '0' && c <= '9') || c == 't' || c == 'f'
+                || c == 'n')
+            {
+                if (ngsp_json_begin_value(j, data, p) != 0) {
+                    goto failed;
+                }
+
+            } else {
+                j->status = NGSP_MASK_ERR_SYNTAX;
+                goto failed;
+            }
+
+            p++;
+
+            if (c == '{') {
+                j->state = ST_OBJ_FIRST;
+                NEXT(first);
+
+            } else if (c == '[') {
+                j->state = ST_ARR_FIRST;
+                NEXT(first);
+
+            } else if (c == '"') {
+                j->state = ST_STR;
+                j->is_key = 0;
+                j->decode = (j->disp == D_MASK);
+                j->len = 0;
+                j->esc = 0;
+                j->hi = 0;
+                NEXT(string);
+
+            } else {
+                j->state = ST_LIT;
+                j->len = 0;
+
+                if (j->disp == D_MASK && ngsp_json_append(j, p - 1, 1) != 0) {
+                    goto failed;
+                }
+
+                if (c == 't' || c == 'f' || c == 'n') {
+                    j->lit_word = 1;
+                    j->word = (c == 't') ? "true" : (c == 'f') ? "false"
+                                                               : "null";
+                    j->lit_state = 1;
+
+                } else {
+                    j->lit_word = 0;
+                    j->lit_state = (c == '-') ? 1 : (c == '0') ? 2 : 3;
+                }
+            }
+
+            break;
+
+        case ST_DONE:
+            if (!ngsp_json_is_ws(*p)) {
+                j->status = NGSP_MASK_ERR_SYNTAX;
+                goto failed;
+            }
+            p++;
+            break;
+
+        default:
+            goto failed;
+        }
+
+        continue;
+
+    close:
+
+        /* p is at the closing bracket of the innermost container */
+        top = &j->frames[j->depth - 1];
+
+        if (j->pending) {
+            /* only blanks were pending (an empty container) */
+            if (!ngsp_json_stretch_ok(j, data, p)) {
+                goto failed;
+            }
+            j->pending = 0;
+            if (j->carry) {
+                j->carry = 0;
+                if (ngsp_json_put(j, j->pend, j->pend_len) != 0) {
+                    goto failed;
+                }
+                j->pend_len = 0;
+                j->span = data;
+            }
+        }
+
+        j->depth--;
+        p++;
+
+        if (ngsp_json_end_value(j, (ngsp_json_disp_t) top->disp, p) != 0) {
+            goto failed;
+        }
+    }
+
+    /* the feed ends: flush what is decided, hold back what is pending */
+    if (j->pending) {
+        if (!ngsp_json_stretch_ok(j, data, end)) {
+            goto failed;
+        }
+
+        if (!j->carry) {
+            if (ngsp_json_span(j, j->span, j->tent) != 0) {
+                goto failed;
+            }
+            q = j->tent;
+            j->carry = 1;
+            j->span = NULL;
+
+        } else {
+            q = data;
+        }
+
+        if (ngsp_json_grow(&j->pend, &j->pend_cap, j->pend_len + (end - q))
+            != 0)
+        {
+            j->status = NGSP_MASK_ERR_NOMEM;
+            goto failed;
+        }
+
+        if (end > q) {
+            memcpy(j->pend + j->pend_len, q, end - q);
+            j->pend_len += end - q;
+        }
+    }
+
+    if (ngsp_json_span(j, j->span, end) != 0) {
+        goto failed;
+    }
+
+    j->resume = (j->span != NULL);
+    j->span = NULL;
+    j->tent = NULL;
+
+    if (ngsp_json_stage_flush(j) != 0) {
+        goto failed;
+    }
+
+    j->offset += size;
+
+    return NGSP_MASK_OK;
+
+failed:
+
+    if (j->status == NGSP_MASK_OK) {
+        j->status = NGSP_MASK_ERR_OUTPUT;
+    }
+
+    j->state = ST_ERROR;
+    j->err_offset = j->offset + (p - data);
+    j->staged = 0;
+    j->span = NULL;
+
+    return j->status;
+}
+
+
+ngsp_mask_status_t
+ngsp_mask_json_finish(ngsp_mask_json_t *j)
+{
+    static const unsigned char  none;
+
+    if (j->state == ST_ERROR) {
+        return j->status;
+    }
+
+    if (j->state == ST_LIT && j->depth == 0 && !j->lit_word) {
+        /* a top-level number ends with the input */
+        if (ngsp_json_num(j->lit_state, ' ') != 0) {
+            j->status = NGSP_MASK_ERR_TRUNCATED;
+            goto failed;
+        }
+
+        j->span = NULL;
+        if (ngsp_json_end_value(j, j->disp, &none) != 0) {
+            goto failed;
+        }
+    }
+
+    if (j->state != ST_DONE) {
+        j->status = NGSP_MASK_ERR_TRUNCATED;
+        goto failed;
+    }
+
+    if (ngsp_json_stage_flush(j) != 0) {
+        goto failed;
+    }
+
+    return NGSP_MASK_OK;
+
+failed:
+
+    if (j->status == NGSP_MASK_OK) {
+        j->status = NGSP_MASK_ERR_OUTPUT;
+    }
+
+    j->err_offset = j->offset;
+    j->state = ST_ERROR;
+    j->staged = 0;
+
+    return j->status;
+}
