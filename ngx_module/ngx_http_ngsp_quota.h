@@ -60,6 +60,7 @@ typedef struct {
     ngx_int_t                        rc;        /* the handler's answer */
     unsigned                         waiting:1;
     unsigned                         decided:1; /* decision is valid */
+    unsigned                         answered:1; /* rc given to nginx */
 } ngx_http_ngsp_quota_ctx_t;
 
 

@@ -25,6 +25,8 @@ static char *ngx_http_ngsp_quota_timezone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ngsp_quota(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ngsp_quota_timeout(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_ngsp_quota_status(ngx_conf_t *cf, void *post,
     void *data);
 
@@ -48,6 +50,9 @@ static ngx_conf_enum_t  ngx_http_ngsp_quota_log_levels[] = {
 static ngx_conf_post_handler_pt  ngx_http_ngsp_quota_status_post =
     ngx_http_ngsp_quota_status;
 
+static ngx_conf_post_handler_pt  ngx_http_ngsp_quota_timeout_post =
+    ngx_http_ngsp_quota_timeout;
+
 
 static ngx_command_t  ngx_http_ngsp_quota_commands[] = {
 
@@ -63,7 +68,7 @@ static ngx_command_t  ngx_http_ngsp_quota_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ngsp_quota_loc_conf_t, timeout),
-      NULL },
+      &ngx_http_ngsp_quota_timeout_post },
 
     { ngx_string("ngsp_quota_policy"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
@@ -313,6 +318,20 @@ ngx_http_ngsp_quota(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         mcf = ngx_http_conf_get_module_main_conf(cf,
                                                  ngx_http_ngsp_quota_module);
         mcf->used = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* 0 would fail every request at once: surely not what was meant */
+static char *
+ngx_http_ngsp_quota_timeout(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *tp = data;
+
+    if (*tp == 0) {
+        return "must be more than 0";
     }
 
     return NGX_CONF_OK;

@@ -401,13 +401,27 @@ ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
             return NGX_AGAIN;
         }
 
-        if (ctx->rc == NGX_AGAIN) {
-            return ngx_http_ngsp_quota_decide(r, ctx);
+        /*
+         * the result is taken now: a resume still posted must not run the
+         * phases again once the request has moved on past this one
+         */
+        if (ctx->resume.posted) {
+            ngx_delete_posted_event(&ctx->resume);
         }
 
-        /* an internal redirect: counted once, answered once */
-        if (r->internal) {
+        /*
+         * an internal redirect after the answer: counted once, answered
+         * once.  Before it (a redirect led here and Redis failed while we
+         * waited), the answer stands: fail closed means closed.
+         */
+        if (ctx->answered && r->internal) {
             return NGX_DECLINED;
+        }
+
+        ctx->answered = 1;
+
+        if (ctx->rc == NGX_AGAIN) {
+            return ngx_http_ngsp_quota_decide(r, ctx);
         }
 
         return ctx->rc;
@@ -452,12 +466,14 @@ ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_ngsp_quota_module);
 
     if (ngx_http_ngsp_quota_inflight >= NGX_HTTP_NGSP_QUOTA_INFLIGHT) {
+        ctx->answered = 1;
         return ngx_http_ngsp_quota_fail(r, ctx, "too many commands waiting "
                                         "for redis");
     }
 
     pd = ngx_http_ngsp_quota_command(r, &key, lcf->policy);
     if (pd == NULL) {
+        ctx->answered = 1;
         return ngx_http_ngsp_quota_fail(r, ctx, "cannot build the command");
     }
 
@@ -466,6 +482,7 @@ ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
         != NGX_OK)
     {
         ngx_free(pd);
+        ctx->answered = 1;
         return ngx_http_ngsp_quota_fail(r, ctx, "redis not connected");
     }
 

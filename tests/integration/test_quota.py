@@ -318,6 +318,15 @@ def test_config_errors(nginx_factory, redis, tmp_path, upstream, conf,
     assert "nginx.conf:" in out
 
 
+def test_config_zero_timeout_refused(nginx_factory, redis, tmp_path,
+                                     upstream):
+    s = Site(nginx_factory, redis, upstream, tmp_path,
+             {"/": "ngsp_redis_timeout 0;"}, start=False)
+    ok, out = s.nginx.check()
+    assert not ok
+    assert '"ngsp_redis_timeout" directive must be more than 0' in out, out
+
+
 def test_config_unknown_policy_and_missing_redis(nginx_factory, redis,
                                                  tmp_path, upstream):
     s = Site(nginx_factory, redis, upstream, tmp_path,

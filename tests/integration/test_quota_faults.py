@@ -307,3 +307,25 @@ def test_unix_socket(nginx_factory, redis_factory, ok_upstream, tmp_path):
              redis_line="ngsp_redis unix:%s;" % sock)
     assert status(s, "/") == 200
     assert status(s, "/") == 429
+
+
+def test_fail_closed_holds_after_an_internal_redirect(
+        nginx_factory, redis_factory, ok_upstream, tmp_path):
+    """A request that reaches the quota location by an internal redirect
+    (try_files here; error_page, index and named locations alike) and whose
+    Redis command then times out is refused, not let through."""
+    import signal
+    redis = redis_factory()
+    s = Site(nginx_factory, redis, ok_upstream, tmp_path, {
+        "/closed/": "ngsp_jwt on; ngsp_quota std;",
+        "/via/": "try_files /nonexistent /closed/x;",
+    }, policies=["std 100000r/d"], timeout="300ms")
+    assert status(s, "/via/") == 200
+    redis.proc.send_signal(signal.SIGSTOP)      # connected, but silent
+    try:
+        for path in ("/via/", "/closed/"):
+            r = s.get(path, "so-tu-phap")
+            assert (r.status_code, r.headers["X-Quota"]) == (503, "error")
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    poll(lambda: status(s, "/via/") == 200)
