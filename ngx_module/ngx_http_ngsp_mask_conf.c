@@ -344,23 +344,45 @@ ngx_http_ngsp_mask_types(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* Content-Type (no parameters) against "type/sub", "type/(star)+json"... */
+/*
+ * The media type of Content-Type (before any ";" and blanks, any letter
+ * case) against "type/sub", "type/(star)+json"...  nginx trims only a
+ * charset parameter, so the full header value is parsed here: any other
+ * parameter must not let a body through unmasked.  Fail closed: a body
+ * without Content-Type, or with one too long to read, is masked too (it
+ * is refused if it does not parse).
+ */
 ngx_int_t
 ngx_http_ngsp_mask_type_ok(ngx_http_request_t *r, ngx_array_t *types)
 {
-    u_char      *star;
+    u_char      *p, *last, *star;
     size_t       len, pre, suf;
     ngx_str_t   *t;
     ngx_uint_t   i;
-    u_char       low[128];
+    u_char       low[256];
 
-    len = r->headers_out.content_type_len;
+    p = r->headers_out.content_type.data;
+    last = p + r->headers_out.content_type.len;
 
-    if (len == 0 || len > sizeof(low)) {
-        return 0;
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
     }
 
-    ngx_strlow(low, r->headers_out.content_type.data, len);
+    for (len = 0; p + len < last; len++) {
+        if (p[len] == ';' || p[len] == ' ' || p[len] == '\t') {
+            break;
+        }
+    }
+
+    if (len == 0) {
+        return r->headers_out.content_length_n != 0;
+    }
+
+    if (len > sizeof(low)) {
+        return 1;
+    }
+
+    ngx_strlow(low, p, len);
 
     t = types->elts;
 

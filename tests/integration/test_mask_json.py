@@ -262,6 +262,24 @@ def test_other_types_untouched(site, upstream):
     assert site("/xml/b").content == body
 
 
+@pytest.mark.parametrize("ctype", [
+    "application/json; version=2",
+    "application/json ; charset=utf-8",
+    "APPLICATION/JSON;charset=utf-8",
+    "application/vnd.dancu+json; v=1",
+    "application/json; profile=x; charset=utf-8",
+    "\tapplication/json",
+    None,                                   # no Content-Type at all
+])
+def test_type_parameters_never_bypass_masking(site, upstream, ctype):
+    body = b'{"SoDinhDanh":"001099012345"}'
+    headers = {"Content-Type": ctype} if ctype else {}
+    upstream.routes["/ct"] = Reply(body, headers=headers)
+    r = site("/ct")
+    assert r.json() == {"SoDinhDanh": "********2345"}
+    assert b"001099012345" not in r.content
+
+
 def test_off(site, upstream):
     body = fixture("citizen.json")
     upstream.routes["/off/x"] = Reply(body, headers=JSON_CT)
