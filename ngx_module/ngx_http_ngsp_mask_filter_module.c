@@ -61,6 +61,7 @@ typedef struct {
     size_t                      held;      /* bytes queued before start */
 
     unsigned                    failed:1;
+    unsigned                    refused:1; /* an error page was sent */
     unsigned                    zdone:1;
     unsigned                    started:1; /* output has been sent */
     unsigned                    push:1;    /* a flush or the end seen */
@@ -258,6 +259,27 @@ static int ngx_http_ngsp_mask_out(void *data, const u_char *p,
     size_t len, unsigned flags);
 
 
+/*
+ * Sends an error page instead of the response.  When that page cannot go
+ * out at once (limit_rate, a full socket), nginx returns NGX_AGAIN and the
+ * content handler goes on sending the original body: the body filter
+ * refuses it from then on.
+ */
+static ngx_int_t
+ngx_http_ngsp_mask_refuse(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_ctx_t *ctx, ngx_int_t status)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_filter_finalize_request(r,
+                                          &ngx_http_ngsp_mask_filter_module,
+                                          status);
+    ctx->refused = 1;
+
+    return rc;
+}
+
+
 static ngx_int_t
 ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
 {
@@ -312,9 +334,8 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "ngsp: mask profile \"%V\" does not exist, "
                           "response refused", &name);
-            return ngx_http_filter_finalize_request(r,
-                                        &ngx_http_ngsp_mask_filter_module,
-                                        NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return ngx_http_ngsp_mask_refuse(r, ctx,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
 
     } else {
@@ -333,9 +354,7 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
         ctx->failed = 1;
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ngsp: cannot mask a partial response, refused");
-        return ngx_http_filter_finalize_request(r,
-                                            &ngx_http_ngsp_mask_filter_module,
-                                            NGX_HTTP_BAD_GATEWAY);
+        return ngx_http_ngsp_mask_refuse(r, ctx, NGX_HTTP_BAD_GATEWAY);
     }
 
     enc = ngx_http_ngsp_mask_encoding(r);
@@ -346,9 +365,7 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
                       "ngsp: cannot mask a body with content encoding "
                       "\"%V\", response refused",
                       &r->headers_out.content_encoding->value);
-        return ngx_http_filter_finalize_request(r,
-                                            &ngx_http_ngsp_mask_filter_module,
-                                            NGX_HTTP_BAD_GATEWAY);
+        return ngx_http_ngsp_mask_refuse(r, ctx, NGX_HTTP_BAD_GATEWAY);
     }
 
     /* what reaches the client is neither the upstream's bytes nor length */
@@ -722,6 +739,19 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_http_ngsp_mask_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ngsp_mask_filter_module);
+
+    if (ctx && ctx->refused) {
+        /* the rest of the error page may still be flushed; never data */
+        for (cl = in; cl; cl = cl->next) {
+            if (ngx_buf_size(cl->buf)) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "ngsp: body of a refused response dropped");
+                return NGX_ERROR;
+            }
+        }
+
+        return ngx_http_next_body_filter(r, in);
+    }
 
     if (ctx == NULL || (ctx->json == NULL && !ctx->failed)) {
         return ngx_http_next_body_filter(r, in);

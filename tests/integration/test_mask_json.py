@@ -656,3 +656,39 @@ def test_config_errors(nginx_factory, tmp_path, http, msg):
     ok, out = n.check()
     assert not ok
     assert msg in out, out
+
+
+def test_refused_body_never_follows_a_slow_error_page(nginx_factory, upstream,
+                                                      keyfile, tmp_path):
+    """An unknown profile refuses a static file with 500; when that page
+    cannot go out at once (limit_rate), the file that the content handler
+    goes on sending must not follow it."""
+    from harness import free_port
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "c.json").write_bytes(fixture("citizen.json"))
+    port, port2 = free_port(), free_port()
+    extra = f"""
+        server {{
+            listen 127.0.0.1:{port2};
+            location /static/ {{
+                alias {www}/;
+                default_type application/json;
+                ngsp_mask $arg_p;
+                limit_rate 100;
+            }}
+            location /fast/ {{
+                alias {www}/;
+                default_type application/json;
+                ngsp_mask $arg_p;
+            }}
+        }}"""
+    n = nginx_factory(conf(port, upstream, keyfile, http_extra=extra),
+                      ports=[port, port2])
+    head, body = raw_get(port2, "/static/c.json?p=bogus")
+    assert " 500 " in head.split("\r\n")[0]
+    assert_no_ids(body)
+    assert "body of a refused response dropped" in n.log()
+    # and with the right profile the same file is masked
+    head, body = raw_get(port2, "/fast/c.json?p=citizen_basic")
+    check_citizen(json.loads(body))
