@@ -6,10 +6,10 @@
  * profile, drops Content-Length, weakens the ETag, turns ranges off, and
  * takes a gzip/deflate body it still gets for inflating.  Body filter:
  * feeds the streaming rewriter (ngsp_mask_json.c) buffer by buffer;
- * long unchanged spans go out as buffers pointing into the upstream's own
- * (their release is tied to the last such buffer through b->shadow, as
- * the sub filter does), rewritten bytes and short spans are copied into
- * small buffers of our own that are recycled.  Memory per request is the
+ * long unchanged spans go out as buffers pointing into the upstream's own,
+ * rewritten bytes and short spans are copied into small buffers of our own
+ * that are recycled; an upstream buffer is released only once all output
+ * made from it is sent (see ngx_http_ngsp_mask_release()).  Memory per request is the
  * rewriter's (bounded by ngsp_mask_max_depth and ngsp_mask_max_value) plus
  * buffers in flight.  On any doubt the response is cut short and the
  * reason logged.
@@ -46,7 +46,6 @@ typedef struct {
     ngx_str_t                   profile;
 
     ngx_buf_t                  *in;        /* the buffer being fed */
-    ngx_buf_t                  *last_ref;  /* last output pointing into it */
     ngx_chain_t                *copy;      /* being filled, not linked yet */
 
     ngx_chain_t                *out;
@@ -523,7 +522,6 @@ ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
         b->tag = (ngx_buf_tag_t) &ngx_http_ngsp_mask_filter_module;
 
         ngx_http_ngsp_mask_append(ctx, cl);
-        ctx->last_ref = b;
 
         return 0;
     }
@@ -571,6 +569,46 @@ ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
     }
 
     return 0;
+}
+
+
+/*
+ * b is handed back to its owner (the upstream's buffers, the event pipe)
+ * only when all output made from it so far (spans pointing into it and
+ * copies alike) has been sent: through the shadow of an empty buffer put
+ * after that output, as the sub filter does.  So a slow client holds the
+ * upstream back instead of the worker buffering the whole response.
+ * Before the first output goes out (the start is held, bounded by
+ * NGX_HTTP_NGSP_MASK_HOLD) nothing is pinned: it could wait for buffers
+ * that only this release would free.
+ */
+static ngx_int_t
+ngx_http_ngsp_mask_release(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b)
+{
+    ngx_buf_t    *sb;
+    ngx_chain_t  *cl;
+
+    if (!ctx->started) {
+        b->pos = b->last;
+        return NGX_OK;
+    }
+
+    cl = ngx_http_ngsp_mask_link(ctx, &ctx->free_ref);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    sb = cl->buf;
+    ngx_memzero(sb, sizeof(ngx_buf_t));
+    sb->sync = 1;
+    sb->tag = (ngx_buf_tag_t) &ngx_http_ngsp_mask_filter_module;
+
+    ngx_http_ngsp_mask_append(ctx, cl);
+
+    sb->shadow = b;
+    sb->recycled = b->recycled;
+
+    return NGX_OK;
 }
 
 
@@ -783,22 +821,11 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             if (ctx->zs) {
                 ctx->in = NULL;
                 st = ngx_http_ngsp_mask_inflate(ctx, b, &why);
-                b->pos = b->last;
 
             } else {
                 ctx->in = b;
-                ctx->last_ref = NULL;
 
                 st = ngsp_mask_json_feed(ctx->json, b->pos, b->last - b->pos);
-
-                if (ctx->last_ref && st == NGSP_MASK_OK) {
-                    /* b is released when the last span of it is sent */
-                    ctx->last_ref->shadow = b;
-                    ctx->last_ref->recycled = b->recycled;
-
-                } else {
-                    b->pos = b->last;
-                }
 
                 ctx->in = NULL;
             }
@@ -806,7 +833,12 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             ngx_http_ngsp_mask_close_copy(ctx);
 
             if (st != NGSP_MASK_OK) {
+                b->pos = b->last;
                 goto failed;
+            }
+
+            if (ngx_http_ngsp_mask_release(ctx, b) != NGX_OK) {
+                return NGX_ERROR;
             }
         }
 

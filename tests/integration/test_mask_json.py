@@ -583,6 +583,44 @@ def test_large_list_flat_memory(nginx_factory, upstream, port, keyfile, loc):
         assert after - before < 8 * 1024, (before, after)
 
 
+@pytest.mark.parametrize("loc", ["/small/", "/nobuf/"])
+def test_slow_client_holds_the_upstream_back(nginx_factory, upstream, port,
+                                            keyfile, loc):
+    """A client that stops reading must not make the worker buffer the
+    masked response: upstream buffers are released only once what was
+    made of them is sent."""
+    n = nginx_factory(conf(port, upstream, keyfile), workers=1, ports=[port])
+    body = big_list(40000)           # about 20 MB
+    upstream.routes[loc + "big"] = Reply(chunks(body, 65536),
+                                         headers=JSON_CT)
+    upstream.routes[loc + "warm"] = Reply(chunks(big_list(600), 4096),
+                                          headers=JSON_CT)
+    requests.get(f"http://127.0.0.1:{port}{loc}warm")
+    pid = n.worker_pids()[0]
+    before = hwm(pid)
+
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.sendall(("GET %sbig HTTP/1.0\r\nHost: x\r\n\r\n" % loc).encode())
+    first = s.recv(4096)
+    assert b" 200 " in first.split(b"\r\n")[0]
+    time.sleep(3)                    # the upstream could send it all now
+    stalled = hwm(pid)
+    data = [first]
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        data.append(d)
+    s.close()
+    data = b"".join(data)
+    assert data.count(b"\"********") == 40000
+    assert_no_ids(data)
+    print("worker peak RSS before %d kB, stalled %d kB" % (before, stalled))
+    if not SAN:
+        assert stalled - before < 8 * 1024, (before, stalled)
+
+
 # --- per-agency profile chosen by map on $ngsp_agency ------------------------
 
 
