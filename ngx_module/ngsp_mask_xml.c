@@ -127,6 +127,7 @@ struct ngsp_mask_xml_s {
     size_t                      ref_len;
     unsigned char               ref[NGSP_XML_REF_MAX];
     size_t                      k;          /* per-state counter */
+    size_t                      blanks;     /* in a row, inside a tag */
     unsigned char               quote;
     unsigned char               target[4];  /* of a processing instruction */
 
@@ -559,12 +560,42 @@ ngsp_xml_hold_begin(ngsp_mask_xml_t *x)
 }
 
 
+/*
+ * The bytes held so far (p: the current position), without a tentative
+ * stretch after them: over max_value is an error, the same one however
+ * the input was cut.
+ */
+static int
+ngsp_xml_held_check(ngsp_mask_xml_t *x, const unsigned char *p)
+{
+    size_t  n;
+
+    if (x->tact) {
+        n = x->tent ? x->pend_len + (x->tent - x->run) : x->tent_pend;
+
+    } else {
+        n = x->pend_len + (x->run ? (size_t) (p - x->run) : 0);
+    }
+
+    if (n > x->conf.max_value) {
+        return ngsp_xml_fail(x, NGSP_MASK_ERR_VALUE,
+                             "start tag too long to hold");
+    }
+
+    return 0;
+}
+
+
 /* the held element is kept: what is held goes out */
 static int
-ngsp_xml_held_keep(ngsp_mask_xml_t *x)
+ngsp_xml_held_keep(ngsp_mask_xml_t *x, const unsigned char *p)
 {
     size_t             n;
     ngsp_xml_frame_t  *f = &x->frames[x->depth - 1];
+
+    if (ngsp_xml_held_check(x, p) != 0) {
+        return -1;
+    }
 
     /* a tentative '<' carried in pend is not part of what is held */
     n = (x->tact && x->tent == NULL) ? x->tent_pend : x->pend_len;
@@ -586,10 +617,14 @@ ngsp_xml_held_keep(ngsp_mask_xml_t *x)
 
 
 /* the held element holds text: it is removed */
-static void
-ngsp_xml_held_drop(ngsp_mask_xml_t *x)
+static int
+ngsp_xml_held_drop(ngsp_mask_xml_t *x, const unsigned char *p)
 {
     ngsp_xml_frame_t  *f = &x->frames[x->depth - 1];
+
+    if (ngsp_xml_held_check(x, p) != 0) {
+        return -1;
+    }
 
     x->held = 0;
     x->pend_len = 0;
@@ -602,6 +637,8 @@ ngsp_xml_held_drop(ngsp_mask_xml_t *x)
     f->out = 0;
     f->kids = 0;
     f->tdisp = T_SKIP;
+
+    return 0;
 }
 
 
@@ -1058,7 +1095,7 @@ ngsp_xml_element_end(ngsp_mask_xml_t *x, const unsigned char *q)
 {
     ngsp_xml_frame_t  *f = &x->frames[x->depth - 1];
 
-    if (f->held && ngsp_xml_held_keep(x) != 0) {
+    if (f->held && ngsp_xml_held_keep(x, q) != 0) {
         return -1;
     }
 
@@ -1197,8 +1234,8 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                             goto failed;
                         }
 
-                    } else {
-                        ngsp_xml_held_drop(x);
+                    } else if (ngsp_xml_held_drop(x, p) != 0) {
+                        goto failed;
                     }
 
                     x->mode = M_SKIP;
@@ -1246,7 +1283,8 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
             if (c != ';') {
                 if (x->ref_len == NGSP_XML_REF_MAX
-                    || !(ngsp_xml_class[c] & C_NAME) || c == ':')
+                    || (!(ngsp_xml_class[c] & C_NAME) && c != '#')
+                    || c == ':')
                 {
                     ngsp_xml_syntax(x, "malformed reference");
                     goto failed;
@@ -1301,7 +1339,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
                 if (ngsp_xml_text_end(x) != 0
                     || (x->frames[x->depth - 1].held
-                        && ngsp_xml_held_keep(x) != 0)
+                        && ngsp_xml_held_keep(x, p) != 0)
                     || ngsp_xml_tent_keep(x) != 0)
                 {
                     goto failed;
@@ -1325,7 +1363,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
             if (ngsp_xml_text_end(x) != 0
                 || (x->depth && x->frames[x->depth - 1].held
-                    && ngsp_xml_held_keep(x) != 0))
+                    && ngsp_xml_held_keep(x, p) != 0))
             {
                 goto failed;
             }
@@ -1438,8 +1476,8 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                         goto failed;
                     }
 
-                } else {
-                    ngsp_xml_held_drop(x);
+                } else if (ngsp_xml_held_drop(x, p) != 0) {
+                    goto failed;
                 }
 
                 x->mode = M_SKIP;
@@ -1598,6 +1636,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             }
 
             x->ws_seen = 0;
+            x->blanks = 0;
             x->state = X_STAG;
             break;
 
@@ -1611,10 +1650,19 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                     ngsp_xml_tent_begin(x, p);
                 }
 
+                /* it may have to be carried: bounded like a name */
+                if (++x->blanks > x->conf.max_value) {
+                    ngsp_xml_fail(x, NGSP_MASK_ERR_VALUE, "start tag too long "
+                                  "to hold");
+                    goto failed;
+                }
+
                 x->ws_seen = 1;
                 p++;
                 break;
             }
+
+            x->blanks = 0;
 
             if (c == '>') {
                 p++;
@@ -1878,6 +1926,10 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
     }
 
     /* the feed ends: deliver what is decided, hold back the rest */
+    if (x->held && ngsp_xml_held_check(x, end) != 0) {
+        goto failed;
+    }
+
     if (x->tact) {
         if (x->held) {
             if (x->tent) {

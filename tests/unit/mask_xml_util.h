@@ -7,8 +7,41 @@
 #ifndef MASK_XML_UTIL_H
 #define MASK_XML_UTIL_H
 
+/* mask_util.h also holds the JSON runs, unused here */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
 #include "mask_util.h"
 #include "ngsp_mask_xml.h"
+
+#ifdef MASK_XML_LIBXML2
+#include <libxml/parser.h>
+
+
+/* libxml2's verdict, namespaces included; no network, no entities */
+static int
+xml_well_formed(const char *p, size_t len)
+{
+    int               ok;
+    xmlDocPtr         doc;
+    xmlParserCtxtPtr  ctxt;
+
+    ctxt = xmlNewParserCtxt();
+    if (ctxt == NULL) {
+        abort();
+    }
+
+    doc = xmlCtxtReadMemory(ctxt, p, (int) len, NULL, NULL,
+                            XML_PARSE_NONET | XML_PARSE_NOERROR
+                            | XML_PARSE_NOWARNING);
+    ok = doc != NULL && ctxt->wellFormed && ctxt->nsWellFormed;
+
+    xmlFreeDoc(doc);
+    xmlFreeParserCtxt(ctxt);
+
+    return ok;
+}
+
+#endif
 
 
 /*
