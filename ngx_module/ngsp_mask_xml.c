@@ -212,6 +212,10 @@ ngsp_xml_init_tables(void)
 }
 
 
+static int ngsp_xml_grow(ngsp_mask_xml_t *x, unsigned char **b, size_t *cap,
+    size_t need);
+
+
 ngsp_mask_xml_t *
 ngsp_mask_xml_new(const ngsp_mask_xml_conf_t *conf)
 {
@@ -240,7 +244,12 @@ ngsp_mask_xml_new(const ngsp_mask_xml_conf_t *conf)
     x->frames = malloc(x->conf.max_depth * sizeof(ngsp_xml_frame_t));
     x->stage = malloc(NGSP_XML_STAGE);
 
-    if (x->frames == NULL || x->stage == NULL) {
+    if (x->frames == NULL || x->stage == NULL
+        || ngsp_xml_grow(x, &x->names, &x->names_cap, 256) != 0
+        || ngsp_xml_grow(x, &x->buf, &x->buf_cap, 256) != 0
+        || ngsp_xml_grow(x, &x->res, &x->res_cap, 256) != 0
+        || ngsp_xml_grow(x, &x->pend, &x->pend_cap, 256) != 0)
+    {
         ngsp_mask_xml_free(x);
         return NULL;
     }
@@ -407,7 +416,12 @@ ngsp_xml_stage_put(ngsp_mask_xml_t *x, const void *data, size_t len)
 }
 
 
-/* held or carried bytes: bounded like a value */
+/*
+ * Held and carried bytes.  What is held is bounded by max_value where it
+ * is decided (ngsp_xml_held_check), whatever the cuts; a carried stretch
+ * is a '<' and a name, or blanks and a name, each bounded too; and the
+ * XML declaration, bounded as it is read.  So this bound is only a guard.
+ */
 static int
 ngsp_xml_pend(ngsp_mask_xml_t *x, const unsigned char *p, size_t len)
 {
@@ -415,7 +429,7 @@ ngsp_xml_pend(ngsp_mask_xml_t *x, const unsigned char *p, size_t len)
         return 0;
     }
 
-    if (x->pend_len + len > x->conf.max_value) {
+    if (x->pend_len + len > 4 * x->conf.max_value + 16) {
         return ngsp_xml_fail(x, NGSP_MASK_ERR_VALUE,
                              "start tag too long to hold");
     }
@@ -603,6 +617,10 @@ ngsp_xml_held_keep(ngsp_mask_xml_t *x, const unsigned char *p)
     x->held = 0;
     f->held = 0;
     f->tdisp = T_DROP;
+
+    if (x->pend_len == 0) {
+        return 0;
+    }
 
     if (ngsp_xml_stage_put(x, x->pend, n) != 0) {
         return -1;
