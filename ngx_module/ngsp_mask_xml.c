@@ -458,7 +458,7 @@ ngsp_xml_put(ngsp_mask_xml_t *x, const void *data, size_t len)
 
 
 /* input bytes [a, b): after whatever is staged, to keep the order */
-static int
+static inline int
 ngsp_xml_deliver(ngsp_mask_xml_t *x, const unsigned char *a,
     const unsigned char *b)
 {
@@ -479,7 +479,7 @@ ngsp_xml_deliver(ngsp_mask_xml_t *x, const unsigned char *a,
 
 
 /* output stops at p */
-static int
+static inline int
 ngsp_xml_cut(ngsp_mask_xml_t *x, const unsigned char *p)
 {
     int  rc;
@@ -491,7 +491,7 @@ ngsp_xml_cut(ngsp_mask_xml_t *x, const unsigned char *p)
 }
 
 
-static void
+static inline void
 ngsp_xml_tent_begin(ngsp_mask_xml_t *x, const unsigned char *p)
 {
     if (x->run == NULL) {
@@ -504,7 +504,7 @@ ngsp_xml_tent_begin(ngsp_mask_xml_t *x, const unsigned char *p)
 
 
 /* the tentative stretch goes out (after anything already staged) */
-static int
+static inline int
 ngsp_xml_tent_keep(ngsp_mask_xml_t *x)
 {
     if (!x->tact) {
@@ -877,7 +877,7 @@ ngsp_xml_ref_value(const unsigned char *r, size_t n)
 
 
 /* the decoded text of the current node goes out, masked */
-static int
+static inline int
 ngsp_xml_text_end(ngsp_mask_xml_t *x)
 {
     size_t             i;
@@ -907,7 +907,7 @@ ngsp_xml_text_end(ngsp_mask_xml_t *x)
 
 
 /* a text node starts at q, inside the innermost open element */
-static int
+static inline int
 ngsp_xml_text_begin(ngsp_mask_xml_t *x, const unsigned char *q)
 {
     x->tdisp = x->depth ? x->frames[x->depth - 1].tdisp : T_PROLOG;
@@ -934,7 +934,7 @@ ngsp_xml_text_begin(ngsp_mask_xml_t *x, const unsigned char *q)
 
 
 /* after a comment, processing instruction or CDATA section */
-static void
+static inline void
 ngsp_xml_markup_end(ngsp_mask_xml_t *x, const unsigned char *q)
 {
     x->state = X_TEXT;
@@ -1108,7 +1108,7 @@ ngsp_xml_attr_decide(ngsp_mask_xml_t *x)
 
 
 /* an element ended; q is just after it */
-static int
+static inline int
 ngsp_xml_element_end(ngsp_mask_xml_t *x, const unsigned char *q)
 {
     ngsp_xml_frame_t  *f = &x->frames[x->depth - 1];
@@ -1197,6 +1197,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
     size_t size)
 {
     long                  v;
+    size_t                n;
     unsigned char         c;
     const unsigned char  *p, *q, *end, *name;
     ngsp_xml_frame_t     *f;
@@ -1221,6 +1222,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
         switch (x->state) {
 
         case X_TEXT:
+        text:
             if (x->mode == M_LIVE && x->tdisp != T_PASS) {
                 /* only blanks may go out here */
                 q = p;
@@ -1294,6 +1296,9 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
             x->state = X_LT;
             p++;
+            if (p < end) {
+                goto lt;
+            }
             break;
 
         case X_REF:
@@ -1332,6 +1337,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             break;
 
         case X_LT:
+        lt:
             c = *p;
 
             if (c == '?') {
@@ -1366,6 +1372,9 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 x->k = 0;
                 x->state = X_ETAG_NAME;
                 p++;
+                if (p < end) {
+                    goto etag_name;
+                }
                 break;
             }
 
@@ -1396,7 +1405,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             f->name_len = 0;
             x->root_seen = 1;
             x->state = X_STAG_NAME;
-            break;
+            goto stag_name;
 
         case X_BANG:
             c = *p;
@@ -1621,6 +1630,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             break;
 
         case X_STAG_NAME:
+        stag_name:
             q = p;
             while (p < end && (ngsp_xml_class[*p] & C_NAME)) {
                 p++;
@@ -1656,9 +1666,10 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             x->ws_seen = 0;
             x->blanks = 0;
             x->state = X_STAG;
-            break;
+            goto stag;
 
         case X_STAG:
+        stag:
             c = *p;
             f = &x->frames[x->depth - 1];
 
@@ -1699,6 +1710,9 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 }
 
                 x->state = X_TEXT;
+                if (p < end) {
+                    goto text;
+                }
                 break;
             }
 
@@ -1864,8 +1878,31 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             break;
 
         case X_ETAG_NAME:
+        etag_name:
             f = &x->frames[x->depth - 1];
             name = x->names + f->name_off;
+            n = f->name_len - x->k;
+
+            /* usually the whole name and the '>' are here */
+            if ((size_t) (end - p) > n
+                && memcmp(p, name + x->k, n) == 0
+                && !(ngsp_xml_class[p[n]] & C_NAME))
+            {
+                p += n;
+
+                if (*p != '>') {
+                    x->state = X_ETAG_END;
+                    break;
+                }
+
+                p++;
+
+                if (ngsp_xml_element_end(x, p) != 0) {
+                    goto failed;
+                }
+
+                break;
+            }
 
             while (p < end && (ngsp_xml_class[*p] & C_NAME)) {
                 if (x->k == f->name_len || *p != name[x->k]) {
