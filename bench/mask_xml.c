@@ -10,6 +10,8 @@
  *   ngsp deny  ngsp_mask_xml with a deny-list profile, writing the output
  *              (every span copied into an output buffer)
  *   ngsp allow the same with an allow-list profile (default remove)
+ *   no hash    the deny-list with redact for the two hash rules: how much
+ *              of the deny-list's time goes to HMAC-SHA256
  *
  * Rounds interleave the contenders; figures are medians of CPU time (one
  * thread, so MB/s per core), ratios medians of the per-round ratios.
@@ -33,8 +35,13 @@
                "CongdanCollection.@id remove;"
 #define ALLOW  BASIC " default remove; GioiTinh pass; QuocTich pass; "    \
                "MaTinhThanh pass;"
+/* the same without the hash action, whose HMAC costs as much as a record */
+#define NOHASH "SoDinhDanh keep_last=4; SoCMND keep_last=3; "             \
+               "HoVaTen initials; NgayThangNamSinh year; DanToc remove; " \
+               "TonGiao remove; Cha.SoDinhDanh redact; "                   \
+               "Me.SoDinhDanh redact; CongdanCollection.@id remove;"
 
-#define NCONT  4
+#define NCONT  5
 
 
 typedef struct {
@@ -46,7 +53,7 @@ typedef struct {
 
 static const char  *names[NCONT] = {
     "copy", "libxml2 SAX push parse", "ngsp_mask_xml deny-list",
-    "ngsp_mask_xml allow-list"
+    "ngsp_mask_xml allow-list", "ngsp_mask_xml deny, no hash"
 };
 
 static size_t  piece = 8192;
@@ -293,12 +300,13 @@ int
 main(int argc, char **argv)
 {
     int                   r, rounds, c;
-    size_t                len, records, mb, masked[2], outlen[2];
-    double                t[NCONT], mbs[NCONT][64], ratio[NCONT][64];
+    size_t                len, records, mb, masked[3], outlen[3];
+    double                t[NCONT], mbs[NCONT][64], ratio[NCONT][64],
+                          best[NCONT];
     out_t                 o;
     unsigned char        *doc;
     ngsp_mask_key_t      *key;
-    ngsp_mask_profile_t  *deny, *allow;
+    ngsp_mask_profile_t  *deny, *allow, *nohash;
 
     if (argc < 2) {
         fprintf(stderr, "usage: mask_xml FIXTURE [MB] [ROUNDS] [PIECE]\n");
@@ -318,6 +326,7 @@ main(int argc, char **argv)
     doc = build_doc(argv[1], mb, &len, &records);
     deny = profile(BASIC);
     allow = profile(ALLOW);
+    nohash = profile(NOHASH);
     key = ngsp_mask_key_new((const unsigned char *) "bench-key", 9);
 
     o.cap = 2 * len + 1024;     /* hashes are longer than numbers */
@@ -333,10 +342,15 @@ main(int argc, char **argv)
         outlen[0] = o.len;
         t[3] = run_ngsp(allow, key, doc, len, &o, &masked[1]);
         outlen[1] = o.len;
+        t[4] = run_ngsp(nohash, key, doc, len, &o, &masked[2]);
+        outlen[2] = o.len;
 
         for (c = 0; c < NCONT; c++) {
             mbs[c][r] = len / 1048576.0 / t[c];
             ratio[c][r] = t[1] / t[c];
+            if (r == 0 || mbs[c][r] > best[c]) {
+                best[c] = mbs[c][r];
+            }
         }
     }
 
@@ -344,15 +358,17 @@ main(int argc, char **argv)
            "(output %.1f MB)\n\n", masked[0], outlen[0] / 1048576.0,
            masked[1], outlen[1] / 1048576.0);
 
-    printf("  %-28s %9s  %s\n", "", "MB/s/core", "vs libxml2 parse");
+    printf("  %-29s %9s %6s  %s\n", "", "MB/s/core", "(best)",
+           "vs libxml2 parse");
 
     for (c = 0; c < NCONT; c++) {
-        printf("  %-28s %9.0f  %5.2fx\n", names[c], median(mbs[c], rounds),
-               median(ratio[c], rounds));
+        printf("  %-29s %9.0f %6.0f  %5.2fx\n", names[c],
+               median(mbs[c], rounds), best[c], median(ratio[c], rounds));
     }
 
     ngsp_mask_profile_free(deny);
     ngsp_mask_profile_free(allow);
+    ngsp_mask_profile_free(nohash);
     ngsp_mask_key_free(key);
     free(o.buf);
     free(doc);

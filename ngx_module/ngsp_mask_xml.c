@@ -26,6 +26,7 @@
  * was cut; only whether they are forwarded or copied differs.
  */
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,8 @@
 #define NGSP_XML_VALUE_DEFAULT   65536
 #define NGSP_XML_STAGE           4096
 #define NGSP_XML_REF_MAX         16
+#define NGSP_XML_CACHE           128        /* element names remembered */
+#define NGSP_XML_CACHE_NAME      28
 
 
 typedef enum {
@@ -105,6 +108,14 @@ typedef struct {
 } ngsp_xml_frame_t;
 
 
+/* a qualified element name and the id of its local name */
+typedef struct {
+    uint32_t                    len;
+    ngsp_mask_name_t            id;
+    unsigned char               name[NGSP_XML_CACHE_NAME];
+} ngsp_xml_cached_t;
+
+
 struct ngsp_mask_xml_s {
     ngsp_mask_xml_conf_t        conf;
     ngsp_mask_kind_t            dflt;
@@ -156,6 +167,9 @@ struct ngsp_mask_xml_s {
 
     unsigned char              *stage;
     size_t                      staged;
+
+    /* the same few element names come again and again */
+    ngsp_xml_cached_t           cache[NGSP_XML_CACHE];
 
     size_t                      offset;
     size_t                      err_offset;
@@ -952,21 +966,44 @@ ngsp_xml_markup_end(ngsp_mask_xml_t *x, const unsigned char *q)
 static int
 ngsp_xml_start_decide(ngsp_mask_xml_t *x)
 {
-    const unsigned char        *name, *local;
+    size_t                      len;
     ngsp_xml_frame_t           *f, *top;
+    ngsp_xml_cached_t          *e;
+    const unsigned char        *name, *local;
     const ngsp_mask_action_t   *act;
 
     f = &x->frames[x->depth - 1];
     top = (x->depth > 1) ? f - 1 : NULL;
 
     name = x->names + f->name_off;
-    local = name + f->name_len;
+    len = f->name_len;
+    e = NULL;
+
+    if (len <= NGSP_XML_CACHE_NAME) {
+        e = &x->cache[(len + name[0] + 3 * name[len / 2] + 5 * name[len - 1])
+                      & (NGSP_XML_CACHE - 1)];
+
+        if (e->len == len && memcmp(e->name, name, len) == 0) {
+            f->id = e->id;
+            goto named;
+        }
+    }
+
+    local = name + len;
     while (local > name && local[-1] != ':') {
         local--;
     }
 
     f->id = ngsp_mask_profile_name(x->conf.profile, local,
-                                   name + f->name_len - local);
+                                   name + len - local);
+
+    if (e) {
+        e->len = len;
+        e->id = f->id;
+        memcpy(e->name, name, len);
+    }
+
+named:
     f->held = 0;
     f->redact = 0;
     f->act = NULL;
