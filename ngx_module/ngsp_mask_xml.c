@@ -386,7 +386,7 @@ ngsp_xml_grow(ngsp_mask_xml_t *x, unsigned char **b, size_t *cap,
 }
 
 
-/* --- output ------------------------------------------------------------ */
+/* --- output --------------------------------------------------------------- */
 
 
 static int
@@ -747,7 +747,7 @@ ngsp_xml_put_masked(ngsp_mask_xml_t *x, const ngsp_mask_action_t *act,
 }
 
 
-/* --- decoding ------------------------------------------------------------ */
+/* --- decoding ------------------------------------------------------------- */
 
 
 static int
@@ -959,7 +959,7 @@ ngsp_xml_markup_end(ngsp_mask_xml_t *x, const unsigned char *q)
 }
 
 
-/* --- tags ------------------------------------------------------------------ */
+/* --- tags ----------------------------------------------------------------- */
 
 
 /* the start tag's name is complete: what becomes of the element */
@@ -1226,7 +1226,7 @@ ngsp_xml_check_decl(ngsp_mask_xml_t *x)
 }
 
 
-/* --- the state machine ----------------------------------------------------- */
+/* --- the state machine ---------------------------------------------------- */
 
 
 ngsp_mask_status_t
@@ -2068,6 +2068,16 @@ failed:
         x->why = "output failed";
     }
 
+    /*
+     * What is held grows with the position, and is checked at every feed's
+     * end: checked here too, it makes the same error whatever the cuts.
+     */
+    if (x->held && x->status != NGSP_MASK_ERR_OUTPUT
+        && x->status != NGSP_MASK_ERR_NOMEM)
+    {
+        (void) ngsp_xml_held_check(x, p);
+    }
+
     x->state = X_ERROR;
     x->err_offset = x->offset + (p - data);
     x->staged = 0;
@@ -2085,6 +2095,7 @@ ngsp_mask_xml_finish(ngsp_mask_xml_t *x)
     }
 
     if (x->state != X_TEXT || x->depth != 0 || !x->root_done) {
+        /* the last feed's end has checked what is held */
         x->status = NGSP_MASK_ERR_TRUNCATED;
         x->why = "truncated document";
         goto failed;
