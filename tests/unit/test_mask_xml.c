@@ -13,6 +13,7 @@
 
 #define MASK_XML_LIBXML2
 #include "mask_xml_util.h"
+#include "ngsp_mask_stream.h"
 
 
 #define BASIC  "SoDinhDanh keep_last=4; SoCMND keep_last=3; " \
@@ -736,6 +737,77 @@ test_truncation_everywhere(void **state)
 }
 
 
+/* the filter's one interface over both rewriters */
+static void
+test_stream(void **state)
+{
+    size_t                  i;
+    mask_sink_t             sink;
+    ngsp_mask_stream_t     *s;
+    ngsp_mask_profile_t    *prof;
+    ngsp_mask_json_conf_t   conf;
+    static const char      *xml[] = {
+        "text/xml", "application/xml", "TEXT/XML", "Application/SOAP+XML",
+        "application/vnd.dancu+xml", NULL
+    };
+    static const char      *json[] = {
+        "application/json", "application/problem+json", "text/xmlx",
+        "application/xml+", "+xml", "text/html", "", NULL
+    };
+
+    for (i = 0; xml[i]; i++) {
+        assert_int_equal(ngsp_mask_stream_syntax(
+            (const unsigned char *) xml[i], strlen(xml[i])),
+            NGSP_MASK_SYNTAX_XML);
+    }
+
+    for (i = 0; json[i]; i++) {
+        assert_int_equal(ngsp_mask_stream_syntax(
+            (const unsigned char *) json[i], strlen(json[i])),
+            NGSP_MASK_SYNTAX_JSON);
+    }
+
+    prof = mask_profile("SoDinhDanh keep_last=4;");
+    memset(&sink, 0, sizeof(sink));
+    conf.profile = prof;
+    conf.key = key;
+    conf.max_depth = 0;
+    conf.max_value = 0;
+    conf.out = mask_sink_out;
+    conf.data = &sink;
+
+    s = ngsp_mask_stream_new(NGSP_MASK_SYNTAX_XML, &conf);
+    assert_int_equal(ngsp_mask_stream_syntax_of(s), NGSP_MASK_SYNTAX_XML);
+    assert_int_equal(ngsp_mask_stream_feed(s,
+        (const unsigned char *) "<r><SoDinhDanh>001099012345</SoDinhDanh>",
+        40), NGSP_MASK_OK);
+    assert_int_equal(ngsp_mask_stream_finish(s), NGSP_MASK_ERR_TRUNCATED);
+    assert_string_equal(ngsp_mask_stream_reason(s), "truncated document");
+    assert_int_equal(ngsp_mask_stream_masked(s), 1);
+    assert_int_equal(ngsp_mask_stream_offset(s), 40);
+    assert_string_equal((char *) sink.buf,
+                        "<r><SoDinhDanh>********2345</SoDinhDanh>");
+    ngsp_mask_stream_free(s);
+
+    free(sink.buf);
+    memset(&sink, 0, sizeof(sink));
+
+    s = ngsp_mask_stream_new(NGSP_MASK_SYNTAX_JSON, &conf);
+    assert_int_equal(ngsp_mask_stream_feed(s,
+        (const unsigned char *) "{\"SoDinhDanh\":\"001099012345\"}", 29),
+        NGSP_MASK_OK);
+    assert_int_equal(ngsp_mask_stream_finish(s), NGSP_MASK_OK);
+    assert_string_equal(ngsp_mask_stream_reason(s), "ok");
+    assert_int_equal(ngsp_mask_stream_masked(s), 1);
+    assert_string_equal((char *) sink.buf,
+                        "{\"SoDinhDanh\":\"********2345\"}");
+    ngsp_mask_stream_free(s);
+
+    free(sink.buf);
+    ngsp_mask_profile_free(prof);
+}
+
+
 int
 main(void)
 {
@@ -753,6 +825,7 @@ main(void)
         cmocka_unit_test(test_zero_copy),
         cmocka_unit_test(test_split_invariance),
         cmocka_unit_test(test_truncation_everywhere),
+        cmocka_unit_test(test_stream),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
