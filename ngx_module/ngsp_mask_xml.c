@@ -9,7 +9,7 @@
  *
  * Output is a "run": an open span of the current input that goes out
  * unchanged.  Masking cuts the run, writes its own bytes (staged) and
- * opens a new run after the masked part.  Three things cannot be decided
+ * opens a new run after the masked part.  Two things cannot be decided
  * where they start, so their bytes are held back:
  *
  *   - a tentative stretch: a '<' until we know what follows it (a comment

@@ -11,6 +11,7 @@ a value) and look for identifiers in clear.
 import gzip
 import os
 import re
+import socket
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -68,7 +69,6 @@ def chunks(data, n):
 
 def raw_get(port, path, headers=None, method="GET", timeout=30):
     """HTTP/1.0 request; returns (status line and headers, body bytes)."""
-    import socket
     h = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.sendall(("%s %s HTTP/1.0\r\nHost: x\r\n%s\r\n" % (method, path, h))
