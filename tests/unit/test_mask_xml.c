@@ -737,6 +737,66 @@ test_truncation_everywhere(void **state)
 }
 
 
+static int
+failing_out(void *data, const unsigned char *p, size_t len, unsigned flags)
+{
+    size_t  *budget = data;
+
+    if (len > *budget) {
+        return -1;
+    }
+
+    *budget -= len;
+    return 0;
+}
+
+
+/* an output callback that fails stops the rewriter for good */
+static void
+test_output_failure(void **state)
+{
+    size_t                 budget;
+    ngsp_mask_xml_t       *x;
+    ngsp_mask_profile_t   *prof;
+    ngsp_mask_xml_conf_t   conf;
+    static const char      doc[] = "<r><X>0123456789</X><Y>abc</Y></r>";
+
+    prof = mask_profile("X keep_last=2;");
+    conf.profile = prof;
+    conf.key = NULL;
+    conf.max_depth = 0;
+    conf.max_value = 0;
+    conf.out = failing_out;
+    conf.data = &budget;
+
+    x = ngsp_mask_xml_new(&conf);
+    assert_string_equal(ngsp_mask_xml_reason(x), "ok");
+
+    budget = 8;
+    assert_int_equal(ngsp_mask_xml_feed(x, (const unsigned char *) doc,
+                                        sizeof(doc) - 1),
+                     NGSP_MASK_ERR_OUTPUT);
+    assert_string_equal(ngsp_mask_xml_reason(x), "output failed");
+
+    /* stays failed, whatever comes */
+    budget = 1000;
+    assert_int_equal(ngsp_mask_xml_feed(x, (const unsigned char *) "<", 1),
+                     NGSP_MASK_ERR_OUTPUT);
+    assert_int_equal(ngsp_mask_xml_finish(x), NGSP_MASK_ERR_OUTPUT);
+
+    /* a reset starts over */
+    ngsp_mask_xml_reset(x);
+    assert_int_equal(ngsp_mask_xml_feed(x, (const unsigned char *) doc,
+                                        sizeof(doc) - 1), NGSP_MASK_OK);
+    assert_int_equal(ngsp_mask_xml_finish(x), NGSP_MASK_OK);
+    assert_int_equal(budget, 1000 - (sizeof(doc) - 1));
+    assert_int_equal(ngsp_mask_xml_masked(x), 1);
+
+    ngsp_mask_xml_free(x);
+    ngsp_mask_profile_free(prof);
+}
+
+
 /* the filter's one interface over both rewriters */
 static void
 test_stream(void **state)
@@ -825,6 +885,7 @@ main(void)
         cmocka_unit_test(test_zero_copy),
         cmocka_unit_test(test_split_invariance),
         cmocka_unit_test(test_truncation_everywhere),
+        cmocka_unit_test(test_output_failure),
         cmocka_unit_test(test_stream),
     };
 
