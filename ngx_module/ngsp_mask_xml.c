@@ -2117,3 +2117,103 @@ failed:
 
     return x->status;
 }
+
+
+/* --- a whole document in memory ------------------------------------------ */
+
+
+typedef struct {
+    unsigned char   **buf;
+    size_t           *len;
+    size_t           *cap;
+    size_t            limit;
+} ngsp_xml_collect_t;
+
+
+static int
+ngsp_xml_collect(void *data, const unsigned char *p, size_t len,
+    unsigned flags)
+{
+    size_t               n;
+    unsigned char       *nb;
+    ngsp_xml_collect_t  *c = data;
+
+    (void) flags;
+
+    if (*c->len + len > c->limit) {
+        return -1;
+    }
+
+    if (*c->len + len > *c->cap) {
+        n = *c->cap ? *c->cap : 256;
+        while (n < *c->len + len) {
+            n *= 2;
+        }
+
+        nb = realloc(*c->buf, n);
+        if (nb == NULL) {
+            return -1;
+        }
+
+        *c->buf = nb;
+        *c->cap = n;
+    }
+
+    memcpy(*c->buf + *c->len, p, len);
+    *c->len += len;
+
+    return 0;
+}
+
+
+ngsp_mask_status_t
+ngsp_mask_xml_string(ngsp_mask_xml_t **xp, const ngsp_mask_xml_conf_t *conf,
+    const unsigned char *in, size_t len, unsigned char **out,
+    size_t *out_len, size_t *out_cap, size_t *masked)
+{
+    ngsp_mask_xml_t       *x;
+    ngsp_mask_status_t     st;
+    ngsp_xml_collect_t     c;
+    ngsp_mask_xml_conf_t   xc;
+
+    *out_len = 0;
+    *masked = 0;
+
+    if (*xp == NULL) {
+        xc = *conf;
+        xc.out = ngsp_xml_collect;
+        xc.data = NULL;
+
+        *xp = ngsp_mask_xml_new(&xc);
+        if (*xp == NULL) {
+            return NGSP_MASK_ERR_NOMEM;
+        }
+
+    } else {
+        ngsp_mask_xml_reset(*xp);
+    }
+
+    x = *xp;
+
+    c.buf = out;
+    c.len = out_len;
+    c.cap = out_cap;
+    c.limit = 4 * x->conf.max_value + 4096;
+    x->conf.data = &c;
+
+    st = ngsp_mask_xml_feed(x, in, len);
+    if (st == NGSP_MASK_OK) {
+        st = ngsp_mask_xml_finish(x);
+    }
+
+    if (st == NGSP_MASK_ERR_OUTPUT) {
+        /* the collector's only failures: too long or out of memory */
+        st = NGSP_MASK_ERR_VALUE;
+        x->why = "masked document too long";
+    }
+
+    x->conf.data = NULL;
+    *masked = x->masked;
+
+    return st;
+}

@@ -76,6 +76,18 @@ size_t ngsp_mask_xml_masked(const ngsp_mask_xml_t *x);
 size_t ngsp_mask_xml_offset(const ngsp_mask_xml_t *x);
 
 /*
+ * The xml action on a JSON string (issue 5): the XML document in[0..len),
+ * already decoded from the string, masked whole with conf's profile into
+ * *out (grown with realloc up to 4 * max_value + 4096 bytes; *out_len
+ * set).  *xp keeps a rewriter between calls: NULL at first, then freed
+ * with ngsp_mask_xml_free().  conf's out and data are not used.  On an
+ * error nothing in *out is to be used.  *masked gets the values changed.
+ */
+ngsp_mask_status_t ngsp_mask_xml_string(ngsp_mask_xml_t **xp,
+    const ngsp_mask_xml_conf_t *conf, const unsigned char *in, size_t len,
+    unsigned char **out, size_t *out_len, size_t *out_cap, size_t *masked);
+
+/*
  * Why the rewriter stopped, finer than the status ("doctype refused",
  * "mismatched end tag", ...): a static string, never input text; "ok"
  * while there is no error.

@@ -797,6 +797,55 @@ test_output_failure(void **state)
 }
 
 
+/* a whole document in memory, as the xml action of JSON uses it */
+static void
+test_string(void **state)
+{
+    size_t                 n, cap, masked;
+    unsigned char         *out;
+    ngsp_mask_xml_t       *x;
+    ngsp_mask_profile_t   *prof;
+    ngsp_mask_xml_conf_t   conf;
+    static const char      doc[] =
+        "<r><SoDinhDanh>001099012345</SoDinhDanh><DanToc>01</DanToc></r>";
+
+    prof = mask_profile("SoDinhDanh keep_last=4; DanToc remove;");
+    conf.profile = prof;
+    conf.key = NULL;
+    conf.max_depth = 0;
+    conf.max_value = 16;
+    conf.out = NULL;
+    conf.data = NULL;
+
+    x = NULL;
+    out = NULL;
+    cap = 0;
+
+    assert_int_equal(ngsp_mask_xml_string(&x, &conf,
+                         (const unsigned char *) doc, sizeof(doc) - 1,
+                         &out, &n, &cap, &masked), NGSP_MASK_OK);
+    assert_non_null(x);
+    assert_int_equal(masked, 2);
+    assert_memory_equal(out, "<r><SoDinhDanh>********2345</SoDinhDanh></r>",
+                        n);
+
+    /* the rewriter is reused; an error leaves nothing to use */
+    assert_int_equal(ngsp_mask_xml_string(&x, &conf,
+                         (const unsigned char *) doc, 20,
+                         &out, &n, &cap, &masked), NGSP_MASK_ERR_TRUNCATED);
+    assert_string_equal(ngsp_mask_xml_reason(x), "truncated document");
+
+    assert_int_equal(ngsp_mask_xml_string(&x, &conf,
+                         (const unsigned char *) "<r>x</r>", 8,
+                         &out, &n, &cap, &masked), NGSP_MASK_OK);
+    assert_memory_equal(out, "<r>x</r>", n);
+
+    ngsp_mask_xml_free(x);
+    free(out);
+    ngsp_mask_profile_free(prof);
+}
+
+
 /* the filter's one interface over both rewriters */
 static void
 test_stream(void **state)
@@ -886,6 +935,7 @@ main(void)
         cmocka_unit_test(test_split_invariance),
         cmocka_unit_test(test_truncation_everywhere),
         cmocka_unit_test(test_output_failure),
+        cmocka_unit_test(test_string),
         cmocka_unit_test(test_stream),
     };
 
