@@ -1669,6 +1669,16 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
         case X_STAG_NAME:
         stag_name:
             q = p;
+
+            /* four at a time: names are seldom short */
+            while (end - p >= 4
+                   && (ngsp_xml_class[p[0]] & ngsp_xml_class[p[1]]
+                       & ngsp_xml_class[p[2]] & ngsp_xml_class[p[3]]
+                       & C_NAME))
+            {
+                p += 4;
+            }
+
             while (p < end && (ngsp_xml_class[*p] & C_NAME)) {
                 p++;
             }
