@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <malloc.h>
+
 #define MASK_XML_LIBXML2
 #include "mask_xml_util.h"
 #include "ngsp_mask_stream.h"
@@ -797,6 +799,92 @@ test_output_failure(void **state)
 }
 
 
+static size_t  heap_base, heap_peak, sunk;
+
+
+static int
+peak_out(void *data, const unsigned char *p, size_t len, unsigned flags)
+{
+    size_t  used = mallinfo2().uordblks;
+
+    if (used > heap_peak) {
+        heap_peak = used;
+    }
+
+    sunk += len;
+    return 0;
+}
+
+
+/* a large collection goes through in a fixed amount of memory */
+static void
+test_bounded_memory(void **state)
+{
+    int                    s;
+    char                  *doc, *d;
+    size_t                 len, flen, i, n, rec_len;
+    unsigned char         *fix;
+    const char            *rec, *rec_end;
+    ngsp_mask_xml_t       *x;
+    ngsp_mask_profile_t   *prof;
+    ngsp_mask_xml_conf_t   conf;
+    static const char     *specs[] = { BASIC, ALLOW, NULL };
+
+    fix = fixture("citizen.soap.xml", &flen);
+    rec = strstr((char *) fix, "      <dc:CongDan>");
+    rec_end = strstr((char *) fix, "</dc:CongDan>\n") + 14;
+    rec_len = rec_end - rec;
+
+    /* about 8 MB: 3400 records */
+    doc = malloc(flen + 3400 * rec_len);
+    d = doc;
+    memcpy(d, fix, rec - (char *) fix);
+    d += rec - (char *) fix;
+    for (i = 0; i < 3400; i++) {
+        memcpy(d, rec, rec_len);
+        d += rec_len;
+    }
+    memcpy(d, rec_end, (char *) fix + flen - rec_end);
+    d += (char *) fix + flen - rec_end;
+    len = d - doc;
+
+    for (s = 0; specs[s]; s++) {
+        prof = mask_profile(specs[s]);
+        conf.profile = prof;
+        conf.key = key;
+        conf.max_depth = 0;
+        conf.max_value = 0;
+        conf.out = peak_out;
+        conf.data = NULL;
+
+        heap_base = mallinfo2().uordblks;
+        heap_peak = heap_base;
+        sunk = 0;
+
+        x = ngsp_mask_xml_new(&conf);
+        for (i = 0; i < len; i += n) {
+            n = len - i < 8192 ? len - i : 8192;
+            assert_int_equal(ngsp_mask_xml_feed(x, (unsigned char *) doc + i,
+                                                n), NGSP_MASK_OK);
+        }
+        assert_int_equal(ngsp_mask_xml_finish(x), NGSP_MASK_OK);
+        ngsp_mask_xml_free(x);
+
+        assert_true(sunk > len / 2);
+        /* the rewriter's buffers, never the document */
+        if (heap_peak - heap_base > 64 * 1024) {
+            fail_msg("%s: %zu bytes in use", specs[s],
+                     heap_peak - heap_base);
+        }
+
+        ngsp_mask_profile_free(prof);
+    }
+
+    free(doc);
+    free(fix);
+}
+
+
 /* a whole document in memory, as the xml action of JSON uses it */
 static void
 test_string(void **state)
@@ -935,6 +1023,7 @@ main(void)
         cmocka_unit_test(test_split_invariance),
         cmocka_unit_test(test_truncation_everywhere),
         cmocka_unit_test(test_output_failure),
+        cmocka_unit_test(test_bounded_memory),
         cmocka_unit_test(test_string),
         cmocka_unit_test(test_stream),
     };
