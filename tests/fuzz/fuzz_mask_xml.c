@@ -107,10 +107,15 @@ check_value(const xmlChar *s, ctx_t ctx, int allow)
 }
 
 
+/* by local name: what follows the last ':' (libxml2 keeps odd ones whole) */
 static int
 named(const xmlChar *name, const char *s)
 {
-    return strcmp((const char *) name, s) == 0;
+    const char  *colon;
+
+    colon = strrchr((const char *) name, ':');
+
+    return strcmp(colon ? colon + 1 : (const char *) name, s) == 0;
 }
 
 
