@@ -15,7 +15,7 @@
 
 #define MASK_XML_LIBXML2
 #include "mask_xml_util.h"
-#include "ngsp_mask_stream.h"
+#include "ngsp_mask_body.h"
 
 
 #define BASIC  "SoDinhDanh keep_last=4; SoCMND keep_last=3; " \
@@ -936,11 +936,11 @@ test_string(void **state)
 
 /* the filter's one interface over both rewriters */
 static void
-test_stream(void **state)
+test_body(void **state)
 {
     size_t                  i;
     mask_sink_t             sink;
-    ngsp_mask_stream_t     *s;
+    ngsp_mask_body_t     *s;
     ngsp_mask_profile_t    *prof;
     ngsp_mask_json_conf_t   conf;
     static const char      *xml[] = {
@@ -953,13 +953,13 @@ test_stream(void **state)
     };
 
     for (i = 0; xml[i]; i++) {
-        assert_int_equal(ngsp_mask_stream_syntax(
+        assert_int_equal(ngsp_mask_body_syntax(
             (const unsigned char *) xml[i], strlen(xml[i])),
             NGSP_MASK_SYNTAX_XML);
     }
 
     for (i = 0; json[i]; i++) {
-        assert_int_equal(ngsp_mask_stream_syntax(
+        assert_int_equal(ngsp_mask_body_syntax(
             (const unsigned char *) json[i], strlen(json[i])),
             NGSP_MASK_SYNTAX_JSON);
     }
@@ -973,32 +973,32 @@ test_stream(void **state)
     conf.out = mask_sink_out;
     conf.data = &sink;
 
-    s = ngsp_mask_stream_new(NGSP_MASK_SYNTAX_XML, &conf);
-    assert_int_equal(ngsp_mask_stream_syntax_of(s), NGSP_MASK_SYNTAX_XML);
-    assert_int_equal(ngsp_mask_stream_feed(s,
+    s = ngsp_mask_body_new(NGSP_MASK_SYNTAX_XML, &conf);
+    assert_int_equal(ngsp_mask_body_syntax_of(s), NGSP_MASK_SYNTAX_XML);
+    assert_int_equal(ngsp_mask_body_feed(s,
         (const unsigned char *) "<r><SoDinhDanh>001099012345</SoDinhDanh>",
         40), NGSP_MASK_OK);
-    assert_int_equal(ngsp_mask_stream_finish(s), NGSP_MASK_ERR_TRUNCATED);
-    assert_string_equal(ngsp_mask_stream_reason(s), "truncated document");
-    assert_int_equal(ngsp_mask_stream_masked(s), 1);
-    assert_int_equal(ngsp_mask_stream_offset(s), 40);
+    assert_int_equal(ngsp_mask_body_finish(s), NGSP_MASK_ERR_TRUNCATED);
+    assert_string_equal(ngsp_mask_body_reason(s), "truncated document");
+    assert_int_equal(ngsp_mask_body_masked(s), 1);
+    assert_int_equal(ngsp_mask_body_offset(s), 40);
     assert_string_equal((char *) sink.buf,
                         "<r><SoDinhDanh>********2345</SoDinhDanh>");
-    ngsp_mask_stream_free(s);
+    ngsp_mask_body_free(s);
 
     free(sink.buf);
     memset(&sink, 0, sizeof(sink));
 
-    s = ngsp_mask_stream_new(NGSP_MASK_SYNTAX_JSON, &conf);
-    assert_int_equal(ngsp_mask_stream_feed(s,
+    s = ngsp_mask_body_new(NGSP_MASK_SYNTAX_JSON, &conf);
+    assert_int_equal(ngsp_mask_body_feed(s,
         (const unsigned char *) "{\"SoDinhDanh\":\"001099012345\"}", 29),
         NGSP_MASK_OK);
-    assert_int_equal(ngsp_mask_stream_finish(s), NGSP_MASK_OK);
-    assert_string_equal(ngsp_mask_stream_reason(s), "ok");
-    assert_int_equal(ngsp_mask_stream_masked(s), 1);
+    assert_int_equal(ngsp_mask_body_finish(s), NGSP_MASK_OK);
+    assert_string_equal(ngsp_mask_body_reason(s), "ok");
+    assert_int_equal(ngsp_mask_body_masked(s), 1);
     assert_string_equal((char *) sink.buf,
                         "{\"SoDinhDanh\":\"********2345\"}");
-    ngsp_mask_stream_free(s);
+    ngsp_mask_body_free(s);
 
     free(sink.buf);
     ngsp_mask_profile_free(prof);
@@ -1025,7 +1025,7 @@ main(void)
         cmocka_unit_test(test_output_failure),
         cmocka_unit_test(test_bounded_memory),
         cmocka_unit_test(test_string),
-        cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_body),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

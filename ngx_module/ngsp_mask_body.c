@@ -1,14 +1,15 @@
 /*
- * ngsp masking streams: a tagged pointer to one of the rewriters.
+ * ngsp masking of a response body: a tagged pointer to one of the
+ * rewriters.
  */
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "ngsp_mask_stream.h"
+#include "ngsp_mask_body.h"
 
 
-struct ngsp_mask_stream_s {
+struct ngsp_mask_body_s {
     ngsp_mask_syntax_t   syntax;
     ngsp_mask_status_t   status;
     ngsp_mask_json_t    *json;
@@ -17,7 +18,7 @@ struct ngsp_mask_stream_s {
 
 
 static int
-ngsp_mask_stream_is(const unsigned char *p, size_t len, const char *s)
+ngsp_mask_body_is(const unsigned char *p, size_t len, const char *s)
 {
     size_t  i, n = strlen(s);
 
@@ -36,12 +37,12 @@ ngsp_mask_stream_is(const unsigned char *p, size_t len, const char *s)
 
 
 ngsp_mask_syntax_t
-ngsp_mask_stream_syntax(const unsigned char *type, size_t len)
+ngsp_mask_body_syntax(const unsigned char *type, size_t len)
 {
-    if (ngsp_mask_stream_is(type, len, "text/xml")
-        || ngsp_mask_stream_is(type, len, "application/xml")
+    if (ngsp_mask_body_is(type, len, "text/xml")
+        || ngsp_mask_body_is(type, len, "application/xml")
         || (len > 4 && memchr(type, '/', len - 4) != NULL
-            && ngsp_mask_stream_is(type + len - 4, 4, "+xml")))
+            && ngsp_mask_body_is(type + len - 4, 4, "+xml")))
     {
         return NGSP_MASK_SYNTAX_XML;
     }
@@ -50,14 +51,14 @@ ngsp_mask_stream_syntax(const unsigned char *type, size_t len)
 }
 
 
-ngsp_mask_stream_t *
-ngsp_mask_stream_new(ngsp_mask_syntax_t syntax,
+ngsp_mask_body_t *
+ngsp_mask_body_new(ngsp_mask_syntax_t syntax,
     const ngsp_mask_json_conf_t *conf)
 {
-    ngsp_mask_stream_t    *s;
+    ngsp_mask_body_t    *s;
     ngsp_mask_xml_conf_t   xc;
 
-    s = calloc(1, sizeof(ngsp_mask_stream_t));
+    s = calloc(1, sizeof(ngsp_mask_body_t));
     if (s == NULL) {
         return NULL;
     }
@@ -87,7 +88,7 @@ ngsp_mask_stream_new(ngsp_mask_syntax_t syntax,
 
 
 void
-ngsp_mask_stream_free(ngsp_mask_stream_t *s)
+ngsp_mask_body_free(ngsp_mask_body_t *s)
 {
     if (s == NULL) {
         return;
@@ -100,14 +101,14 @@ ngsp_mask_stream_free(ngsp_mask_stream_t *s)
 
 
 ngsp_mask_syntax_t
-ngsp_mask_stream_syntax_of(const ngsp_mask_stream_t *s)
+ngsp_mask_body_syntax_of(const ngsp_mask_body_t *s)
 {
     return s->syntax;
 }
 
 
 ngsp_mask_status_t
-ngsp_mask_stream_feed(ngsp_mask_stream_t *s, const unsigned char *p,
+ngsp_mask_body_feed(ngsp_mask_body_t *s, const unsigned char *p,
     size_t len)
 {
     s->status = s->xml ? ngsp_mask_xml_feed(s->xml, p, len)
@@ -117,7 +118,7 @@ ngsp_mask_stream_feed(ngsp_mask_stream_t *s, const unsigned char *p,
 
 
 ngsp_mask_status_t
-ngsp_mask_stream_finish(ngsp_mask_stream_t *s)
+ngsp_mask_body_finish(ngsp_mask_body_t *s)
 {
     s->status = s->xml ? ngsp_mask_xml_finish(s->xml)
                        : ngsp_mask_json_finish(s->json);
@@ -126,7 +127,7 @@ ngsp_mask_stream_finish(ngsp_mask_stream_t *s)
 
 
 size_t
-ngsp_mask_stream_masked(const ngsp_mask_stream_t *s)
+ngsp_mask_body_masked(const ngsp_mask_body_t *s)
 {
     return s->xml ? ngsp_mask_xml_masked(s->xml)
                   : ngsp_mask_json_masked(s->json);
@@ -134,7 +135,7 @@ ngsp_mask_stream_masked(const ngsp_mask_stream_t *s)
 
 
 size_t
-ngsp_mask_stream_offset(const ngsp_mask_stream_t *s)
+ngsp_mask_body_offset(const ngsp_mask_body_t *s)
 {
     return s->xml ? ngsp_mask_xml_offset(s->xml)
                   : ngsp_mask_json_offset(s->json);
@@ -142,7 +143,7 @@ ngsp_mask_stream_offset(const ngsp_mask_stream_t *s)
 
 
 const char *
-ngsp_mask_stream_reason(const ngsp_mask_stream_t *s)
+ngsp_mask_body_reason(const ngsp_mask_body_t *s)
 {
     return s->xml ? ngsp_mask_xml_reason(s->xml)
                   : ngsp_mask_status_text(s->status);
