@@ -8,16 +8,22 @@
 #include <string.h>
 #include <stdio.h>
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+/*
+ * HMAC-SHA256 is computed from SHA-256 states precomputed over the key's
+ * inner and outer pads (RFC 2104): a copy of two small structs per value.
+ * OpenSSL 3's EVP_MAC needs a context duplicated (allocated) per value,
+ * which cost more than the whole JSON rewrite of a record; its low-level
+ * SHA-256 calls are deprecated in 3.0 but kept, hence the API level.
+ */
+#define OPENSSL_API_COMPAT  10101
+#include <openssl/sha.h>
 
 #include "ngsp_mask_action.h"
 
 
 struct ngsp_mask_key_s {
-    EVP_MAC      *mac;
-    EVP_MAC_CTX  *tmpl;         /* keyed once; duplicated per value */
+    SHA256_CTX   inner;         /* after the key ^ ipad block */
+    SHA256_CTX   outer;         /* after the key ^ opad block */
 };
 
 
@@ -27,38 +33,41 @@ static const unsigned char  ngsp_fffd[3] = { 0xef, 0xbf, 0xbd };
 ngsp_mask_key_t *
 ngsp_mask_key_new(const unsigned char *key, size_t len)
 {
-    OSSL_PARAM        params[2];
+    size_t            i;
     ngsp_mask_key_t  *k;
+    unsigned char     block[SHA256_CBLOCK], pad[SHA256_CBLOCK];
 
     k = calloc(1, sizeof(ngsp_mask_key_t));
     if (k == NULL) {
         return NULL;
     }
 
-    k->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (k->mac == NULL) {
-        goto failed;
+    memset(block, 0, sizeof(block));
+
+    if (len > SHA256_CBLOCK) {
+        SHA256(key, len, block);
+    } else {
+        memcpy(block, key, len);
     }
 
-    k->tmpl = EVP_MAC_CTX_new(k->mac);
-    if (k->tmpl == NULL) {
-        goto failed;
+    for (i = 0; i < SHA256_CBLOCK; i++) {
+        pad[i] = block[i] ^ 0x36;
     }
 
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *) "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
+    SHA256_Init(&k->inner);
+    SHA256_Update(&k->inner, pad, SHA256_CBLOCK);
 
-    if (EVP_MAC_init(k->tmpl, key, len, params) != 1) {
-        goto failed;
+    for (i = 0; i < SHA256_CBLOCK; i++) {
+        pad[i] = block[i] ^ 0x5c;
     }
+
+    SHA256_Init(&k->outer);
+    SHA256_Update(&k->outer, pad, SHA256_CBLOCK);
+
+    memset(block, 0, sizeof(block));
+    memset(pad, 0, sizeof(pad));
 
     return k;
-
-failed:
-
-    ngsp_mask_key_free(k);
-    return NULL;
 }
 
 
@@ -69,13 +78,12 @@ ngsp_mask_key_free(ngsp_mask_key_t *k)
         return;
     }
 
-    EVP_MAC_CTX_free(k->tmpl);
-    EVP_MAC_free(k->mac);
+    memset(k, 0, sizeof(ngsp_mask_key_t));
     free(k);
 }
 
 
-/* --- parsing ------------------------------------------------------------ */
+/* --- parsing -------------------------------------------------------------- */
 
 
 static const struct {
@@ -278,7 +286,7 @@ ngsp_mask_action_out_max(const ngsp_mask_action_t *a, size_t len)
 }
 
 
-/* --- applying -------------------------------------------------------------- */
+/* --- applying ------------------------------------------------------------- */
 
 
 /* copies one character (n bytes at p, 0: invalid byte) as valid UTF-8 */
@@ -304,6 +312,27 @@ ngsp_mask_keep(const ngsp_mask_action_t *a, const unsigned char *in,
     const unsigned char  *p, *end;
 
     end = in + len;
+
+    for (p = in; p < end && *p < 0x80; p++) {
+        /* void */
+    }
+
+    if (p == end) {
+        /* ASCII, as identifiers and phone numbers are: one byte each */
+        if (a->kind == NGSP_MASK_KEEP_FIRST) {
+            first = a->n < len ? a->n : len;
+            memcpy(out, in, first);
+            memset(out + first, '*', len - first);
+
+        } else {
+            last = a->n < len ? len - a->n : 0;
+            memset(out, '*', last);
+            memcpy(out + last, in + last, len - last);
+        }
+
+        return len;
+    }
+
     total = 0;
 
     for (p = in; p < end; p += n ? n : 1) {
@@ -469,42 +498,33 @@ static size_t
 ngsp_mask_hash(const ngsp_mask_key_t *key, const unsigned char *in,
     size_t len, unsigned char *out)
 {
-    size_t          i, mlen;
-    EVP_MAC_CTX    *ctx;
-    unsigned char   md[32];
+    size_t          i;
+    SHA256_CTX      c;
+    unsigned char   md[SHA256_DIGEST_LENGTH];
     static const char  hex[] = "0123456789abcdef";
 
     if (key == NULL) {
-        goto failed;
+        /* never the value: a pseudonym we cannot compute is redacted */
+        memcpy(out, "***", 3);
+        return 3;
     }
 
-    ctx = EVP_MAC_CTX_dup(key->tmpl);
-    if (ctx == NULL) {
-        goto failed;
-    }
+    c = key->inner;
+    SHA256_Update(&c, in, len);
+    SHA256_Final(md, &c);
 
-    if (EVP_MAC_update(ctx, in, len) != 1
-        || EVP_MAC_final(ctx, md, &mlen, sizeof(md)) != 1
-        || mlen != 32)
-    {
-        EVP_MAC_CTX_free(ctx);
-        goto failed;
-    }
-
-    EVP_MAC_CTX_free(ctx);
+    c = key->outer;
+    SHA256_Update(&c, md, sizeof(md));
+    SHA256_Final(md, &c);
 
     for (i = 0; i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 0xf];
     }
 
+    memset(&c, 0, sizeof(c));
+
     return 64;
-
-failed:
-
-    /* never the value: a pseudonym we cannot compute is redacted */
-    memcpy(out, "***", 3);
-    return 3;
 }
 
 

@@ -18,14 +18,19 @@
  * go out until its fate is known: that stretch (comma, key, colon) is
  * "pending".  Within one feed it stays inside the open input span, which
  * is cut before it only when the member is removed; when a feed ends while
- * a member is pending, the stretch is dropped from the span and, once the
- * member turns out to be kept, written again from the decoded key.  A
- * comma is kept only when the container already has output before it, so
- * commas stay right however many members around it are removed.
+ * a member is pending, the stretch's bytes are held back (bounded) and
+ * written first once the member turns out to be kept, so the output is the
+ * same however the input was cut.  A comma is kept only when the container
+ * already has output before it, so commas stay right however many members
+ * around it are removed.
  */
 
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "ngsp_mask_json.h"
 
@@ -71,6 +76,7 @@ typedef struct {
 struct ngsp_mask_json_s {
     ngsp_mask_json_conf_t       conf;
     ngsp_mask_kind_t            dflt;
+    uint64_t                    lens;       /* of the profile's names */
 
     ngsp_json_state_t           state;
     ngsp_mask_status_t          status;
@@ -78,9 +84,9 @@ struct ngsp_mask_json_s {
     ngsp_json_frame_t          *frames;
 
     /* the string or literal being read */
-    unsigned                    decode:1;   /* into buf */
-    unsigned                    is_key:1;
-    unsigned                    lit_word:1;
+    unsigned char               decode;     /* into buf */
+    unsigned char               is_key;
+    unsigned char               lit_word;
     unsigned char               esc;        /* 0, 1: after '\', 2..5: hex */
     unsigned char               lit_state;
     const char                 *word;
@@ -102,9 +108,9 @@ struct ngsp_mask_json_s {
     /* output */
     const unsigned char        *span;       /* open input span, or NULL */
     const unsigned char        *tent;       /* pending stretch start */
-    unsigned                    pending:1;
-    unsigned                    carry:1;    /* pending since an older feed */
-    unsigned                    resume:1;   /* span open across feeds */
+    unsigned char               pending;
+    unsigned char               carry;      /* pending since an older feed */
+    unsigned char               resume;     /* span open across feeds */
 
     unsigned char              *stage;
     size_t                      staged;
@@ -194,6 +200,7 @@ void
 ngsp_mask_json_reset(ngsp_mask_json_t *j)
 {
     j->dflt = ngsp_mask_profile_default(j->conf.profile);
+    j->lens = ngsp_mask_profile_lengths(j->conf.profile);
     j->state = ST_VALUE;
     j->status = NGSP_MASK_OK;
     j->depth = 0;
@@ -227,27 +234,43 @@ ngsp_mask_json_offset(const ngsp_mask_json_t *j)
 }
 
 
-const char *
-ngsp_mask_status_text(ngsp_mask_status_t st)
+/*
+ * The first byte in [p, end) that ends a plain run inside a string ('"',
+ * '\\' or a control character); end if none.  Sixteen bytes at a time
+ * with SSE2 (every x86-64 has it), the table for the rest.
+ */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline const unsigned char *
+ngsp_json_scan(const unsigned char *p, const unsigned char *end)
 {
-    switch (st) {
-    case NGSP_MASK_OK:
-        return "ok";
-    case NGSP_MASK_ERR_SYNTAX:
-        return "malformed body";
-    case NGSP_MASK_ERR_TRUNCATED:
-        return "truncated body";
-    case NGSP_MASK_ERR_DEPTH:
-        return "nesting too deep";
-    case NGSP_MASK_ERR_VALUE:
-        return "value too long";
-    case NGSP_MASK_ERR_OUTPUT:
-        return "output failed";
-    case NGSP_MASK_ERR_NOMEM:
-        return "out of memory";
+#if defined(__SSE2__)
+    int      m;
+    __m128i  v, quote, bslash, ctl;
+
+    quote = _mm_set1_epi8('"');
+    bslash = _mm_set1_epi8('\\');
+    ctl = _mm_set1_epi8(0x1f);
+
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                             _mm_cmpeq_epi8(v, bslash)),
+                _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+        p += 16;
+    }
+#endif
+
+    while (p < end && !ngsp_json_str_stop[*p]) {
+        p++;
     }
 
-    return "unknown";
+    return p;
 }
 
 
@@ -258,7 +281,7 @@ ngsp_json_grow(unsigned char **b, size_t *cap, size_t need)
     size_t          n;
     unsigned char  *nb;
 
-    if (need <= *cap) {
+    if (need <= *cap && *b != NULL) {
         return 0;
     }
 
@@ -279,7 +302,7 @@ ngsp_json_grow(unsigned char **b, size_t *cap, size_t need)
 }
 
 
-/* --- output -------------------------------------------------------------- */
+/* --- output --------------------------------------------------------------- */
 
 
 static int
@@ -336,9 +359,7 @@ ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
 
     while (p < end) {
         q = p;
-        while (p < end && !ngsp_json_str_stop[*p]) {
-            p++;
-        }
+        p = ngsp_json_scan(p, end);
 
         if (p > q && ngsp_json_put(j, q, p - q) != 0) {
             return -1;
@@ -391,7 +412,7 @@ ngsp_json_span(ngsp_mask_json_t *j, const unsigned char *from,
 }
 
 
-/* --- decisions ------------------------------------------------------------- */
+/* --- decisions ------------------------------------------------------------ */
 
 
 /*
@@ -432,6 +453,30 @@ ngsp_json_keep_pending(ngsp_mask_json_t *j, const unsigned char *data,
     }
 
     return 0;
+}
+
+
+/*
+ * The pending stretch (comma, blanks, raw key, colon) is bounded by 8x
+ * max_value (a key may be written with \u escapes).  Checked on the whole
+ * stretch when the member is decided, and on its held-back part at the
+ * end of a feed, so the outcome does not depend on where input was cut.
+ */
+static int
+ngsp_json_stretch_ok(ngsp_mask_json_t *j, const unsigned char *data,
+    const unsigned char *p)
+{
+    size_t  n;
+
+    n = j->carry ? j->pend_len + (size_t) (p - data)
+                 : (size_t) (p - j->tent);
+
+    if (n > 8 * j->conf.max_value) {
+        j->status = NGSP_MASK_ERR_VALUE;
+        return 0;
+    }
+
+    return 1;
 }
 
 
@@ -481,8 +526,9 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
 
     if (top) {
         if (top->type == '{') {
-            act = ngsp_mask_profile_rule(j->conf.profile, top->parent,
-                                         j->key);
+            act = j->key ? ngsp_mask_profile_rule(j->conf.profile,
+                                                  top->parent, j->key)
+                         : NULL;
             parent = j->key;
 
         } else {
@@ -518,6 +564,10 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
             disp = (container || c == 'n') ? D_EMIT : D_MASK;
             break;
         }
+    }
+
+    if (j->pending && !ngsp_json_stretch_ok(j, data, p)) {
+        return -1;
     }
 
     if (disp == D_SKIP) {
@@ -596,9 +646,11 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 
     case D_MASK:
         j->masked++;
+        /* an empty value may have left buf unallocated */
         if (ngsp_json_grow(&j->res, &j->res_cap,
                            ngsp_mask_action_out_max(j->action, j->len))
-            != 0)
+            != 0
+            || ngsp_json_grow(&j->buf, &j->buf_cap, 1) != 0)
         {
             j->status = NGSP_MASK_ERR_NOMEM;
             return -1;
@@ -623,7 +675,7 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 }
 
 
-/* --- the state machine ------------------------------------------------------ */
+/* --- the state machine ---------------------------------------------------- */
 
 
 static int
@@ -814,6 +866,17 @@ ngsp_json_num(int s, unsigned char c)
 }
 
 
+/*
+ * Goes straight to the code of the state just entered (j->state is set),
+ * sparing a dispatch per token; at the end of the input, leaves the loop.
+ */
+#define NEXT(label)                                                          \
+    if (p < end) {                                                           \
+        goto label;                                                          \
+    }                                                                        \
+    break
+
+
 static int
 ngsp_json_is_ws(unsigned char c)
 {
@@ -826,6 +889,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     size_t size)
 {
     int                   s;
+    size_t                n;
     unsigned char         c;
     const unsigned char  *p, *q, *end;
     ngsp_json_frame_t    *top;
@@ -847,6 +911,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_STR:
         case ST_KEY:
+        string:
             if (j->esc) {
                 if (ngsp_json_escape(j, *p) != 0) {
                     goto failed;
@@ -856,8 +921,24 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             }
 
             q = p;
-            while (p < end && !ngsp_json_str_stop[*p]) {
+            p = ngsp_json_scan(p, end);
+
+            if (j->state == ST_KEY && j->len == 0 && j->hi == 0 && p < end
+                && *p == '"' && j->decode)
+            {
+                /* the common key: whole in this feed, no escape; no copy */
+                if ((size_t) (p - q) > j->conf.max_value) {
+                    j->status = NGSP_MASK_ERR_VALUE;
+                    goto failed;
+                }
+
+                n = p - q;
+                j->key = (j->lens >> (n < 64 ? n : 63) & 1)
+                         ? ngsp_mask_profile_name(j->conf.profile, q, n)
+                         : 0;
+                j->state = ST_COLON;
                 p++;
+                NEXT(colon);
             }
 
             if (j->decode && p > q) {
@@ -899,11 +980,21 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                                                   j->len)
                          : 0;
                 j->state = ST_COLON;
-                break;
+                NEXT(colon);
+            }
+
+            if (j->disp == D_EMIT && j->depth) {
+                /* a passed value inside a container: nothing to do */
+                j->state = ST_AFTER;
+                NEXT(after);
             }
 
             if (ngsp_json_end_value(j, j->disp, p) != 0) {
                 goto failed;
+            }
+
+            if (j->state == ST_AFTER) {
+                NEXT(after);
             }
 
             break;
@@ -957,11 +1048,19 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             break;
 
         case ST_AFTER:
+        after:
             c = *p;
 
             if (ngsp_json_is_ws(c)) {
-                p++;
-                break;
+                do {
+                    p++;
+                } while (p < end && ngsp_json_is_ws(*p));
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
             }
 
             top = &j->frames[j->depth - 1];
@@ -988,7 +1087,12 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 }
 
                 p++;
-                break;
+
+                if (j->state == ST_OBJ_KEY) {
+                    NEXT(obj_key);
+                }
+
+                NEXT(value);
             }
 
             if (c != (top->type == '{' ? '}' : ']')) {
@@ -1000,11 +1104,19 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_OBJ_FIRST:
         case ST_ARR_FIRST:
+        first:
             c = *p;
 
             if (ngsp_json_is_ws(c)) {
-                p++;
-                break;
+                do {
+                    p++;
+                } while (p < end && ngsp_json_is_ws(*p));
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
             }
 
             if (c == (j->state == ST_OBJ_FIRST ? '}' : ']')) {
@@ -1013,17 +1125,25 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             if (j->state == ST_ARR_FIRST) {
                 j->state = ST_VALUE;
-                break;
+                goto value;
             }
 
             /* fall through */
 
         case ST_OBJ_KEY:
+        obj_key:
             c = *p;
 
             if (ngsp_json_is_ws(c)) {
-                p++;
-                break;
+                do {
+                    p++;
+                } while (p < end && ngsp_json_is_ws(*p));
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
             }
 
             if (c != '"') {
@@ -1038,14 +1158,22 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             j->esc = 0;
             j->hi = 0;
             p++;
-            break;
+            NEXT(string);
 
         case ST_COLON:
+        colon:
             c = *p;
 
             if (ngsp_json_is_ws(c)) {
-                p++;
-                break;
+                do {
+                    p++;
+                } while (p < end && ngsp_json_is_ws(*p));
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
             }
 
             if (c != ':') {
@@ -1055,14 +1183,22 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             j->state = ST_VALUE;
             p++;
-            break;
+            NEXT(value);
 
         case ST_VALUE:
+        value:
             c = *p;
 
             if (ngsp_json_is_ws(c)) {
-                p++;
-                break;
+                do {
+                    p++;
+                } while (p < end && ngsp_json_is_ws(*p));
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
             }
 
             if (c == '{' || c == '[' || c == '"' || c == '-'
@@ -1082,9 +1218,11 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             if (c == '{') {
                 j->state = ST_OBJ_FIRST;
+                NEXT(first);
 
             } else if (c == '[') {
                 j->state = ST_ARR_FIRST;
+                NEXT(first);
 
             } else if (c == '"') {
                 j->state = ST_STR;
@@ -1093,6 +1231,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 j->len = 0;
                 j->esc = 0;
                 j->hi = 0;
+                NEXT(string);
 
             } else {
                 j->state = ST_LIT;
@@ -1137,6 +1276,9 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         if (j->pending) {
             /* only blanks were pending (an empty container) */
+            if (!ngsp_json_stretch_ok(j, data, p)) {
+                goto failed;
+            }
             j->pending = 0;
             if (j->carry) {
                 j->carry = 0;
@@ -1158,6 +1300,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
     /* the feed ends: flush what is decided, hold back what is pending */
     if (j->pending) {
+        if (!ngsp_json_stretch_ok(j, data, end)) {
+            goto failed;
+        }
+
         if (!j->carry) {
             if (ngsp_json_span(j, j->span, j->tent) != 0) {
                 goto failed;
@@ -1170,12 +1316,6 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             q = data;
         }
 
-        /* a key with its blanks and comma: bounded like a value */
-        if (j->pend_len + (end - q) > j->conf.max_value) {
-            j->status = NGSP_MASK_ERR_VALUE;
-            goto failed;
-        }
-
         if (ngsp_json_grow(&j->pend, &j->pend_cap, j->pend_len + (end - q))
             != 0)
         {
@@ -1183,8 +1323,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             goto failed;
         }
 
-        memcpy(j->pend + j->pend_len, q, end - q);
-        j->pend_len += end - q;
+        if (end > q) {
+            memcpy(j->pend + j->pend_len, q, end - q);
+            j->pend_len += end - q;
+        }
     }
 
     if (ngsp_json_span(j, j->span, end) != 0) {

@@ -21,39 +21,14 @@
 
 #include <stddef.h>
 
-#include "ngsp_mask_profile.h"
+#include "ngsp_mask_stream.h"
 
 
 typedef struct ngsp_mask_json_s  ngsp_mask_json_t;
 
 
-typedef enum {
-    NGSP_MASK_OK = 0,
-    NGSP_MASK_ERR_SYNTAX,       /* not JSON */
-    NGSP_MASK_ERR_TRUNCATED,    /* ended inside a value */
-    NGSP_MASK_ERR_DEPTH,        /* deeper than max_depth */
-    NGSP_MASK_ERR_VALUE,        /* key or masked value over max_value */
-    NGSP_MASK_ERR_OUTPUT,       /* the output callback failed */
-    NGSP_MASK_ERR_NOMEM
-} ngsp_mask_status_t;
-
-
-/* the span points into the buffer given to the current feed call */
-#define NGSP_MASK_OUT_INPUT  1
-
-/* returns 0, or -1 to stop the rewriter (NGSP_MASK_ERR_OUTPUT) */
-typedef int (*ngsp_mask_out_pt)(void *data, const unsigned char *p,
-    size_t len, unsigned flags);
-
-
-typedef struct {
-    const ngsp_mask_profile_t  *profile;
-    const ngsp_mask_key_t      *key;        /* for hash; may be NULL */
-    size_t                      max_depth;  /* containers; 0: 64 */
-    size_t                      max_value;  /* bytes; 0: 64k */
-    ngsp_mask_out_pt            out;
-    void                       *data;
-} ngsp_mask_json_conf_t;
+/* the same configuration as every tokenizer's (ngsp_mask_stream.h) */
+typedef ngsp_mask_stream_conf_t  ngsp_mask_json_conf_t;
 
 
 /* malloc'ed; NULL when out of memory */
@@ -75,7 +50,5 @@ size_t ngsp_mask_json_masked(const ngsp_mask_json_t *j);
 
 /* offset of the input byte where an error was found */
 size_t ngsp_mask_json_offset(const ngsp_mask_json_t *j);
-
-const char *ngsp_mask_status_text(ngsp_mask_status_t st);
 
 #endif /* NGSP_MASK_JSON_H */

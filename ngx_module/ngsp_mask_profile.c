@@ -35,6 +35,7 @@ struct ngsp_mask_profile_s {
     uint32_t            *table;         /* ids; 0 empty */
     size_t               mask;          /* table size - 1 */
     size_t               max_name;
+    uint64_t             lens;          /* bit n: a name of n bytes (n<64) */
     ngsp_mask_kind_t     dflt;
     int                  uses_hash;
     char               **texts;         /* replace texts, owned */
@@ -42,16 +43,30 @@ struct ngsp_mask_profile_s {
 };
 
 
-static uint32_t
-ngsp_mask_hash(const unsigned char *p, size_t len)
+/*
+ * A key is hashed for every member of every response: its first and last
+ * eight bytes and its length, mixed; shorter keys byte by byte.  Equal
+ * hashes are confirmed with memcmp, so collisions cost time, not answers.
+ */
+static inline uint32_t
+ngsp_mask_name_hash(const unsigned char *p, size_t len)
 {
-    uint32_t  h = 2166136261u;      /* FNV-1a */
+    uint64_t  a, b, h;
 
-    while (len--) {
-        h = (h ^ *p++) * 16777619u;
+    if (len >= 8) {
+        memcpy(&a, p, 8);
+        memcpy(&b, p + len - 8, 8);
+        h = (a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full) ^ len;
+
+    } else {
+        h = len;
+        while (len--) {
+            h = (h << 8) | *p++;
+        }
+        h *= 0x9e3779b97f4a7c15ull;
     }
 
-    return h;
+    return (uint32_t) (h >> 32) ^ (uint32_t) h;
 }
 
 
@@ -111,11 +126,12 @@ ngsp_mask_profile_name(const ngsp_mask_profile_t *p,
     uint32_t            h, id;
     ngsp_mask_entry_t  *e;
 
-    if (len > p->max_name) {
+    /* most keys are no rule's name: a length no name has says so at once */
+    if (len > p->max_name || !(p->lens >> (len < 64 ? len : 63) & 1)) {
         return 0;
     }
 
-    h = ngsp_mask_hash(name, len);
+    h = ngsp_mask_name_hash(name, len);
 
     for (i = h & p->mask; (id = p->table[i]) != 0; i = (i + 1) & p->mask) {
         e = &p->names[id - 1];
@@ -164,13 +180,17 @@ static ngsp_mask_name_t
 ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
 {
     size_t              i, max;
+    uint64_t            lens;
     ngsp_mask_name_t    id;
     ngsp_mask_entry_t  *names, *e;
 
     max = p->max_name;
+    lens = p->lens;
     p->max_name = (size_t) -1;
+    p->lens = (uint64_t) -1;
     id = ngsp_mask_profile_name(p, (const unsigned char *) name, len);
     p->max_name = max;
+    p->lens = lens;
 
     if (id) {
         return id;
@@ -198,7 +218,7 @@ ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
     memcpy(e->name, name, len);
     e->name[len] = '\0';
     e->len = len;
-    e->hash = ngsp_mask_hash((const unsigned char *) name, len);
+    e->hash = ngsp_mask_name_hash((const unsigned char *) name, len);
 
     id = (ngsp_mask_name_t) ++p->nnames;
 
@@ -211,6 +231,8 @@ ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
     if (len > p->max_name) {
         p->max_name = len;
     }
+
+    p->lens |= (uint64_t) 1 << (len < 64 ? len : 63);
 
     return id;
 }
@@ -362,6 +384,13 @@ int
 ngsp_mask_profile_uses_hash(const ngsp_mask_profile_t *p)
 {
     return p->uses_hash;
+}
+
+
+uint64_t
+ngsp_mask_profile_lengths(const ngsp_mask_profile_t *p)
+{
+    return p->lens;
 }
 
 

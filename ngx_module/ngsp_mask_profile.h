@@ -50,6 +50,13 @@ int ngsp_mask_profile_uses_hash(const ngsp_mask_profile_t *p);
 /* longest name in any selector: a longer key is never a rule name */
 size_t ngsp_mask_profile_max_name(const ngsp_mask_profile_t *p);
 
+/*
+ * Bit n set when some selector name is n bytes long (n < 64; bit 63 also
+ * stands for every longer length): a key of a length not set has id 0,
+ * which a tokenizer can tell without a call.
+ */
+uint64_t ngsp_mask_profile_lengths(const ngsp_mask_profile_t *p);
+
 /* the id of a (decoded) key, 0 when no selector names it */
 ngsp_mask_name_t ngsp_mask_profile_name(const ngsp_mask_profile_t *p,
     const unsigned char *name, size_t len);

@@ -1,23 +1,949 @@
 /*
- * ngsp: personal-data masking body filter (issues 4, 5).  Placeholder module
- * so the shared object carries its final set of modules; no directives yet.
+ * ngsp: personal-data masking of JSON response bodies (issue 4).
+ *
+ * Request side: with masking on, the upstream is asked for an identity
+ * body (see ngx_http_ngsp_mask_identity()).  Header filter: picks the
+ * profile, drops Content-Length, weakens the ETag, turns ranges off, and
+ * takes a gzip/deflate body it still gets for inflating.  Body filter:
+ * feeds the streaming rewriter (ngsp_mask_json.c) buffer by buffer;
+ * long unchanged spans go out as buffers pointing into the upstream's own
+ * (their release is tied to the last such buffer through b->shadow, as
+ * the sub filter does), rewritten bytes and short spans are copied into
+ * small buffers of our own that are recycled.  Memory per request is the
+ * rewriter's (bounded by ngsp_mask_max_depth and ngsp_mask_max_value) plus
+ * buffers in flight.  On any doubt the response is cut short and the
+ * reason logged.
  */
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
+#include <zlib.h>
+
+#include "ngx_http_ngsp_mask.h"
+
+
+#define NGX_HTTP_NGSP_MASK_COPY_SIZE   4096
+
+/*
+ * A shorter unchanged span is copied: a buffer and a chain link of its
+ * own (and an iovec when written) cost more than copying a few hundred
+ * bytes, and masked records are cut into many short spans.
+ */
+#define NGX_HTTP_NGSP_MASK_REF_MIN     256
+
+/*
+ * The start of the output is held (copied, so no upstream buffer is
+ * pinned) until this much is ready, a flush, or the end: a small masked
+ * response then goes out in one write with its last chunk, as an
+ * unmasked one with Content-Length does.
+ */
+#define NGX_HTTP_NGSP_MASK_HOLD        8192
+#define NGX_HTTP_NGSP_MASK_BUFFERED    0x08
+#define NGX_HTTP_NGSP_MASK_ZBUF_SIZE   16384
+
+
+typedef struct {
+    ngx_http_request_t         *r;
+    ngsp_mask_json_t           *json;      /* NULL: pass (header only) */
+    ngx_str_t                   profile;
+
+    ngx_buf_t                  *in;        /* the buffer being fed */
+    ngx_buf_t                  *last_ref;  /* last output pointing into it */
+    ngx_chain_t                *copy;      /* being filled, not linked yet */
+
+    ngx_chain_t                *out;
+    ngx_chain_t               **last_out;
+    ngx_chain_t                *busy;
+    ngx_chain_t                *free_ref;  /* buffers without memory */
+    ngx_chain_t                *free_copy; /* buffers with memory */
+
+    z_stream                   *zs;        /* gzip or deflate body */
+    u_char                     *zbuf;
+
+    size_t                      held;      /* bytes queued before start */
+
+    unsigned                    failed:1;
+    unsigned                    zdone:1;
+    unsigned                    started:1; /* output has been sent */
+    unsigned                    push:1;    /* a flush or the end seen */
+} ngx_http_ngsp_mask_ctx_t;
+
+
+static ngx_int_t ngx_http_ngsp_mask_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ngsp_mask_init(ngx_conf_t *cf);
+
+
+static ngx_command_t  ngx_http_ngsp_mask_commands[] = {
+
+    { ngx_string("ngsp_mask_hash_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ngsp_mask_hash_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_mask_profile"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_ngsp_mask_profile_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_mask"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ngsp_mask,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_mask_types"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ngsp_mask_types,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_mask_max_value"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_mask_loc_conf_t, max_value),
+      NULL },
+
+    { ngx_string("ngsp_mask_max_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ngsp_mask_loc_conf_t, max_depth),
+      NULL },
+
+      ngx_null_command
+};
 
 
 static ngx_http_module_t  ngx_http_ngsp_mask_filter_module_ctx = {
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    ngx_http_ngsp_mask_add_variables,      /* preconfiguration */
+    ngx_http_ngsp_mask_init,               /* postconfiguration */
+
+    ngx_http_ngsp_mask_create_main_conf,   /* create main configuration */
+    ngx_http_ngsp_mask_init_main_conf,     /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ngsp_mask_create_loc_conf,    /* create location configuration */
+    ngx_http_ngsp_mask_merge_loc_conf      /* merge location configuration */
 };
 
 
 ngx_module_t  ngx_http_ngsp_mask_filter_module = {
     NGX_MODULE_V1,
-    &ngx_http_ngsp_mask_filter_module_ctx,
-    NULL,
-    NGX_HTTP_MODULE,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    &ngx_http_ngsp_mask_filter_module_ctx, /* module context */
+    ngx_http_ngsp_mask_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+/* --- request side --------------------------------------------------------- */
+
+/*
+ * Asks the upstream for an identity body.  The Accept-Encoding line that
+ * proxy (fastcgi, uwsgi, ...) copies from the request's header list is
+ * rewritten to "identity", while r->headers_in.accept_encoding keeps the
+ * client's value on a copy, so nginx's gzip can still compress the masked
+ * output for the client.  Nothing to configure; an explicit
+ * proxy_set_header Accept-Encoding still wins.
+ */
+static ngx_int_t
+ngx_http_ngsp_mask_identity(ngx_http_request_t *r)
+{
+    ngx_table_elt_t                *ae, *copy;
+    ngx_http_ngsp_mask_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_mask_filter_module);
+
+    if (!lcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ae = r->headers_in.accept_encoding;
+
+    if (ae == NULL
+        || (ae->value.len == sizeof("identity") - 1
+            && ngx_strncmp(ae->value.data, "identity", ae->value.len) == 0))
+    {
+        return NGX_DECLINED;
+    }
+
+    copy = ngx_palloc(r->pool, sizeof(ngx_table_elt_t));
+    if (copy == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *copy = *ae;
+    r->headers_in.accept_encoding = copy;
+
+    /* the list element, as the upstream will send it */
+    ngx_str_set(&ae->value, "identity");
+
+    return NGX_DECLINED;
+}
+
+
+/* --- header filter -------------------------------------------------------- */
+
+
+static void
+ngx_http_ngsp_mask_cleanup(void *data)
+{
+    ngx_http_ngsp_mask_ctx_t  *ctx = data;
+
+    if (ctx->json) {
+        ngsp_mask_json_free(ctx->json);
+        ctx->json = NULL;
+    }
+
+    if (ctx->zs) {
+        inflateEnd(ctx->zs);
+        ctx->zs = NULL;
+    }
+}
+
+
+/* 1 gzip or deflate (inflated here), 0 none, -1 something else */
+static ngx_int_t
+ngx_http_ngsp_mask_encoding(ngx_http_request_t *r)
+{
+    ngx_str_t        *v;
+    ngx_table_elt_t  *ce;
+
+    ce = r->headers_out.content_encoding;
+
+    if (ce == NULL || ce->hash == 0 || ce->value.len == 0) {
+        return 0;
+    }
+
+    v = &ce->value;
+
+    if ((v->len == 8 && ngx_strncasecmp(v->data, (u_char *) "identity", 8)
+         == 0))
+    {
+        return 0;
+    }
+
+    if ((v->len == 4 && ngx_strncasecmp(v->data, (u_char *) "gzip", 4) == 0)
+        || (v->len == 6
+            && ngx_strncasecmp(v->data, (u_char *) "x-gzip", 6) == 0)
+        || (v->len == 7
+            && ngx_strncasecmp(v->data, (u_char *) "deflate", 7) == 0))
+    {
+        return 1;
+    }
+
+    return -1;
+}
+
+
+static int ngx_http_ngsp_mask_out(void *data, const u_char *p,
+    size_t len, unsigned flags);
+
+
+static ngx_int_t
+ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
+{
+    ngx_int_t                        enc;
+    ngx_str_t                        name;
+    ngx_pool_cleanup_t              *cln;
+    ngsp_mask_json_conf_t            jc;
+    ngx_http_ngsp_mask_ctx_t        *ctx;
+    ngx_http_ngsp_mask_profile_t    *prof;
+    ngx_http_ngsp_mask_loc_conf_t   *lcf;
+    ngx_http_ngsp_mask_main_conf_t  *mcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_mask_filter_module);
+
+    if (!lcf->enable
+        || ngx_http_get_module_ctx(r, ngx_http_ngsp_mask_filter_module)
+        || r->headers_out.status == NGX_HTTP_NO_CONTENT
+        || r->headers_out.status == NGX_HTTP_NOT_MODIFIED
+        || r->headers_out.status < NGX_HTTP_OK
+        || !ngx_http_ngsp_mask_type_ok(r, lcf->types))
+    {
+        /* an error page sent instead of a refused body passes here too */
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ngsp_mask_ctx_t));
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->r = r;
+    ctx->last_out = &ctx->out;
+    ngx_http_set_ctx(r, ctx, ngx_http_ngsp_mask_filter_module);
+
+    if (lcf->name) {
+        if (ngx_http_complex_value(r, lcf->name, &name) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (name.len == 3 && ngx_strncmp(name.data, "off", 3) == 0) {
+            ngx_http_set_ctx(r, NULL, ngx_http_ngsp_mask_filter_module);
+            return ngx_http_next_header_filter(r);
+        }
+
+        mcf = ngx_http_get_module_main_conf(r,
+                                            ngx_http_ngsp_mask_filter_module);
+        prof = ngx_http_ngsp_mask_find(mcf, &name);
+
+        if (prof == NULL) {
+            ctx->failed = 1;
+            ctx->profile = name;
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ngsp: mask profile \"%V\" does not exist, "
+                          "response refused", &name);
+            return ngx_http_filter_finalize_request(r,
+                                        &ngx_http_ngsp_mask_filter_module,
+                                        NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+    } else {
+        prof = lcf->profile;
+    }
+
+    ctx->profile = prof->name;
+
+    /*
+     * A slice of a document can itself parse as JSON ("001099012345"
+     * cut out of its member) and would pass unmasked: refused.
+     */
+    if (r->headers_out.status == NGX_HTTP_PARTIAL_CONTENT
+        || r->headers_out.content_range)
+    {
+        ctx->failed = 1;
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ngsp: cannot mask a partial response, refused");
+        return ngx_http_filter_finalize_request(r,
+                                            &ngx_http_ngsp_mask_filter_module,
+                                            NGX_HTTP_BAD_GATEWAY);
+    }
+
+    enc = ngx_http_ngsp_mask_encoding(r);
+
+    if (enc < 0) {
+        ctx->failed = 1;
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ngsp: cannot mask a body with content encoding "
+                      "\"%V\", response refused",
+                      &r->headers_out.content_encoding->value);
+        return ngx_http_filter_finalize_request(r,
+                                            &ngx_http_ngsp_mask_filter_module,
+                                            NGX_HTTP_BAD_GATEWAY);
+    }
+
+    /* what reaches the client is neither the upstream's bytes nor length */
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_weak_etag(r);
+    r->allow_ranges = 0;
+
+    if (enc == 1) {
+        r->headers_out.content_encoding->hash = 0;
+        r->headers_out.content_encoding = NULL;
+    }
+
+    if (r->header_only) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ngsp_mask_cleanup;
+    cln->data = ctx;
+
+    if (enc == 1) {
+        ctx->zs = ngx_pcalloc(r->pool, sizeof(z_stream));
+        ctx->zbuf = ngx_palloc(r->pool, NGX_HTTP_NGSP_MASK_ZBUF_SIZE);
+        if (ctx->zs == NULL || ctx->zbuf == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* 32 + 15: a gzip or zlib header, detected */
+        if (inflateInit2(ctx->zs, 32 + MAX_WBITS) != Z_OK) {
+            ctx->zs = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    jc.profile = prof->profile;
+    jc.key = ((ngx_http_ngsp_mask_main_conf_t *)
+              ngx_http_get_module_main_conf(r,
+                                    ngx_http_ngsp_mask_filter_module))->key;
+    jc.max_depth = lcf->max_depth;
+    jc.max_value = lcf->max_value;
+    jc.out = ngx_http_ngsp_mask_out;
+    jc.data = ctx;
+
+    ctx->json = ngsp_mask_json_new(&jc);
+    if (ctx->json == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->filter_need_in_memory = 1;
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/* --- body filter ---------------------------------------------------------- */
+
+
+static ngx_chain_t *
+ngx_http_ngsp_mask_link(ngx_http_ngsp_mask_ctx_t *ctx, ngx_chain_t **free)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (*free) {
+        cl = *free;
+        *free = cl->next;
+        cl->next = NULL;
+        return cl;
+    }
+
+    cl = ngx_alloc_chain_link(ctx->r->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    b = ngx_calloc_buf(ctx->r->pool);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    return cl;
+}
+
+
+static void
+ngx_http_ngsp_mask_append(ngx_http_ngsp_mask_ctx_t *ctx, ngx_chain_t *cl)
+{
+    cl->next = NULL;
+    *ctx->last_out = cl;
+    ctx->last_out = &cl->next;
+}
+
+
+/* the copy buffer being filled goes into the output, in order */
+static void
+ngx_http_ngsp_mask_close_copy(ngx_http_ngsp_mask_ctx_t *ctx)
+{
+    ngx_chain_t  *cl = ctx->copy;
+
+    if (cl == NULL) {
+        return;
+    }
+
+    ctx->copy = NULL;
+
+    if (cl->buf->last == cl->buf->pos) {
+        cl->next = ctx->free_copy;
+        ctx->free_copy = cl;
+        return;
+    }
+
+    ngx_http_ngsp_mask_append(ctx, cl);
+}
+
+
+/* output of the rewriter */
+static int
+ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
+    unsigned flags)
+{
+    ngx_http_ngsp_mask_ctx_t  *ctx = data;
+
+    size_t        n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (!ctx->started) {
+        ctx->held += len;
+    }
+
+    if ((flags & NGSP_MASK_OUT_INPUT) && ctx->in && ctx->started
+        && len >= NGX_HTTP_NGSP_MASK_REF_MIN)
+    {
+        /* a span of the upstream's buffer: pointed to, not copied */
+        ngx_http_ngsp_mask_close_copy(ctx);
+
+        cl = ngx_http_ngsp_mask_link(ctx, &ctx->free_ref);
+        if (cl == NULL) {
+            return -1;
+        }
+
+        b = cl->buf;
+        ngx_memzero(b, sizeof(ngx_buf_t));
+        b->memory = 1;
+        b->pos = (u_char *) p;
+        b->last = (u_char *) p + len;
+        b->tag = (ngx_buf_tag_t) &ngx_http_ngsp_mask_filter_module;
+
+        ngx_http_ngsp_mask_append(ctx, cl);
+        ctx->last_ref = b;
+
+        return 0;
+    }
+
+    while (len) {
+        if (ctx->copy == NULL || ctx->copy->buf->last == ctx->copy->buf->end)
+        {
+            ngx_http_ngsp_mask_close_copy(ctx);
+
+            if (ctx->free_copy) {
+                cl = ctx->free_copy;
+                ctx->free_copy = cl->next;
+                cl->next = NULL;
+                b = cl->buf;
+
+            } else {
+                cl = ngx_alloc_chain_link(ctx->r->pool);
+                if (cl == NULL) {
+                    return -1;
+                }
+
+                b = ngx_create_temp_buf(ctx->r->pool,
+                                        NGX_HTTP_NGSP_MASK_COPY_SIZE);
+                if (b == NULL) {
+                    return -1;
+                }
+
+                cl->buf = b;
+                cl->next = NULL;
+            }
+
+            b->pos = b->start;
+            b->last = b->start;
+            b->flush = 0;
+            b->last_buf = 0;
+            b->tag = (ngx_buf_tag_t) &ngx_http_ngsp_mask_filter_module;
+            ctx->copy = cl;
+        }
+
+        b = ctx->copy->buf;
+        n = ngx_min(len, (size_t) (b->end - b->last));
+        b->last = ngx_cpymem(b->last, p, n);
+        p += n;
+        len -= n;
+    }
+
+    return 0;
+}
+
+
+/* a buffer without data that carries flags (last_buf, flush) */
+static ngx_int_t
+ngx_http_ngsp_mask_mark(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *in)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    cl = ngx_http_ngsp_mask_link(ctx, &ctx->free_ref);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = cl->buf;
+    ngx_memzero(b, sizeof(ngx_buf_t));
+    b->sync = 1;
+    b->flush = in->flush;
+    b->last_buf = in->last_buf;
+    b->last_in_chain = in->last_in_chain;
+    b->tag = (ngx_buf_tag_t) &ngx_http_ngsp_mask_filter_module;
+
+    ngx_http_ngsp_mask_append(ctx, cl);
+
+    return NGX_OK;
+}
+
+
+static ngsp_mask_status_t
+ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
+    const char **why)
+{
+    int                  rc;
+    size_t               n;
+    z_stream            *zs = ctx->zs;
+    ngsp_mask_status_t   st;
+
+    if (ctx->zdone) {
+        *why = "data after the compressed body";
+        return NGSP_MASK_ERR_SYNTAX;
+    }
+
+    zs->next_in = b->pos;
+    zs->avail_in = b->last - b->pos;
+
+    do {
+        zs->next_out = ctx->zbuf;
+        zs->avail_out = NGX_HTTP_NGSP_MASK_ZBUF_SIZE;
+
+        rc = inflate(zs, Z_NO_FLUSH);
+
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+            *why = "corrupt compressed body";
+            return NGSP_MASK_ERR_SYNTAX;
+        }
+
+        n = NGX_HTTP_NGSP_MASK_ZBUF_SIZE - zs->avail_out;
+
+        if (n) {
+            /* spans of zbuf are copied: ctx->in is NULL */
+            st = ngsp_mask_json_feed(ctx->json, ctx->zbuf, n);
+            if (st != NGSP_MASK_OK) {
+                return st;
+            }
+        }
+
+        if (rc == Z_STREAM_END) {
+            ctx->zdone = 1;
+
+            if (zs->avail_in) {
+                *why = "data after the compressed body";
+                return NGSP_MASK_ERR_SYNTAX;
+            }
+
+            break;
+        }
+
+        if (rc == Z_BUF_ERROR && n == 0) {
+            break;
+        }
+
+    } while (zs->avail_in > 0 || zs->avail_out == 0);
+
+    return NGSP_MASK_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_mask_send(ngx_http_request_t *r, ngx_http_ngsp_mask_ctx_t *ctx)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (ctx->out == NULL && ctx->busy == NULL) {
+        return NGX_OK;
+    }
+
+    if (!ctx->started) {
+        if (!ctx->push && ctx->held < NGX_HTTP_NGSP_MASK_HOLD) {
+            r->buffered |= NGX_HTTP_NGSP_MASK_BUFFERED;
+            return NGX_OK;
+        }
+
+        ctx->started = 1;
+        r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
+    }
+
+    rc = ngx_http_next_body_filter(r, ctx->out);
+
+    if (ctx->busy == NULL) {
+        ctx->busy = ctx->out;
+
+    } else {
+        for (cl = ctx->busy; cl->next; cl = cl->next) { /* void */ }
+        cl->next = ctx->out;
+    }
+
+    ctx->out = NULL;
+    ctx->last_out = &ctx->out;
+
+    /* what was sent frees our buffers and, through shadow, upstream's */
+    while (ctx->busy) {
+        cl = ctx->busy;
+        b = cl->buf;
+
+        if (ngx_buf_size(b) != 0) {
+            break;
+        }
+
+#if (NGX_HAVE_WRITE_ZEROCOPY)
+        if (b->zerocopy_busy) {
+            break;
+        }
+#endif
+
+        if (b->shadow) {
+            b->shadow->pos = b->shadow->last;
+            b->shadow = NULL;
+        }
+
+        ctx->busy = cl->next;
+
+        if (b->temporary) {
+            cl->next = ctx->free_copy;
+            ctx->free_copy = cl;
+
+        } else {
+            cl->next = ctx->free_ref;
+            ctx->free_ref = cl;
+        }
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    const char                *why;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
+    ngsp_mask_status_t         st;
+    ngx_http_ngsp_mask_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ngsp_mask_filter_module);
+
+    if (ctx == NULL || (ctx->json == NULL && !ctx->failed)) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->failed) {
+        if (ctx->json == NULL) {
+            /* the error page that replaced a refused response */
+            return ngx_http_next_body_filter(r, in);
+        }
+
+        goto discard;
+    }
+
+    st = NGSP_MASK_OK;
+    why = NULL;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_size(b) && !ngx_buf_in_memory(b)) {
+            why = "body not in memory";
+            st = NGSP_MASK_ERR_OUTPUT;
+            goto failed;
+        }
+
+        if (ngx_buf_in_memory(b) && b->last > b->pos) {
+
+            if (ctx->zs) {
+                ctx->in = NULL;
+                st = ngx_http_ngsp_mask_inflate(ctx, b, &why);
+                b->pos = b->last;
+
+            } else {
+                ctx->in = b;
+                ctx->last_ref = NULL;
+
+                st = ngsp_mask_json_feed(ctx->json, b->pos, b->last - b->pos);
+
+                if (ctx->last_ref && st == NGSP_MASK_OK) {
+                    /* b is released when the last span of it is sent */
+                    ctx->last_ref->shadow = b;
+                    ctx->last_ref->recycled = b->recycled;
+
+                } else {
+                    b->pos = b->last;
+                }
+
+                ctx->in = NULL;
+            }
+
+            ngx_http_ngsp_mask_close_copy(ctx);
+
+            if (st != NGSP_MASK_OK) {
+                goto failed;
+            }
+        }
+
+        if (b->last_buf || b->last_in_chain || b->flush) {
+            ctx->push = 1;
+        }
+
+        if (b->last_buf || b->last_in_chain) {
+            if (ctx->zs && !ctx->zdone) {
+                why = "truncated compressed body";
+                st = NGSP_MASK_ERR_TRUNCATED;
+                goto failed;
+            }
+
+            st = ngsp_mask_json_finish(ctx->json);
+            ngx_http_ngsp_mask_close_copy(ctx);
+
+            if (st != NGSP_MASK_OK) {
+                goto failed;
+            }
+
+            if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+        } else if (b->flush) {
+            if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return ngx_http_ngsp_mask_send(r, ctx);
+
+failed:
+
+    ctx->failed = 1;
+    r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
+
+    /* the reason and where, never the data */
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ngsp: masking failed (%s) at byte %uz of the %sbody, "
+                  "profile \"%V\"; response cut short",
+                  why ? why : ngsp_mask_status_text(st),
+                  ngsp_mask_json_offset(ctx->json),
+                  ctx->zs ? "inflated " : "", &ctx->profile);
+
+    /* nothing more goes out: what is queued is dropped */
+    for (cl = ctx->out; cl; cl = cl->next) {
+        if (cl->buf->shadow) {
+            cl->buf->shadow->pos = cl->buf->shadow->last;
+        }
+    }
+
+    ctx->out = NULL;
+    ctx->last_out = &ctx->out;
+
+discard:
+
+    for (cl = in; cl; cl = cl->next) {
+        if (ngx_buf_in_memory(cl->buf)) {
+            cl->buf->pos = cl->buf->last;
+        }
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* --- variables ------------------------------------------------------------ */
+
+
+static ngx_int_t
+ngx_http_ngsp_mask_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                    *p;
+    ngx_http_ngsp_mask_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ngsp_mask_filter_module);
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    switch (data) {
+
+    case 0:     /* $ngsp_mask_status */
+        if (ctx == NULL) {
+            ngx_str_set(v, "off");
+        } else if (ctx->failed) {
+            ngx_str_set(v, "error");
+        } else {
+            ngx_str_set(v, "ok");
+        }
+        return NGX_OK;
+
+    case 1:     /* $ngsp_mask_profile */
+        if (ctx == NULL) {
+            v->len = 0;
+            v->data = (u_char *) "";
+        } else {
+            v->len = ctx->profile.len;
+            v->data = ctx->profile.data;
+        }
+        return NGX_OK;
+
+    default:    /* $ngsp_masked */
+        p = ngx_pnalloc(r->pool, NGX_SIZE_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+        v->data = p;
+        v->len = ngx_sprintf(p, "%uz", (ctx && ctx->json)
+                                       ? ngsp_mask_json_masked(ctx->json)
+                                       : (size_t) 0) - p;
+        return NGX_OK;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_mask_add_variables(ngx_conf_t *cf)
+{
+    ngx_uint_t            i;
+    ngx_http_variable_t  *var;
+    static ngx_str_t      names[] = {
+        ngx_string("ngsp_mask_status"),
+        ngx_string("ngsp_mask_profile"),
+        ngx_string("ngsp_masked")
+    };
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        var = ngx_http_add_variable(cf, &names[i], NGX_HTTP_VAR_NOCACHEABLE);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = ngx_http_ngsp_mask_variable;
+        var->data = i;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_mask_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ngsp_mask_identity;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ngsp_mask_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_ngsp_mask_body_filter;
+
+    return NGX_OK;
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Masking benchmarks (issue 4), figures side by side in one run:
+#  1. the engine's MB/s on one core for a list response of the fixtures'
+#     shape, beside a plain copy and a jansson parse + dump of the same
+#     bytes (bench/mask_bench.c);
+#  2. proxy requests per second for a 2 KB record through nginx with
+#     masking on and off (wrk; nginx itself serves the record upstream).
+#
+#   bench/mask.sh BUILD_DIR      (make bench)
+# MASK_BENCH_MB, MASK_BENCH_REPEATS, MASK_BENCH_SECONDS tune the run.
+set -euo pipefail
+
+build=$(cd "${1:?build dir}" && pwd)
+top=$(cd "$(dirname "$0")/.." && pwd)
+fixtures=${NGSP_FIXTURES:-$top/../shared/fixtures}
+mb=${MASK_BENCH_MB:-32}
+reps=${MASK_BENCH_REPEATS:-7}
+secs=${MASK_BENCH_SECONDS:-5}
+
+list=$fixtures/citizens.json
+record=$fixtures/citizen.json
+[ -f "$list" ] || { echo "ngsp: no $list (set NGSP_FIXTURES)"; exit 1; }
+
+cc -std=gnu99 -O2 -I"$top/ngx_module" -D_GNU_SOURCE "$top/bench/mask_bench.c" \
+    "$top"/ngx_module/ngsp_mask_*.c -o "$build/mask_bench" -lcrypto -ljansson
+"$build/mask_bench" "$list" "$mb" "$reps"
+
+# --- through nginx ------------------------------------------------------------
+
+if ! command -v wrk >/dev/null; then
+    echo "ngsp: wrk not installed (apt-get install wrk): proxy figures skipped"
+    exit 0
+fi
+
+dir=$(mktemp -d "$build/mask-bench.XXXXXX")
+trap 'nginx -p "$dir" -c "$dir/nginx.conf" -s stop 2>/dev/null || true;
+      sleep 0.5; rm -rf "$dir"' EXIT
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+up=$(free_port)
+head -c 48 /dev/urandom > "$dir/key"
+cp "$record" "$dir/record.json"
+user=""
+[ "$(id -u)" = 0 ] && user="user root;"
+
+cat > "$dir/nginx.conf" <<CONF
+load_module $build/ngx_http_ngsp_module.so;
+$user
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+
+    ngsp_mask_hash_key $dir/key;
+    ngsp_mask_profile citizen_basic {
+        SoDinhDanh keep_last=4;  HoVaTen initials;  NgayThangNamSinh year;
+        SoDienThoai keep_last=3; Email email;       DanToc remove;
+        TonGiao remove;          SoCMND redact;     Cha.SoDinhDanh hash;
+    }
+    ngsp_mask_profile nothing { }
+
+    upstream record { server 127.0.0.1:$up; keepalive 32; }
+
+    server {
+        listen 127.0.0.1:$up;
+        location /r { alias $dir/record.json; default_type application/json; }
+    }
+    server {
+        listen 127.0.0.1:$port;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        location /plain/  { proxy_pass http://record/r; }
+        location /masked/ { ngsp_mask citizen_basic; proxy_pass http://record/r; }
+        location /parsed/ { ngsp_mask nothing; proxy_pass http://record/r; }
+    }
+}
+CONF
+
+nginx -t -q -p "$dir" -c "$dir/nginx.conf"
+nginx -p "$dir" -c "$dir/nginx.conf"
+sleep 0.5
+
+curl --noproxy '*' -sf "http://127.0.0.1:$port/masked/" | grep -q '"HoVaTen": "N. V. A."' \
+    || { echo "ngsp: masked proxy does not mask"; exit 1; }
+
+worker=$(pgrep -P "$(cat "$dir/nginx.pid")" | head -1)
+hz=$(getconf CLK_TCK)
+
+# worker CPU ticks (user + system)
+ticks() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
+
+# "requests/s  worker-CPU-microseconds/request" for one wrk run
+run() {
+    local t0 t1 out
+    t0=$(ticks)
+    out=$(wrk -t1 -c16 -d"${secs}s" "http://127.0.0.1:$port/$1/")
+    t1=$(ticks)
+    echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$hz" -v s="$secs" '
+        /Requests\/sec/ { rps = $2 }
+        END { printf "%d %.1f\n", rps, dt / hz * 1e6 / (rps * s) }'
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+plain=()
+masked=()
+parsed=()
+for i in 1 2 3; do
+    plain+=("$(run plain)")
+    masked+=("$(run masked)")
+    parsed+=("$(run parsed)")
+done
+
+p=$(printf '%s\n' "${plain[@]}" | cut -d' ' -f1 | median)
+m=$(printf '%s\n' "${masked[@]}" | cut -d' ' -f1 | median)
+pc=$(printf '%s\n' "${plain[@]}" | cut -d' ' -f2 | median)
+mc=$(printf '%s\n' "${masked[@]}" | cut -d' ' -f2 | median)
+e=$(printf '%s\n' "${parsed[@]}" | cut -d' ' -f1 | median)
+ec=$(printf '%s\n' "${parsed[@]}" | cut -d' ' -f2 | median)
+
+echo "proxy, $(wc -c < "$record")-byte record, wrk -t1 -c16, ${secs}s x3 (median), 1 worker"
+printf '  %-38s %9s req/s %8s us CPU/req\n' "masking off" "$p" "$pc"
+printf '  %-38s %9s req/s %8s us CPU/req\n' "masking on (citizen_basic)" "$m" "$mc"
+printf '  %-38s %9s req/s %8s us CPU/req\n' "masking on, a profile without rules" "$e" "$ec"
+awk -v p="$p" -v m="$m" -v pc="$pc" -v mc="$mc" 'BEGIN {
+    printf "  masked / unmasked: %.2f by req/s, %.2f by worker CPU per request\n",
+           m / p, pc / mc }'

@@ -1,0 +1,541 @@
+/*
+ * ngsp masking: directives and configuration.  Profiles are engine
+ * objects built once when the configuration is read and freed with the
+ * cycle's pool; requests only read them.
+ */
+
+#include "ngx_http_ngsp_mask.h"
+
+
+typedef struct {
+    ngx_http_ngsp_mask_profile_t  *prof;
+    ngx_uint_t                     has_default;
+} ngx_http_ngsp_mask_block_t;
+
+
+static void
+ngx_http_ngsp_mask_profile_cleanup(void *data)
+{
+    ngsp_mask_profile_free(data);
+}
+
+
+static void
+ngx_http_ngsp_mask_key_cleanup(void *data)
+{
+    ngsp_mask_key_free(data);
+}
+
+
+ngx_http_ngsp_mask_profile_t *
+ngx_http_ngsp_mask_find(ngx_http_ngsp_mask_main_conf_t *mcf, ngx_str_t *name)
+{
+    ngx_uint_t                     i;
+    ngx_http_ngsp_mask_profile_t  *prof;
+
+    prof = mcf->profiles.elts;
+
+    for (i = 0; i < mcf->profiles.nelts; i++) {
+        if (prof[i].name.len == name->len
+            && ngx_strncmp(prof[i].name.data, name->data, name->len) == 0)
+        {
+            return &prof[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+char *
+ngx_http_ngsp_mask_hash_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_mask_main_conf_t  *mcf = conf;
+
+    ssize_t              n;
+    ngx_fd_t             fd;
+    ngx_str_t           *value, path;
+    ngx_file_info_t      fi;
+    ngx_pool_cleanup_t  *cln;
+    u_char               buf[1024];
+
+    if (mcf->key) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "ngsp: cannot open hash key file \"%V\"", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    n = -1;
+    if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR
+        && ngx_file_size(&fi) < (off_t) sizeof(buf))
+    {
+        n = read(fd, buf, sizeof(buf));
+    }
+
+    ngx_close_file(fd);
+
+    if (n < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: cannot read hash key file \"%V\" (at most "
+                           "%uz bytes)", &path, sizeof(buf) - 1);
+        return NGX_CONF_ERROR;
+    }
+
+    /* a trailing newline is not part of the key */
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+        n--;
+    }
+
+    /* RFC 2104: a key shorter than the hash output weakens HMAC */
+    if (n < 32) {
+        ngx_memzero(buf, sizeof(buf));
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: hash key in \"%V\" is shorter than 32 bytes",
+                           &path);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->key = ngsp_mask_key_new(buf, n);
+    ngx_memzero(buf, sizeof(buf));
+
+    if (mcf->key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngsp_mask_key_free(mcf->key);
+        mcf->key = NULL;
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_ngsp_mask_key_cleanup;
+    cln->data = mcf->key;
+
+    return NGX_CONF_OK;
+}
+
+
+/* one line inside ngsp_mask_profile { }: "selector action;" */
+static char *
+ngx_http_ngsp_mask_rule(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
+{
+    ngx_http_ngsp_mask_block_t  *blk = conf;
+
+    ngx_str_t           *value;
+    ngsp_mask_action_t   a;
+    char                 err[256];
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts != 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: a profile line is \"selector action;\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strcmp(value[0].data, "default") == 0) {
+        if (blk->has_default) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: duplicate \"default\" in profile");
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_strcmp(value[1].data, "pass") == 0) {
+            ngsp_mask_profile_set_default(blk->prof->profile, NGSP_MASK_PASS);
+
+        } else if (ngx_strcmp(value[1].data, "remove") == 0) {
+            ngsp_mask_profile_set_default(blk->prof->profile,
+                                          NGSP_MASK_REMOVE);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: \"default\" is \"pass\" or \"remove\", "
+                               "not \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        blk->has_default = 1;
+        return NGX_CONF_OK;
+    }
+
+    if (ngsp_mask_action_parse(&a, (char *) value[1].data, value[1].len,
+                               err, sizeof(err)) != 0
+        || ngsp_mask_profile_add(blk->prof->profile, (char *) value[0].data,
+                                 value[0].len, &a, err, sizeof(err)) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "ngsp: %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_ngsp_mask_profile_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ngsp_mask_main_conf_t  *mcf = conf;
+
+    char                          *rv;
+    ngx_str_t                     *value;
+    ngx_conf_t                     save;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_ngsp_mask_block_t     blk;
+    ngx_http_ngsp_mask_profile_t  *prof;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0 || value[1].data[0] == '$') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: invalid profile name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ngsp_mask_find(mcf, &value[1])) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: duplicate profile \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    prof = ngx_array_push(&mcf->profiles);
+    if (prof == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    prof->name = value[1];
+    prof->line = cf->conf_file->line;
+    prof->profile = ngsp_mask_profile_new();
+    if (prof->profile == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngsp_mask_profile_free(prof->profile);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_ngsp_mask_profile_cleanup;
+    cln->data = prof->profile;
+
+    blk.prof = prof;
+    blk.has_default = 0;
+
+    save = *cf;
+    cf->handler = ngx_http_ngsp_mask_rule;
+    cf->handler_conf = (char *) &blk;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    return rv;
+}
+
+
+char *
+ngx_http_ngsp_mask(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_mask_loc_conf_t  *lcf = conf;
+
+    ngx_str_t                          *value;
+    ngx_http_compile_complex_value_t    ccv;
+
+    if (lcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        lcf->enable = 0;
+        return NGX_CONF_OK;
+    }
+
+    lcf->enable = 1;
+
+    if (ngx_http_script_variables_count(&value[1]) == 0) {
+        /* a fixed name: resolved when merged, once every profile is known */
+        lcf->name = NULL;
+        lcf->profile = ngx_pcalloc(cf->pool,
+                                   sizeof(ngx_http_ngsp_mask_profile_t));
+        if (lcf->profile == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        lcf->profile->name = value[1];
+        lcf->profile->line = cf->conf_file->line;
+        return NGX_CONF_OK;
+    }
+
+    lcf->name = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (lcf->name == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = lcf->name;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_ngsp_mask_types(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_mask_loc_conf_t  *lcf = conf;
+
+    ngx_str_t   *value, *t;
+    ngx_uint_t   i, j, n;
+
+    if (lcf->types) {
+        return "is duplicate";
+    }
+
+    lcf->types = ngx_array_create(cf->pool, cf->args->nelts,
+                                  sizeof(ngx_str_t));
+    if (lcf->types == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        for (j = 0, n = 0; j < value[i].len; j++) {
+            n += (value[i].data[j] == '*');
+        }
+
+        if (n > 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: at most one \"*\" in type \"%V\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        t = ngx_array_push(lcf->types);
+        if (t == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *t = value[i];
+        ngx_strlow(t->data, t->data, t->len);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* Content-Type (no parameters) against "type/sub", "type/(star)+json"... */
+ngx_int_t
+ngx_http_ngsp_mask_type_ok(ngx_http_request_t *r, ngx_array_t *types)
+{
+    u_char      *star;
+    size_t       len, pre, suf;
+    ngx_str_t   *t;
+    ngx_uint_t   i;
+    u_char       low[128];
+
+    len = r->headers_out.content_type_len;
+
+    if (len == 0 || len > sizeof(low)) {
+        return 0;
+    }
+
+    ngx_strlow(low, r->headers_out.content_type.data, len);
+
+    t = types->elts;
+
+    for (i = 0; i < types->nelts; i++) {
+        star = ngx_strlchr(t[i].data, t[i].data + t[i].len, '*');
+
+        if (star == NULL) {
+            if (t[i].len == len && ngx_memcmp(t[i].data, low, len) == 0) {
+                return 1;
+            }
+            continue;
+        }
+
+        pre = star - t[i].data;
+        suf = t[i].len - pre - 1;
+
+        if (len >= pre + suf
+            && ngx_memcmp(t[i].data, low, pre) == 0
+            && ngx_memcmp(star + 1, low + len - suf, suf) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+void *
+ngx_http_ngsp_mask_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ngsp_mask_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ngsp_mask_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&mcf->profiles, cf->pool, 4,
+                       sizeof(ngx_http_ngsp_mask_profile_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return mcf;
+}
+
+
+char *
+ngx_http_ngsp_mask_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ngsp_mask_main_conf_t  *mcf = conf;
+
+    ngx_uint_t                     i;
+    ngx_http_ngsp_mask_profile_t  *prof;
+
+    prof = mcf->profiles.elts;
+
+    for (i = 0; i < mcf->profiles.nelts; i++) {
+        if (ngsp_mask_profile_uses_hash(prof[i].profile) && mcf->key == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "ngsp: profile \"%V\" (line %ui) uses \"hash\" but "
+                          "no \"ngsp_mask_hash_key\" is set", &prof[i].name,
+                          prof[i].line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+void *
+ngx_http_ngsp_mask_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ngsp_mask_loc_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ngsp_mask_loc_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lcf->name = NULL;
+     *     lcf->profile = NULL;
+     *     lcf->types = NULL;
+     */
+
+    lcf->enable = NGX_CONF_UNSET;
+    lcf->max_value = NGX_CONF_UNSET_SIZE;
+    lcf->max_depth = NGX_CONF_UNSET_UINT;
+
+    return lcf;
+}
+
+
+char *
+ngx_http_ngsp_mask_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ngsp_mask_loc_conf_t  *prev = parent;
+    ngx_http_ngsp_mask_loc_conf_t  *conf = child;
+
+    ngx_str_t                       *t;
+    ngx_http_ngsp_mask_profile_t    *prof;
+    ngx_http_ngsp_mask_main_conf_t  *mcf;
+
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable = prev->enable;
+        conf->name = prev->name;
+        conf->profile = prev->profile;
+    }
+
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable = 0;
+    }
+
+    ngx_conf_merge_size_value(conf->max_value, prev->max_value,
+                              NGX_HTTP_NGSP_MASK_MAX_VALUE);
+    ngx_conf_merge_uint_value(conf->max_depth, prev->max_depth,
+                              NGX_HTTP_NGSP_MASK_MAX_DEPTH);
+
+    if (conf->max_value < 16 || conf->max_value > 16 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"ngsp_mask_max_value\" must be between 16 "
+                           "and 16m");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->max_depth < 1 || conf->max_depth > 10000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"ngsp_mask_max_depth\" must be between 1 "
+                           "and 10000");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->types == NULL) {
+        if (prev->types == NULL) {
+            prev->types = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+            if (prev->types == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            t = ngx_array_push_n(prev->types, 2);
+            if (t == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_str_set(&t[0], "application/json");
+            ngx_str_set(&t[1], "application/*+json");
+        }
+
+        conf->types = prev->types;
+    }
+
+    /* a fixed profile name must name a profile */
+    if (conf->enable == 1 && conf->name == NULL
+        && conf->profile->profile == NULL)
+    {
+        mcf = ngx_http_conf_get_module_main_conf(cf,
+                                            ngx_http_ngsp_mask_filter_module);
+
+        prof = ngx_http_ngsp_mask_find(mcf, &conf->profile->name);
+        if (prof == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "ngsp: \"ngsp_mask %V\" in %s:%ui names no "
+                          "\"ngsp_mask_profile\"", &conf->profile->name,
+                          cf->conf_file->file.name.data, conf->profile->line);
+            return NGX_CONF_ERROR;
+        }
+
+        conf->profile = prof;
+    }
+
+    return NGX_CONF_OK;
+}
