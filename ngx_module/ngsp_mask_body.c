@@ -53,10 +53,9 @@ ngsp_mask_body_syntax(const unsigned char *type, size_t len)
 
 ngsp_mask_body_t *
 ngsp_mask_body_new(ngsp_mask_syntax_t syntax,
-    const ngsp_mask_json_conf_t *conf)
+    const ngsp_mask_stream_conf_t *conf)
 {
-    ngsp_mask_body_t    *s;
-    ngsp_mask_xml_conf_t   xc;
+    ngsp_mask_body_t  *s;
 
     s = calloc(1, sizeof(ngsp_mask_body_t));
     if (s == NULL) {
@@ -66,13 +65,7 @@ ngsp_mask_body_new(ngsp_mask_syntax_t syntax,
     s->syntax = syntax;
 
     if (syntax == NGSP_MASK_SYNTAX_XML) {
-        xc.profile = conf->profile;
-        xc.key = conf->key;
-        xc.max_depth = conf->max_depth;
-        xc.max_value = conf->max_value;
-        xc.out = conf->out;
-        xc.data = conf->data;
-        s->xml = ngsp_mask_xml_new(&xc);
+        s->xml = ngsp_mask_xml_new(conf);
 
     } else {
         s->json = ngsp_mask_json_new(conf);

@@ -30,9 +30,9 @@ typedef struct ngsp_mask_body_s  ngsp_mask_body_t;
 ngsp_mask_syntax_t ngsp_mask_body_syntax(const unsigned char *type,
     size_t len);
 
-/* malloc'ed; NULL when out of memory.  conf as for ngsp_mask_json_new() */
+/* malloc'ed; NULL when out of memory */
 ngsp_mask_body_t *ngsp_mask_body_new(ngsp_mask_syntax_t syntax,
-    const ngsp_mask_json_conf_t *conf);
+    const ngsp_mask_stream_conf_t *conf);
 void ngsp_mask_body_free(ngsp_mask_body_t *s);
 
 ngsp_mask_syntax_t ngsp_mask_body_syntax_of(const ngsp_mask_body_t *s);

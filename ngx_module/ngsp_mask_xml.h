@@ -2,9 +2,9 @@
  * ngsp streaming XML rewriter: push bytes in, get masked bytes out.
  *
  * The XML twin of ngsp_mask_json.h, with the same profiles, actions,
- * output callback and status codes.  Elements are selected by their local
- * name (a namespace prefix is ignored), attributes by "@" and their local
- * name; the enclosing key of an element is its parent element, that of an
+ * configuration, output callback and statuses (ngsp_mask_stream.h).
+ * Elements are selected by their local name (a namespace prefix is
+ * ignored), attributes by "@" and their local name; the enclosing key of an element is its parent element, that of an
  * attribute the element carrying it.
  *
  *   - Text content is decoded (the five predefined entities, character
@@ -38,21 +38,14 @@
 
 #include <stddef.h>
 
-#include "ngsp_mask_profile.h"
-#include "ngsp_mask_json.h"         /* ngsp_mask_status_t, ngsp_mask_out_pt */
+#include "ngsp_mask_stream.h"
 
 
 typedef struct ngsp_mask_xml_s  ngsp_mask_xml_t;
 
 
-typedef struct {
-    const ngsp_mask_profile_t  *profile;
-    const ngsp_mask_key_t      *key;        /* for hash; may be NULL */
-    size_t                      max_depth;  /* open elements; 0: 64 */
-    size_t                      max_value;  /* bytes; 0: 64k */
-    ngsp_mask_out_pt            out;
-    void                       *data;
-} ngsp_mask_xml_conf_t;
+/* the same configuration as every tokenizer's; max_depth: open elements */
+typedef ngsp_mask_stream_conf_t  ngsp_mask_xml_conf_t;
 
 
 /* malloc'ed; NULL when out of memory */

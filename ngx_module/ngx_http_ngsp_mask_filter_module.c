@@ -1,11 +1,13 @@
 /*
- * ngsp: personal-data masking of JSON response bodies (issue 4).
+ * ngsp: personal-data masking of JSON and XML response bodies (issues 4,
+ * 5).
  *
  * Request side: with masking on, the upstream is asked for an identity
  * body (see ngx_http_ngsp_mask_identity()).  Header filter: picks the
  * profile, drops Content-Length, weakens the ETag, turns ranges off, and
  * takes a gzip/deflate body it still gets for inflating.  Body filter:
- * feeds the streaming rewriter (ngsp_mask_json.c) buffer by buffer;
+ * feeds the streaming rewriter (ngsp_mask_json.c or ngsp_mask_xml.c, by
+ * the Content-Type: ngsp_mask_body.c) buffer by buffer;
  * long unchanged spans go out as buffers pointing into the upstream's own
  * (their release is tied to the last such buffer through b->shadow, as
  * the sub filter does), rewritten bytes and short spans are copied into
@@ -42,7 +44,7 @@
 
 typedef struct {
     ngx_http_request_t         *r;
-    ngsp_mask_json_t           *json;      /* NULL: pass (header only) */
+    ngsp_mask_body_t           *mask;      /* NULL: pass (header only) */
     ngx_str_t                   profile;
 
     ngx_buf_t                  *in;        /* the buffer being fed */
@@ -208,9 +210,9 @@ ngx_http_ngsp_mask_cleanup(void *data)
 {
     ngx_http_ngsp_mask_ctx_t  *ctx = data;
 
-    if (ctx->json) {
-        ngsp_mask_json_free(ctx->json);
-        ctx->json = NULL;
+    if (ctx->mask) {
+        ngsp_mask_body_free(ctx->mask);
+        ctx->mask = NULL;
     }
 
     if (ctx->zs) {
@@ -264,6 +266,7 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
     ngx_int_t                        enc;
     ngx_str_t                        name;
     ngx_pool_cleanup_t              *cln;
+    ngsp_mask_syntax_t               syntax;
     ngsp_mask_json_conf_t            jc;
     ngx_http_ngsp_mask_ctx_t        *ctx;
     ngx_http_ngsp_mask_profile_t    *prof;
@@ -397,8 +400,12 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
     jc.out = ngx_http_ngsp_mask_out;
     jc.data = ctx;
 
-    ctx->json = ngsp_mask_json_new(&jc);
-    if (ctx->json == NULL) {
+    /* the rewriter for the body's syntax, chosen by its media type */
+    syntax = ngsp_mask_body_syntax(r->headers_out.content_type.data,
+                                   r->headers_out.content_type_len);
+
+    ctx->mask = ngsp_mask_body_new(syntax, &jc);
+    if (ctx->mask == NULL) {
         return NGX_ERROR;
     }
 
@@ -615,7 +622,7 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
 
         if (n) {
             /* spans of zbuf are copied: ctx->in is NULL */
-            st = ngsp_mask_json_feed(ctx->json, ctx->zbuf, n);
+            st = ngsp_mask_body_feed(ctx->mask, ctx->zbuf, n);
             if (st != NGSP_MASK_OK) {
                 return st;
             }
@@ -723,12 +730,12 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ngsp_mask_filter_module);
 
-    if (ctx == NULL || (ctx->json == NULL && !ctx->failed)) {
+    if (ctx == NULL || (ctx->mask == NULL && !ctx->failed)) {
         return ngx_http_next_body_filter(r, in);
     }
 
     if (ctx->failed) {
-        if (ctx->json == NULL) {
+        if (ctx->mask == NULL) {
             /* the error page that replaced a refused response */
             return ngx_http_next_body_filter(r, in);
         }
@@ -759,7 +766,8 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 ctx->in = b;
                 ctx->last_ref = NULL;
 
-                st = ngsp_mask_json_feed(ctx->json, b->pos, b->last - b->pos);
+                st = ngsp_mask_body_feed(ctx->mask, b->pos,
+                                         b->last - b->pos);
 
                 if (ctx->last_ref && st == NGSP_MASK_OK) {
                     /* b is released when the last span of it is sent */
@@ -791,7 +799,7 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 goto failed;
             }
 
-            st = ngsp_mask_json_finish(ctx->json);
+            st = ngsp_mask_body_finish(ctx->mask);
             ngx_http_ngsp_mask_close_copy(ctx);
 
             if (st != NGSP_MASK_OK) {
@@ -820,8 +828,8 @@ failed:
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "ngsp: masking failed (%s) at byte %uz of the %sbody, "
                   "profile \"%V\"; response cut short",
-                  why ? why : ngsp_mask_status_text(st),
-                  ngsp_mask_json_offset(ctx->json),
+                  why ? why : ngsp_mask_body_reason(ctx->mask),
+                  ngsp_mask_body_offset(ctx->mask),
                   ctx->zs ? "inflated " : "", &ctx->profile);
 
     /* nothing more goes out: what is queued is dropped */
@@ -891,8 +899,8 @@ ngx_http_ngsp_mask_variable(ngx_http_request_t *r,
             return NGX_ERROR;
         }
         v->data = p;
-        v->len = ngx_sprintf(p, "%uz", (ctx && ctx->json)
-                                       ? ngsp_mask_json_masked(ctx->json)
+        v->len = ngx_sprintf(p, "%uz", (ctx && ctx->mask)
+                                       ? ngsp_mask_body_masked(ctx->mask)
                                        : (size_t) 0) - p;
         return NGX_OK;
     }
