@@ -934,6 +934,63 @@ test_string(void **state)
 }
 
 
+/* the xml action: a JSON string holding a SOAP document (issue 5) */
+static void
+test_xml_action_in_json(void **state)
+{
+    char                 *out, *cut;
+    size_t                n, len;
+    ngsp_mask_status_t    st;
+    ngsp_mask_profile_t  *prof;
+    static const char     in[] =
+        "{\"KetQua\":\"<?xml version=\\\"1.0\\\"?><r><SoDinhDanh>"
+        "001099012345</SoDinhDanh><DanToc>01</DanToc>"
+        "<ChiTiet>L\\u00e1ng &amp; 5</ChiTiet></r>\","
+        "\"SoDinhDanh\":\"001099012345\",\"Khac\":\"<r/>\",\"N\":null}";
+    static const char     want[] =
+        "{\"KetQua\":\"<?xml version=\\\"1.0\\\"?><r><SoDinhDanh>"
+        "********2345</SoDinhDanh>"
+        "<ChiTiet>Lá******</ChiTiet></r>\","
+        "\"SoDinhDanh\":\"********2345\",\"Khac\":\"<r/>\",\"N\":null}";
+
+    prof = mask_profile("KetQua xml; N xml; SoDinhDanh keep_last=4; "
+                        "DanToc remove; ChiTiet keep_first=2;");
+
+    out = mask_run(prof, key, in, &st);
+    assert_int_equal(st, NGSP_MASK_OK);
+    assert_string_equal(out, want);
+
+    /* the same however the JSON is cut */
+    len = strlen(in);
+    for (n = 0; n <= len; n++) {
+        cut = mask_run_cuts(prof, key, (const unsigned char *) in, len, &n,
+                            1, 0, 0, &st, NULL);
+        assert_int_equal(st, NGSP_MASK_OK);
+        assert_string_equal(cut, want);
+        free(cut);
+    }
+
+    free(out);
+
+    /* a string that is not XML fails the response, nothing leaks */
+    out = mask_run(prof, key, "{\"A\":1,\"KetQua\":\"<r><SoDinhDanh>"
+                   "001099012345</SoDinhDanh>\"}", &st);
+    assert_int_equal(st, NGSP_MASK_ERR_TRUNCATED);
+    assert_null(strstr(out, "0010990"));
+    free(out);
+
+    out = mask_run(prof, key, "{\"KetQua\":\"<!DOCTYPE r><r/>\"}", &st);
+    assert_int_equal(st, NGSP_MASK_ERR_SYNTAX);
+    free(out);
+
+    ngsp_mask_profile_free(prof);
+
+    /* inside an XML document the action has nothing to parse: "***" */
+    expect("X xml;", "<r><X>a</X><X a=\"1\"/></r>",
+           "<r><X>***</X><X a=\"***\"/></r>");
+}
+
+
 /* the filter's one interface over both rewriters */
 static void
 test_body(void **state)
@@ -1025,6 +1082,7 @@ main(void)
         cmocka_unit_test(test_output_failure),
         cmocka_unit_test(test_bounded_memory),
         cmocka_unit_test(test_string),
+        cmocka_unit_test(test_xml_action_in_json),
         cmocka_unit_test(test_body),
     };
 
