@@ -9,6 +9,7 @@ a value) and look for identifiers in clear.
 """
 
 import gzip
+import json
 import os
 import re
 import socket
@@ -39,6 +40,7 @@ PROFILES = """
         ChiTiet                       keep_first=3;
         CongdanCollection.@id         remove;
         CongdanCollection.@SoCongDan  pass;
+        KetQuaSoap                    xml;
         default                       pass;
     }
     ngsp_mask_profile allow {
@@ -392,6 +394,29 @@ def test_variables_in_access_log(site, upstream):
     uri, status, profile, masked = line.split()
     assert (status, profile) == ("ok", "citizen_basic")
     assert int(masked) > 10
+
+
+def test_xml_action_on_a_json_string(site, upstream):
+    soap = fixture("citizen.soap.xml").decode()
+    doc = {"MaKetQua": "0", "KetQuaSoap": soap, "SoDinhDanh": "001099012345"}
+    body = json.dumps(doc, ensure_ascii=False).encode()
+    upstream.routes["/wrapped"] = Reply(chunks(body, 13), headers={
+        "Content-Type": "application/json; charset=utf-8"})
+    r = site("/wrapped")
+    assert r.headers["X-Mask-Status"] == "ok"
+    out = r.json()
+    assert out["SoDinhDanh"] == "********2345"
+    assert_no_ids(out["KetQuaSoap"].encode())
+    root = ET.fromstring(out["KetQuaSoap"].encode())
+    assert text(root, ".//dc:CongDan/dc:SoDinhDanh") == "********2345"
+    assert root.find(".//" + DC + "DanToc") is None
+
+    # not a well-formed document: the response fails closed
+    upstream.routes["/wrapped-bad"] = Reply(
+        b'{"KetQuaSoap":"<r><SoDinhDanh>001099012345</SoDinhDanh>"}',
+        headers={"Content-Type": "application/json"})
+    head, data = raw_get(site.port, "/wrapped-bad")
+    assert b"0010990" not in data
 
 
 # --- a large collection, flat memory -------------------------------------
