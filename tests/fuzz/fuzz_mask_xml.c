@@ -4,7 +4,8 @@
  * feeds.  Besides "no crash":
  *
  *   - the status is the same for one feed and for the cut feeds, and so is
- *     the output when the status is ok;
+ *     the output when the status is ok, and the whole-document form used
+ *     by the xml action gives that output too;
  *   - when libxml2 (an independent parser) finds the input well formed,
  *     the rewriter accepts it unless it has a DOCTYPE or an encoding
  *     declaration, or a limit was hit; and its output is well formed too;
@@ -37,6 +38,9 @@ typedef enum {
 
 static ngsp_mask_profile_t  *profiles[2];
 static ngsp_mask_key_t      *key;
+static ngsp_mask_xml_t      *whole[2];    /* kept between runs */
+static unsigned char        *wbuf;
+static size_t                wcap;
 
 
 static int
@@ -224,12 +228,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                   allow, ns_in, ns_out;
     char                 *one, *cut;
-    size_t                i, ncuts, len, cuts[64];
+    size_t                i, ncuts, len, cuts[64], wlen, masked;
     unsigned              seed;
     xmlDocPtr             in, out;
     const uint8_t        *doc;
     ngsp_mask_status_t    st1, st2;
     ngsp_mask_profile_t  *p;
+    ngsp_mask_xml_conf_t  xc;
 
     if (profiles[0] == NULL) {
         profiles[0] = mask_profile("S redact; R remove; K keep_last=2; "
@@ -268,6 +273,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        NULL);
 
     if (st1 != st2 || (st1 == NGSP_MASK_OK && strcmp(one, cut) != 0)) {
+        abort();
+    }
+
+    /* the whole-document form (the xml action of JSON) agrees (one is
+     * compared as a C string, so not when the input has a NUL) */
+    xc.profile = p;
+    xc.key = key;
+    xc.max_depth = 32;
+    xc.max_value = 256;
+    xc.out = NULL;
+    xc.data = NULL;
+
+    if (ngsp_mask_xml_string(&whole[allow], &xc, doc, len, &wbuf, &wlen, &wcap,
+                             &masked)
+        == NGSP_MASK_OK
+        && memchr(doc, 0, len) == NULL
+        && (st1 != NGSP_MASK_OK || wlen != strlen(one)
+            || memcmp(wbuf, one, wlen) != 0))
+    {
         abort();
     }
 
