@@ -70,7 +70,12 @@ $(B)/engine/%.o: ngx_module/%.c $(ENGINE_HDRS)
 
 $(B)/unit/%: tests/unit/%.c $(ENGINE_OBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ECFLAGS) -Wno-unused-parameter $< $(ENGINE_OBJS) -o $@ -lcmocka $(LIBS)
+	$(CC) $(ECFLAGS) $(TEST_CFLAGS) -Wno-unused-parameter $< $(ENGINE_OBJS) -o $@ -lcmocka $(LIBS) $(TEST_LIBS)
+
+# the XML tests judge well-formedness with libxml2 (libxml2-dev)
+XML2_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
+$(B)/unit/test_mask_xml $(B)/fuzz/fuzz_mask_xml: TEST_CFLAGS = $(XML2_CFLAGS)
+$(B)/unit/test_mask_xml $(B)/fuzz/fuzz_mask_xml: TEST_LIBS = -lxml2
 
 .SECONDARY: $(ENGINE_OBJS)
 
@@ -109,7 +114,7 @@ $(B)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRCS) $(ENGINE_HDRS)
 	@mkdir -p $(dir $@)
 	clang -std=gnu99 -g -O1 -Ingx_module -D_GNU_SOURCE \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  $< $(ENGINE_SRCS) -o $@ $(LIBS)
+	  $(TEST_CFLAGS) $< $(ENGINE_SRCS) -o $@ $(LIBS) $(TEST_LIBS)
 
 fuzz: deps $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \

@@ -101,6 +101,7 @@ static const struct {
     { "email", NGSP_MASK_EMAIL, 0 },
     { "hash", NGSP_MASK_HASH, 0 },
     { "replace", NGSP_MASK_REPLACE, 2 },
+    { "xml", NGSP_MASK_XML, 0 },
     { NULL, NGSP_MASK_PASS, 0 }
 };
 

@@ -22,7 +22,10 @@ typedef enum {
     NGSP_MASK_YEAR,         /* "1990-05-17", "17/05/1990", "19900517" */
     NGSP_MASK_EMAIL,        /* "an.nguyen@example.vn" -> "a***@example.vn" */
     NGSP_MASK_HASH,         /* HMAC-SHA256 under the key, lowercase hex */
-    NGSP_MASK_REPLACE       /* a fixed text */
+    NGSP_MASK_REPLACE,      /* a fixed text */
+    NGSP_MASK_XML           /* a JSON string holding an XML document: that
+                             * document masked with the same profile (the
+                             * JSON rewriter's job); elsewhere "***" */
 } ngsp_mask_kind_t;
 
 

@@ -33,6 +33,7 @@
 #endif
 
 #include "ngsp_mask_json.h"
+#include "ngsp_mask_xml.h"
 
 
 #define NGSP_MASK_DEPTH_DEFAULT   64
@@ -115,6 +116,8 @@ struct ngsp_mask_json_s {
     unsigned char              *stage;
     size_t                      staged;
 
+    ngsp_mask_xml_t            *xml;        /* for the xml action */
+
     size_t                      offset;     /* of the current feed */
     size_t                      err_offset;
     size_t                      masked;
@@ -192,6 +195,7 @@ ngsp_mask_json_free(ngsp_mask_json_t *j)
     free(j->res);
     free(j->pend);
     free(j->stage);
+    ngsp_mask_xml_free(j->xml);
     free(j);
 }
 
@@ -626,6 +630,46 @@ decided:
 }
 
 
+/*
+ * The xml action (issue 5): the string holds an XML document, masked with
+ * the same profile by the XML rewriter and written back as a JSON string.
+ * A document the XML rewriter refuses fails the response, as a malformed
+ * body does.
+ */
+static int
+ngsp_json_put_xml(ngsp_mask_json_t *j)
+{
+    size_t                 n, masked;
+    ngsp_mask_status_t     st;
+    ngsp_mask_xml_conf_t   xc;
+
+    xc.profile = j->conf.profile;
+    xc.key = j->conf.key;
+    xc.max_depth = j->conf.max_depth;
+    xc.max_value = j->conf.max_value;
+    xc.out = NULL;
+    xc.data = NULL;
+
+    st = ngsp_mask_xml_string(&j->xml, &xc, j->buf, j->len, &j->res, &n,
+                              &j->res_cap, &masked);
+    if (st != NGSP_MASK_OK) {
+        j->status = st;
+        return -1;
+    }
+
+    j->masked += masked;
+
+    if (ngsp_json_put(j, "\"", 1) != 0
+        || ngsp_json_put_escaped(j, j->res, n) != 0
+        || ngsp_json_put(j, "\"", 1) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* a value ended; p_after is the first byte after it */
 static int
 ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
@@ -646,6 +690,14 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 
     case D_MASK:
         j->masked++;
+
+        if (j->action->kind == NGSP_MASK_XML) {
+            if (ngsp_json_put_xml(j) != 0) {
+                return -1;
+            }
+            break;
+        }
+
         /* an empty value may have left buf unallocated */
         if (ngsp_json_grow(&j->res, &j->res_cap,
                            ngsp_mask_action_out_max(j->action, j->len))

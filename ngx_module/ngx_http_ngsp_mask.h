@@ -12,6 +12,7 @@
 #include <ngx_http.h>
 
 #include "ngsp_mask_json.h"
+#include "ngsp_mask_body.h"
 
 
 #define NGX_HTTP_NGSP_MASK_MAX_VALUE   65536

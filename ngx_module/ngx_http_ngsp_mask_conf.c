@@ -523,18 +523,21 @@ ngx_http_ngsp_mask_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->types == NULL) {
         if (prev->types == NULL) {
-            prev->types = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+            prev->types = ngx_array_create(cf->pool, 5, sizeof(ngx_str_t));
             if (prev->types == NULL) {
                 return NGX_CONF_ERROR;
             }
 
-            t = ngx_array_push_n(prev->types, 2);
+            t = ngx_array_push_n(prev->types, 5);
             if (t == NULL) {
                 return NGX_CONF_ERROR;
             }
 
             ngx_str_set(&t[0], "application/json");
             ngx_str_set(&t[1], "application/*+json");
+            ngx_str_set(&t[2], "text/xml");
+            ngx_str_set(&t[3], "application/xml");
+            ngx_str_set(&t[4], "application/*+xml");   /* soap+xml */
         }
 
         conf->types = prev->types;

@@ -1,17 +1,19 @@
 /*
- * ngsp: personal-data masking of JSON response bodies (issue 4).
+ * ngsp: personal-data masking of JSON and XML response bodies (issues 4,
+ * 5).
  *
  * Request side: with masking on, the upstream is asked for an identity
  * body (see ngx_http_ngsp_mask_identity()).  Header filter: picks the
  * profile, drops Content-Length, weakens the ETag, turns ranges off, and
  * takes a gzip/deflate body it still gets for inflating.  Body filter:
- * feeds the streaming rewriter (ngsp_mask_json.c) buffer by buffer;
+ * feeds the streaming rewriter (ngsp_mask_json.c or ngsp_mask_xml.c, by
+ * the Content-Type: ngsp_mask_body.c) buffer by buffer;
  * long unchanged spans go out as buffers pointing into the upstream's own,
  * rewritten bytes and short spans are copied into small buffers of our own
  * that are recycled; an upstream buffer is released only once all output
- * made from it is sent (see ngx_http_ngsp_mask_release()).  Memory per request is the
- * rewriter's (bounded by ngsp_mask_max_depth and ngsp_mask_max_value) plus
- * buffers in flight.  On any doubt the response is cut short and the
+ * made from it is sent (see ngx_http_ngsp_mask_release()).  Memory per
+ * request is the rewriter's (bounded by ngsp_mask_max_depth and
+ * ngsp_mask_max_value) plus buffers in flight.  On any doubt the response is cut short and the
  * reason logged.
  */
 
@@ -42,7 +44,7 @@
 
 typedef struct {
     ngx_http_request_t         *r;
-    ngsp_mask_json_t           *json;      /* NULL: pass (header only) */
+    ngsp_mask_body_t           *mask;      /* NULL: pass (header only) */
     ngx_str_t                   profile;
 
     ngx_buf_t                  *in;        /* the buffer being fed */
@@ -208,9 +210,9 @@ ngx_http_ngsp_mask_cleanup(void *data)
 {
     ngx_http_ngsp_mask_ctx_t  *ctx = data;
 
-    if (ctx->json) {
-        ngsp_mask_json_free(ctx->json);
-        ctx->json = NULL;
+    if (ctx->mask) {
+        ngsp_mask_body_free(ctx->mask);
+        ctx->mask = NULL;
     }
 
     if (ctx->zs) {
@@ -285,6 +287,7 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
     ngx_int_t                        enc;
     ngx_str_t                        name;
     ngx_pool_cleanup_t              *cln;
+    ngsp_mask_syntax_t               syntax;
     ngsp_mask_json_conf_t            jc;
     ngx_http_ngsp_mask_ctx_t        *ctx;
     ngx_http_ngsp_mask_profile_t    *prof;
@@ -413,8 +416,12 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
     jc.out = ngx_http_ngsp_mask_out;
     jc.data = ctx;
 
-    ctx->json = ngsp_mask_json_new(&jc);
-    if (ctx->json == NULL) {
+    /* the rewriter for the body's syntax, chosen by its media type */
+    syntax = ngsp_mask_body_syntax(r->headers_out.content_type.data,
+                                   r->headers_out.content_type.len);
+
+    ctx->mask = ngsp_mask_body_new(syntax, &jc);
+    if (ctx->mask == NULL) {
         return NGX_ERROR;
     }
 
@@ -670,7 +677,7 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
 
         if (n) {
             /* spans of zbuf are copied: ctx->in is NULL */
-            st = ngsp_mask_json_feed(ctx->json, ctx->zbuf, n);
+            st = ngsp_mask_body_feed(ctx->mask, ctx->zbuf, n);
             if (st != NGSP_MASK_OK) {
                 return st;
             }
@@ -791,12 +798,12 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     }
 
-    if (ctx == NULL || (ctx->json == NULL && !ctx->failed)) {
+    if (ctx == NULL || (ctx->mask == NULL && !ctx->failed)) {
         return ngx_http_next_body_filter(r, in);
     }
 
     if (ctx->failed) {
-        if (ctx->json == NULL) {
+        if (ctx->mask == NULL) {
             /* the error page that replaced a refused response */
             return ngx_http_next_body_filter(r, in);
         }
@@ -825,7 +832,8 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             } else {
                 ctx->in = b;
 
-                st = ngsp_mask_json_feed(ctx->json, b->pos, b->last - b->pos);
+                st = ngsp_mask_body_feed(ctx->mask, b->pos,
+                                         b->last - b->pos);
 
                 ctx->in = NULL;
             }
@@ -853,7 +861,7 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 goto failed;
             }
 
-            st = ngsp_mask_json_finish(ctx->json);
+            st = ngsp_mask_body_finish(ctx->mask);
             ngx_http_ngsp_mask_close_copy(ctx);
 
             if (st != NGSP_MASK_OK) {
@@ -882,8 +890,8 @@ failed:
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "ngsp: masking failed (%s) at byte %uz of the %sbody, "
                   "profile \"%V\"; response cut short",
-                  why ? why : ngsp_mask_status_text(st),
-                  ngsp_mask_json_offset(ctx->json),
+                  why ? why : ngsp_mask_body_reason(ctx->mask),
+                  ngsp_mask_body_offset(ctx->mask),
                   ctx->zs ? "inflated " : "", &ctx->profile);
 
     /* nothing more goes out: what is queued is dropped */
@@ -953,8 +961,8 @@ ngx_http_ngsp_mask_variable(ngx_http_request_t *r,
             return NGX_ERROR;
         }
         v->data = p;
-        v->len = ngx_sprintf(p, "%uz", (ctx && ctx->json)
-                                       ? ngsp_mask_json_masked(ctx->json)
+        v->len = ngx_sprintf(p, "%uz", (ctx && ctx->mask)
+                                       ? ngsp_mask_body_masked(ctx->mask)
                                        : (size_t) 0) - p;
         return NGX_OK;
     }

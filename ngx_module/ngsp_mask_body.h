@@ -1,0 +1,49 @@
+/*
+ * ngsp masking of a response body: one push interface over the JSON and
+ * XML rewriters, so that the body filter drives either without knowing
+ * which.  The syntax is chosen from the response's media type.
+ */
+
+#ifndef NGSP_MASK_BODY_H
+#define NGSP_MASK_BODY_H
+
+#include <stddef.h>
+
+#include "ngsp_mask_json.h"
+#include "ngsp_mask_xml.h"
+
+
+typedef enum {
+    NGSP_MASK_SYNTAX_JSON = 0,
+    NGSP_MASK_SYNTAX_XML
+} ngsp_mask_syntax_t;
+
+
+typedef struct ngsp_mask_body_s  ngsp_mask_body_t;
+
+
+/*
+ * The syntax of a Content-Type value (its media type, before any ";" or
+ * blank, any letter case): text/xml, application/xml and any
+ * type/subtype+xml are XML; anything else is JSON.
+ */
+ngsp_mask_syntax_t ngsp_mask_body_syntax(const unsigned char *type,
+    size_t len);
+
+/* malloc'ed; NULL when out of memory */
+ngsp_mask_body_t *ngsp_mask_body_new(ngsp_mask_syntax_t syntax,
+    const ngsp_mask_stream_conf_t *conf);
+void ngsp_mask_body_free(ngsp_mask_body_t *s);
+
+ngsp_mask_syntax_t ngsp_mask_body_syntax_of(const ngsp_mask_body_t *s);
+
+ngsp_mask_status_t ngsp_mask_body_feed(ngsp_mask_body_t *s,
+    const unsigned char *p, size_t len);
+ngsp_mask_status_t ngsp_mask_body_finish(ngsp_mask_body_t *s);
+size_t ngsp_mask_body_masked(const ngsp_mask_body_t *s);
+size_t ngsp_mask_body_offset(const ngsp_mask_body_t *s);
+
+/* why it stopped: the XML rewriter's reason, or the status's text */
+const char *ngsp_mask_body_reason(const ngsp_mask_body_t *s);
+
+#endif /* NGSP_MASK_BODY_H */
