@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-from harness import Reply
+from harness import SAN, Reply
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("NGSP_FIXTURES") or os.path.join(
@@ -478,4 +478,6 @@ def test_large_collection_flat_memory(nginx_factory, upstream, port, keyfile,
     after = hwm(pid)
     # per record: SoDinhDanh twice (CongDan, ChuHo) and the mother's
     assert count == 3 * 8000
-    assert after - before < 8 * 1024, (before, after)
+    # not under ASan: its quarantine keeps every freed block for a while
+    if not SAN:
+        assert after - before < 8 * 1024, (before, after)
