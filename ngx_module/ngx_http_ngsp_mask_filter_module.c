@@ -13,8 +13,8 @@
  * that are recycled; an upstream buffer is released only once all output
  * made from it is sent (see ngx_http_ngsp_mask_release()).  Memory per
  * request is the rewriter's (bounded by ngsp_mask_max_depth and
- * ngsp_mask_max_value) plus buffers in flight.  On any doubt the response is cut short and the
- * reason logged.
+ * ngsp_mask_max_value) plus buffers in flight.  On any doubt the response
+ * is cut short and the reason logged.
  */
 
 #include <zlib.h>
