@@ -4,8 +4,9 @@
  * The XML twin of ngsp_mask_json.h, with the same profiles, actions,
  * configuration, output callback and statuses (ngsp_mask_stream.h).
  * Elements are selected by their local name (a namespace prefix is
- * ignored), attributes by "@" and their local name; the enclosing key of an element is its parent element, that of an
- * attribute the element carrying it.
+ * ignored), attributes by "@" and their local name; the enclosing key
+ * of an element is its parent element, that of an attribute the element
+ * carrying it.
  *
  *   - Text content is decoded (the five predefined entities, character
  *     references, CDATA; comments inside it do not cut it) before an
