@@ -14,6 +14,7 @@ top=$(cd "$here/.." && pwd)
 dir=$build/bench/jwt
 rounds=${BENCH_ROUNDS:-5}
 secs=${BENCH_SECONDS:-2}
+cold_secs=${BENCH_COLD_SECONDS:-1}
 conns=${BENCH_CONNS:-16}
 
 rm -rf "$dir" && mkdir -p "$dir/front/logs" "$dir/up/logs"
@@ -23,27 +24,19 @@ gcc -std=gnu99 -O2 -Wall -Wextra -Werror -Wno-unused-function -D_GNU_SOURCE \
     -I"$top/ngx_module" -I"$top/tests/unit" "$here/jwt_verify.c" \
     "$build"/engine/ngsp_*.o -o "$dir/jwt_verify" \
     -ljwt -lcrypto -ljansson -lhiredis -lz
-"$dir/jwt_verify"
+"$dir/jwt_verify" | tee "$dir/micro"
 echo
 
 # --- 2. wrk through nginx -------------------------------------------------
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-port=$(free_port)
-up=$(free_port)
+. "$here/common.bash"
+port=$(bench_free_port)
+up=$(bench_free_port)
 user=""
 [ "$(id -u)" = 0 ] && user="user root;"
 
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
     -out "$dir/key.pem" 2>/dev/null
 openssl pkey -in "$dir/key.pem" -pubout -out "$dir/pub.pem"
-
-temp_paths() {
-    for t in client_body proxy fastcgi uwsgi scgi; do
-        echo "    ${t}_temp_path $1/$t;"
-    done
-}
 
 # the upstream: a second nginx, so the baseline is not a slow stub
 cat > "$dir/up/nginx.conf" <<EOF
@@ -54,7 +47,7 @@ error_log $dir/up/logs/error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
-$(temp_paths "$dir/up")
+$(bench_temp_paths "$dir/up")
     server {
         listen 127.0.0.1:$up;
         keepalive_requests 100000;
@@ -72,7 +65,7 @@ error_log $dir/front/logs/error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
-$(temp_paths "$dir/front")
+$(bench_temp_paths "$dir/front")
     ngsp_jwt_key_file $dir/pub.pem alg=RS256 kid=bench;
     upstream api { server 127.0.0.1:$up; keepalive 32; }
     server {
@@ -110,40 +103,32 @@ sleep 0.5
 url=http://127.0.0.1:$port
 worker=$(pgrep -P "$(cat "$dir/front/nginx.pid")")
 hz=$(getconf CLK_TCK)
-ticks() {
-    awk '{ print $14 + $15 }' "/proc/$worker/stat"
-}
 rps() {
     # wrk's requests/s, request count, and the front worker's CPU
     # microseconds per request (what throughput would be on a core of its
     # own, less sensitive to the other processes on this machine):
     # "RPS COUNT CPU_US"
-    local t0 t1
-    t0=$(ticks)
-    wrk -t1 -c"$conns" -d"${secs}s" "$@" > "$dir/wrk.out"
-    t1=$(ticks)
+    local t0 t1 d=${DURATION:-$secs}
+    t0=$(bench_ticks "$worker")
+    wrk -t1 -c"$conns" -d"${d}s" "$@" > "$dir/wrk.out"
+    t1=$(bench_ticks "$worker")
     awk -v t="$((t1 - t0))" -v hz="$hz" '
         /requests in/ { n = $1 } /^Requests\/sec/ { r = $2 }
         END { print r, n, t / hz * 1e6 / n }' "$dir/wrk.out"
 }
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
 
-# probe the cold rate once (on tokens of its own) to mint enough distinct
-# tokens for every round; a round that runs out of them is refused below
-pre=15000
-/usr/bin/python3 "$here/jwt-mint.py" "$dir/key.pem" "$pre" "$dir/tokens"
-warm=$(head -1 "$dir/tokens")
-read -r probe n < <(wrk -t1 -c"$conns" -d1s -s "$here/jwt-cold.lua" \
-    "$url/cold/" -- "$dir/tokens" 1 $((pre - 1)) | awk '
-        /requests in/ { n = $1 } /^Requests\/sec/ { r = int($2) }
-        END { print r, n }')
-[ "$n" -lt "$pre" ] || echo "ngsp: the probe ran out of tokens" >&2
-per=$(( probe * secs * 13 / 10 + 1000 ))
-need=$(( pre + per * rounds ))
-echo "minting $need RS256 tokens for the cold runs (probe: $probe req/s)"
+# Enough distinct tokens for every cold round, sized from the micro-
+# benchmark: one worker cannot verify more than 1e6 / (ngsp's RS256 us)
+# tokens a second (a probe by wrk proved too noisy).  A round that would
+# run out of them is refused below.
+us=$(awk '/^RS256/ { for (i = 1; i < NF; i++) if ($i == "ngsp") print $(i + 1) }' \
+    "$dir/micro")
+per=$(awk -v us="$us" -v s="$cold_secs" 'BEGIN { print int(1e6 / us * s * 1.2) + 1000 }')
+need=$(( per * rounds + 1 ))
+echo "minting $need RS256 tokens for the cold runs"
 /usr/bin/python3 "$here/jwt-mint.py" "$dir/key.pem" "$need" "$dir/tokens"
+warm=$(head -1 "$dir/tokens")
+pre=1
 
 : > "$dir/runs"
 for r in $(seq "$rounds"); do
@@ -151,8 +136,8 @@ for r in $(seq "$rounds"); do
     read -r h _ hc < <(rps -H "Authorization: Bearer $warm" "$url/plain/")
     read -r w _ wc < <(rps -H "Authorization: Bearer $warm" "$url/warm/")
     first=$(( pre + (r - 1) * per ))
-    read -r c n cc < <(rps -s "$here/jwt-cold.lua" "$url/cold/" \
-        -- "$dir/tokens" "$first" "$per")
+    read -r c n cc < <(DURATION=$cold_secs rps -s "$here/jwt-cold.lua" \
+        "$url/cold/" -- "$dir/tokens" "$first" "$per")
     if [ "$n" -gt "$per" ]; then
         echo "ngsp: cold round $r sent $n requests for $per tokens" >&2
         exit 1
@@ -164,13 +149,13 @@ done
 
 # medians of each column, and of the per-round ratios to plain
 col() {
-    awk -v c="$1" '{ print $c }' "$dir/runs" | median
+    awk -v c="$1" '{ print $c }' "$dir/runs" | bench_median
 }
 ratio() {
-    awk -v c="$1" -v b="$2" '{ print $c / $b }' "$dir/runs" | median
+    awk -v c="$1" -v b="$2" '{ print $c / $b }' "$dir/runs" | bench_median
 }
-printf '\nwrk -t1 -c%d, %d rounds of %ds, 1 nginx worker; medians.  x plain: median of the\n' \
-    "$conns" "$rounds" "$secs"
+printf '\nwrk -t1 -c%d, %d rounds of %ds (cold: %ds), 1 nginx worker; medians.  x plain: median of the\n' \
+    "$conns" "$rounds" "$secs" "$cold_secs"
 printf 'per-round ratios of req/s; by CPU: plain'"'"'s worker CPU per request over this one'"'"'s\n'
 printf '  %-44s %7s  %7s  %12s  %6s\n' "" "req/s" "x plain" "CPU us/req" "by CPU"
 line() {

@@ -36,11 +36,9 @@ dir=$(mktemp -d "$build/mask-bench.XXXXXX")
 trap 'nginx -p "$dir" -c "$dir/nginx.conf" -s stop 2>/dev/null || true;
       sleep 0.5; rm -rf "$dir"' EXIT
 
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-port=$(free_port)
-up=$(free_port)
+. "$(dirname "$0")/common.bash"
+port=$(bench_free_port)
+up=$(bench_free_port)
 head -c 48 /dev/urandom > "$dir/key"
 cp "$record" "$dir/record.json"
 user=""
@@ -96,21 +94,18 @@ curl --noproxy '*' -sf "http://127.0.0.1:$port/masked/" | grep -q '"HoVaTen": "N
 worker=$(pgrep -P "$(cat "$dir/nginx.pid")" | head -1)
 hz=$(getconf CLK_TCK)
 
-# worker CPU ticks (user + system)
-ticks() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
 
 # "requests/s  worker-CPU-microseconds/request" for one wrk run
 run() {
     local t0 t1 out
-    t0=$(ticks)
+    t0=$(bench_ticks "$worker")
     out=$(wrk -t1 -c16 -d"${secs}s" "http://127.0.0.1:$port/$1/")
-    t1=$(ticks)
+    t1=$(bench_ticks "$worker")
     echo "$out" | awk -v dt=$((t1 - t0)) -v hz="$hz" -v s="$secs" '
         /Requests\/sec/ { rps = $2 }
         END { printf "%d %.1f\n", rps, dt / hz * 1e6 / (rps * s) }'
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 plain=()
 masked=()
@@ -121,12 +116,12 @@ for i in 1 2 3; do
     parsed+=("$(run parsed)")
 done
 
-p=$(printf '%s\n' "${plain[@]}" | cut -d' ' -f1 | median)
-m=$(printf '%s\n' "${masked[@]}" | cut -d' ' -f1 | median)
-pc=$(printf '%s\n' "${plain[@]}" | cut -d' ' -f2 | median)
-mc=$(printf '%s\n' "${masked[@]}" | cut -d' ' -f2 | median)
-e=$(printf '%s\n' "${parsed[@]}" | cut -d' ' -f1 | median)
-ec=$(printf '%s\n' "${parsed[@]}" | cut -d' ' -f2 | median)
+p=$(printf '%s\n' "${plain[@]}" | cut -d' ' -f1 | bench_median)
+m=$(printf '%s\n' "${masked[@]}" | cut -d' ' -f1 | bench_median)
+pc=$(printf '%s\n' "${plain[@]}" | cut -d' ' -f2 | bench_median)
+mc=$(printf '%s\n' "${masked[@]}" | cut -d' ' -f2 | bench_median)
+e=$(printf '%s\n' "${parsed[@]}" | cut -d' ' -f1 | bench_median)
+ec=$(printf '%s\n' "${parsed[@]}" | cut -d' ' -f2 | bench_median)
 
 echo "proxy, $(wc -c < "$record")-byte record, wrk -t1 -c16, ${secs}s x3 (median), 1 worker"
 printf '  %-38s %9s req/s %8s us CPU/req\n' "masking off" "$p" "$pc"

@@ -19,20 +19,12 @@ py=/usr/bin/python3
 
 rm -rf "$dir" && mkdir -p "$dir/front/logs" "$dir/up/logs" "$dir/redis"
 
-quota_free_port() {
-    $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-port=$(quota_free_port)
-up=$(quota_free_port)
-rport=$(quota_free_port)
+. "$(dirname "$0")/common.bash"
+port=$(bench_free_port)
+up=$(bench_free_port)
+rport=$(bench_free_port)
 user=""
 [ "$(id -u)" = 0 ] && user="user root;"
-
-quota_temp_paths() {
-    for t in client_body proxy fastcgi uwsgi scgi; do
-        echo "    ${t}_temp_path $1/$t;"
-    done
-}
 
 cat > "$dir/up/nginx.conf" <<EOF
 $user
@@ -42,7 +34,7 @@ error_log $dir/up/logs/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
-$(quota_temp_paths "$dir/up")
+$(bench_temp_paths "$dir/up")
     server {
         listen 127.0.0.1:$up backlog=4096;
         keepalive_requests 1000000;
@@ -62,7 +54,7 @@ error_log $dir/front/logs/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
-$(quota_temp_paths "$dir/front")
+$(bench_temp_paths "$dir/front")
     ngsp_jwt_key_file $dir/hs.secret alg=HS256;
     ngsp_redis 127.0.0.1:$rport;
     ngsp_redis_timeout 1s;
@@ -128,18 +120,6 @@ quota_wrk() {
          END { printf "%s %s %s %d\n", rps, ms, n, bad }'
 }
 
-# CPU ticks (user + system) of the processes listening or serving
-quota_ticks() {
-    local t=0 p
-    for p in "$@"; do
-        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$t"
-}
-
-quota_median() {
-    sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
-}
 
 declare -A rps p99 front_cpu redis_cpu nreq
 front_pids=$(pgrep -P "$(cat "$dir/front/nginx.pid")" | tr '\n' ' ')
@@ -149,11 +129,11 @@ quota_bad=0
 redis-cli -p "$rport" config resetstat >/dev/null
 for r in $(seq "$rounds"); do
     for loc in plain jwt quota; do
-        f0=$(quota_ticks $front_pids)
-        r0=$(quota_ticks "$redis_pid")
+        f0=$(bench_ticks $front_pids)
+        r0=$(bench_ticks "$redis_pid")
         read -r x y n bad < <(quota_wrk "$loc")
-        front_cpu[$loc]=$(( ${front_cpu[$loc]:-0} + $(quota_ticks $front_pids) - f0 ))
-        redis_cpu[$loc]=$(( ${redis_cpu[$loc]:-0} + $(quota_ticks "$redis_pid") - r0 ))
+        front_cpu[$loc]=$(( ${front_cpu[$loc]:-0} + $(bench_ticks $front_pids) - f0 ))
+        redis_cpu[$loc]=$(( ${redis_cpu[$loc]:-0} + $(bench_ticks "$redis_pid") - r0 ))
         nreq[$loc]=$(( ${nreq[$loc]:-0} + n ))
         rps[$loc]+="$x "
         p99[$loc]+="$y "
@@ -167,15 +147,15 @@ calls=$(echo "$stats" | awk -F'[=,]' '/^cmdstat_/ && !/^cmdstat_(config|info):/ 
 evalsha=$(echo "$stats" | awk -F'[=,]' '/^cmdstat_evalsha:/ { print $2 }')
 usec=$(echo "$stats" | awk -F'[=,]' '/^cmdstat_evalsha:/ { print $6 }')
 
-base=$(echo ${rps[plain]} | tr ' ' '\n' | quota_median)
+base=$(echo ${rps[plain]} | tr ' ' '\n' | bench_median)
 echo "wrk -t2 -c$conns -d${secs}s, median of $rounds interleaved rounds;"
 echo "front nginx: 1 worker; upstream: nginx, 1 worker; redis-server beside"
 hz=$(getconf CLK_TCK)
 printf "%-11s %12s %9s %10s %14s %14s\n" config "requests/s" "x plain" \
     "p99 ms" "nginx us/req" "redis us/req"
 for loc in plain jwt quota; do
-    m=$(echo ${rps[$loc]} | tr ' ' '\n' | quota_median)
-    p=$(echo ${p99[$loc]} | tr ' ' '\n' | quota_median)
+    m=$(echo ${rps[$loc]} | tr ' ' '\n' | bench_median)
+    p=$(echo ${p99[$loc]} | tr ' ' '\n' | bench_median)
     name=$loc
     [ "$loc" = quota ] && name="jwt+quota"
     printf "%-11s %12.0f %9.2f %10.2f %14.1f %14.1f\n" "$name" "$m" \
