@@ -7,10 +7,8 @@ split a value) and look for identifiers in clear.
 
 import gzip
 import json
-import os
 import re
 import socket
-import threading
 import time
 import zlib
 
@@ -21,13 +19,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from harness import SAN, Reply
+from mask_site import (chunks, fixture, hwm, keyfile,  # noqa: F401
+                       raw_get)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.environ.get("NGSP_FIXTURES") or os.path.join(
-    HERE, "..", "..", "..", "shared", "fixtures")
-DEMO = os.path.join(HERE, "..", "..", "conf", "demo")
 JSON_CT = {"Content-Type": "application/json; charset=utf-8"}
-KEY = b"k" * 40
 
 PROFILES = """
     ngsp_mask_profile citizen_basic {
@@ -61,48 +56,11 @@ IDS = ["001099012345", "001065001122", "001168003344", "001192005566",
        "036062001234", "036165005678"]
 
 
-def fixture(name):
-    path = os.path.join(DEMO if name == "congdan.json" else SHARED, name)
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def chunks(data, n):
-    return [data[i:i + n] for i in range(0, len(data), n)]
-
-
-def raw_get(port, path, headers=None, method="GET", timeout=30):
-    """HTTP/1.0 request; returns (status line and headers, body bytes)."""
-    h = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(("%s %s HTTP/1.0\r\nHost: x\r\n%s\r\n" % (method, path, h))
-              .encode())
-    data = b""
-    while True:
-        try:
-            d = s.recv(65536)
-        except (ConnectionResetError, socket.timeout):
-            break
-        if not d:
-            break
-        data += d
-    s.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    return head.decode("latin1"), body
-
-
 def assert_no_ids(data):
     for i in IDS:
         assert i.encode() not in data, i
     # no whole value of nine or more digits (identifiers) in clear
     assert not re.search(rb'"\d{9,}"', data), data[:200]
-
-
-@pytest.fixture
-def keyfile(tmp_path):
-    p = tmp_path / "pseudonym.key"
-    p.write_bytes(KEY + b"\n")
-    return p
 
 
 def conf(port, upstream, keyfile, extra_loc="", http_extra="", log=""):
@@ -538,14 +496,6 @@ def big_list(n):
         parts.append((b"," if i else b"") + r)
     parts.append(b"]}")
     return b"".join(parts)
-
-
-def hwm(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 @pytest.mark.parametrize("loc", ["/small/", "/nobuf/"])

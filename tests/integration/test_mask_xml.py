@@ -10,22 +10,17 @@ a value) and look for identifiers in clear.
 
 import gzip
 import json
-import os
 import re
-import socket
 import xml.etree.ElementTree as ET
 
 import pytest
 import requests
 
 from harness import SAN, Reply
+from mask_site import (chunks, fixture, hwm, keyfile,  # noqa: F401
+                       raw_get)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.environ.get("NGSP_FIXTURES") or os.path.join(
-    HERE, "..", "..", "..", "shared", "fixtures")
-DEMO = os.path.join(HERE, "..", "..", "conf", "demo")
 XML_CT = {"Content-Type": "text/xml; charset=utf-8"}
-KEY = b"k" * 40
 DC = "{http://www.mic.gov.vn/dancu/1.0}"
 
 PROFILES = """
@@ -59,48 +54,11 @@ IDS = ["001099012345", "001065001122", "001168003344", "012345678",
        "011122233", "011144455", "19900517"]
 
 
-def fixture(name):
-    path = os.path.join(DEMO if name == "congdan.soap.xml" else SHARED, name)
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def chunks(data, n):
-    return [data[i:i + n] for i in range(0, len(data), n)]
-
-
-def raw_get(port, path, headers=None, method="GET", timeout=30):
-    """HTTP/1.0 request; returns (status line and headers, body bytes)."""
-    h = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(("%s %s HTTP/1.0\r\nHost: x\r\n%s\r\n" % (method, path, h))
-              .encode())
-    data = b""
-    while True:
-        try:
-            d = s.recv(65536)
-        except (ConnectionResetError, socket.timeout):
-            break
-        if not d:
-            break
-        data += d
-    s.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    return head.decode("latin1"), body
-
-
 def assert_no_ids(data):
     data = re.sub(rb"[0-9a-f]{64}", b"", data)       # pseudonyms
     for i in IDS:
         assert i.encode() not in data, i
     assert not re.search(rb">\d{9,}<", data), data[:200]
-
-
-@pytest.fixture
-def keyfile(tmp_path):
-    p = tmp_path / "pseudonym.key"
-    p.write_bytes(KEY + b"\n")
-    return p
 
 
 def conf(port, upstream, keyfile, log=""):
@@ -437,14 +395,6 @@ def big_collection(n):
         parts.append(recs[i % 500])
     parts.append(one[end:])
     return b"".join(parts)
-
-
-def hwm(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 @pytest.mark.parametrize("loc", ["/small/", "/nobuf/"])
