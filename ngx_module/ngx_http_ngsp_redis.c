@@ -12,6 +12,12 @@
  * have theirs in their caller.  A lost connection fails every pending
  * command at once (hiredis calls each back with a NULL reply), then the
  * worker reconnects with backoff and authenticates again.
+ *
+ * A peer that stops answering without closing (a failed-over address, a
+ * firewall dropping the flow, a hung Redis) would otherwise hold the
+ * connection for as long as TCP retransmits, each request waiting out its
+ * timeout: replies owed and nothing heard for stall_timeout drop the
+ * connection, and the worker connects again.
  */
 
 #include <ngx_config.h>
@@ -24,6 +30,7 @@
 
 #define NGX_HTTP_NGSP_REDIS_BACKOFF_MIN  50
 #define NGX_HTTP_NGSP_REDIS_BACKOFF_MAX  2000
+#define NGX_HTTP_NGSP_REDIS_STALL        5000
 
 
 typedef struct {
@@ -33,6 +40,7 @@ typedef struct {
     ngx_log_t                   *log;
     ngx_event_t                  connect_timer;
     ngx_event_t                  reconnect;
+    ngx_event_t                  stall;
     ngx_msec_t                   backoff;
     unsigned                     exiting:1;
     unsigned                     lost_logged:1;
@@ -64,6 +72,7 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
 
     rc->name = value[1];
     rc->connect_timeout = 1000;
+    rc->stall_timeout = NGX_HTTP_NGSP_REDIS_STALL;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -90,6 +99,20 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
             rc->connect_timeout = ngx_parse_time(&s, 0);
             if (rc->connect_timeout == (ngx_msec_t) NGX_ERROR
                 || rc->connect_timeout == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ngsp: invalid \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "stall_timeout=", 14) == 0) {
+            s.data = value[i].data + 14;
+            s.len = value[i].len - 14;
+            rc->stall_timeout = ngx_parse_time(&s, 0);
+            if (rc->stall_timeout == (ngx_msec_t) NGX_ERROR
+                || rc->stall_timeout == 0)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "ngsp: invalid \"%V\"", &value[i]);
@@ -156,6 +179,14 @@ ngx_http_ngsp_redis_read_handler(ngx_event_t *ev)
     /* may free the connection: nothing after this call touches it */
     if (rd->ac) {
         redisAsyncHandleRead(rd->ac);
+    }
+
+    /* the peer answers: the stall clock starts again, or stops */
+    if (rd->ac && rd->ac->replies.head) {
+        ngx_add_timer(&rd->stall, rd->conf->stall_timeout);
+
+    } else if (rd->stall.timer_set) {
+        ngx_del_timer(&rd->stall);
     }
 }
 
@@ -315,6 +346,10 @@ ngx_http_ngsp_redis_cleanup(void *privdata)
         ngx_del_timer(&rd->connect_timer);
     }
 
+    if (rd->stall.timer_set) {
+        ngx_del_timer(&rd->stall);
+    }
+
     ngx_http_ngsp_redis_schedule(rd);
 }
 
@@ -397,6 +432,25 @@ ngx_http_ngsp_redis_connect_timeout(ngx_event_t *ev)
     }
 
     /* fails the commands queued meanwhile, then the cleanup hook runs */
+    redisAsyncFree(rd->ac);
+}
+
+
+static void
+ngx_http_ngsp_redis_stalled(ngx_event_t *ev)
+{
+    ngx_http_ngsp_redis_t  *rd = ev->data;
+
+    if (rd->ac == NULL || rd->ac->replies.head == NULL) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "ngsp: redis \"%V\": no reply for %Mms, reconnecting",
+                  &rd->conf->name, rd->conf->stall_timeout);
+    rd->lost_logged = 1;
+
+    /* the commands still owed fail by their policy at once */
     redisAsyncFree(rd->ac);
 }
 
@@ -511,6 +565,10 @@ ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd)
     }
 
     ngx_add_timer(&rd->connect_timer, rc->connect_timeout);
+
+    if (ac->replies.head) {
+        ngx_add_timer(&rd->stall, rc->stall_timeout);
+    }
 }
 
 
@@ -536,6 +594,11 @@ ngx_http_ngsp_redis_init(ngx_cycle_t *cycle, ngx_http_ngsp_redis_conf_t *rc)
     rd->reconnect.data = rd;
     rd->reconnect.log = cycle->log;
     rd->reconnect.cancelable = 1;
+
+    rd->stall.handler = ngx_http_ngsp_redis_stalled;
+    rd->stall.data = rd;
+    rd->stall.log = cycle->log;
+    rd->stall.cancelable = 1;
 
     ngx_http_ngsp_redis_connect(rd);
 
@@ -581,6 +644,11 @@ ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata, int argc,
         != REDIS_OK)
     {
         return NGX_DECLINED;
+    }
+
+    /* not pushed back by later commands: only a reply resets it */
+    if (!rd->stall.timer_set) {
+        ngx_add_timer(&rd->stall, rd->conf->stall_timeout);
     }
 
     return NGX_OK;

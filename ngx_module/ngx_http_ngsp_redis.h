@@ -20,11 +20,15 @@ typedef struct {
     ngx_str_t      password;        /* empty: no AUTH */
     ngx_int_t      db;              /* 0: no SELECT */
     ngx_msec_t     connect_timeout;
+    ngx_msec_t     stall_timeout;   /* replies owed, none heard: reconnect */
     ngx_str_t      preload;         /* a script loaded on every connect */
 } ngx_http_ngsp_redis_conf_t;
 
 
-/* parses "host:port|unix:/path [password=..] [db=N] [connect_timeout=T]" */
+/*
+ * parses "host:port|unix:/path [password=..] [db=N] [connect_timeout=T]
+ * [stall_timeout=T]"
+ */
 char *ngx_http_ngsp_redis_parse(ngx_conf_t *cf,
     ngx_http_ngsp_redis_conf_t *rc);
 

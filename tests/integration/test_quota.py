@@ -343,6 +343,11 @@ def test_config_unknown_policy_and_missing_redis(nginx_factory, redis,
              redis_line="ngsp_redis 127.0.0.1:1 db=x;", start=False)
     ok, out = s.nginx.check()
     assert not ok and 'invalid "db=x"' in out, out
+    for bad in ("stall_timeout=0", "stall_timeout=soon"):
+        s = Site(nginx_factory, redis, upstream, tmp_path, {"/": ""},
+                 redis_line="ngsp_redis 127.0.0.1:1 %s;" % bad, start=False)
+        ok, out = s.nginx.check()
+        assert not ok and 'invalid "%s"' % bad in out, out
 
 
 def test_default_key_without_jwt_keys_counts_nothing(nginx_factory, redis,

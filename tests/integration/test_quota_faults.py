@@ -167,6 +167,67 @@ def test_slow_redis_decides_within_timeout(nginx_factory, redis_factory,
     assert rounds >= 1
     poll(lambda: status(s, "/closed/") == 200)
     assert "ngsp: quota: redis timed out, failing closed" in s.nginx.log()
+    # 3 s asleep is within the default stall_timeout (5s): not dropped
+    assert "no reply for" not in s.nginx.log()
+
+
+class BlackHole:
+    """A 'Redis' that accepts connections and reads, never answers: a
+    failed-over address or a firewall dropping the flow."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.conns = []
+        self.stop = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        self.sock.settimeout(0.1)
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            self.conns.append(c)        # held open, read by nobody
+
+    def close(self):
+        self.stop = True
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def test_silent_redis_connection_is_dropped_and_reopened(
+        nginx_factory, ok_upstream, tmp_path):
+    """Replies owed and nothing heard for stall_timeout: the worker drops
+    the connection and connects again, instead of making every request
+    wait out its timeout for as long as TCP retransmits."""
+    hole = BlackHole()
+    try:
+        s = Site(nginx_factory, None, ok_upstream, tmp_path, {
+            "/closed/": "ngsp_jwt on; ngsp_quota std;",
+            "/open/": "ngsp_jwt on; ngsp_quota std; ngsp_quota_fail open;",
+        }, policies=["std 100000r/d"], timeout="200ms", workers=1,
+            redis_line="ngsp_redis 127.0.0.1:%d stall_timeout=1s;"
+            % hole.port)
+        end = time.time() + 2.6
+        while time.time() < end:
+            t = time.time()
+            assert status(s, "/closed/") == 503
+            assert status(s, "/open/") == 200
+            assert time.time() - t < 1.0
+        log = s.nginx.log()
+        assert re.search(r'ngsp: redis "127\.0\.0\.1:%d": no reply for '
+                         r'1000ms, reconnecting' % hole.port, log), log
+        assert hole.accepted >= 2
+        assert len(re.findall(r'ngsp: redis "[^"]*" connected', log)) >= 2
+    finally:
+        hole.close()
 
 
 def test_client_kill_of_worker_connections(nginx_factory, redis_factory,
