@@ -41,6 +41,14 @@
 #define NGX_HTTP_NGSP_MASK_BUFFERED    0x08
 #define NGX_HTTP_NGSP_MASK_ZBUF_SIZE   16384
 
+/*
+ * One upstream buffer is inflated whole, and stays pinned until all its
+ * output is sent: its expansion is what a worker may hold per buffer.
+ * JSON and XML compress 5-20 times; a deflate bomb reaches 1032.
+ */
+#define NGX_HTTP_NGSP_MASK_INFLATE_RATIO  256
+#define NGX_HTTP_NGSP_MASK_INFLATE_MIN    (1024 * 1024)
+
 
 typedef struct {
     ngx_http_request_t         *r;
@@ -650,7 +658,7 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
     const char **why)
 {
     int                  rc;
-    size_t               n;
+    size_t               n, out, bound;
     z_stream            *zs = ctx->zs;
     ngsp_mask_status_t   st;
 
@@ -661,6 +669,10 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
 
     zs->next_in = b->pos;
     zs->avail_in = b->last - b->pos;
+
+    out = 0;
+    bound = ngx_max((size_t) NGX_HTTP_NGSP_MASK_INFLATE_MIN,
+                    zs->avail_in * NGX_HTTP_NGSP_MASK_INFLATE_RATIO);
 
     do {
         zs->next_out = ctx->zbuf;
@@ -674,6 +686,12 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
         }
 
         n = NGX_HTTP_NGSP_MASK_ZBUF_SIZE - zs->avail_out;
+
+        out += n;
+        if (out > bound) {
+            *why = "compressed body expands too much";
+            return NGSP_MASK_ERR_VALUE;
+        }
 
         if (n) {
             /* spans of zbuf are copied: ctx->in is NULL */

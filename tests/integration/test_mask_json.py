@@ -413,6 +413,31 @@ def test_unreadable_encodings_refused(site, upstream):
     assert "corrupt compressed body" in log
 
 
+def test_decompression_bomb_is_refused(site, upstream):
+    """30 MB of zeros in an array, in 30 KB of gzip: each upstream buffer
+    would inflate a thousandfold while pinned; the worker stops at 256
+    times (at least 1 MB) and ends the response instead of holding it."""
+    bomb = gzip.compress(b'[{"SoDinhDanh":"001099012345"},'
+                         + b"0," * 15000000 + b"1]", 9)
+    assert len(bomb) < 64 * 1024
+    upstream.routes["/bomb"] = Reply(bomb, headers=dict(
+        JSON_CT, **{"Content-Encoding": "gzip"}))
+    head, data = raw_get(site.port, "/bomb")
+    assert b"0010990" not in data
+    assert len(data) < 4 * 1024 * 1024
+    log = site.nginx.log()
+    assert "ngsp: masking failed (compressed body expands too much)" in log
+    # a body that compresses well, but not like a bomb, still goes through
+    body = json.dumps([json.loads(fixture("citizen.json"))] * 400).encode()
+    z = gzip.compress(body, 9)
+    assert len(body) > 40 * len(z)
+    upstream.routes["/many"] = Reply(z, headers=dict(
+        JSON_CT, **{"Content-Encoding": "gzip"}))
+    head, data = raw_get(site.port, "/many")
+    assert len(json.loads(data)) == 400
+    assert_no_ids(re.sub(rb"[0-9a-f]{64}", b"", data))
+
+
 # --- fail closed -------------------------------------------------------------
 
 
