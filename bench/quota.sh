@@ -8,6 +8,7 @@
 # Rounds interleave the three so drift hits them alike; figures are
 # medians.  Then Redis's own cost: commands per quota-checked request and
 # microseconds per EVALSHA from INFO commandstats.
+# Last, the script alone against two floors (see the end).
 # QUOTA_BENCH_ROUNDS, QUOTA_BENCH_SECONDS, QUOTA_BENCH_CONNS tune it.
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd)
@@ -170,3 +171,53 @@ echo "redis: $evalsha EVALSHA for $quota_requests quota-checked requests" \
      "$(echo "$calls $evalsha" | awk '{ printf "%.1f", ($1 - $2) / $2 }')" \
      "commands inside), ${usec} us of Redis CPU per decision"
 [ "$quota_bad" = 0 ] || echo "quota bench: $quota_bad responses were not 2xx"
+
+# The script alone, pipelined by redis-benchmark on the same Redis, with the
+# exact command nginx sends (caught with MONITOR), beside two floors: an
+# EVALSHA of "return 1" (Redis's own cost of running any script) and a
+# script making the same Redis calls without the decision logic.
+(timeout 2 redis-cli -p "$rport" monitor > "$dir/monitor.txt" 2>/dev/null &)
+sleep 0.3
+curl -fs -o /dev/null -H "Authorization: Bearer $token" \
+    "http://127.0.0.1:$port/quota/"
+sleep 0.3
+mapfile -t cmd < <($py - "$dir/monitor.txt" <<'PY'
+import shlex, sys
+for line in open(sys.argv[1]):
+    if '"EVALSHA"' in line:
+        for a in shlex.split(line.split("] ", 1)[1]):
+            print(a)
+        break
+PY
+)
+[ "${#cmd[@]}" -gt 3 ] || { echo "quota bench: no EVALSHA seen"; exit 1; }
+floor1=$(redis-cli -p "$rport" script load "return 1")
+floor2=$(redis-cli -p "$rport" script load "
+local t = redis.call('TIME')
+local k = {}
+for i = 2, #KEYS do k[#k + 1] = KEYS[i] end
+redis.call('HMGET', KEYS[1], ARGV[1] .. ':' .. ARGV[4])
+redis.call('MGET', unpack(k))
+for i = 2, #KEYS do redis.call('INCR', KEYS[i] .. ':floor') end
+return 1")
+script_usec() {
+    redis-cli -p "$rport" config resetstat >/dev/null
+    redis-benchmark -p "$rport" -q -n 100000 -c 32 -P 4 \
+        "${cmd[0]}" "$1" "${cmd[@]:2}" >/dev/null 2>&1
+    redis-cli -p "$rport" info commandstats | tr -d '\r' |
+        awk -F'[=,]' '/^cmdstat_evalsha:/ { print $6 }'
+}
+declare -A su
+for r in 1 2 3; do
+    su[ngsp]+="$(script_usec "${cmd[1]}") "
+    su[return1]+="$(script_usec "$floor1") "
+    su[calls]+="$(script_usec "$floor2") "
+done
+m_ngsp=$(echo ${su[ngsp]} | tr ' ' '\n' | bench_median)
+m_r1=$(echo ${su[return1]} | tr ' ' '\n' | bench_median)
+m_calls=$(echo ${su[calls]} | tr ' ' '\n' | bench_median)
+echo
+echo "the script alone (redis-benchmark -P 4 -c 32, median of 3 interleaved):"
+printf "  %-46s %6.1f us\n" "EVALSHA of 'return 1'" "$m_r1" \
+    "the same Redis calls, no decision logic" "$m_calls" \
+    "the ngsp script" "$m_ngsp"
