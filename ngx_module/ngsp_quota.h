@@ -105,10 +105,12 @@ size_t ngsp_quota_window_key(const char *tag, size_t tag_len,
 
 /*
  * KEYS: limits hash, then one base key per window.
- * ARGV: policy, utc offset seconds, now in microseconds (0: Redis TIME),
- *       then unit and limit per window.
- * Reply: allowed, retry_after, n, then limit, remaining, reset, width per
- *        window.
+ * ARGV: a string of little-endian doubles: utc offset seconds, now in
+ *       microseconds (0: Redis TIME), then unit code (ngsp_quota_unit_t)
+ *       and limit per window; its struct format ("<dddddd"); the reply's
+ *       format; then the override field ("<policy>:<unit>") per window.
+ * Reply: a string of little-endian doubles: allowed, retry_after, then
+ *        limit, remaining, reset, width per window.
  */
 extern const char    ngsp_quota_script[];
 extern const size_t  ngsp_quota_script_len;
@@ -116,8 +118,22 @@ extern const size_t  ngsp_quota_script_len;
 /* hex SHA1 of the script (41 bytes with the NUL); 0 or -1 */
 int ngsp_quota_script_sha1(char *out);
 
-/* 0 and *d filled from the reply's integers, or -1 when malformed */
-int ngsp_quota_reply_parse(const long long *v, size_t n,
+/*
+ * The whole command in Redis's protocol, for an agency's tag: EVALSHA of
+ * sha1, or EVAL of the script itself when sha1 is NULL.  The length, or 0
+ * when buf is too small (NGSP_QUOTA_CMD_MAX for EVALSHA, that and
+ * ngsp_quota_script_len for EVAL) or the arguments are out of range.
+ */
+#define NGSP_QUOTA_CMD_MAX                                                \
+    (64 + 40 + (NGSP_QUOTA_MAX_WINDOWS + 1) * (NGSP_QUOTA_KEY_MAX + 16)   \
+     + 8 * (2 + 2 * NGSP_QUOTA_MAX_WINDOWS)                               \
+     + 2 * (3 + 4 * NGSP_QUOTA_MAX_WINDOWS + 16)                          \
+     + NGSP_QUOTA_MAX_WINDOWS * (NGSP_QUOTA_NAME_MAX + 24))
+size_t ngsp_quota_command(unsigned char *buf, size_t size, const char *sha1,
+    const char *tag, size_t tag_len, const ngsp_quota_policy_t *p, long tz);
+
+/* 0 and *d filled from the reply string, or -1 when malformed */
+int ngsp_quota_reply_parse(const unsigned char *s, size_t len,
     const ngsp_quota_policy_t *p, ngsp_quota_decision_t *d);
 
 

@@ -14,23 +14,20 @@
 #include "ngx_http_ngsp_log.h"
 
 
-#define NGX_HTTP_NGSP_QUOTA_ARGC  (7 + 3 * NGSP_QUOTA_MAX_WINDOWS)
-#define NGX_HTTP_NGSP_QUOTA_BUF   2048
 #define NGX_HTTP_NGSP_QUOTA_INFLIGHT  100000
 
 
 struct ngx_http_ngsp_quota_pending_s {
     ngx_http_ngsp_quota_ctx_t  *ctx;      /* NULL: nobody waits any more */
     ngx_uint_t                  eval;     /* resent as EVAL after NOSCRIPT */
-    int                         argc;
-    const char                 *argv[NGX_HTTP_NGSP_QUOTA_ARGC];
-    size_t                      len[NGX_HTTP_NGSP_QUOTA_ARGC];
-    u_char                      buf[NGX_HTTP_NGSP_QUOTA_BUF];
 };
 
 
 static void ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r,
     void *privdata);
+static ngx_int_t ngx_http_ngsp_quota_send(ngx_http_request_t *r,
+    ngx_http_ngsp_quota_pending_t *pd, ngx_str_t *key,
+    ngsp_quota_policy_t *policy);
 
 
 /* commands sent and not yet answered: bounded while Redis stalls */
@@ -198,8 +195,6 @@ ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
     redisReply                     *reply = r;
     ngx_http_ngsp_quota_pending_t  *pd = privdata;
 
-    size_t                      i;
-    long long                   v[3 + 4 * NGSP_QUOTA_MAX_WINDOWS];
     ngx_http_ngsp_quota_ctx_t  *ctx;
 
     ctx = pd->ctx;
@@ -219,13 +214,8 @@ ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
         && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
     {
         pd->eval = 1;
-        pd->argv[0] = "EVAL";
-        pd->len[0] = 4;
-        pd->argv[1] = ngsp_quota_script;
-        pd->len[1] = ngsp_quota_script_len;
 
-        if (ngx_http_ngsp_redis_command(ngx_http_ngsp_quota_reply, pd,
-                                        pd->argc, pd->argv, pd->len)
+        if (ngx_http_ngsp_quota_send(ctx->request, pd, &ctx->key, ctx->policy)
             == NGX_OK)
         {
             return;
@@ -250,30 +240,16 @@ ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
                       (size_t) ngx_min(reply->len, 200), reply->str);
         ngx_http_ngsp_quota_fail(ctx->request, ctx, "redis error");
 
-    } else if (reply->type != REDIS_REPLY_ARRAY
-               || reply->elements > sizeof(v) / sizeof(v[0]))
+    } else if (reply->type != REDIS_REPLY_STRING
+               || ngsp_quota_reply_parse((u_char *) reply->str, reply->len,
+                                         ctx->policy, &ctx->decision)
+                  != 0)
     {
         ngx_http_ngsp_quota_fail(ctx->request, ctx, "unexpected redis reply");
 
     } else {
-        for (i = 0; i < reply->elements; i++) {
-            if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
-                break;
-            }
-            v[i] = reply->element[i]->integer;
-        }
-
-        if (i < reply->elements
-            || ngsp_quota_reply_parse(v, i, ctx->policy, &ctx->decision)
-               != 0)
-        {
-            ngx_http_ngsp_quota_fail(ctx->request, ctx,
-                                     "unexpected redis reply");
-
-        } else {
-            /* decided in the handler, in the request's own context */
-            ctx->rc = NGX_AGAIN;
-        }
+        /* decided in the handler, in the request's own context */
+        ctx->rc = NGX_AGAIN;
     }
 
     ngx_http_ngsp_quota_inflight--;
@@ -284,76 +260,53 @@ ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
-static u_char *
-ngx_http_ngsp_quota_arg(ngx_http_ngsp_quota_pending_t *pd, u_char *p,
-    const void *data, size_t len)
-{
-    pd->argv[pd->argc] = (const char *) p;
-    pd->len[pd->argc] = len;
-    pd->argc++;
-
-    return ngx_cpymem(p, data, len);
-}
-
-
-static ngx_http_ngsp_quota_pending_t *
-ngx_http_ngsp_quota_command(ngx_http_request_t *r, ngx_str_t *key,
+/*
+ * Builds the command and queues it on the worker's Redis connection.  The
+ * usual EVALSHA is built on the stack (hiredis copies it); the EVAL that
+ * follows a NOSCRIPT carries the script and is built in a heap buffer.
+ */
+static ngx_int_t
+ngx_http_ngsp_quota_send(ngx_http_request_t *r,
+    ngx_http_ngsp_quota_pending_t *pd, ngx_str_t *key,
     ngsp_quota_policy_t *policy)
 {
-    u_char                           *p;
-    size_t                            i, tag_len, len;
-    const char                       *unit;
-    ngx_http_ngsp_quota_pending_t    *pd;
+    u_char                           *cmd;
+    size_t                            tag_len, len, size;
+    ngx_int_t                         rc;
     ngx_http_ngsp_quota_main_conf_t  *mcf;
     char                              tag[NGSP_QUOTA_TAG_MAX + 1];
-    char                              k[NGSP_QUOTA_KEY_MAX];
-    u_char                            num[NGX_INT64_LEN + 1];
+    u_char                            buf[NGSP_QUOTA_CMD_MAX];
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_quota_module);
 
     tag_len = ngsp_quota_tag(key->data, key->len, tag);
     if (tag_len == 0) {
-        return NULL;
+        return NGX_ERROR;
     }
 
-    pd = ngx_alloc(sizeof(ngx_http_ngsp_quota_pending_t), r->connection->log);
-    if (pd == NULL) {
-        return NULL;
+    cmd = buf;
+    size = sizeof(buf);
+
+    if (pd->eval) {
+        size += ngsp_quota_script_len;
+        cmd = ngx_alloc(size, r->connection->log);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
     }
 
-    pd->ctx = NULL;
-    pd->eval = 0;
-    pd->argc = 0;
+    len = ngsp_quota_command(cmd, size, pd->eval ? NULL : mcf->sha1, tag,
+                             tag_len, policy, (long) mcf->tz);
 
-    p = pd->buf;
-    p = ngx_http_ngsp_quota_arg(pd, p, "EVALSHA", 7);
-    p = ngx_http_ngsp_quota_arg(pd, p, mcf->sha1, 40);
-    len = ngx_sprintf(num, "%uz", 1 + policy->nwindows) - num;
-    p = ngx_http_ngsp_quota_arg(pd, p, num, len);
+    rc = len ? ngx_http_ngsp_redis_command(ngx_http_ngsp_quota_reply, pd,
+                                           cmd, len)
+             : NGX_ERROR;
 
-    len = ngsp_quota_limits_key(tag, tag_len, k);
-    p = ngx_http_ngsp_quota_arg(pd, p, k, len);
-
-    for (i = 0; i < policy->nwindows; i++) {
-        len = ngsp_quota_window_key(tag, tag_len, policy->name,
-                                    policy->windows[i].unit, k);
-        p = ngx_http_ngsp_quota_arg(pd, p, k, len);
+    if (cmd != buf) {
+        ngx_free(cmd);
     }
 
-    p = ngx_http_ngsp_quota_arg(pd, p, policy->name,
-                                ngx_strlen(policy->name));
-    len = ngx_sprintf(num, "%i", mcf->tz) - num;
-    p = ngx_http_ngsp_quota_arg(pd, p, num, len);
-    p = ngx_http_ngsp_quota_arg(pd, p, "0", 1);
-
-    for (i = 0; i < policy->nwindows; i++) {
-        unit = ngsp_quota_unit_name(policy->windows[i].unit);
-        p = ngx_http_ngsp_quota_arg(pd, p, unit, ngx_strlen(unit));
-        len = ngx_sprintf(num, "%uL", policy->windows[i].limit) - num;
-        p = ngx_http_ngsp_quota_arg(pd, p, num, len);
-    }
-
-    return pd;
+    return rc;
 }
 
 
@@ -387,6 +340,7 @@ ngx_http_ngsp_quota_key(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                        rc;
     ngx_str_t                        key;
     ngx_pool_cleanup_t              *cln;
     ngx_http_ngsp_quota_ctx_t       *ctx;
@@ -471,19 +425,23 @@ ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
                                         "for redis");
     }
 
-    pd = ngx_http_ngsp_quota_command(r, &key, lcf->policy);
+    pd = ngx_alloc(sizeof(ngx_http_ngsp_quota_pending_t), r->connection->log);
     if (pd == NULL) {
         ctx->answered = 1;
         return ngx_http_ngsp_quota_fail(r, ctx, "cannot build the command");
     }
 
-    if (ngx_http_ngsp_redis_command(ngx_http_ngsp_quota_reply, pd, pd->argc,
-                                    pd->argv, pd->len)
-        != NGX_OK)
-    {
+    pd->ctx = NULL;
+    pd->eval = 0;
+
+    rc = ngx_http_ngsp_quota_send(r, pd, &ctx->key, lcf->policy);
+
+    if (rc != NGX_OK) {
         ngx_free(pd);
         ctx->answered = 1;
-        return ngx_http_ngsp_quota_fail(r, ctx, "redis not connected");
+        return ngx_http_ngsp_quota_fail(r, ctx, rc == NGX_ERROR
+                                        ? "cannot build the command"
+                                        : "redis not connected");
     }
 
     ngx_http_ngsp_quota_inflight++;

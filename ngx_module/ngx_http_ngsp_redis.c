@@ -631,8 +631,8 @@ ngx_http_ngsp_redis_exiting(void)
 
 
 ngx_int_t
-ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata, int argc,
-    const char **argv, const size_t *argvlen)
+ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
+    const u_char *cmd, size_t len)
 {
     ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
 
@@ -640,7 +640,8 @@ ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata, int argc,
         return NGX_DECLINED;
     }
 
-    if (redisAsyncCommandArgv(rd->ac, fn, privdata, argc, argv, argvlen)
+    if (redisAsyncFormattedCommand(rd->ac, fn, privdata, (const char *) cmd,
+                                   len)
         != REDIS_OK)
     {
         return NGX_DECLINED;

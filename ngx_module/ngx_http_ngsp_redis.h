@@ -45,7 +45,8 @@ ngx_uint_t ngx_http_ngsp_redis_exiting(void);
  * reply if the connection fails first.  NGX_DECLINED: no connection now
  * (fn is never called).
  */
+/* a command already in Redis's protocol (hiredis copies it) */
 ngx_int_t ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
-    int argc, const char **argv, const size_t *argvlen);
+    const u_char *cmd, size_t len);
 
 #endif /* NGX_HTTP_NGSP_REDIS_H */

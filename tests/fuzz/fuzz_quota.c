@@ -94,9 +94,10 @@ fuzz_agency(const unsigned char *s, size_t n)
 static void
 fuzz_reply(const uint8_t *s, size_t n)
 {
-    size_t                 i, cnt;
+    size_t                 i;
     char                   buf[640], err[256];
-    long long              v[3 + 4 * NGSP_QUOTA_MAX_WINDOWS];
+    double                 f;
+    unsigned char          v[8 * (2 + 4 * NGSP_QUOTA_MAX_WINDOWS)];
     ngsp_quota_policy_t    p;
     ngsp_quota_decision_t  d;
 
@@ -107,20 +108,22 @@ fuzz_reply(const uint8_t *s, size_t n)
     ngsp_quota_policy_add(&p, "4r/d", 4, err, sizeof(err));
     ngsp_quota_policy_add(&p, "5r/mo", 5, err, sizeof(err));
 
-    cnt = n / sizeof(long long);
-    if (cnt > sizeof(v) / sizeof(v[0])) {
-        cnt = sizeof(v) / sizeof(v[0]);
+    /* raw bytes as they are: any length, any double, NaN and infinities */
+    ngsp_quota_reply_parse(s, n, &p, &d);
+
+    /* then small whole numbers, so that well-formed replies come often */
+    if (n > sizeof(v) / 8) {
+        n = sizeof(v) / 8;
     }
 
-    memcpy(v, s, cnt * sizeof(long long));
+    memset(v, 0, sizeof(v));
 
-    /* often well-formed, so the formatting runs too */
-    if (cnt >= 3) {
-        v[0] &= 1;
-        v[2] = 5;
+    for (i = 0; i < n; i++) {
+        f = (double) (s[i] % 2 ? s[i] : s[i] % 3);
+        memcpy(v + 8 * i, &f, 8);       /* little-endian hosts only */
     }
 
-    if (ngsp_quota_reply_parse(v, cnt, &p, &d) != 0) {
+    if (ngsp_quota_reply_parse(v, sizeof(v), &p, &d) != 0) {
         return;
     }
 

@@ -6,6 +6,7 @@ GCRA timing to the microsecond."""
 import ast
 import datetime
 import os
+import struct
 
 import pytest
 
@@ -40,16 +41,28 @@ def rc(redis_factory):
     return redis_factory().client()
 
 
+UNITS = ["s", "m", "h", "d", "mo"]
+
+
 def run(rc, lua, now_us, windows, tag="t", policy="p", off=7 * 3600):
+    """The arguments packed as ngsp_quota_command() packs them (written
+    here again from the script's contract, not taken from the C code)."""
     keys = ["ngsp:{%s}:limits" % tag] + [
         "ngsp:{%s}:q:%s:%s" % (tag, policy, u) for u, _ in windows]
-    args = [policy, off, now_us]
-    for u, n in windows:
-        args += [u, n]
-    r = rc.eval(lua, len(keys), *keys, *args)
+    n = len(windows)
+    nums = [off, now_us]
+    for u, lim in windows:
+        nums += [UNITS.index(u), lim]
+    args = [struct.pack("<%dd" % len(nums), *nums), "<" + "d" * (2 + 2 * n),
+            "<" + "d" * (2 + 4 * n)] + ["%s:%s" % (policy, u)
+                                        for u, _ in windows]
+    raw = rc.eval(lua, len(keys), *keys, *args)
+    assert isinstance(raw, bytes) and len(raw) == 8 * (2 + 4 * n)
+    r = [int(v) for v in struct.unpack("<%dd" % (2 + 4 * n), raw)]
+    assert r == list(struct.unpack("<%dd" % (2 + 4 * n), raw))
     out = {"allowed": r[0], "retry": r[1], "windows": []}
-    for i in range(r[2]):
-        limit, rem, reset, width = r[3 + 4 * i: 7 + 4 * i]
+    for i in range(n):
+        limit, rem, reset, width = r[2 + 4 * i: 6 + 4 * i]
         out["windows"].append(dict(limit=limit, remaining=rem, reset=reset,
                                    width=width))
     return out

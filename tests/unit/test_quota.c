@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -237,23 +238,44 @@ policy3(ngsp_quota_policy_t *p)
 }
 
 
+/* a reply as the script packs it: little-endian doubles */
+static size_t
+pack(unsigned char *out, const double *v, size_t n)
+{
+    size_t    i, k;
+    uint64_t  u;
+
+    for (i = 0; i < n; i++) {
+        memcpy(&u, &v[i], 8);
+        for (k = 0; k < 8; k++) {
+            out[8 * i + k] = (unsigned char) (u >> (8 * k));
+        }
+    }
+
+    return 8 * n;
+}
+
+
 static void
 test_reply(void **state)
 {
+    size_t                 len;
+    unsigned char          b[8 * 14];
     ngsp_quota_policy_t    p;
     ngsp_quota_decision_t  d;
-    long long              ok[] = { 1, 0, 3,
+    double                 ok[] = { 1, 0,
                                     20, 19, 1, 1,
                                     1000, 5, 60, 60,
                                     50000, 5, 3600, 86400 };
-    long long              no[] = { 0, 7, 3,
+    double                 no[] = { 0, 7,
                                     20, 0, 1, 1,
                                     1000, 0, 60, 60,
                                     50000, 100, 3600, 86400 };
 
     policy3(&p);
 
-    assert_int_equal(ngsp_quota_reply_parse(ok, 15, &p, &d), 0);
+    len = pack(b, ok, 14);
+    assert_int_equal(ngsp_quota_reply_parse(b, len, &p, &d), 0);
     assert_int_equal(d.allowed, 1);
     assert_int_equal(d.nwindows, 3);
     /* 5 left in both m and d: the longer wait wins */
@@ -262,25 +284,99 @@ test_reply(void **state)
     assert_int_equal(d.windows[2].width, 86400);
     assert_int_equal(d.windows[1].unit, NGSP_QUOTA_MIN);
 
-    assert_int_equal(ngsp_quota_reply_parse(no, 15, &p, &d), 0);
+    len = pack(b, no, 14);
+    assert_int_equal(ngsp_quota_reply_parse(b, len, &p, &d), 0);
     assert_int_equal(d.allowed, 0);
     assert_int_equal(d.retry_after, 7);
     assert_int_equal(d.tightest, 1);
 
-    /* malformed */
-    assert_int_equal(ngsp_quota_reply_parse(ok, 14, &p, &d), -1);
-    assert_int_equal(ngsp_quota_reply_parse(ok, 2, &p, &d), -1);
-    ok[2] = 2;
-    assert_int_equal(ngsp_quota_reply_parse(ok, 15, &p, &d), -1);
-    ok[2] = 3;
+    /* malformed: each refused, never half read */
+    len = pack(b, ok, 14);
+    assert_int_equal(ngsp_quota_reply_parse(b, len - 8, &p, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(b, len - 1, &p, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(b, 0, &p, &d), -1);
     ok[0] = 2;
-    assert_int_equal(ngsp_quota_reply_parse(ok, 15, &p, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
     ok[0] = 1;
-    ok[6] = 0;      /* a window of no length */
-    assert_int_equal(ngsp_quota_reply_parse(ok, 15, &p, &d), -1);
-    ok[6] = 1;
-    ok[4] = -1;
-    assert_int_equal(ngsp_quota_reply_parse(ok, 15, &p, &d), -1);
+    ok[5] = 0;      /* a window of no length */
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
+    ok[5] = 1;
+    ok[3] = -1;
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
+    ok[3] = 2.5;    /* not a whole number */
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
+    ok[3] = 0.0 / 0.0;
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
+    ok[3] = 1e300;
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
+    ok[3] = 19;
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), 0);
+}
+
+
+static void
+test_command(void **state)
+{
+    size_t               len;
+    ngsp_quota_policy_t  p, one;
+    char                 sha[41], err[256];
+    unsigned char        buf[NGSP_QUOTA_CMD_MAX], *big;
+    const char          *head = "*13\r\n$7\r\nEVALSHA\r\n$40\r\n";
+    const char          *keys = "$1\r\n4\r\n$24\r\nngsp:{so-tu-phap}:limits\r\n"
+                                "$25\r\nngsp:{so-tu-phap}:q:std:s\r\n"
+                                "$25\r\nngsp:{so-tu-phap}:q:std:m\r\n"
+                                "$25\r\nngsp:{so-tu-phap}:q:std:d\r\n"
+                                "$64\r\n";
+    const char          *tail = "\r\n$9\r\n<dddddddd\r\n"
+                                "$15\r\n<dddddddddddddd\r\n"
+                                "$5\r\nstd:s\r\n$5\r\nstd:m\r\n$5\r\nstd:d\r\n";
+    unsigned char        blob[64];
+    double               args[] = { 25200, 0, 0, 20, 1, 1000, 3, 50000 };
+
+    policy3(&p);
+    assert_int_equal(ngsp_quota_script_sha1(sha), 0);
+
+    len = ngsp_quota_command(buf, sizeof(buf), sha, "so-tu-phap", 10, &p,
+                             25200);
+    assert_true(len > 0);
+    assert_memory_equal(buf, head, strlen(head));
+    assert_memory_equal(buf + strlen(head), sha, 40);
+    assert_memory_equal(buf + strlen(head) + 42, keys, strlen(keys));
+    pack(blob, args, 8);
+    assert_memory_equal(buf + strlen(head) + 42 + strlen(keys), blob, 64);
+    assert_int_equal(len, strlen(head) + 42 + strlen(keys) + 64
+                          + strlen(tail));
+    assert_memory_equal(buf + len - strlen(tail), tail, strlen(tail));
+
+    /* too small a buffer: nothing, never a cut command */
+    assert_int_equal(ngsp_quota_command(buf, sizeof(buf) - 1, sha,
+                                        "so-tu-phap", 10, &p, 25200), 0);
+    assert_int_equal(ngsp_quota_command(buf, sizeof(buf), sha, "x", 0, &p,
+                                        25200), 0);
+
+    /* the count of arguments for one and for five windows */
+    ngsp_quota_policy_init(&one, "o", 1, err, sizeof(err));
+    ngsp_quota_policy_add(&one, "5r/d", 4, err, sizeof(err));
+    assert_true(ngsp_quota_command(buf, sizeof(buf), sha, "a", 1, &one, 0));
+    assert_memory_equal(buf, "*9\r\n", 4);
+    ngsp_quota_policy_add(&one, "5r/s", 4, err, sizeof(err));
+    ngsp_quota_policy_add(&one, "5r/m", 4, err, sizeof(err));
+    ngsp_quota_policy_add(&one, "5r/h", 4, err, sizeof(err));
+    ngsp_quota_policy_add(&one, "5r/mo", 5, err, sizeof(err));
+    assert_true(ngsp_quota_command(buf, sizeof(buf), sha, "a", 1, &one, 0));
+    assert_memory_equal(buf, "*17\r\n", 5);
+
+    /* EVAL carries the script itself */
+    big = malloc(NGSP_QUOTA_CMD_MAX + ngsp_quota_script_len);
+    assert_non_null(big);
+    assert_int_equal(ngsp_quota_command(big, sizeof(buf), NULL, "so-tu-phap",
+                                        10, &p, 25200), 0);
+    len = ngsp_quota_command(big, NGSP_QUOTA_CMD_MAX + ngsp_quota_script_len,
+                             NULL, "so-tu-phap", 10, &p, 25200);
+    assert_true(len > ngsp_quota_script_len);
+    assert_memory_equal(big, "*13\r\n$4\r\nEVAL\r\n$", 15);
+    assert_memory_equal(big + len - strlen(tail), tail, strlen(tail));
+    free(big);
 }
 
 
@@ -288,15 +384,16 @@ static void
 test_fields(void **state)
 {
     char                   buf[640];
+    unsigned char          b[8 * 14];
     ngsp_quota_policy_t    p;
     ngsp_quota_decision_t  d;
-    long long              v[] = { 1, 0, 3,
+    double                 v[] = { 1, 0,
                                    20, 19, 1, 1,
                                    1000, 999, 60, 60,
                                    50000, 123, 3600, 86400 };
 
     policy3(&p);
-    assert_int_equal(ngsp_quota_reply_parse(v, 15, &p, &d), 0);
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, v, 14), &p, &d), 0);
 
     assert_true(ngsp_quota_fmt_policy(buf, sizeof(buf), "std", &d) > 0);
     assert_string_equal(buf, "\"std-s\";q=20;w=1, \"std-m\";q=1000;w=60, "
@@ -322,6 +419,7 @@ main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_script),
         cmocka_unit_test(test_reply),
+        cmocka_unit_test(test_command),
         cmocka_unit_test(test_fields),
     };
 
