@@ -138,6 +138,8 @@ struct ngsp_mask_xml_s {
     size_t                      ref_len;
     unsigned char               ref[NGSP_XML_REF_MAX];
     size_t                      k;          /* per-state counter */
+    size_t                      tlen;       /* of the text or attribute
+                                               value being read, decoded */
     size_t                      blanks;     /* in a row, inside a tag */
     unsigned char               quote;
     unsigned char               target[4];  /* of a processing instruction */
@@ -303,6 +305,7 @@ ngsp_mask_xml_reset(ngsp_mask_xml_t *x)
     x->mode = M_LIVE;
     x->tdisp = T_PROLOG;
     x->k = 0;
+    x->tlen = 0;
     x->ws_seen = 0;
     x->at_start = 1;
     x->decl = 0;
@@ -355,6 +358,30 @@ ngsp_xml_fail(ngsp_mask_xml_t *x, ngsp_mask_status_t st, const char *why)
 
 
 #define ngsp_xml_syntax(x, why)  ngsp_xml_fail(x, NGSP_MASK_ERR_SYNTAX, why)
+
+
+/*
+ * n more bytes (decoded) of the text node or attribute value being read,
+ * whatever becomes of them: passed text is only counted, never held, but
+ * it is bounded like masked text.  The count crosses feeds, so the error
+ * is the same however the input is cut.  Returns how many of the n bytes
+ * fit, n if all do; the caller fails at the first one that does not.
+ */
+static inline size_t
+ngsp_xml_count(ngsp_mask_xml_t *x, size_t n)
+{
+    size_t  had = x->tlen;
+
+    x->tlen += n;
+
+    if (x->tlen <= x->conf.max_value) {
+        return n;
+    }
+
+    ngsp_xml_fail(x, NGSP_MASK_ERR_VALUE, "text or name too long");
+
+    return x->conf.max_value - had;
+}
 
 
 /* makes *b hold need bytes, doubling; -1 when out of memory */
@@ -925,6 +952,7 @@ static inline int
 ngsp_xml_text_begin(ngsp_mask_xml_t *x, const unsigned char *q)
 {
     x->tdisp = x->depth ? x->frames[x->depth - 1].tdisp : T_PROLOG;
+    x->tlen = 0;
 
     switch (x->tdisp) {
 
@@ -1233,6 +1261,7 @@ ngsp_mask_status_t
 ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
     size_t size)
 {
+    int                   done;
     long                  v;
     size_t                n;
     unsigned char         c;
@@ -1269,6 +1298,12 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
                 if (p > q) {
                     x->at_start = 0;
+
+                    n = ngsp_xml_count(x, p - q);
+                    if (n != (size_t) (p - q)) {
+                        p = q + n;
+                        goto failed;
+                    }
                 }
 
                 if (p == end) {
@@ -1303,6 +1338,14 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 q = p;
                 while (p < end && !(ngsp_xml_class[*p] & C_TSTOP)) {
                     p++;
+                }
+
+                if (p > q) {
+                    n = ngsp_xml_count(x, p - q);
+                    if (n != (size_t) (p - q)) {
+                        p = q + n;
+                        goto failed;
+                    }
                 }
 
                 if (x->mode == M_DECODE && p > q
@@ -1359,6 +1402,12 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             if (v < 0) {
                 ngsp_xml_syntax(x, "undefined entity or bad character "
                                    "reference");
+                goto failed;
+            }
+
+            /* counted as the bytes it stands for */
+            n = v < 0x80 ? 1 : v < 0x800 ? 2 : v < 0x10000 ? 3 : 4;
+            if (ngsp_xml_count(x, n) != n) {
                 goto failed;
             }
 
@@ -1565,34 +1614,41 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 break;
             }
 
-            if (c == '>' && x->k >= 2) {
-                while (x->mode == M_DECODE && x->k > 2) {
+            /* the ']' held back are text, but the two before the '>' */
+            done = (c == '>' && x->k >= 2);
+            n = done ? x->k - 2 : x->k;
+            x->k = 0;
+
+            if (n) {
+                if (ngsp_xml_count(x, n) != n) {
+                    goto failed;
+                }
+
+                while (x->mode == M_DECODE && n--) {
                     if (ngsp_xml_append(x, (const unsigned char *) "]", 1)
                         != 0)
                     {
                         goto failed;
                     }
-                    x->k--;
                 }
+            }
 
+            if (done) {
                 p++;
                 ngsp_xml_markup_end(x, p);
                 break;
             }
 
-            while (x->mode == M_DECODE && x->k) {
-                if (ngsp_xml_append(x, (const unsigned char *) "]", 1) != 0) {
-                    goto failed;
-                }
-                x->k--;
-            }
-
-            x->k = 0;
-
             q = p;
             p = memchr(p, ']', end - p);
             if (p == NULL) {
                 p = end;
+            }
+
+            n = ngsp_xml_count(x, p - q);
+            if (n != (size_t) (p - q)) {
+                p = q + n;
+                goto failed;
             }
 
             if (x->mode == M_DECODE && ngsp_xml_append(x, q, p - q) != 0) {
@@ -1848,6 +1904,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
             x->quote = c;
             x->len = 0;
+            x->tlen = 0;
             p++;
 
             if ((x->adisp == A_MASK || x->adisp == A_REDACT)
@@ -1863,6 +1920,14 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             q = p;
             while (p < end && !(ngsp_xml_class[*p] & C_ASTOP)) {
                 p++;
+            }
+
+            if (p > q) {
+                n = ngsp_xml_count(x, p - q);
+                if (n != (size_t) (p - q)) {
+                    p = q + n;
+                    goto failed;
+                }
             }
 
             if (x->adisp == A_MASK && p > q
@@ -1891,7 +1956,9 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             }
 
             if (c != x->quote) {
-                if (x->adisp == A_MASK && ngsp_xml_append(x, &c, 1) != 0) {
+                if (ngsp_xml_count(x, 1) != 1
+                    || (x->adisp == A_MASK && ngsp_xml_append(x, &c, 1) != 0))
+                {
                     goto failed;
                 }
                 p++;
