@@ -37,8 +37,10 @@
 #define NGSP_XML_VALUE_DEFAULT   65536
 #define NGSP_XML_STAGE           4096
 #define NGSP_XML_REF_MAX         16
-#define NGSP_XML_CACHE           128        /* element names remembered */
-#define NGSP_XML_CACHE_NAME      28
+#define NGSP_XML_CACHE_BITS      7
+#define NGSP_XML_CACHE           (1 << NGSP_XML_CACHE_BITS)  /* names kept */
+#define NGSP_XML_CACHE_NAME      32        /* a multiple of 8 */
+#define NGSP_XML_SLACK           16        /* after names, for word reads */
 
 
 typedef enum {
@@ -125,6 +127,7 @@ struct ngsp_mask_xml_s {
     const char                 *why;
 
     ngsp_xml_frame_t           *frames;
+    ngsp_xml_frame_t           *cur;        /* the innermost, or NULL */
     size_t                      depth;
     unsigned char              *names;
     size_t                      names_len;
@@ -144,11 +147,12 @@ struct ngsp_mask_xml_s {
     unsigned char               quote;
     unsigned char               target[4];  /* of a processing instruction */
 
-    unsigned                    ws_seen:1;  /* blank after name or value */
-    unsigned                    at_start:1; /* nothing but a BOM yet */
-    unsigned                    decl:1;     /* in the XML declaration */
-    unsigned                    root_seen:1;
-    unsigned                    root_done:1;
+    /* flags are bytes, not bit-fields: they change at every tag */
+    unsigned char               ws_seen;    /* blank after name or value */
+    unsigned char               at_start;   /* nothing but a BOM yet */
+    unsigned char               decl;       /* in the XML declaration */
+    unsigned char               root_seen;
+    unsigned char               root_done;
 
     unsigned char              *buf;        /* decoded text, names, decl */
     size_t                      len;
@@ -163,9 +167,9 @@ struct ngsp_mask_xml_s {
     const unsigned char        *run;        /* open input span, or NULL */
     const unsigned char        *tent;       /* tentative start, this feed */
     size_t                      tent_pend;  /* or in pend, from here */
-    unsigned                    tact:1;     /* a tentative stretch is open */
-    unsigned                    held:1;     /* output goes to pend */
-    unsigned                    resume:1;   /* run open across feeds */
+    unsigned char               tact;       /* a tentative stretch is open */
+    unsigned char               held;       /* output goes to pend */
+    unsigned char               resume;     /* run open across feeds */
 
     unsigned char              *stage;
     size_t                      staged;
@@ -225,6 +229,139 @@ ngsp_xml_init_tables(void)
     t['\n'] |= C_ESC_ATTR;
 
     ngsp_xml_init_done = 1;
+}
+
+
+/*
+ * Word at a time: element names repeat, and a call to memcmp or memcpy
+ * costs more than the two or three words of a name; most text runs
+ * (indentation, identifiers) are a word or two long.
+ */
+
+#define NGSP_XML_ONES  0x0101010101010101ULL
+#define NGSP_XML_HIGH  0x8080808080808080ULL
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NGSP_XML_LE  1
+#endif
+
+
+static inline uint64_t
+ngsp_xml_word(const unsigned char *p)
+{
+    uint64_t  w;
+
+    memcpy(&w, p, 8);
+
+    return w;
+}
+
+
+/* some byte of w is '<' or '&' */
+static inline uint64_t
+ngsp_xml_tstop(uint64_t w)
+{
+    uint64_t  a, b;
+
+    a = w ^ (NGSP_XML_ONES * '<');
+    b = w ^ (NGSP_XML_ONES * '&');
+
+    return (((a - NGSP_XML_ONES) & ~a) | ((b - NGSP_XML_ONES) & ~b))
+           & NGSP_XML_HIGH;
+}
+
+
+/* some byte of w is escaped in text: '<', '>', '&' or CR */
+static inline uint64_t
+ngsp_xml_esc_text(uint64_t w)
+{
+    uint64_t  a, b, c, d;
+
+    a = w ^ (NGSP_XML_ONES * '<');
+    b = w ^ (NGSP_XML_ONES * '>');
+    c = w ^ (NGSP_XML_ONES * '&');
+    d = w ^ (NGSP_XML_ONES * '\r');
+
+    return (((a - NGSP_XML_ONES) & ~a) | ((b - NGSP_XML_ONES) & ~b)
+            | ((c - NGSP_XML_ONES) & ~c) | ((d - NGSP_XML_ONES) & ~d))
+           & NGSP_XML_HIGH;
+}
+
+
+/* the first '<' or '&' in [p, end), or end */
+static inline const unsigned char *
+ngsp_xml_text_scan(const unsigned char *p, const unsigned char *end)
+{
+#if defined(NGSP_XML_LE) && defined(__GNUC__)
+    uint64_t  m;
+
+    while (end - p >= 8) {
+        m = ngsp_xml_tstop(ngsp_xml_word(p));
+
+        if (m) {
+            /* the lowest flag is exact: a false one only follows a true */
+            return p + (__builtin_ctzll(m) >> 3);
+        }
+
+        p += 8;
+    }
+#endif
+
+    while (p < end && !(ngsp_xml_class[*p] & C_TSTOP)) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* a[0..n) equals b[0..n); both readable up to n rounded up to 8 */
+static inline int
+ngsp_xml_eq(const unsigned char *a, const unsigned char *b, size_t n)
+{
+#ifdef NGSP_XML_LE
+    if (n == 0) {
+        return 1;
+    }
+
+    for ( /* void */ ; n > 8; n -= 8, a += 8, b += 8) {
+        if (ngsp_xml_word(a) != ngsp_xml_word(b)) {
+            return 0;
+        }
+    }
+
+    /* the first n bytes are the low ones */
+    return ((ngsp_xml_word(a) ^ ngsp_xml_word(b)) << (8 * (8 - n))) == 0;
+#else
+    return memcmp(a, b, n) == 0;
+#endif
+}
+
+
+/* where an element name of 1 to NGSP_XML_CACHE_NAME bytes is remembered;
+ * name is readable up to its length rounded up to 8 */
+static inline size_t
+ngsp_xml_cache_slot(const unsigned char *name, size_t len)
+{
+#ifdef NGSP_XML_LE
+    uint64_t  w;
+
+    /* the first word and the last: all of most names, which share their
+     * prefix ("dc:") and often their length */
+    w = ngsp_xml_word(name);
+
+    if (len < 8) {
+        w &= ((uint64_t) 1 << (8 * len)) - 1;
+
+    } else {
+        w ^= ngsp_xml_word(name + len - 8) * 31;
+    }
+
+    return ((w + len) * 0x9e3779b97f4a7c15ULL) >> (64 - NGSP_XML_CACHE_BITS);
+#else
+    return (len + name[0] + 3 * name[len / 2] + 5 * name[len - 1])
+           & (NGSP_XML_CACHE - 1);
+#endif
 }
 
 
@@ -301,6 +438,7 @@ ngsp_mask_xml_reset(ngsp_mask_xml_t *x)
     x->status = NGSP_MASK_OK;
     x->why = "ok";
     x->depth = 0;
+    x->cur = NULL;
     x->names_len = 0;
     x->mode = M_LIVE;
     x->tdisp = T_PROLOG;
@@ -646,7 +784,7 @@ static int
 ngsp_xml_held_keep(ngsp_mask_xml_t *x, const unsigned char *p)
 {
     size_t             n;
-    ngsp_xml_frame_t  *f = &x->frames[x->depth - 1];
+    ngsp_xml_frame_t  *f = x->cur;
 
     if (ngsp_xml_held_check(x, p) != 0) {
         return -1;
@@ -679,7 +817,7 @@ ngsp_xml_held_keep(ngsp_mask_xml_t *x, const unsigned char *p)
 static int
 ngsp_xml_held_drop(ngsp_mask_xml_t *x, const unsigned char *p)
 {
-    ngsp_xml_frame_t  *f = &x->frames[x->depth - 1];
+    ngsp_xml_frame_t  *f = x->cur;
 
     if (ngsp_xml_held_check(x, p) != 0) {
         return -1;
@@ -706,12 +844,51 @@ static int
 ngsp_xml_put_escaped(ngsp_mask_xml_t *x, const unsigned char *p, size_t len,
     unsigned attr)
 {
-    unsigned char         cls, c;
+    unsigned char         cls, c, *d;
     const char           *e;
     const unsigned char  *q, *end;
 
     cls = attr ? C_ESC_ATTR : C_ESC_TEXT;
     end = p + len;
+
+    if (!x->held && len <= (NGSP_XML_STAGE - x->staged) / 6) {
+        /* room for the worst case ("&quot;" for each byte): in one pass */
+        d = x->stage + x->staged;
+
+#ifdef NGSP_XML_LE
+        /* masked text is mostly plain: a word at a time while it is */
+        while (!attr && end - p >= 8 && !ngsp_xml_esc_text(ngsp_xml_word(p)))
+        {
+            memcpy(d, p, 8);
+            d += 8;
+            p += 8;
+        }
+#endif
+
+        for ( /* void */ ; p < end; p++) {
+            c = *p;
+
+            if (!(ngsp_xml_class[c] & cls)) {
+                *d++ = c;
+                continue;
+            }
+
+            switch (c) {
+            case '<': memcpy(d, "&lt;", 4); d += 4; break;
+            case '>': memcpy(d, "&gt;", 4); d += 4; break;
+            case '&': memcpy(d, "&amp;", 5); d += 5; break;
+            case '"': memcpy(d, "&quot;", 6); d += 6; break;
+            case '\'': memcpy(d, "&apos;", 6); d += 6; break;
+            case '\t': memcpy(d, "&#9;", 4); d += 4; break;
+            case '\n': memcpy(d, "&#10;", 5); d += 5; break;
+            default: memcpy(d, "&#13;", 5); d += 5; break;
+            }
+        }
+
+        x->staged = d - x->stage;
+
+        return 0;
+    }
 
     while (p < end) {
         q = p;
@@ -941,7 +1118,7 @@ ngsp_xml_text_end(ngsp_mask_xml_t *x)
         return ngsp_xml_put_escaped(x, x->buf, x->len, 0);
     }
 
-    f = &x->frames[x->depth - 1];
+    f = x->cur;
 
     return ngsp_xml_put_masked(x, f->act, 0);
 }
@@ -951,7 +1128,7 @@ ngsp_xml_text_end(ngsp_mask_xml_t *x)
 static inline int
 ngsp_xml_text_begin(ngsp_mask_xml_t *x, const unsigned char *q)
 {
-    x->tdisp = x->depth ? x->frames[x->depth - 1].tdisp : T_PROLOG;
+    x->tdisp = x->cur ? x->cur->tdisp : T_PROLOG;
     x->tlen = 0;
 
     switch (x->tdisp) {
@@ -1000,7 +1177,7 @@ ngsp_xml_start_decide(ngsp_mask_xml_t *x)
     const unsigned char        *name, *local;
     const ngsp_mask_action_t   *act;
 
-    f = &x->frames[x->depth - 1];
+    f = x->cur;
     top = (x->depth > 1) ? f - 1 : NULL;
 
     name = x->names + f->name_off;
@@ -1008,10 +1185,10 @@ ngsp_xml_start_decide(ngsp_mask_xml_t *x)
     e = NULL;
 
     if (len <= NGSP_XML_CACHE_NAME) {
-        e = &x->cache[(len + name[0] + 3 * name[len / 2] + 5 * name[len - 1])
-                      & (NGSP_XML_CACHE - 1)];
+        e = &x->cache[ngsp_xml_cache_slot(name, len)];
 
-        if (e->len == len && memcmp(e->name, name, len) == 0) {
+        /* names has slack after the name (NGSP_XML_SLACK) */
+        if (e->len == len && ngsp_xml_eq(e->name, name, len)) {
             f->id = e->id;
             goto named;
         }
@@ -1043,7 +1220,10 @@ named:
         return ngsp_xml_tent_drop(x);
     }
 
-    act = ngsp_mask_profile_rule(x->conf.profile, top ? top->id : 0, f->id);
+    /* most elements are no rule's name */
+    act = f->id ? ngsp_mask_profile_rule(x->conf.profile, top ? top->id : 0,
+                                         f->id)
+                : NULL;
     if (act == NULL && top) {
         act = top->act;
     }
@@ -1111,7 +1291,7 @@ ngsp_xml_attr_decide(ngsp_mask_xml_t *x)
     ngsp_mask_kind_t            kind;
     const ngsp_mask_action_t   *act;
 
-    f = &x->frames[x->depth - 1];
+    f = x->cur;
     name = x->buf + 1;
     end = x->buf + x->len;
 
@@ -1176,7 +1356,7 @@ ngsp_xml_attr_decide(ngsp_mask_xml_t *x)
 static inline int
 ngsp_xml_element_end(ngsp_mask_xml_t *x, const unsigned char *q)
 {
-    ngsp_xml_frame_t  *f = &x->frames[x->depth - 1];
+    ngsp_xml_frame_t  *f = x->cur;
 
     if (f->held && ngsp_xml_held_keep(x, q) != 0) {
         return -1;
@@ -1184,6 +1364,7 @@ ngsp_xml_element_end(ngsp_mask_xml_t *x, const unsigned char *q)
 
     x->names_len = f->name_off;
     x->depth--;
+    x->cur = x->depth ? f - 1 : NULL;
 
     if (x->depth == 0) {
         x->root_done = 1;
@@ -1336,9 +1517,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
             } else {
                 q = p;
-                while (p < end && !(ngsp_xml_class[*p] & C_TSTOP)) {
-                    p++;
-                }
+                p = ngsp_xml_text_scan(p, end);
 
                 if (p > q) {
                     n = ngsp_xml_count(x, p - q);
@@ -1370,7 +1549,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             }
 
             /* '<': tentative wherever this level has output */
-            if (x->depth == 0 || x->frames[x->depth - 1].out) {
+            if (x->cur == NULL || x->cur->out) {
                 ngsp_xml_tent_begin(x, p);
             }
 
@@ -1448,7 +1627,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 }
 
                 if (ngsp_xml_text_end(x) != 0
-                    || (x->frames[x->depth - 1].held
+                    || (x->cur->held
                         && ngsp_xml_held_keep(x, p) != 0)
                     || ngsp_xml_tent_keep(x) != 0)
                 {
@@ -1475,7 +1654,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             }
 
             if (ngsp_xml_text_end(x) != 0
-                || (x->depth && x->frames[x->depth - 1].held
+                || (x->cur && x->cur->held
                     && ngsp_xml_held_keep(x, p) != 0))
             {
                 goto failed;
@@ -1487,6 +1666,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             }
 
             f = &x->frames[x->depth++];
+            x->cur = f;
             f->name_off = x->names_len;
             f->name_len = 0;
             x->root_seen = 1;
@@ -1739,7 +1919,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 p++;
             }
 
-            f = &x->frames[x->depth - 1];
+            f = x->cur;
 
             if (p > q) {
                 if (f->name_len + (p - q) > x->conf.max_value) {
@@ -1747,15 +1927,24 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                     goto failed;
                 }
 
+                n = p - q;
+
                 if (ngsp_xml_grow(x, &x->names, &x->names_cap,
-                                  x->names_len + (p - q)) != 0)
+                                  x->names_len + n + NGSP_XML_SLACK) != 0)
                 {
                     goto failed;
                 }
 
-                memcpy(x->names + x->names_len, q, p - q);
-                x->names_len += p - q;
-                f->name_len += p - q;
+                if (n <= 16 && end - q >= 16) {
+                    /* the slack takes what is copied beyond the name */
+                    memcpy(x->names + x->names_len, q, 16);
+
+                } else {
+                    memcpy(x->names + x->names_len, q, n);
+                }
+
+                x->names_len += n;
+                f->name_len += n;
             }
 
             if (p == end) {
@@ -1774,7 +1963,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
         case X_STAG:
         stag:
             c = *p;
-            f = &x->frames[x->depth - 1];
+            f = x->cur;
 
             if (ngsp_xml_class[c] & C_WS) {
                 if (!x->tact && f->out) {
@@ -1977,7 +2166,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 break;
 
             case A_SKIP:
-                if (x->frames[x->depth - 1].out) {
+                if (x->cur->out) {
                     x->run = p + 1;
                 }
                 break;
@@ -1993,13 +2182,15 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
         case X_ETAG_NAME:
         etag_name:
-            f = &x->frames[x->depth - 1];
+            f = x->cur;
             name = x->names + f->name_off;
             n = f->name_len - x->k;
 
             /* usually the whole name and the '>' are here */
             if ((size_t) (end - p) > n
-                && memcmp(p, name + x->k, n) == 0
+                && ((size_t) (end - p) >= n + 8
+                    ? ngsp_xml_eq(p, name + x->k, n)
+                    : memcmp(p, name + x->k, n) == 0)
                 && !(ngsp_xml_class[p[n]] & C_NAME))
             {
                 p += n;
