@@ -38,7 +38,7 @@
 #define NGSP_XML_STAGE           4096
 #define NGSP_XML_REF_MAX         16
 #define NGSP_XML_CACHE_BITS      7
-#define NGSP_XML_CACHE           (1 << NGSP_XML_CACHE_BITS)  /* names kept */
+#define NGSP_XML_CACHE           (1 << NGSP_XML_CACHE_BITS)  /* sets of 2 */
 #define NGSP_XML_CACHE_NAME      32        /* a multiple of 8 */
 #define NGSP_XML_SLACK           16        /* after names, for word reads */
 
@@ -175,7 +175,7 @@ struct ngsp_mask_xml_s {
     size_t                      staged;
 
     /* the same few element names come again and again */
-    ngsp_xml_cached_t           cache[NGSP_XML_CACHE];
+    ngsp_xml_cached_t           cache[NGSP_XML_CACHE][2];
 
     size_t                      offset;
     size_t                      err_offset;
@@ -1185,13 +1185,22 @@ ngsp_xml_start_decide(ngsp_mask_xml_t *x)
     e = NULL;
 
     if (len <= NGSP_XML_CACHE_NAME) {
-        e = &x->cache[ngsp_xml_cache_slot(name, len)];
+        /* two ways: a document's few dozen names seldom put three in one
+         * set; names has slack after the name (NGSP_XML_SLACK) */
+        e = x->cache[ngsp_xml_cache_slot(name, len)];
 
-        /* names has slack after the name (NGSP_XML_SLACK) */
-        if (e->len == len && ngsp_xml_eq(e->name, name, len)) {
-            f->id = e->id;
+        if (e[0].len == len && ngsp_xml_eq(e[0].name, name, len)) {
+            f->id = e[0].id;
             goto named;
         }
+
+        if (e[1].len == len && ngsp_xml_eq(e[1].name, name, len)) {
+            f->id = e[1].id;
+            goto named;
+        }
+
+        /* the newest in the first way, the one it displaces in the second */
+        e[1] = e[0];
     }
 
     local = name + len;
