@@ -241,6 +241,13 @@ ngsp_xml_init_tables(void)
 #define NGSP_XML_ONES  0x0101010101010101ULL
 #define NGSP_XML_HIGH  0x8080808080808080ULL
 
+/* the per-element steps, inlined into the state machine whatever its size */
+#if defined(__GNUC__)
+#define NGSP_XML_HOT  inline __attribute__((always_inline))
+#else
+#define NGSP_XML_HOT  inline
+#endif
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define NGSP_XML_LE  1
 #endif
@@ -1125,7 +1132,7 @@ ngsp_xml_text_end(ngsp_mask_xml_t *x)
 
 
 /* a text node starts at q, inside the innermost open element */
-static inline int
+static NGSP_XML_HOT int
 ngsp_xml_text_begin(ngsp_mask_xml_t *x, const unsigned char *q)
 {
     x->tdisp = x->cur ? x->cur->tdisp : T_PROLOG;
@@ -1362,7 +1369,7 @@ ngsp_xml_attr_decide(ngsp_mask_xml_t *x)
 
 
 /* an element ended; q is just after it */
-static inline int
+static NGSP_XML_HOT int
 ngsp_xml_element_end(ngsp_mask_xml_t *x, const unsigned char *q)
 {
     ngsp_xml_frame_t  *f = x->cur;
@@ -1555,6 +1562,26 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 x->state = X_REF;
                 p++;
                 break;
+            }
+
+            /*
+             * '</', the most frequent markup: nothing tentative about an end
+             * tag, so straight to its name (a held element's end goes the
+             * long way, which keeps the held bytes counted alike)
+             */
+            if (end - p > 2 && p[1] == '/' && x->cur && !x->cur->held) {
+                if (ngsp_xml_text_end(x) != 0) {
+                    goto failed;
+                }
+
+                if (x->cur->out && x->run == NULL) {
+                    x->run = p;
+                }
+
+                p += 2;
+                x->k = 0;
+                x->state = X_ETAG_NAME;
+                goto etag_name;
             }
 
             /* '<': tentative wherever this level has output */
@@ -2213,6 +2240,10 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
                 if (ngsp_xml_element_end(x, p) != 0) {
                     goto failed;
+                }
+
+                if (p < end) {
+                    goto text;
                 }
 
                 break;
