@@ -32,6 +32,10 @@
 
 #include "ngsp_mask_xml.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 
 #define NGSP_XML_DEPTH_DEFAULT   64
 #define NGSP_XML_VALUE_DEFAULT   65536
@@ -299,15 +303,36 @@ ngsp_xml_esc_text(uint64_t w)
 static inline const unsigned char *
 ngsp_xml_text_scan(const unsigned char *p, const unsigned char *end)
 {
+#if defined(__SSE2__) && defined(__GNUC__)
+    int       m;
+    __m128i   v;
+#endif
 #if defined(NGSP_XML_LE) && defined(__GNUC__)
-    uint64_t  m;
+    uint64_t  w;
+#endif
 
-    while (end - p >= 8) {
-        m = ngsp_xml_tstop(ngsp_xml_word(p));
-
+#if defined(__SSE2__) && defined(__GNUC__)
+    /* most text runs (a value, the indentation) end within 16 bytes */
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('<')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('&'))));
         if (m) {
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+#endif
+
+#if defined(NGSP_XML_LE) && defined(__GNUC__)
+    while (end - p >= 8) {
+        w = ngsp_xml_tstop(ngsp_xml_word(p));
+
+        if (w) {
             /* the lowest flag is exact: a false one only follows a true */
-            return p + (__builtin_ctzll(m) >> 3);
+            return p + (__builtin_ctzll(w) >> 3);
         }
 
         p += 8;
@@ -315,6 +340,59 @@ ngsp_xml_text_scan(const unsigned char *p, const unsigned char *end)
 #endif
 
     while (p < end && !(ngsp_xml_class[*p] & C_TSTOP)) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* the first byte in [p, end) that a name cannot hold (C_NAME), or end */
+static inline const unsigned char *
+ngsp_xml_name_scan(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    int       m;
+    __m128i   v, bad;
+
+    /*
+     * Sixteen at a time, by ranges: bytes are signed here, so 0x80-0xff
+     * (all allowed) are below zero; refused are 0x00-0x2c, '/', 0x3b-0x40,
+     * 0x5b-0x5e, '`' and 0x7b-0x7f.
+     */
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        bad = _mm_andnot_si128(_mm_cmplt_epi8(v, _mm_setzero_si128()),
+                               _mm_cmplt_epi8(v, _mm_set1_epi8(0x2d)));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8('/')));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8('`')));
+        bad = _mm_or_si128(bad,
+                  _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x3a)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8(0x41))));
+        bad = _mm_or_si128(bad,
+                  _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x5a)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8(0x5f))));
+        bad = _mm_or_si128(bad, _mm_cmpgt_epi8(v, _mm_set1_epi8(0x7a)));
+
+        m = _mm_movemask_epi8(bad);
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+#endif
+
+    /* four at a time: names are seldom short */
+    while (end - p >= 4
+           && (ngsp_xml_class[p[0]] & ngsp_xml_class[p[1]]
+               & ngsp_xml_class[p[2]] & ngsp_xml_class[p[3]] & C_NAME))
+    {
+        p += 4;
+    }
+
+    while (p < end && (ngsp_xml_class[*p] & C_NAME)) {
         p++;
     }
 
@@ -1941,19 +2019,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
         case X_STAG_NAME:
         stag_name:
             q = p;
-
-            /* four at a time: names are seldom short */
-            while (end - p >= 4
-                   && (ngsp_xml_class[p[0]] & ngsp_xml_class[p[1]]
-                       & ngsp_xml_class[p[2]] & ngsp_xml_class[p[3]]
-                       & C_NAME))
-            {
-                p += 4;
-            }
-
-            while (p < end && (ngsp_xml_class[*p] & C_NAME)) {
-                p++;
-            }
+            p = ngsp_xml_name_scan(p, end);
 
             f = x->cur;
 
@@ -2083,9 +2149,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
         case X_ATTR_NAME:
             q = p;
-            while (p < end && (ngsp_xml_class[*p] & C_NAME)) {
-                p++;
-            }
+            p = ngsp_xml_name_scan(p, end);
 
             if (p > q && ngsp_xml_append(x, q, p - q) != 0) {
                 goto failed;
