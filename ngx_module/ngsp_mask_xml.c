@@ -347,6 +347,41 @@ ngsp_xml_text_scan(const unsigned char *p, const unsigned char *end)
 }
 
 
+/* the first byte in [p, end) that is not a blank, or end */
+static inline const unsigned char *
+ngsp_xml_blank_scan(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    int       m;
+    __m128i   v, ws;
+
+    /* indentation, in allow-list mode where only blanks may pass */
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        ws = _mm_or_si128(
+                 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+                 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')),
+                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))));
+
+        m = ~_mm_movemask_epi8(ws) & 0xffff;
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+#endif
+
+    while (p < end && (ngsp_xml_class[*p] & C_WS)) {
+        p++;
+    }
+
+    return p;
+}
+
+
 /* the first byte in [p, end) that a name cannot hold (C_NAME), or end */
 static inline const unsigned char *
 ngsp_xml_name_scan(const unsigned char *p, const unsigned char *end)
@@ -1567,9 +1602,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             if (x->mode == M_LIVE && x->tdisp != T_PASS) {
                 /* only blanks may go out here */
                 q = p;
-                while (p < end && (ngsp_xml_class[*p] & C_WS)) {
-                    p++;
-                }
+                p = ngsp_xml_blank_scan(p, end);
 
                 if (p > q) {
                     x->at_start = 0;
