@@ -2090,6 +2090,12 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 goto failed;
             }
 
+            /* most start tags have no attribute */
+            if (*p == '>') {
+                f = x->cur;
+                goto stag_close;
+            }
+
             x->ws_seen = 0;
             x->blanks = 0;
             x->state = X_STAG;
@@ -2121,6 +2127,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             x->blanks = 0;
 
             if (c == '>') {
+            stag_close:
                 p++;
 
                 if (ngsp_xml_tent_keep(x) != 0
