@@ -16,7 +16,11 @@
  * Rounds interleave the contenders; figures are medians of CPU time (one
  * thread, so MB/s per core), ratios medians of the per-round ratios.
  *
- * usage: mask_xml FIXTURE [MB] [ROUNDS] [PIECE]
+ * usage: mask_xml FIXTURE [MB] [ROUNDS] [PIECE] [deny|allow|nohash]
+ *
+ * With a last argument, only that profile runs, once, and nothing is
+ * timed: for instruction counts under valgrind --tool=callgrind, which
+ * are repeatable where times on a shared machine are not.
  */
 
 #include <stdio.h>
@@ -309,7 +313,8 @@ main(int argc, char **argv)
     ngsp_mask_profile_t  *deny, *allow, *nohash;
 
     if (argc < 2) {
-        fprintf(stderr, "usage: mask_xml FIXTURE [MB] [ROUNDS] [PIECE]\n");
+        fprintf(stderr, "usage: mask_xml FIXTURE [MB] [ROUNDS] [PIECE] "
+                "[deny|allow|nohash]\n");
         return 2;
     }
 
@@ -331,6 +336,23 @@ main(int argc, char **argv)
 
     o.cap = 2 * len + 1024;     /* hashes are longer than numbers */
     o.buf = malloc(o.cap);
+
+    if (argc > 5) {
+        /* one profile alone, for callgrind */
+        c = strcmp(argv[5], "deny") == 0 ? 0
+            : strcmp(argv[5], "allow") == 0 ? 1
+            : strcmp(argv[5], "nohash") == 0 ? 2 : -1;
+        if (c < 0) {
+            fprintf(stderr, "mask_xml: %s: deny, allow or nohash\n", argv[5]);
+            return 2;
+        }
+
+        run_ngsp(c == 0 ? deny : c == 1 ? allow : nohash, key, doc, len, &o,
+                 &masked[0]);
+        printf("%s: %zu bytes in, %zu out, %zu masked\n", argv[5], len,
+               o.len, masked[0]);
+        return 0;
+    }
 
     printf("document: %.1f MB, %zu CongDan records, fed in %zu-byte "
            "pieces; %d rounds\n", len / 1048576.0, records, piece, rounds);

@@ -32,13 +32,19 @@
 
 #include "ngsp_mask_xml.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 
 #define NGSP_XML_DEPTH_DEFAULT   64
 #define NGSP_XML_VALUE_DEFAULT   65536
 #define NGSP_XML_STAGE           4096
 #define NGSP_XML_REF_MAX         16
-#define NGSP_XML_CACHE           128        /* element names remembered */
-#define NGSP_XML_CACHE_NAME      28
+#define NGSP_XML_CACHE_BITS      7
+#define NGSP_XML_CACHE           (1 << NGSP_XML_CACHE_BITS)  /* sets of 2 */
+#define NGSP_XML_CACHE_NAME      32        /* a multiple of 8 */
+#define NGSP_XML_SLACK           16        /* after names, for word reads */
 
 
 typedef enum {
@@ -125,6 +131,7 @@ struct ngsp_mask_xml_s {
     const char                 *why;
 
     ngsp_xml_frame_t           *frames;
+    ngsp_xml_frame_t           *cur;        /* the innermost, or NULL */
     size_t                      depth;
     unsigned char              *names;
     size_t                      names_len;
@@ -138,15 +145,18 @@ struct ngsp_mask_xml_s {
     size_t                      ref_len;
     unsigned char               ref[NGSP_XML_REF_MAX];
     size_t                      k;          /* per-state counter */
+    size_t                      tlen;       /* of the text or attribute
+                                               value being read, decoded */
     size_t                      blanks;     /* in a row, inside a tag */
     unsigned char               quote;
     unsigned char               target[4];  /* of a processing instruction */
 
-    unsigned                    ws_seen:1;  /* blank after name or value */
-    unsigned                    at_start:1; /* nothing but a BOM yet */
-    unsigned                    decl:1;     /* in the XML declaration */
-    unsigned                    root_seen:1;
-    unsigned                    root_done:1;
+    /* flags are bytes, not bit-fields: they change at every tag */
+    unsigned char               ws_seen;    /* blank after name or value */
+    unsigned char               at_start;   /* nothing but a BOM yet */
+    unsigned char               decl;       /* in the XML declaration */
+    unsigned char               root_seen;
+    unsigned char               root_done;
 
     unsigned char              *buf;        /* decoded text, names, decl */
     size_t                      len;
@@ -161,15 +171,15 @@ struct ngsp_mask_xml_s {
     const unsigned char        *run;        /* open input span, or NULL */
     const unsigned char        *tent;       /* tentative start, this feed */
     size_t                      tent_pend;  /* or in pend, from here */
-    unsigned                    tact:1;     /* a tentative stretch is open */
-    unsigned                    held:1;     /* output goes to pend */
-    unsigned                    resume:1;   /* run open across feeds */
+    unsigned char               tact;       /* a tentative stretch is open */
+    unsigned char               held;       /* output goes to pend */
+    unsigned char               resume;     /* run open across feeds */
 
     unsigned char              *stage;
     size_t                      staged;
 
     /* the same few element names come again and again */
-    ngsp_xml_cached_t           cache[NGSP_XML_CACHE];
+    ngsp_xml_cached_t           cache[NGSP_XML_CACHE][2];
 
     size_t                      offset;
     size_t                      err_offset;
@@ -223,6 +233,255 @@ ngsp_xml_init_tables(void)
     t['\n'] |= C_ESC_ATTR;
 
     ngsp_xml_init_done = 1;
+}
+
+
+/*
+ * Word at a time: element names repeat, and a call to memcmp or memcpy
+ * costs more than the two or three words of a name; most text runs
+ * (indentation, identifiers) are a word or two long.
+ */
+
+#define NGSP_XML_ONES  0x0101010101010101ULL
+#define NGSP_XML_HIGH  0x8080808080808080ULL
+
+/* the per-element steps, inlined into the state machine whatever its size */
+#if defined(__GNUC__)
+#define NGSP_XML_HOT  inline __attribute__((always_inline))
+#else
+#define NGSP_XML_HOT  inline
+#endif
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NGSP_XML_LE  1
+#endif
+
+
+static inline uint64_t
+ngsp_xml_word(const unsigned char *p)
+{
+    uint64_t  w;
+
+    memcpy(&w, p, 8);
+
+    return w;
+}
+
+
+/* some byte of w is '<' or '&' */
+static inline uint64_t
+ngsp_xml_tstop(uint64_t w)
+{
+    uint64_t  a, b;
+
+    a = w ^ (NGSP_XML_ONES * '<');
+    b = w ^ (NGSP_XML_ONES * '&');
+
+    return (((a - NGSP_XML_ONES) & ~a) | ((b - NGSP_XML_ONES) & ~b))
+           & NGSP_XML_HIGH;
+}
+
+
+/* some byte of w is escaped in text: '<', '>', '&' or CR */
+static inline uint64_t
+ngsp_xml_esc_text(uint64_t w)
+{
+    uint64_t  a, b, c, d;
+
+    a = w ^ (NGSP_XML_ONES * '<');
+    b = w ^ (NGSP_XML_ONES * '>');
+    c = w ^ (NGSP_XML_ONES * '&');
+    d = w ^ (NGSP_XML_ONES * '\r');
+
+    return (((a - NGSP_XML_ONES) & ~a) | ((b - NGSP_XML_ONES) & ~b)
+            | ((c - NGSP_XML_ONES) & ~c) | ((d - NGSP_XML_ONES) & ~d))
+           & NGSP_XML_HIGH;
+}
+
+
+/* the first '<' or '&' in [p, end), or end */
+static inline const unsigned char *
+ngsp_xml_text_scan(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    int       m;
+    __m128i   v;
+#endif
+#if defined(NGSP_XML_LE) && defined(__GNUC__)
+    uint64_t  w;
+#endif
+
+#if defined(__SSE2__) && defined(__GNUC__)
+    /* most text runs (a value, the indentation) end within 16 bytes */
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('<')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('&'))));
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+#endif
+
+#if defined(NGSP_XML_LE) && defined(__GNUC__)
+    while (end - p >= 8) {
+        w = ngsp_xml_tstop(ngsp_xml_word(p));
+
+        if (w) {
+            /* the lowest flag is exact: a false one only follows a true */
+            return p + (__builtin_ctzll(w) >> 3);
+        }
+
+        p += 8;
+    }
+#endif
+
+    while (p < end && !(ngsp_xml_class[*p] & C_TSTOP)) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* the first byte in [p, end) that is not a blank, or end */
+static inline const unsigned char *
+ngsp_xml_blank_scan(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    int       m;
+    __m128i   v, ws;
+
+    /* indentation, in allow-list mode where only blanks may pass */
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        ws = _mm_or_si128(
+                 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+                 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')),
+                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))));
+
+        m = ~_mm_movemask_epi8(ws) & 0xffff;
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+#endif
+
+    while (p < end && (ngsp_xml_class[*p] & C_WS)) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* the first byte in [p, end) that a name cannot hold (C_NAME), or end */
+static inline const unsigned char *
+ngsp_xml_name_scan(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    int       m;
+    __m128i   v, bad;
+
+    /*
+     * Sixteen at a time, by ranges: bytes are signed here, so 0x80-0xff
+     * (all allowed) are below zero; refused are 0x00-0x2c, '/', 0x3b-0x40,
+     * 0x5b-0x5e, '`' and 0x7b-0x7f.
+     */
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        bad = _mm_andnot_si128(_mm_cmplt_epi8(v, _mm_setzero_si128()),
+                               _mm_cmplt_epi8(v, _mm_set1_epi8(0x2d)));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8('/')));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8('`')));
+        bad = _mm_or_si128(bad,
+                  _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x3a)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8(0x41))));
+        bad = _mm_or_si128(bad,
+                  _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x5a)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8(0x5f))));
+        bad = _mm_or_si128(bad, _mm_cmpgt_epi8(v, _mm_set1_epi8(0x7a)));
+
+        m = _mm_movemask_epi8(bad);
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+#endif
+
+    /* four at a time: names are seldom short */
+    while (end - p >= 4
+           && (ngsp_xml_class[p[0]] & ngsp_xml_class[p[1]]
+               & ngsp_xml_class[p[2]] & ngsp_xml_class[p[3]] & C_NAME))
+    {
+        p += 4;
+    }
+
+    while (p < end && (ngsp_xml_class[*p] & C_NAME)) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* a[0..n) equals b[0..n); both readable up to n rounded up to 8 */
+static inline int
+ngsp_xml_eq(const unsigned char *a, const unsigned char *b, size_t n)
+{
+#ifdef NGSP_XML_LE
+    if (n == 0) {
+        return 1;
+    }
+
+    for ( /* void */ ; n > 8; n -= 8, a += 8, b += 8) {
+        if (ngsp_xml_word(a) != ngsp_xml_word(b)) {
+            return 0;
+        }
+    }
+
+    /* the first n bytes are the low ones */
+    return ((ngsp_xml_word(a) ^ ngsp_xml_word(b)) << (8 * (8 - n))) == 0;
+#else
+    return memcmp(a, b, n) == 0;
+#endif
+}
+
+
+/* where an element name of 1 to NGSP_XML_CACHE_NAME bytes is remembered;
+ * name is readable up to its length rounded up to 8 */
+static inline size_t
+ngsp_xml_cache_slot(const unsigned char *name, size_t len)
+{
+#ifdef NGSP_XML_LE
+    uint64_t  w;
+
+    /* the first word and the last: all of most names, which share their
+     * prefix ("dc:") and often their length */
+    w = ngsp_xml_word(name);
+
+    if (len < 8) {
+        w &= ((uint64_t) 1 << (8 * len)) - 1;
+
+    } else {
+        w ^= ngsp_xml_word(name + len - 8) * 31;
+    }
+
+    return ((w + len) * 0x9e3779b97f4a7c15ULL) >> (64 - NGSP_XML_CACHE_BITS);
+#else
+    return (len + name[0] + 3 * name[len / 2] + 5 * name[len - 1])
+           & (NGSP_XML_CACHE - 1);
+#endif
 }
 
 
@@ -299,10 +558,12 @@ ngsp_mask_xml_reset(ngsp_mask_xml_t *x)
     x->status = NGSP_MASK_OK;
     x->why = "ok";
     x->depth = 0;
+    x->cur = NULL;
     x->names_len = 0;
     x->mode = M_LIVE;
     x->tdisp = T_PROLOG;
     x->k = 0;
+    x->tlen = 0;
     x->ws_seen = 0;
     x->at_start = 1;
     x->decl = 0;
@@ -355,6 +616,30 @@ ngsp_xml_fail(ngsp_mask_xml_t *x, ngsp_mask_status_t st, const char *why)
 
 
 #define ngsp_xml_syntax(x, why)  ngsp_xml_fail(x, NGSP_MASK_ERR_SYNTAX, why)
+
+
+/*
+ * n more bytes (decoded) of the text node or attribute value being read,
+ * whatever becomes of them: passed text is only counted, never held, but
+ * it is bounded like masked text.  The count crosses feeds, so the error
+ * is the same however the input is cut.  Returns how many of the n bytes
+ * fit, n if all do; the caller fails at the first one that does not.
+ */
+static inline size_t
+ngsp_xml_count(ngsp_mask_xml_t *x, size_t n)
+{
+    size_t  had = x->tlen;
+
+    x->tlen += n;
+
+    if (x->tlen <= x->conf.max_value) {
+        return n;
+    }
+
+    ngsp_xml_fail(x, NGSP_MASK_ERR_VALUE, "text or name too long");
+
+    return x->conf.max_value - had;
+}
 
 
 /* makes *b hold need bytes, doubling; -1 when out of memory */
@@ -619,7 +904,7 @@ static int
 ngsp_xml_held_keep(ngsp_mask_xml_t *x, const unsigned char *p)
 {
     size_t             n;
-    ngsp_xml_frame_t  *f = &x->frames[x->depth - 1];
+    ngsp_xml_frame_t  *f = x->cur;
 
     if (ngsp_xml_held_check(x, p) != 0) {
         return -1;
@@ -652,7 +937,7 @@ ngsp_xml_held_keep(ngsp_mask_xml_t *x, const unsigned char *p)
 static int
 ngsp_xml_held_drop(ngsp_mask_xml_t *x, const unsigned char *p)
 {
-    ngsp_xml_frame_t  *f = &x->frames[x->depth - 1];
+    ngsp_xml_frame_t  *f = x->cur;
 
     if (ngsp_xml_held_check(x, p) != 0) {
         return -1;
@@ -679,12 +964,51 @@ static int
 ngsp_xml_put_escaped(ngsp_mask_xml_t *x, const unsigned char *p, size_t len,
     unsigned attr)
 {
-    unsigned char         cls, c;
+    unsigned char         cls, c, *d;
     const char           *e;
     const unsigned char  *q, *end;
 
     cls = attr ? C_ESC_ATTR : C_ESC_TEXT;
     end = p + len;
+
+    if (!x->held && len <= (NGSP_XML_STAGE - x->staged) / 6) {
+        /* room for the worst case ("&quot;" for each byte): in one pass */
+        d = x->stage + x->staged;
+
+#ifdef NGSP_XML_LE
+        /* masked text is mostly plain: a word at a time while it is */
+        while (!attr && end - p >= 8 && !ngsp_xml_esc_text(ngsp_xml_word(p)))
+        {
+            memcpy(d, p, 8);
+            d += 8;
+            p += 8;
+        }
+#endif
+
+        for ( /* void */ ; p < end; p++) {
+            c = *p;
+
+            if (!(ngsp_xml_class[c] & cls)) {
+                *d++ = c;
+                continue;
+            }
+
+            switch (c) {
+            case '<': memcpy(d, "&lt;", 4); d += 4; break;
+            case '>': memcpy(d, "&gt;", 4); d += 4; break;
+            case '&': memcpy(d, "&amp;", 5); d += 5; break;
+            case '"': memcpy(d, "&quot;", 6); d += 6; break;
+            case '\'': memcpy(d, "&apos;", 6); d += 6; break;
+            case '\t': memcpy(d, "&#9;", 4); d += 4; break;
+            case '\n': memcpy(d, "&#10;", 5); d += 5; break;
+            default: memcpy(d, "&#13;", 5); d += 5; break;
+            }
+        }
+
+        x->staged = d - x->stage;
+
+        return 0;
+    }
 
     while (p < end) {
         q = p;
@@ -914,17 +1238,18 @@ ngsp_xml_text_end(ngsp_mask_xml_t *x)
         return ngsp_xml_put_escaped(x, x->buf, x->len, 0);
     }
 
-    f = &x->frames[x->depth - 1];
+    f = x->cur;
 
     return ngsp_xml_put_masked(x, f->act, 0);
 }
 
 
 /* a text node starts at q, inside the innermost open element */
-static inline int
+static NGSP_XML_HOT int
 ngsp_xml_text_begin(ngsp_mask_xml_t *x, const unsigned char *q)
 {
-    x->tdisp = x->depth ? x->frames[x->depth - 1].tdisp : T_PROLOG;
+    x->tdisp = x->cur ? x->cur->tdisp : T_PROLOG;
+    x->tlen = 0;
 
     switch (x->tdisp) {
 
@@ -972,7 +1297,7 @@ ngsp_xml_start_decide(ngsp_mask_xml_t *x)
     const unsigned char        *name, *local;
     const ngsp_mask_action_t   *act;
 
-    f = &x->frames[x->depth - 1];
+    f = x->cur;
     top = (x->depth > 1) ? f - 1 : NULL;
 
     name = x->names + f->name_off;
@@ -980,13 +1305,22 @@ ngsp_xml_start_decide(ngsp_mask_xml_t *x)
     e = NULL;
 
     if (len <= NGSP_XML_CACHE_NAME) {
-        e = &x->cache[(len + name[0] + 3 * name[len / 2] + 5 * name[len - 1])
-                      & (NGSP_XML_CACHE - 1)];
+        /* two ways: a document's few dozen names seldom put three in one
+         * set; names has slack after the name (NGSP_XML_SLACK) */
+        e = x->cache[ngsp_xml_cache_slot(name, len)];
 
-        if (e->len == len && memcmp(e->name, name, len) == 0) {
-            f->id = e->id;
+        if (e[0].len == len && ngsp_xml_eq(e[0].name, name, len)) {
+            f->id = e[0].id;
             goto named;
         }
+
+        if (e[1].len == len && ngsp_xml_eq(e[1].name, name, len)) {
+            f->id = e[1].id;
+            goto named;
+        }
+
+        /* the newest in the first way, the one it displaces in the second */
+        e[1] = e[0];
     }
 
     local = name + len;
@@ -1015,7 +1349,10 @@ named:
         return ngsp_xml_tent_drop(x);
     }
 
-    act = ngsp_mask_profile_rule(x->conf.profile, top ? top->id : 0, f->id);
+    /* most elements are no rule's name */
+    act = f->id ? ngsp_mask_profile_rule(x->conf.profile, top ? top->id : 0,
+                                         f->id)
+                : NULL;
     if (act == NULL && top) {
         act = top->act;
     }
@@ -1083,7 +1420,7 @@ ngsp_xml_attr_decide(ngsp_mask_xml_t *x)
     ngsp_mask_kind_t            kind;
     const ngsp_mask_action_t   *act;
 
-    f = &x->frames[x->depth - 1];
+    f = x->cur;
     name = x->buf + 1;
     end = x->buf + x->len;
 
@@ -1145,10 +1482,10 @@ ngsp_xml_attr_decide(ngsp_mask_xml_t *x)
 
 
 /* an element ended; q is just after it */
-static inline int
+static NGSP_XML_HOT int
 ngsp_xml_element_end(ngsp_mask_xml_t *x, const unsigned char *q)
 {
-    ngsp_xml_frame_t  *f = &x->frames[x->depth - 1];
+    ngsp_xml_frame_t  *f = x->cur;
 
     if (f->held && ngsp_xml_held_keep(x, q) != 0) {
         return -1;
@@ -1156,6 +1493,7 @@ ngsp_xml_element_end(ngsp_mask_xml_t *x, const unsigned char *q)
 
     x->names_len = f->name_off;
     x->depth--;
+    x->cur = x->depth ? f - 1 : NULL;
 
     if (x->depth == 0) {
         x->root_done = 1;
@@ -1233,6 +1571,7 @@ ngsp_mask_status_t
 ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
     size_t size)
 {
+    int                   done;
     long                  v;
     size_t                n;
     unsigned char         c;
@@ -1263,12 +1602,16 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             if (x->mode == M_LIVE && x->tdisp != T_PASS) {
                 /* only blanks may go out here */
                 q = p;
-                while (p < end && (ngsp_xml_class[*p] & C_WS)) {
-                    p++;
-                }
+                p = ngsp_xml_blank_scan(p, end);
 
                 if (p > q) {
                     x->at_start = 0;
+
+                    n = ngsp_xml_count(x, p - q);
+                    if (n != (size_t) (p - q)) {
+                        p = q + n;
+                        goto failed;
+                    }
                 }
 
                 if (p == end) {
@@ -1301,8 +1644,14 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
             } else {
                 q = p;
-                while (p < end && !(ngsp_xml_class[*p] & C_TSTOP)) {
-                    p++;
+                p = ngsp_xml_text_scan(p, end);
+
+                if (p > q) {
+                    n = ngsp_xml_count(x, p - q);
+                    if (n != (size_t) (p - q)) {
+                        p = q + n;
+                        goto failed;
+                    }
                 }
 
                 if (x->mode == M_DECODE && p > q
@@ -1326,8 +1675,28 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 break;
             }
 
+            /*
+             * '</', the most frequent markup: nothing tentative about an end
+             * tag, so straight to its name (a held element's end goes the
+             * long way, which keeps the held bytes counted alike)
+             */
+            if (end - p > 2 && p[1] == '/' && x->cur && !x->cur->held) {
+                if (ngsp_xml_text_end(x) != 0) {
+                    goto failed;
+                }
+
+                if (x->cur->out && x->run == NULL) {
+                    x->run = p;
+                }
+
+                p += 2;
+                x->k = 0;
+                x->state = X_ETAG_NAME;
+                goto etag_name;
+            }
+
             /* '<': tentative wherever this level has output */
-            if (x->depth == 0 || x->frames[x->depth - 1].out) {
+            if (x->cur == NULL || x->cur->out) {
                 ngsp_xml_tent_begin(x, p);
             }
 
@@ -1359,6 +1728,12 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             if (v < 0) {
                 ngsp_xml_syntax(x, "undefined entity or bad character "
                                    "reference");
+                goto failed;
+            }
+
+            /* counted as the bytes it stands for */
+            n = v < 0x80 ? 1 : v < 0x800 ? 2 : v < 0x10000 ? 3 : 4;
+            if (ngsp_xml_count(x, n) != n) {
                 goto failed;
             }
 
@@ -1399,7 +1774,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 }
 
                 if (ngsp_xml_text_end(x) != 0
-                    || (x->frames[x->depth - 1].held
+                    || (x->cur->held
                         && ngsp_xml_held_keep(x, p) != 0)
                     || ngsp_xml_tent_keep(x) != 0)
                 {
@@ -1426,7 +1801,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             }
 
             if (ngsp_xml_text_end(x) != 0
-                || (x->depth && x->frames[x->depth - 1].held
+                || (x->cur && x->cur->held
                     && ngsp_xml_held_keep(x, p) != 0))
             {
                 goto failed;
@@ -1438,6 +1813,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             }
 
             f = &x->frames[x->depth++];
+            x->cur = f;
             f->name_off = x->names_len;
             f->name_len = 0;
             x->root_seen = 1;
@@ -1565,34 +1941,41 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 break;
             }
 
-            if (c == '>' && x->k >= 2) {
-                while (x->mode == M_DECODE && x->k > 2) {
+            /* the ']' held back are text, but the two before the '>' */
+            done = (c == '>' && x->k >= 2);
+            n = done ? x->k - 2 : x->k;
+            x->k = 0;
+
+            if (n) {
+                if (ngsp_xml_count(x, n) != n) {
+                    goto failed;
+                }
+
+                while (x->mode == M_DECODE && n--) {
                     if (ngsp_xml_append(x, (const unsigned char *) "]", 1)
                         != 0)
                     {
                         goto failed;
                     }
-                    x->k--;
                 }
+            }
 
+            if (done) {
                 p++;
                 ngsp_xml_markup_end(x, p);
                 break;
             }
 
-            while (x->mode == M_DECODE && x->k) {
-                if (ngsp_xml_append(x, (const unsigned char *) "]", 1) != 0) {
-                    goto failed;
-                }
-                x->k--;
-            }
-
-            x->k = 0;
-
             q = p;
             p = memchr(p, ']', end - p);
             if (p == NULL) {
                 p = end;
+            }
+
+            n = ngsp_xml_count(x, p - q);
+            if (n != (size_t) (p - q)) {
+                p = q + n;
+                goto failed;
             }
 
             if (x->mode == M_DECODE && ngsp_xml_append(x, q, p - q) != 0) {
@@ -1669,21 +2052,9 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
         case X_STAG_NAME:
         stag_name:
             q = p;
+            p = ngsp_xml_name_scan(p, end);
 
-            /* four at a time: names are seldom short */
-            while (end - p >= 4
-                   && (ngsp_xml_class[p[0]] & ngsp_xml_class[p[1]]
-                       & ngsp_xml_class[p[2]] & ngsp_xml_class[p[3]]
-                       & C_NAME))
-            {
-                p += 4;
-            }
-
-            while (p < end && (ngsp_xml_class[*p] & C_NAME)) {
-                p++;
-            }
-
-            f = &x->frames[x->depth - 1];
+            f = x->cur;
 
             if (p > q) {
                 if (f->name_len + (p - q) > x->conf.max_value) {
@@ -1691,15 +2062,24 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                     goto failed;
                 }
 
+                n = p - q;
+
                 if (ngsp_xml_grow(x, &x->names, &x->names_cap,
-                                  x->names_len + (p - q)) != 0)
+                                  x->names_len + n + NGSP_XML_SLACK) != 0)
                 {
                     goto failed;
                 }
 
-                memcpy(x->names + x->names_len, q, p - q);
-                x->names_len += p - q;
-                f->name_len += p - q;
+                if (n <= 16 && end - q >= 16) {
+                    /* the slack takes what is copied beyond the name */
+                    memcpy(x->names + x->names_len, q, 16);
+
+                } else {
+                    memcpy(x->names + x->names_len, q, n);
+                }
+
+                x->names_len += n;
+                f->name_len += n;
             }
 
             if (p == end) {
@@ -1710,6 +2090,12 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 goto failed;
             }
 
+            /* most start tags have no attribute */
+            if (*p == '>') {
+                f = x->cur;
+                goto stag_close;
+            }
+
             x->ws_seen = 0;
             x->blanks = 0;
             x->state = X_STAG;
@@ -1718,7 +2104,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
         case X_STAG:
         stag:
             c = *p;
-            f = &x->frames[x->depth - 1];
+            f = x->cur;
 
             if (ngsp_xml_class[c] & C_WS) {
                 if (!x->tact && f->out) {
@@ -1741,6 +2127,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             x->blanks = 0;
 
             if (c == '>') {
+            stag_close:
                 p++;
 
                 if (ngsp_xml_tent_keep(x) != 0
@@ -1802,9 +2189,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
         case X_ATTR_NAME:
             q = p;
-            while (p < end && (ngsp_xml_class[*p] & C_NAME)) {
-                p++;
-            }
+            p = ngsp_xml_name_scan(p, end);
 
             if (p > q && ngsp_xml_append(x, q, p - q) != 0) {
                 goto failed;
@@ -1848,6 +2233,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
             x->quote = c;
             x->len = 0;
+            x->tlen = 0;
             p++;
 
             if ((x->adisp == A_MASK || x->adisp == A_REDACT)
@@ -1863,6 +2249,14 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             q = p;
             while (p < end && !(ngsp_xml_class[*p] & C_ASTOP)) {
                 p++;
+            }
+
+            if (p > q) {
+                n = ngsp_xml_count(x, p - q);
+                if (n != (size_t) (p - q)) {
+                    p = q + n;
+                    goto failed;
+                }
             }
 
             if (x->adisp == A_MASK && p > q
@@ -1891,7 +2285,9 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             }
 
             if (c != x->quote) {
-                if (x->adisp == A_MASK && ngsp_xml_append(x, &c, 1) != 0) {
+                if (ngsp_xml_count(x, 1) != 1
+                    || (x->adisp == A_MASK && ngsp_xml_append(x, &c, 1) != 0))
+                {
                     goto failed;
                 }
                 p++;
@@ -1910,7 +2306,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 break;
 
             case A_SKIP:
-                if (x->frames[x->depth - 1].out) {
+                if (x->cur->out) {
                     x->run = p + 1;
                 }
                 break;
@@ -1926,13 +2322,15 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
         case X_ETAG_NAME:
         etag_name:
-            f = &x->frames[x->depth - 1];
+            f = x->cur;
             name = x->names + f->name_off;
             n = f->name_len - x->k;
 
             /* usually the whole name and the '>' are here */
             if ((size_t) (end - p) > n
-                && memcmp(p, name + x->k, n) == 0
+                && ((size_t) (end - p) >= n + 8
+                    ? ngsp_xml_eq(p, name + x->k, n)
+                    : memcmp(p, name + x->k, n) == 0)
                 && !(ngsp_xml_class[p[n]] & C_NAME))
             {
                 p += n;
@@ -1946,6 +2344,10 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
                 if (ngsp_xml_element_end(x, p) != 0) {
                     goto failed;
+                }
+
+                if (p < end) {
+                    goto text;
                 }
 
                 break;

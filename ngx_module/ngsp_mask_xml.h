@@ -24,10 +24,12 @@
  *
  * Fail closed, as for JSON: a DOCTYPE or any other markup declaration, an
  * entity other than the predefined ones, malformed markup, a mismatched
- * end tag, truncation, nesting deeper than max_depth, or a name, start tag
- * or masked text longer than max_value stops the rewriter; nothing more is
- * emitted.  Output already handed out never holds a masked value in
- * clear, nor an element or attribute whose fate was still undecided.
+ * end tag, truncation, nesting deeper than max_depth, or a name, an
+ * undecided start tag, a text node or an attribute value (decoded, passed
+ * or not) longer than max_value stops the rewriter; nothing more is
+ * emitted.  Passed text is only counted, never held.  Output already
+ * handed out never holds a masked value in clear, nor an element or
+ * attribute whose fate was still undecided.
  *
  * Memory is fixed by the bounds: one frame per open element, the open
  * element names (each at most max_value bytes), and buffers of at most

@@ -109,6 +109,11 @@ def conf(port, upstream, keyfile, log=""):
                 ngsp_mask_max_value 16;
                 proxy_pass {up};
             }}
+            location /long/ {{
+                ngsp_mask citizen_basic;
+                ngsp_mask_max_value 16k;
+                proxy_pass {up};
+            }}
             location /shallow/ {{
                 ngsp_mask citizen_basic;
                 ngsp_mask_max_depth 4;
@@ -283,7 +288,7 @@ def test_truncated_upstream(site, upstream):
 
 def test_limits(site, upstream):
     upstream.routes["/short/x"] = Reply(
-        b"<r><ok>a long passed text is fine</ok>"
+        b"<r><ok>short is fine</ok>"
         b"<HoVaTen>Nguyen Van An Binh</HoVaTen></r>", headers=XML_CT)
     head, data = raw_get(site.port, "/short/x")
     assert b"Nguyen" not in data
@@ -295,6 +300,34 @@ def test_limits(site, upstream):
     head, data = raw_get(site.port, "/shallow/x")
     assert b"001099012345" not in data
     assert "nesting too deep" in site.nginx.log()
+
+
+def test_passed_text_is_bounded(site, upstream):
+    # a text no rule touches streams, but only up to ngsp_mask_max_value
+    # (16k here): 20 KB of records go out first, then at most the photo's
+    # first 16k bytes, never the byte over (Z)
+    records = b"<r>" + b"<SoDinhDanh>001099012345</SoDinhDanh>" * 500
+
+    def body(n):
+        return records + b"<Anh>" + b"A" * (n - 1) + b"Z</Anh></r>"
+
+    upstream.routes["/long/fits"] = Reply(chunks(body(16384), 1000),
+                                          headers=XML_CT, pause=0.001)
+    head, data = raw_get(site.port, "/long/fits")
+    assert data.endswith(b"<Anh>" + b"A" * 16383 + b"Z</Anh></r>")
+    assert "text or name too long" not in site.nginx.log()
+
+    upstream.routes["/long/over"] = Reply(chunks(body(16385), 1000),
+                                          headers=XML_CT, pause=0.001)
+    head, data = raw_get(site.port, "/long/over")
+    assert data.count(b"********2345") >= 100    # the start streamed
+    assert b"001099012345" not in data
+    assert b"Z" not in data
+    assert data.count(b"A") <= 1 + 16384
+    assert not data.endswith(b"</r>")
+    log = site.nginx.log()
+    assert "ngsp: masking failed (text or name too long)" in log
+    assert "response cut short" in log
 
 
 def test_allow_list(site, upstream):

@@ -545,16 +545,121 @@ test_limits(void **state)
     assert_string_equal(why, "start tag too long to hold");
     free(out);
 
-    /* unmasked text is not held, so not bounded */
+    /* a passed text is bounded too (see test_text_bound) */
     p = in;
     p += sprintf(p, "<r><Y>");
     for (i = 0; i < 100; i++) {
         p += sprintf(p, "0123456789");
     }
     sprintf(p, "</Y></r>");
-    out = run_full("X keep_last=4;", in, NGSP_MASK_OK, 0, 10, NULL);
-    assert_string_equal(out, in);
+    out = run_full("X keep_last=4;", in, NGSP_MASK_ERR_VALUE, 0, 10, &why);
+    assert_string_equal(why, "text or name too long");
     free(out);
+}
+
+
+/*
+ * head, n bytes of fill, tail, where the text or value that holds the
+ * fill has "extra" more bytes (decoded) before it and none after: with
+ * max_value n + extra it passes, with one less it fails as too long, at
+ * every cut point and two cuts apart, and the byte over the limit ('Z',
+ * the last of the fill) never goes out.
+ */
+static void
+bound_case(const char *spec, const char *head, const char *fill, size_t n,
+    const char *tail, size_t extra)
+{
+    char                 *doc, *out, *whole;
+    size_t                hl, len, i, c, cuts[2], max;
+    const char           *why;
+    ngsp_mask_status_t    st;
+    ngsp_mask_profile_t  *prof;
+
+    hl = strlen(head);
+    len = hl + n + strlen(tail);
+    doc = malloc(len + 1);
+    memcpy(doc, head, hl);
+    for (i = 0; i < n; i++) {
+        doc[hl + i] = fill[i % strlen(fill)];
+    }
+    doc[hl + n - 1] = 'Z';
+    strcpy(doc + hl + n, tail);
+
+    prof = mask_profile(spec);
+    max = n + extra;
+
+    /* exactly max_value: accepted */
+    whole = xml_run_cuts(prof, key, (unsigned char *) doc, len, NULL, 0, 0, max,
+                         &st, NULL, NULL);
+    if (st != NGSP_MASK_OK) {
+        fail_msg("%s: refused at max_value %zu", doc, max);
+    }
+
+    for (c = 0; c <= len; c++) {
+        cuts[0] = c;
+        cuts[1] = c + 2 < len ? c + 2 : len;
+
+        out = xml_run_cuts(prof, key, (unsigned char *) doc, len, cuts, 2, 0,
+                           max, &st, NULL, NULL);
+        if (st != NGSP_MASK_OK || strcmp(out, whole) != 0) {
+            fail_msg("%s: cut at %zu differs at max_value %zu", doc, c, max);
+        }
+        free(out);
+
+        /* one byte over: refused, and the byte over never goes out */
+        out = xml_run_cuts(prof, key, (unsigned char *) doc, len, cuts, 2, 0,
+                           max - 1, &st, &why, NULL);
+        if (st != NGSP_MASK_ERR_VALUE
+            || strcmp(why, "text or name too long") != 0)
+        {
+            fail_msg("%s: cut at %zu: %d %s at max_value %zu", doc, c, st,
+                     why, max - 1);
+        }
+        if (strchr(out, 'Z')) {
+            fail_msg("%s: cut at %zu lets out %s", doc, c, out);
+        }
+        free(out);
+    }
+
+    free(whole);
+    free(doc);
+    ngsp_mask_profile_free(prof);
+}
+
+
+/* every text node and attribute value is bounded, passed or not */
+static void
+test_text_bound(void **state)
+{
+    /* passed text, and text under an action or a removed element */
+    bound_case("X keep_last=4;", "<r><Y>", "0123456789", 40, "</Y></r>", 0);
+    bound_case("X keep_last=4;", "<r><X>", "0123456789", 40, "</X></r>", 0);
+    bound_case("X remove;", "<r><X>", "0123456789", 40, "</X></r>", 0);
+    bound_case("default remove;", "<r><X>", "0123456789", 40, "</X></r>", 0);
+
+    /* whitespace between elements is text too */
+    bound_case("X remove;", "<r><a/>", " \n\t", 30, "<b/></r>", 0);
+    bound_case("default remove;", "<r>", " \n", 30, "<y/></r>", 0);
+
+    /* CDATA counts its content, with the text around it; a comment inside
+     * the text neither cuts it nor counts */
+    bound_case("X keep_last=4;", "<r><Y>ab<![CDATA[", "]0<&", 33,
+               "]]></Y></r>", 2);
+    bound_case("X keep_last=4;", "<r><Y>ab<!-- 0123456789 -->cd<![CDATA[",
+               "xyz", 33, "]]></Y></r>", 4);
+
+    /* references count as the UTF-8 bytes they stand for: 1, 1, 2, 3 */
+    bound_case("X keep_last=4;", "<r><Y>&amp;&lt;&#233;&#x20AC;", "uvw",
+               20, "</Y></r>", 7);
+
+    /* attribute values: passed, masked, removed, and xmlns */
+    bound_case("X keep_last=4;", "<r><Y a=\"", "0123456789", 40,
+               "\"/></r>", 0);
+    bound_case("@a keep_last=4;", "<r><Y a='", "0123\"56789", 40,
+               "'/></r>", 0);
+    bound_case("@a remove;", "<r><Y b=\"1\" a=\"&quot;", "0123", 41,
+               "\"/></r>", 1);
+    bound_case("X remove;", "<r xmlns:x=\"urn:", "abc", 40, "\"/>", 4);
 }
 
 
@@ -1079,6 +1184,7 @@ main(void)
         cmocka_unit_test(test_comments_pi_decl),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_text_bound),
         cmocka_unit_test(test_zero_copy),
         cmocka_unit_test(test_split_invariance),
         cmocka_unit_test(test_truncation_everywhere),
