@@ -730,20 +730,28 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 /* --- the state machine ---------------------------------------------------- */
 
 
+/*
+ * n more decoded bytes of the current key or scalar: every one is counted
+ * against max_value, held or not (a passed value streams but is bounded
+ * all the same, across feeds); only a key or masked value is copied.
+ */
 static int
 ngsp_json_append(ngsp_mask_json_t *j, const unsigned char *p, size_t n)
 {
-    if (j->len + n > j->conf.max_value) {
+    if (n > j->conf.max_value - j->len) {
         j->status = NGSP_MASK_ERR_VALUE;
         return -1;
     }
 
-    if (ngsp_json_grow(&j->buf, &j->buf_cap, j->len + n) != 0) {
-        j->status = NGSP_MASK_ERR_NOMEM;
-        return -1;
+    if (j->decode) {
+        if (ngsp_json_grow(&j->buf, &j->buf_cap, j->len + n) != 0) {
+            j->status = NGSP_MASK_ERR_NOMEM;
+            return -1;
+        }
+
+        memcpy(j->buf + j->len, p, n);
     }
 
-    memcpy(j->buf + j->len, p, n);
     j->len += n;
 
     return 0;
@@ -807,7 +815,7 @@ ngsp_json_flush_hi(ngsp_mask_json_t *j)
 
     j->hi = 0;
 
-    return j->decode ? ngsp_json_append_cp(j, 0xfffd) : 0;
+    return ngsp_json_append_cp(j, 0xfffd);
 }
 
 
@@ -844,7 +852,7 @@ ngsp_json_escape(ngsp_mask_json_t *j, unsigned char c)
             return -1;
         }
 
-        return j->decode ? ngsp_json_append(j, &d, 1) : 0;
+        return ngsp_json_append(j, &d, 1);
     }
 
     h = ngsp_json_hex(c);
@@ -882,7 +890,7 @@ ngsp_json_escape(ngsp_mask_json_t *j, unsigned char c)
         }
     }
 
-    return j->decode ? ngsp_json_append_cp(j, cp) : 0;
+    return ngsp_json_append_cp(j, cp);
 }
 
 
@@ -993,7 +1001,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 NEXT(colon);
             }
 
-            if (j->decode && p > q) {
+            if (p > q) {
                 if (j->hi && ngsp_json_flush_hi(j) != 0) {
                     goto failed;
                 }
@@ -1060,7 +1068,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                     goto failed;
                 }
 
-                if (j->disp == D_MASK && ngsp_json_append(j, p, 1) != 0) {
+                if (ngsp_json_append(j, p, 1) != 0) {
                     goto failed;
                 }
 
@@ -1092,7 +1100,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             j->lit_state = s;
 
-            if (j->disp == D_MASK && ngsp_json_append(j, p, 1) != 0) {
+            if (ngsp_json_append(j, p, 1) != 0) {
                 goto failed;
             }
 
@@ -1287,9 +1295,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             } else {
                 j->state = ST_LIT;
+                j->decode = (j->disp == D_MASK);
                 j->len = 0;
 
-                if (j->disp == D_MASK && ngsp_json_append(j, p - 1, 1) != 0) {
+                if (ngsp_json_append(j, p - 1, 1) != 0) {
                     goto failed;
                 }
 
