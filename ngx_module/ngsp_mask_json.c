@@ -86,7 +86,6 @@ struct ngsp_mask_json_s {
 
     /* the string or literal being read */
     unsigned char               decode;     /* into buf */
-    unsigned char               is_key;
     unsigned char               lit_word;
     unsigned char               esc;        /* 0, 1: after '\', 2..5: hex */
     unsigned char               lit_state;
@@ -983,24 +982,6 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             q = p;
             p = ngsp_json_scan(p, end);
 
-            if (j->state == ST_KEY && j->len == 0 && j->hi == 0 && p < end
-                && *p == '"' && j->decode)
-            {
-                /* the common key: whole in this feed, no escape; no copy */
-                if ((size_t) (p - q) > j->conf.max_value) {
-                    j->status = NGSP_MASK_ERR_VALUE;
-                    goto failed;
-                }
-
-                n = p - q;
-                j->key = (j->lens >> (n < 64 ? n : 63) & 1)
-                         ? ngsp_mask_profile_name(j->conf.profile, q, n)
-                         : 0;
-                j->state = ST_COLON;
-                p++;
-                NEXT(colon);
-            }
-
             if (p > q) {
                 if (j->hi && ngsp_json_flush_hi(j) != 0) {
                     goto failed;
@@ -1211,13 +1192,32 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 goto failed;
             }
 
-            j->state = ST_KEY;
-            j->is_key = 1;
+            p++;
             j->decode = !j->frames[j->depth - 1].skip;
+
+            /* the common key: whole in this feed, no escape; no copy */
+            q = ngsp_json_scan(p, end);
+
+            if (q < end && *q == '"') {
+                n = q - p;
+
+                if (n > j->conf.max_value) {
+                    j->status = NGSP_MASK_ERR_VALUE;
+                    goto failed;
+                }
+
+                j->key = (j->decode && (j->lens >> (n < 64 ? n : 63) & 1))
+                         ? ngsp_mask_profile_name(j->conf.profile, p, n)
+                         : 0;
+                p = q + 1;
+                j->state = ST_COLON;
+                NEXT(colon);
+            }
+
+            j->state = ST_KEY;
             j->len = 0;
             j->esc = 0;
             j->hi = 0;
-            p++;
             NEXT(string);
 
         case ST_COLON:
@@ -1285,8 +1285,28 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 NEXT(first);
 
             } else if (c == '"') {
+                if (j->disp != D_MASK && j->depth) {
+                    /* the common value: whole here, no escape, not held */
+                    q = ngsp_json_scan(p, end);
+
+                    if (q < end && *q == '"'
+                        && (size_t) (q - p) <= j->conf.max_value)
+                    {
+                        p = q + 1;
+
+                        if (j->disp != D_EMIT
+                            && !j->frames[j->depth - 1].skip)
+                        {
+                            /* output goes on after a removed value */
+                            j->span = p;
+                        }
+
+                        j->state = ST_AFTER;
+                        NEXT(after);
+                    }
+                }
+
                 j->state = ST_STR;
-                j->is_key = 0;
                 j->decode = (j->disp == D_MASK);
                 j->len = 0;
                 j->esc = 0;
