@@ -1265,7 +1265,49 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 || (c >= '0' && c <= '9') || c == 't' || c == 'f'
                 || c == 'n')
             {
-                if (ngsp_json_begin_value(j, data, p) != 0) {
+                top = j->depth ? &j->frames[j->depth - 1] : NULL;
+
+                if (top && c != '{' && c != '[' && !top->skip && !j->carry
+                    && top->inherit == NULL
+                    && (top->type == '[' || j->key == 0))
+                {
+                    /*
+                     * The common scalar: no rule names it, nor its
+                     * container's; decided here without the general
+                     * walk of ngsp_json_begin_value().
+                     */
+                    if (j->pending
+                        && (size_t) (p - j->tent) > 8 * j->conf.max_value)
+                    {
+                        j->status = NGSP_MASK_ERR_VALUE;
+                        goto failed;
+                    }
+
+                    j->action = NULL;
+
+                    if (j->dflt != NGSP_MASK_REMOVE) {
+                        j->disp = D_EMIT;
+
+                        if (j->pending) {
+                            j->pending = 0;
+                            top->emitted = 1;
+                        }
+
+                        if (j->span == NULL) {
+                            j->span = p;
+                        }
+
+                    } else {
+                        /* allow-list: removed */
+                        j->disp = D_SKIP;
+                        j->masked++;
+
+                        if (ngsp_json_drop_pending(j) != 0) {
+                            goto failed;
+                        }
+                    }
+
+                } else if (ngsp_json_begin_value(j, data, p) != 0) {
                     goto failed;
                 }
 
