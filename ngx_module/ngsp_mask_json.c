@@ -398,6 +398,39 @@ ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
 }
 
 
+/*
+ * A rewritten value, quoted.  Most action results are short and need no
+ * escape: then straight into the stage, without a call per piece.
+ */
+static int
+ngsp_json_put_string(ngsp_mask_json_t *j, const unsigned char *p,
+    size_t len)
+{
+    unsigned char  *s;
+
+    if (len + 2 <= NGSP_MASK_STAGE - j->staged
+        && ngsp_json_scan(p, p + len) == p + len)
+    {
+        s = j->stage + j->staged;
+        s[0] = '"';
+        memcpy(s + 1, p, len);
+        s[len + 1] = '"';
+        j->staged += len + 2;
+
+        return 0;
+    }
+
+    if (ngsp_json_put(j, "\"", 1) != 0
+        || ngsp_json_put_escaped(j, p, len) != 0
+        || ngsp_json_put(j, "\"", 1) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* an input span: after whatever is staged, to keep the order */
 static int
 ngsp_json_span(ngsp_mask_json_t *j, const unsigned char *from,
@@ -658,14 +691,7 @@ ngsp_json_put_xml(ngsp_mask_json_t *j)
 
     j->masked += masked;
 
-    if (ngsp_json_put(j, "\"", 1) != 0
-        || ngsp_json_put_escaped(j, j->res, n) != 0
-        || ngsp_json_put(j, "\"", 1) != 0)
-    {
-        return -1;
-    }
-
-    return 0;
+    return ngsp_json_put_string(j, j->res, n);
 }
 
 
@@ -698,20 +724,19 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
         }
 
         /* an empty value may have left buf unallocated */
-        if (ngsp_json_grow(&j->res, &j->res_cap,
-                           ngsp_mask_action_out_max(j->action, j->len))
-            != 0
-            || ngsp_json_grow(&j->buf, &j->buf_cap, 1) != 0)
+        n = ngsp_mask_action_out_max(j->action, j->len);
+
+        if ((n > j->res_cap && ngsp_json_grow(&j->res, &j->res_cap, n) != 0)
+            || (j->buf == NULL && ngsp_json_grow(&j->buf, &j->buf_cap, 1)
+                                  != 0))
         {
             j->status = NGSP_MASK_ERR_NOMEM;
             return -1;
         }
+
         n = ngsp_mask_action_apply(j->action, j->conf.key, j->buf, j->len,
                                    j->res);
-        if (ngsp_json_put(j, "\"", 1) != 0
-            || ngsp_json_put_escaped(j, j->res, n) != 0
-            || ngsp_json_put(j, "\"", 1) != 0)
-        {
+        if (ngsp_json_put_string(j, j->res, n) != 0) {
             return -1;
         }
         break;
