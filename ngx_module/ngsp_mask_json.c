@@ -277,6 +277,45 @@ ngsp_json_scan(const unsigned char *p, const unsigned char *end)
 }
 
 
+/*
+ * 1 if [p, p + len) needs no escape, for an action's result in j->res,
+ * which has 16 bytes to spare: short results (the most) take one load.
+ */
+static inline int
+ngsp_json_clean_padded(const unsigned char *p, size_t len)
+{
+#if defined(__SSE2__)
+    unsigned  m;
+    __m128i   v, quote, bslash, ctl;
+
+    quote = _mm_set1_epi8('"');
+    bslash = _mm_set1_epi8('\\');
+    ctl = _mm_set1_epi8(0x1f);
+
+    for ( ;; ) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                             _mm_cmpeq_epi8(v, bslash)),
+                _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
+
+        if (len <= 16) {
+            return (m & ((1u << len) - 1)) == 0;
+        }
+
+        if (m) {
+            return 0;
+        }
+
+        p += 16;
+        len -= 16;
+    }
+#else
+    return ngsp_json_scan(p, p + len) == p + len;
+#endif
+}
+
+
 /* makes *b hold need bytes, doubling; -1 when out of memory */
 static int
 ngsp_json_grow(unsigned char **b, size_t *cap, size_t need)
@@ -404,12 +443,13 @@ ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
  */
 static int
 ngsp_json_put_string(ngsp_mask_json_t *j, const unsigned char *p,
-    size_t len)
+    size_t len, int padded)
 {
     unsigned char  *s;
 
     if (len + 2 <= NGSP_MASK_STAGE - j->staged
-        && ngsp_json_scan(p, p + len) == p + len)
+        && (padded ? ngsp_json_clean_padded(p, len)
+                   : ngsp_json_scan(p, p + len) == p + len))
     {
         s = j->stage + j->staged;
         s[0] = '"';
@@ -691,7 +731,7 @@ ngsp_json_put_xml(ngsp_mask_json_t *j)
 
     j->masked += masked;
 
-    return ngsp_json_put_string(j, j->res, n);
+    return ngsp_json_put_string(j, j->res, n, 0);
 }
 
 
@@ -723,8 +763,9 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
             break;
         }
 
-        /* an empty value may have left buf unallocated */
-        n = ngsp_mask_action_out_max(j->action, j->len);
+        /* an empty value may have left buf unallocated; res has 16
+         * bytes to spare for ngsp_json_clean_padded() */
+        n = ngsp_mask_action_out_max(j->action, j->len) + 16;
 
         if ((n > j->res_cap && ngsp_json_grow(&j->res, &j->res_cap, n) != 0)
             || (j->buf == NULL && ngsp_json_grow(&j->buf, &j->buf_cap, 1)
@@ -736,7 +777,7 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 
         n = ngsp_mask_action_apply(j->action, j->conf.key, j->buf, j->len,
                                    j->res);
-        if (ngsp_json_put_string(j, j->res, n) != 0) {
+        if (ngsp_json_put_string(j, j->res, n, 1) != 0) {
             return -1;
         }
         break;
