@@ -37,6 +37,7 @@ struct ngsp_mask_profile_s {
     size_t               mask;          /* table size - 1 */
     size_t               max_name;
     uint64_t             lens;          /* bit n: a name of n bytes (n<64) */
+    uint64_t             sig[4];        /* bit ngsp_mask_name_sig() */
     ngsp_mask_kind_t     dflt;
     int                  uses_hash;
     char               **texts;         /* replace texts, owned */
@@ -71,6 +72,18 @@ ngsp_mask_name_words(const unsigned char *p, size_t len, uint64_t *w)
         w[0] = len ? p[0] | p[len / 2] << 8 | p[len - 1] << 16 : 0;
         w[1] = 0;
     }
+}
+
+
+/*
+ * A byte from a name's length and first and last bytes: a key whose
+ * signature no name has is no name, told without hashing (most keys of a
+ * response are no rule's name, and many share a length with one).
+ */
+static inline unsigned
+ngsp_mask_name_sig(const unsigned char *p, size_t len)
+{
+    return (p[0] + p[len - 1] * 7u + (unsigned) len * 29u) & 255;
 }
 
 
@@ -176,6 +189,12 @@ ngsp_mask_profile_name(const ngsp_mask_profile_t *p,
         return 0;
     }
 
+    h = ngsp_mask_name_sig(name, len);
+
+    if (!(p->sig[h >> 6] >> (h & 63) & 1)) {
+        return 0;
+    }
+
     ngsp_mask_name_words(name, len, w);
     h = ngsp_mask_name_hash(w, len);
 
@@ -226,17 +245,20 @@ static ngsp_mask_name_t
 ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
 {
     size_t              i, max;
-    uint64_t            lens;
+    uint64_t            lens, sig[4];
     ngsp_mask_name_t    id;
     ngsp_mask_entry_t  *names, *e;
 
     max = p->max_name;
     lens = p->lens;
+    memcpy(sig, p->sig, sizeof(sig));
     p->max_name = (size_t) -1;
     p->lens = (uint64_t) -1;
+    memset(p->sig, 0xff, sizeof(sig));
     id = ngsp_mask_profile_name(p, (const unsigned char *) name, len);
     p->max_name = max;
     p->lens = lens;
+    memcpy(p->sig, sig, sizeof(sig));
 
     if (id) {
         return id;
@@ -281,6 +303,8 @@ ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
     }
 
     p->lens |= (uint64_t) 1 << (len < 64 ? len : 63);
+    i = ngsp_mask_name_sig((const unsigned char *) name, len);
+    p->sig[i >> 6] |= (uint64_t) 1 << (i & 63);
 
     return id;
 }
