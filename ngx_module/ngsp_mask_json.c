@@ -1158,16 +1158,22 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         after:
             c = *p;
 
-            if (ngsp_json_is_ws(c)) {
-                do {
-                    p++;
-                } while (p < end && ngsp_json_is_ws(*p));
+            if (c <= ' ') {
+                if (c == ' ' && p + 1 < end && p[1] > ' ') {
+                    /* the one blank of ", " and ": " */
+                    c = *++p;
 
-                if (p == end) {
-                    break;
+                } else if (ngsp_json_is_ws(c)) {
+                    do {
+                        p++;
+                    } while (p < end && ngsp_json_is_ws(*p));
+
+                    if (p == end) {
+                        break;
+                    }
+
+                    c = *p;
                 }
-
-                c = *p;
             }
 
             top = &j->frames[j->depth - 1];
@@ -1214,16 +1220,22 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         first:
             c = *p;
 
-            if (ngsp_json_is_ws(c)) {
-                do {
-                    p++;
-                } while (p < end && ngsp_json_is_ws(*p));
+            if (c <= ' ') {
+                if (c == ' ' && p + 1 < end && p[1] > ' ') {
+                    /* the one blank of ", " and ": " */
+                    c = *++p;
 
-                if (p == end) {
-                    break;
+                } else if (ngsp_json_is_ws(c)) {
+                    do {
+                        p++;
+                    } while (p < end && ngsp_json_is_ws(*p));
+
+                    if (p == end) {
+                        break;
+                    }
+
+                    c = *p;
                 }
-
-                c = *p;
             }
 
             if (c == (j->state == ST_OBJ_FIRST ? '}' : ']')) {
@@ -1241,16 +1253,22 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         obj_key:
             c = *p;
 
-            if (ngsp_json_is_ws(c)) {
-                do {
-                    p++;
-                } while (p < end && ngsp_json_is_ws(*p));
+            if (c <= ' ') {
+                if (c == ' ' && p + 1 < end && p[1] > ' ') {
+                    /* the one blank of ", " and ": " */
+                    c = *++p;
 
-                if (p == end) {
-                    break;
+                } else if (ngsp_json_is_ws(c)) {
+                    do {
+                        p++;
+                    } while (p < end && ngsp_json_is_ws(*p));
+
+                    if (p == end) {
+                        break;
+                    }
+
+                    c = *p;
                 }
-
-                c = *p;
             }
 
             if (c != '"') {
@@ -1290,16 +1308,22 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         colon:
             c = *p;
 
-            if (ngsp_json_is_ws(c)) {
-                do {
-                    p++;
-                } while (p < end && ngsp_json_is_ws(*p));
+            if (c <= ' ') {
+                if (c == ' ' && p + 1 < end && p[1] > ' ') {
+                    /* the one blank of ", " and ": " */
+                    c = *++p;
 
-                if (p == end) {
-                    break;
+                } else if (ngsp_json_is_ws(c)) {
+                    do {
+                        p++;
+                    } while (p < end && ngsp_json_is_ws(*p));
+
+                    if (p == end) {
+                        break;
+                    }
+
+                    c = *p;
                 }
-
-                c = *p;
             }
 
             if (c != ':') {
@@ -1315,16 +1339,22 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         value:
             c = *p;
 
-            if (ngsp_json_is_ws(c)) {
-                do {
-                    p++;
-                } while (p < end && ngsp_json_is_ws(*p));
+            if (c <= ' ') {
+                if (c == ' ' && p + 1 < end && p[1] > ' ') {
+                    /* the one blank of ", " and ": " */
+                    c = *++p;
 
-                if (p == end) {
-                    break;
+                } else if (ngsp_json_is_ws(c)) {
+                    do {
+                        p++;
+                    } while (p < end && ngsp_json_is_ws(*p));
+
+                    if (p == end) {
+                        break;
+                    }
+
+                    c = *p;
                 }
-
-                c = *p;
             }
 
             if (c == '{' || c == '[' || c == '"' || c == '-'
