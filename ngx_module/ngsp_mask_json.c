@@ -125,6 +125,8 @@ struct ngsp_mask_json_s {
 
 /* 1: ends a fast run inside a string: '"', '\\', control characters */
 static unsigned char  ngsp_json_str_stop[256];
+/* 1: may start a value */
+static unsigned char  ngsp_json_value_start[256];
 static int            ngsp_json_init_done;
 
 
@@ -139,6 +141,18 @@ ngsp_json_init_tables(void)
 
     ngsp_json_str_stop['"'] = 1;
     ngsp_json_str_stop['\\'] = 1;
+
+    for (c = '0'; c <= '9'; c++) {
+        ngsp_json_value_start[c] = 1;
+    }
+
+    ngsp_json_value_start['{'] = 1;
+    ngsp_json_value_start['['] = 1;
+    ngsp_json_value_start['"'] = 1;
+    ngsp_json_value_start['-'] = 1;
+    ngsp_json_value_start['t'] = 1;
+    ngsp_json_value_start['f'] = 1;
+    ngsp_json_value_start['n'] = 1;
     ngsp_json_init_done = 1;
 }
 
@@ -1017,11 +1031,14 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     size_t                n;
     unsigned char         c;
     const unsigned char  *p, *q, *end;
-    ngsp_json_frame_t    *top;
+    ngsp_json_frame_t    *top, *f;
 
     if (j->state == ST_ERROR) {
         return j->status;
     }
+
+    /* the innermost container, kept up to date as depth changes */
+    top = j->depth ? &j->frames[j->depth - 1] : NULL;
 
     p = data;
     end = data + size;
@@ -1176,8 +1193,6 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 }
             }
 
-            top = &j->frames[j->depth - 1];
-
             if (c == ',') {
                 j->state = (top->type == '{') ? ST_OBJ_KEY : ST_VALUE;
 
@@ -1194,9 +1209,9 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                         j->tent = p + 1;
                     }
 
+                    /* carry and pend_len are 0: the last member is
+                     * decided */
                     j->pending = 1;
-                    j->carry = 0;
-                    j->pend_len = 0;
                 }
 
                 p++;
@@ -1277,7 +1292,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             }
 
             p++;
-            j->decode = !j->frames[j->depth - 1].skip;
+            j->decode = !top->skip;
 
             /* the common key: whole in this feed, no escape; no copy */
             q = ngsp_json_scan(p, end);
@@ -1357,11 +1372,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 }
             }
 
-            if (c == '{' || c == '[' || c == '"' || c == '-'
-                || (c >= '0' && c <= '9') || c == 't' || c == 'f'
-                || c == 'n')
-            {
-                top = j->depth ? &j->frames[j->depth - 1] : NULL;
+            if (ngsp_json_value_start[c]) {
 
                 if (top && c != '{' && c != '[' && !top->skip && !j->carry
                     && top->inherit == NULL
@@ -1403,8 +1414,12 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                         }
                     }
 
-                } else if (ngsp_json_begin_value(j, data, p) != 0) {
-                    goto failed;
+                } else {
+                    if (ngsp_json_begin_value(j, data, p) != 0) {
+                        goto failed;
+                    }
+
+                    top = j->depth ? &j->frames[j->depth - 1] : NULL;
                 }
 
             } else {
@@ -1423,7 +1438,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 NEXT(first);
 
             } else if (c == '"') {
-                if (j->disp != D_MASK && j->depth) {
+                if (j->disp != D_MASK && top) {
                     /* the common value: whole here, no escape, not held */
                     q = ngsp_json_scan(p, end);
 
@@ -1432,9 +1447,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                     {
                         p = q + 1;
 
-                        if (j->disp != D_EMIT
-                            && !j->frames[j->depth - 1].skip)
-                        {
+                        if (j->disp != D_EMIT && !top->skip) {
                             /* output goes on after a removed value */
                             j->span = p;
                         }
@@ -1491,7 +1504,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     close:
 
         /* p is at the closing bracket of the innermost container */
-        top = &j->frames[j->depth - 1];
+        f = top;
 
         if (j->pending) {
             /* only blanks were pending (an empty container) */
@@ -1510,9 +1523,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         }
 
         j->depth--;
+        top = j->depth ? &j->frames[j->depth - 1] : NULL;
         p++;
 
-        if (ngsp_json_end_value(j, (ngsp_json_disp_t) top->disp, p) != 0) {
+        if (ngsp_json_end_value(j, (ngsp_json_disp_t) f->disp, p) != 0) {
             goto failed;
         }
     }
