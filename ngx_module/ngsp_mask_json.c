@@ -1194,8 +1194,6 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             }
 
             if (c == ',') {
-                j->state = (top->type == '{') ? ST_OBJ_KEY : ST_VALUE;
-
                 if (!top->skip) {
                     if (top->emitted) {
                         j->tent = p;
@@ -1216,10 +1214,12 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
                 p++;
 
-                if (j->state == ST_OBJ_KEY) {
+                if (top->type == '{') {
+                    j->state = ST_OBJ_KEY;
                     NEXT(obj_key);
                 }
 
+                j->state = ST_VALUE;
                 NEXT(value);
             }
 
@@ -1454,6 +1454,35 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
                         j->state = ST_AFTER;
                         NEXT(after);
+                    }
+
+                } else if (j->disp == D_MASK) {
+                    /* a value to rewrite, whole here, no escape: copied
+                     * into buf at once */
+                    q = ngsp_json_scan(p, end);
+                    n = q - p;
+
+                    if (q < end && *q == '"' && n <= j->conf.max_value) {
+                        if (n > j->buf_cap
+                            && ngsp_json_grow(&j->buf, &j->buf_cap, n) != 0)
+                        {
+                            j->status = NGSP_MASK_ERR_NOMEM;
+                            goto failed;
+                        }
+
+                        memcpy(j->buf, p, n);
+                        j->len = n;
+                        p = q + 1;
+
+                        if (ngsp_json_end_value(j, D_MASK, p) != 0) {
+                            goto failed;
+                        }
+
+                        if (j->state == ST_AFTER) {
+                            NEXT(after);
+                        }
+
+                        break;
                     }
                 }
 
