@@ -521,6 +521,10 @@ ngsp_mask_email(const unsigned char *in, size_t len, unsigned char *out)
 }
 
 
+/* the two hex digits of each byte value, filled once */
+static unsigned char  ngsp_hex2[512];
+
+
 static size_t
 ngsp_mask_hash(const ngsp_mask_key_t *key, const unsigned char *in,
     size_t len, unsigned char *out)
@@ -544,9 +548,16 @@ ngsp_mask_hash(const ngsp_mask_key_t *key, const unsigned char *in,
     SHA256_Update(&c, md, sizeof(md));
     SHA256_Final(md, &c);
 
+    if (ngsp_hex2[0] == 0) {
+        for (i = 0; i < 256; i++) {
+            ngsp_hex2[2 * i] = hex[i >> 4];
+            ngsp_hex2[2 * i + 1] = hex[i & 0xf];
+        }
+    }
+
+    /* a two-byte copy per byte of the digest */
     for (i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0xf];
+        memcpy(out + 2 * i, ngsp_hex2 + 2 * md[i], 2);
     }
 
     memset(&c, 0, sizeof(c));
