@@ -1470,7 +1470,11 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                             goto failed;
                         }
 
-                        memcpy(j->buf, p, n);
+                        if (n) {
+                            /* an empty value may leave buf unallocated */
+                            memcpy(j->buf, p, n);
+                        }
+
                         j->len = n;
                         p = q + 1;
 
