@@ -197,7 +197,7 @@ median(double *v, int n)
 int
 main(int argc, char **argv)
 {
-    int                   i, reps;
+    int                   i, reps, eng, only;
     size_t                len, mb;
     double                mbs, t[5][32], m[5];
     unsigned char        *in;
@@ -236,17 +236,27 @@ main(int argc, char **argv)
                          "SoDinhDanh keep_last=4; HoVaTen initials; "
                          "QuocTich pass; NoiThuongTru pass;");
 
+    /*
+     * MASK_BENCH_ENGINE=1: the engines only; MASK_BENCH_ONLY=N: row N only
+     * (2, 3 or 4), for instruction counts under callgrind
+     */
+    eng = getenv("MASK_BENCH_ENGINE") != NULL;
+    only = getenv("MASK_BENCH_ONLY") ? atoi(getenv("MASK_BENCH_ONLY")) : -1;
+
     for (i = 0; i < reps; i++) {
-        /* MASK_BENCH_ENGINE=1: the engine only (for profiling) */
-        t[0][i] = getenv("MASK_BENCH_ENGINE") ? 1 : run_copy(in, len);
-        t[1][i] = getenv("MASK_BENCH_ENGINE") ? 1 : run_jansson(in, len);
-        t[2][i] = run_engine(basic, key, in, len, out_ref);
-        t[3][i] = run_engine(basic, key, in, len, out_copy);
-        t[4][i] = run_engine(allow, key, in, len, out_ref);
+        t[0][i] = (eng || only >= 0) ? 1 : run_copy(in, len);
+        t[1][i] = (eng || only >= 0) ? 1 : run_jansson(in, len);
+        t[2][i] = (only < 0 || only == 2)
+                  ? run_engine(basic, key, in, len, out_ref) : 1;
+        t[3][i] = (only < 0 || only == 3)
+                  ? run_engine(basic, key, in, len, out_copy) : 1;
+        t[4][i] = (only < 0 || only == 4)
+                  ? run_engine(allow, key, in, len, out_ref) : 1;
     }
 
-    printf("mask engine: %.1f MB list response (%s shape), median of %d, "
-           "one core\n", len / 1048576.0, "DanhSachCongDan", reps);
+    printf("mask engine: %.1f MB (%zu bytes) list response (%s shape), "
+           "median of %d, one core\n", len / 1048576.0, len,
+           "DanhSachCongDan", reps);
 
     for (i = 0; i < 5; i++) {
         m[i] = median(t[i], reps);

@@ -299,8 +299,34 @@ ngsp_put_char(unsigned char *o, const unsigned char *p, size_t n)
         return o + 3;
     }
 
-    memcpy(o, p, n);
-    return o + n;
+    /* at most four bytes: a call to memcpy would cost more */
+    do {
+        *o++ = *p++;
+    } while (--n);
+
+    return o;
+}
+
+
+/* the first non-ASCII byte in [p, end), or end; eight bytes at a time */
+static const unsigned char *
+ngsp_ascii_end(const unsigned char *p, const unsigned char *end)
+{
+    uint64_t  w;
+
+    while (end - p >= 8) {
+        memcpy(&w, p, 8);
+        if (w & 0x8080808080808080ull) {
+            break;
+        }
+        p += 8;
+    }
+
+    while (p < end && *p < 0x80) {
+        p++;
+    }
+
+    return p;
 }
 
 
@@ -314,11 +340,7 @@ ngsp_mask_keep(const ngsp_mask_action_t *a, const unsigned char *in,
 
     end = in + len;
 
-    for (p = in; p < end && *p < 0x80; p++) {
-        /* void */
-    }
-
-    if (p == end) {
+    if (ngsp_ascii_end(in, end) == end) {
         /* ASCII, as identifiers and phone numbers are: one byte each */
         if (a->kind == NGSP_MASK_KEEP_FIRST) {
             first = a->n < len ? a->n : len;
@@ -368,8 +390,8 @@ ngsp_mask_keep(const ngsp_mask_action_t *a, const unsigned char *in,
 static int
 ngsp_is_space(unsigned char c)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
-           || c == '\v';
+    /* ' ', '\t', '\n', '\v', '\f', '\r': one range test for most bytes */
+    return c <= ' ' && (c == ' ' || (c >= '\t' && c <= '\r'));
 }
 
 
@@ -397,8 +419,12 @@ ngsp_mask_initials(const unsigned char *in, size_t len, unsigned char *out)
             *o++ = ' ';
         }
 
-        n = ngsp_utf8_len(p, end - p);
-        o = ngsp_put_char(o, p, n);
+        if (*p < 0x80) {
+            *o++ = *p;
+        } else {
+            n = ngsp_utf8_len(p, end - p);
+            o = ngsp_put_char(o, p, n);
+        }
         *o++ = '.';
 
         while (p < end && !ngsp_is_space(*p)) {
@@ -495,6 +521,10 @@ ngsp_mask_email(const unsigned char *in, size_t len, unsigned char *out)
 }
 
 
+/* the two hex digits of each byte value, filled once */
+static unsigned char  ngsp_hex2[512];
+
+
 static size_t
 ngsp_mask_hash(const ngsp_mask_key_t *key, const unsigned char *in,
     size_t len, unsigned char *out)
@@ -518,9 +548,16 @@ ngsp_mask_hash(const ngsp_mask_key_t *key, const unsigned char *in,
     SHA256_Update(&c, md, sizeof(md));
     SHA256_Final(md, &c);
 
+    if (ngsp_hex2[0] == 0) {
+        for (i = 0; i < 256; i++) {
+            ngsp_hex2[2 * i] = hex[i >> 4];
+            ngsp_hex2[2 * i + 1] = hex[i & 0xf];
+        }
+    }
+
+    /* a two-byte copy per byte of the digest */
     for (i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0xf];
+        memcpy(out + 2 * i, ngsp_hex2 + 2 * md[i], 2);
     }
 
     memset(&c, 0, sizeof(c));

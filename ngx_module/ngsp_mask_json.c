@@ -86,7 +86,6 @@ struct ngsp_mask_json_s {
 
     /* the string or literal being read */
     unsigned char               decode;     /* into buf */
-    unsigned char               is_key;
     unsigned char               lit_word;
     unsigned char               esc;        /* 0, 1: after '\', 2..5: hex */
     unsigned char               lit_state;
@@ -126,6 +125,8 @@ struct ngsp_mask_json_s {
 
 /* 1: ends a fast run inside a string: '"', '\\', control characters */
 static unsigned char  ngsp_json_str_stop[256];
+/* 1: may start a value */
+static unsigned char  ngsp_json_value_start[256];
 static int            ngsp_json_init_done;
 
 
@@ -140,6 +141,18 @@ ngsp_json_init_tables(void)
 
     ngsp_json_str_stop['"'] = 1;
     ngsp_json_str_stop['\\'] = 1;
+
+    for (c = '0'; c <= '9'; c++) {
+        ngsp_json_value_start[c] = 1;
+    }
+
+    ngsp_json_value_start['{'] = 1;
+    ngsp_json_value_start['['] = 1;
+    ngsp_json_value_start['"'] = 1;
+    ngsp_json_value_start['-'] = 1;
+    ngsp_json_value_start['t'] = 1;
+    ngsp_json_value_start['f'] = 1;
+    ngsp_json_value_start['n'] = 1;
     ngsp_json_init_done = 1;
 }
 
@@ -278,6 +291,45 @@ ngsp_json_scan(const unsigned char *p, const unsigned char *end)
 }
 
 
+/*
+ * 1 if [p, p + len) needs no escape, for an action's result in j->res,
+ * which has 16 bytes to spare: short results (the most) take one load.
+ */
+static inline int
+ngsp_json_clean_padded(const unsigned char *p, size_t len)
+{
+#if defined(__SSE2__)
+    unsigned  m;
+    __m128i   v, quote, bslash, ctl;
+
+    quote = _mm_set1_epi8('"');
+    bslash = _mm_set1_epi8('\\');
+    ctl = _mm_set1_epi8(0x1f);
+
+    for ( ;; ) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                             _mm_cmpeq_epi8(v, bslash)),
+                _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
+
+        if (len <= 16) {
+            return (m & ((1u << len) - 1)) == 0;
+        }
+
+        if (m) {
+            return 0;
+        }
+
+        p += 16;
+        len -= 16;
+    }
+#else
+    return ngsp_json_scan(p, p + len) == p + len;
+#endif
+}
+
+
 /* makes *b hold need bytes, doubling; -1 when out of memory */
 static int
 ngsp_json_grow(unsigned char **b, size_t *cap, size_t need)
@@ -393,6 +445,40 @@ ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
         }
 
         p++;
+    }
+
+    return 0;
+}
+
+
+/*
+ * A rewritten value, quoted.  Most action results are short and need no
+ * escape: then straight into the stage, without a call per piece.
+ */
+static int
+ngsp_json_put_string(ngsp_mask_json_t *j, const unsigned char *p,
+    size_t len, int padded)
+{
+    unsigned char  *s;
+
+    if (len + 2 <= NGSP_MASK_STAGE - j->staged
+        && (padded ? ngsp_json_clean_padded(p, len)
+                   : ngsp_json_scan(p, p + len) == p + len))
+    {
+        s = j->stage + j->staged;
+        s[0] = '"';
+        memcpy(s + 1, p, len);
+        s[len + 1] = '"';
+        j->staged += len + 2;
+
+        return 0;
+    }
+
+    if (ngsp_json_put(j, "\"", 1) != 0
+        || ngsp_json_put_escaped(j, p, len) != 0
+        || ngsp_json_put(j, "\"", 1) != 0)
+    {
+        return -1;
     }
 
     return 0;
@@ -659,14 +745,7 @@ ngsp_json_put_xml(ngsp_mask_json_t *j)
 
     j->masked += masked;
 
-    if (ngsp_json_put(j, "\"", 1) != 0
-        || ngsp_json_put_escaped(j, j->res, n) != 0
-        || ngsp_json_put(j, "\"", 1) != 0)
-    {
-        return -1;
-    }
-
-    return 0;
+    return ngsp_json_put_string(j, j->res, n, 0);
 }
 
 
@@ -698,21 +777,21 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
             break;
         }
 
-        /* an empty value may have left buf unallocated */
-        if (ngsp_json_grow(&j->res, &j->res_cap,
-                           ngsp_mask_action_out_max(j->action, j->len))
-            != 0
-            || ngsp_json_grow(&j->buf, &j->buf_cap, 1) != 0)
+        /* an empty value may have left buf unallocated; res has 16
+         * bytes to spare for ngsp_json_clean_padded() */
+        n = ngsp_mask_action_out_max(j->action, j->len) + 16;
+
+        if ((n > j->res_cap && ngsp_json_grow(&j->res, &j->res_cap, n) != 0)
+            || (j->buf == NULL && ngsp_json_grow(&j->buf, &j->buf_cap, 1)
+                                  != 0))
         {
             j->status = NGSP_MASK_ERR_NOMEM;
             return -1;
         }
+
         n = ngsp_mask_action_apply(j->action, j->conf.key, j->buf, j->len,
                                    j->res);
-        if (ngsp_json_put(j, "\"", 1) != 0
-            || ngsp_json_put_escaped(j, j->res, n) != 0
-            || ngsp_json_put(j, "\"", 1) != 0)
-        {
+        if (ngsp_json_put_string(j, j->res, n, 1) != 0) {
             return -1;
         }
         break;
@@ -730,20 +809,28 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 /* --- the state machine ---------------------------------------------------- */
 
 
+/*
+ * n more decoded bytes of the current key or scalar: every one is counted
+ * against max_value, held or not (a passed value streams but is bounded
+ * all the same, across feeds); only a key or masked value is copied.
+ */
 static int
 ngsp_json_append(ngsp_mask_json_t *j, const unsigned char *p, size_t n)
 {
-    if (j->len + n > j->conf.max_value) {
+    if (n > j->conf.max_value - j->len) {
         j->status = NGSP_MASK_ERR_VALUE;
         return -1;
     }
 
-    if (ngsp_json_grow(&j->buf, &j->buf_cap, j->len + n) != 0) {
-        j->status = NGSP_MASK_ERR_NOMEM;
-        return -1;
+    if (j->decode) {
+        if (ngsp_json_grow(&j->buf, &j->buf_cap, j->len + n) != 0) {
+            j->status = NGSP_MASK_ERR_NOMEM;
+            return -1;
+        }
+
+        memcpy(j->buf + j->len, p, n);
     }
 
-    memcpy(j->buf + j->len, p, n);
     j->len += n;
 
     return 0;
@@ -807,7 +894,7 @@ ngsp_json_flush_hi(ngsp_mask_json_t *j)
 
     j->hi = 0;
 
-    return j->decode ? ngsp_json_append_cp(j, 0xfffd) : 0;
+    return ngsp_json_append_cp(j, 0xfffd);
 }
 
 
@@ -844,7 +931,7 @@ ngsp_json_escape(ngsp_mask_json_t *j, unsigned char c)
             return -1;
         }
 
-        return j->decode ? ngsp_json_append(j, &d, 1) : 0;
+        return ngsp_json_append(j, &d, 1);
     }
 
     h = ngsp_json_hex(c);
@@ -882,7 +969,7 @@ ngsp_json_escape(ngsp_mask_json_t *j, unsigned char c)
         }
     }
 
-    return j->decode ? ngsp_json_append_cp(j, cp) : 0;
+    return ngsp_json_append_cp(j, cp);
 }
 
 
@@ -944,11 +1031,14 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     size_t                n;
     unsigned char         c;
     const unsigned char  *p, *q, *end;
-    ngsp_json_frame_t    *top;
+    ngsp_json_frame_t    *top, *f;
 
     if (j->state == ST_ERROR) {
         return j->status;
     }
+
+    /* the innermost container, kept up to date as depth changes */
+    top = j->depth ? &j->frames[j->depth - 1] : NULL;
 
     p = data;
     end = data + size;
@@ -975,25 +1065,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             q = p;
             p = ngsp_json_scan(p, end);
 
-            if (j->state == ST_KEY && j->len == 0 && j->hi == 0 && p < end
-                && *p == '"' && j->decode)
-            {
-                /* the common key: whole in this feed, no escape; no copy */
-                if ((size_t) (p - q) > j->conf.max_value) {
-                    j->status = NGSP_MASK_ERR_VALUE;
-                    goto failed;
-                }
-
-                n = p - q;
-                j->key = (j->lens >> (n < 64 ? n : 63) & 1)
-                         ? ngsp_mask_profile_name(j->conf.profile, q, n)
-                         : 0;
-                j->state = ST_COLON;
-                p++;
-                NEXT(colon);
-            }
-
-            if (j->decode && p > q) {
+            if (p > q) {
                 if (j->hi && ngsp_json_flush_hi(j) != 0) {
                     goto failed;
                 }
@@ -1060,7 +1132,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                     goto failed;
                 }
 
-                if (j->disp == D_MASK && ngsp_json_append(j, p, 1) != 0) {
+                if (ngsp_json_append(j, p, 1) != 0) {
                     goto failed;
                 }
 
@@ -1092,7 +1164,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             j->lit_state = s;
 
-            if (j->disp == D_MASK && ngsp_json_append(j, p, 1) != 0) {
+            if (ngsp_json_append(j, p, 1) != 0) {
                 goto failed;
             }
 
@@ -1103,23 +1175,25 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         after:
             c = *p;
 
-            if (ngsp_json_is_ws(c)) {
-                do {
-                    p++;
-                } while (p < end && ngsp_json_is_ws(*p));
+            if (c <= ' ') {
+                if (c == ' ' && p + 1 < end && p[1] > ' ') {
+                    /* the one blank of ", " and ": " */
+                    c = *++p;
 
-                if (p == end) {
-                    break;
+                } else if (ngsp_json_is_ws(c)) {
+                    do {
+                        p++;
+                    } while (p < end && ngsp_json_is_ws(*p));
+
+                    if (p == end) {
+                        break;
+                    }
+
+                    c = *p;
                 }
-
-                c = *p;
             }
 
-            top = &j->frames[j->depth - 1];
-
             if (c == ',') {
-                j->state = (top->type == '{') ? ST_OBJ_KEY : ST_VALUE;
-
                 if (!top->skip) {
                     if (top->emitted) {
                         j->tent = p;
@@ -1133,17 +1207,19 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                         j->tent = p + 1;
                     }
 
+                    /* carry and pend_len are 0: the last member is
+                     * decided */
                     j->pending = 1;
-                    j->carry = 0;
-                    j->pend_len = 0;
                 }
 
                 p++;
 
-                if (j->state == ST_OBJ_KEY) {
+                if (top->type == '{') {
+                    j->state = ST_OBJ_KEY;
                     NEXT(obj_key);
                 }
 
+                j->state = ST_VALUE;
                 NEXT(value);
             }
 
@@ -1159,16 +1235,22 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         first:
             c = *p;
 
-            if (ngsp_json_is_ws(c)) {
-                do {
-                    p++;
-                } while (p < end && ngsp_json_is_ws(*p));
+            if (c <= ' ') {
+                if (c == ' ' && p + 1 < end && p[1] > ' ') {
+                    /* the one blank of ", " and ": " */
+                    c = *++p;
 
-                if (p == end) {
-                    break;
+                } else if (ngsp_json_is_ws(c)) {
+                    do {
+                        p++;
+                    } while (p < end && ngsp_json_is_ws(*p));
+
+                    if (p == end) {
+                        break;
+                    }
+
+                    c = *p;
                 }
-
-                c = *p;
             }
 
             if (c == (j->state == ST_OBJ_FIRST ? '}' : ']')) {
@@ -1186,16 +1268,22 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         obj_key:
             c = *p;
 
-            if (ngsp_json_is_ws(c)) {
-                do {
-                    p++;
-                } while (p < end && ngsp_json_is_ws(*p));
+            if (c <= ' ') {
+                if (c == ' ' && p + 1 < end && p[1] > ' ') {
+                    /* the one blank of ", " and ": " */
+                    c = *++p;
 
-                if (p == end) {
-                    break;
+                } else if (ngsp_json_is_ws(c)) {
+                    do {
+                        p++;
+                    } while (p < end && ngsp_json_is_ws(*p));
+
+                    if (p == end) {
+                        break;
+                    }
+
+                    c = *p;
                 }
-
-                c = *p;
             }
 
             if (c != '"') {
@@ -1203,29 +1291,54 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 goto failed;
             }
 
+            p++;
+            j->decode = !top->skip;
+
+            /* the common key: whole in this feed, no escape; no copy */
+            q = ngsp_json_scan(p, end);
+
+            if (q < end && *q == '"') {
+                n = q - p;
+
+                if (n > j->conf.max_value) {
+                    j->status = NGSP_MASK_ERR_VALUE;
+                    goto failed;
+                }
+
+                j->key = (j->decode && (j->lens >> (n < 64 ? n : 63) & 1))
+                         ? ngsp_mask_profile_name(j->conf.profile, p, n)
+                         : 0;
+                p = q + 1;
+                j->state = ST_COLON;
+                NEXT(colon);
+            }
+
             j->state = ST_KEY;
-            j->is_key = 1;
-            j->decode = !j->frames[j->depth - 1].skip;
             j->len = 0;
             j->esc = 0;
             j->hi = 0;
-            p++;
             NEXT(string);
 
         case ST_COLON:
         colon:
             c = *p;
 
-            if (ngsp_json_is_ws(c)) {
-                do {
-                    p++;
-                } while (p < end && ngsp_json_is_ws(*p));
+            if (c <= ' ') {
+                if (c == ' ' && p + 1 < end && p[1] > ' ') {
+                    /* the one blank of ", " and ": " */
+                    c = *++p;
 
-                if (p == end) {
-                    break;
+                } else if (ngsp_json_is_ws(c)) {
+                    do {
+                        p++;
+                    } while (p < end && ngsp_json_is_ws(*p));
+
+                    if (p == end) {
+                        break;
+                    }
+
+                    c = *p;
                 }
-
-                c = *p;
             }
 
             if (c != ':') {
@@ -1241,24 +1354,72 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         value:
             c = *p;
 
-            if (ngsp_json_is_ws(c)) {
-                do {
-                    p++;
-                } while (p < end && ngsp_json_is_ws(*p));
+            if (c <= ' ') {
+                if (c == ' ' && p + 1 < end && p[1] > ' ') {
+                    /* the one blank of ", " and ": " */
+                    c = *++p;
 
-                if (p == end) {
-                    break;
+                } else if (ngsp_json_is_ws(c)) {
+                    do {
+                        p++;
+                    } while (p < end && ngsp_json_is_ws(*p));
+
+                    if (p == end) {
+                        break;
+                    }
+
+                    c = *p;
                 }
-
-                c = *p;
             }
 
-            if (c == '{' || c == '[' || c == '"' || c == '-'
-                || (c >= '0' && c <= '9') || c == 't' || c == 'f'
-                || c == 'n')
-            {
-                if (ngsp_json_begin_value(j, data, p) != 0) {
-                    goto failed;
+            if (ngsp_json_value_start[c]) {
+
+                if (top && c != '{' && c != '[' && !top->skip && !j->carry
+                    && top->inherit == NULL
+                    && (top->type == '[' || j->key == 0))
+                {
+                    /*
+                     * The common scalar: no rule names it, nor its
+                     * container's; decided here without the general
+                     * walk of ngsp_json_begin_value().
+                     */
+                    if (j->pending
+                        && (size_t) (p - j->tent) > 8 * j->conf.max_value)
+                    {
+                        j->status = NGSP_MASK_ERR_VALUE;
+                        goto failed;
+                    }
+
+                    j->action = NULL;
+
+                    if (j->dflt != NGSP_MASK_REMOVE) {
+                        j->disp = D_EMIT;
+
+                        if (j->pending) {
+                            j->pending = 0;
+                            top->emitted = 1;
+                        }
+
+                        if (j->span == NULL) {
+                            j->span = p;
+                        }
+
+                    } else {
+                        /* allow-list: removed */
+                        j->disp = D_SKIP;
+                        j->masked++;
+
+                        if (ngsp_json_drop_pending(j) != 0) {
+                            goto failed;
+                        }
+                    }
+
+                } else {
+                    if (ngsp_json_begin_value(j, data, p) != 0) {
+                        goto failed;
+                    }
+
+                    top = j->depth ? &j->frames[j->depth - 1] : NULL;
                 }
 
             } else {
@@ -1277,8 +1438,59 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 NEXT(first);
 
             } else if (c == '"') {
+                if (j->disp != D_MASK && top) {
+                    /* the common value: whole here, no escape, not held */
+                    q = ngsp_json_scan(p, end);
+
+                    if (q < end && *q == '"'
+                        && (size_t) (q - p) <= j->conf.max_value)
+                    {
+                        p = q + 1;
+
+                        if (j->disp != D_EMIT && !top->skip) {
+                            /* output goes on after a removed value */
+                            j->span = p;
+                        }
+
+                        j->state = ST_AFTER;
+                        NEXT(after);
+                    }
+
+                } else if (j->disp == D_MASK) {
+                    /* a value to rewrite, whole here, no escape: copied
+                     * into buf at once */
+                    q = ngsp_json_scan(p, end);
+                    n = q - p;
+
+                    if (q < end && *q == '"' && n <= j->conf.max_value) {
+                        if (n > j->buf_cap
+                            && ngsp_json_grow(&j->buf, &j->buf_cap, n) != 0)
+                        {
+                            j->status = NGSP_MASK_ERR_NOMEM;
+                            goto failed;
+                        }
+
+                        if (n) {
+                            /* an empty value may leave buf unallocated */
+                            memcpy(j->buf, p, n);
+                        }
+
+                        j->len = n;
+                        p = q + 1;
+
+                        if (ngsp_json_end_value(j, D_MASK, p) != 0) {
+                            goto failed;
+                        }
+
+                        if (j->state == ST_AFTER) {
+                            NEXT(after);
+                        }
+
+                        break;
+                    }
+                }
+
                 j->state = ST_STR;
-                j->is_key = 0;
                 j->decode = (j->disp == D_MASK);
                 j->len = 0;
                 j->esc = 0;
@@ -1287,9 +1499,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             } else {
                 j->state = ST_LIT;
+                j->decode = (j->disp == D_MASK);
                 j->len = 0;
 
-                if (j->disp == D_MASK && ngsp_json_append(j, p - 1, 1) != 0) {
+                if (ngsp_json_append(j, p - 1, 1) != 0) {
                     goto failed;
                 }
 
@@ -1324,7 +1537,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     close:
 
         /* p is at the closing bracket of the innermost container */
-        top = &j->frames[j->depth - 1];
+        f = top;
 
         if (j->pending) {
             /* only blanks were pending (an empty container) */
@@ -1343,9 +1556,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         }
 
         j->depth--;
+        top = j->depth ? &j->frames[j->depth - 1] : NULL;
         p++;
 
-        if (ngsp_json_end_value(j, (ngsp_json_disp_t) top->disp, p) != 0) {
+        if (ngsp_json_end_value(j, (ngsp_json_disp_t) f->disp, p) != 0) {
             goto failed;
         }
     }

@@ -10,7 +10,9 @@
  * engine's own scratch and is valid during the callback only.
  *
  * Fail closed: on malformed or truncated input, nesting beyond max_depth
- * or a key or masked value longer than max_value, the rewriter stops,
+ * or a key or scalar value longer than max_value (decoded bytes: a string
+ * after its escapes are decoded, a number or literal as written; passed
+ * values are counted as they stream, never held), the rewriter stops,
  * emits nothing more (not even the rest of the current feed), and reports
  * why.  Output already handed out never holds a masked value in clear, nor
  * a member whose fate was still undecided.

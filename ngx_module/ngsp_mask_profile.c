@@ -21,6 +21,7 @@ typedef struct {
 typedef struct {
     char                *name;
     size_t               len;
+    uint64_t             w[2];          /* ngsp_mask_name_words() */
     uint32_t             hash;
     int                  has_bare;
     ngsp_mask_action_t   bare;          /* the Name rule */
@@ -36,6 +37,7 @@ struct ngsp_mask_profile_s {
     size_t               mask;          /* table size - 1 */
     size_t               max_name;
     uint64_t             lens;          /* bit n: a name of n bytes (n<64) */
+    uint64_t             sig[4];        /* bit ngsp_mask_name_sig() */
     ngsp_mask_kind_t     dflt;
     int                  uses_hash;
     char               **texts;         /* replace texts, owned */
@@ -44,27 +46,54 @@ struct ngsp_mask_profile_s {
 
 
 /*
- * A key is hashed for every member of every response: its first and last
- * eight bytes and its length, mixed; shorter keys byte by byte.  Equal
- * hashes are confirmed with memcmp, so collisions cost time, not answers.
+ * A key is looked up for every member of every response, so it is read as
+ * two words that together cover it: the first and last eight bytes (they
+ * overlap below 16), the first and last four below 8, three bytes below 4.
+ * Up to 16 bytes, equal words and lengths mean equal names, with no
+ * memcmp; longer names are confirmed with memcmp.  The hash mixes the
+ * words and the length.
  */
-static inline uint32_t
-ngsp_mask_name_hash(const unsigned char *p, size_t len)
+static inline void
+ngsp_mask_name_words(const unsigned char *p, size_t len, uint64_t *w)
 {
-    uint64_t  a, b, h;
+    uint32_t  a, b;
 
     if (len >= 8) {
-        memcpy(&a, p, 8);
-        memcpy(&b, p + len - 8, 8);
-        h = (a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full) ^ len;
+        memcpy(&w[0], p, 8);
+        memcpy(&w[1], p + len - 8, 8);
+
+    } else if (len >= 4) {
+        memcpy(&a, p, 4);
+        memcpy(&b, p + len - 4, 4);
+        w[0] = a;
+        w[1] = b;
 
     } else {
-        h = len;
-        while (len--) {
-            h = (h << 8) | *p++;
-        }
-        h *= 0x9e3779b97f4a7c15ull;
+        w[0] = len ? p[0] | p[len / 2] << 8 | p[len - 1] << 16 : 0;
+        w[1] = 0;
     }
+}
+
+
+/*
+ * A byte from a name's length and first and last bytes: a key whose
+ * signature no name has is no name, told without hashing (most keys of a
+ * response are no rule's name, and many share a length with one).
+ */
+static inline unsigned
+ngsp_mask_name_sig(const unsigned char *p, size_t len)
+{
+    return (p[0] + p[len - 1] * 7u + (unsigned) len * 29u) & 255;
+}
+
+
+static inline uint32_t
+ngsp_mask_name_hash(const uint64_t *w, size_t len)
+{
+    uint64_t  h;
+
+    h = (w[0] * 0x9e3779b97f4a7c15ull) ^ (w[1] * 0xc2b2ae3d27d4eb4full)
+        ^ len;
 
     return (uint32_t) (h >> 32) ^ (uint32_t) h;
 }
@@ -118,12 +147,41 @@ ngsp_mask_profile_free(ngsp_mask_profile_t *p)
 }
 
 
+/*
+ * The probe of ngsp_mask_profile_name() from slot i on, for a name longer
+ * than its two words: memcmp confirms.  Apart, so that the common path
+ * calls nothing (and saves no registers).
+ */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static ngsp_mask_name_t
+ngsp_mask_name_long(const ngsp_mask_profile_t *p, const unsigned char *name,
+    size_t len, uint64_t w0, uint64_t w1, size_t i)
+{
+    uint32_t            id;
+    ngsp_mask_entry_t  *e;
+
+    for ( /* void */ ; (id = p->table[i]) != 0; i = (i + 1) & p->mask) {
+        e = &p->names[id - 1];
+        if (e->w[0] == w0 && e->w[1] == w1 && e->len == len
+            && memcmp(e->name, name, len) == 0)
+        {
+            return id;
+        }
+    }
+
+    return 0;
+}
+
+
 ngsp_mask_name_t
 ngsp_mask_profile_name(const ngsp_mask_profile_t *p,
     const unsigned char *name, size_t len)
 {
     size_t              i;
     uint32_t            h, id;
+    uint64_t            w[2];
     ngsp_mask_entry_t  *e;
 
     /* most keys are no rule's name: a length no name has says so at once */
@@ -131,13 +189,20 @@ ngsp_mask_profile_name(const ngsp_mask_profile_t *p,
         return 0;
     }
 
-    h = ngsp_mask_name_hash(name, len);
+    h = ngsp_mask_name_sig(name, len);
+
+    if (!(p->sig[h >> 6] >> (h & 63) & 1)) {
+        return 0;
+    }
+
+    ngsp_mask_name_words(name, len, w);
+    h = ngsp_mask_name_hash(w, len);
 
     for (i = h & p->mask; (id = p->table[i]) != 0; i = (i + 1) & p->mask) {
         e = &p->names[id - 1];
-        if (e->hash == h && e->len == len && memcmp(e->name, name, len) == 0)
-        {
-            return id;
+        if (e->w[0] == w[0] && e->w[1] == w[1] && e->len == len) {
+            return len <= 16 ? id : ngsp_mask_name_long(p, name, len, w[0],
+                                                        w[1], i);
         }
     }
 
@@ -180,24 +245,28 @@ static ngsp_mask_name_t
 ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
 {
     size_t              i, max;
-    uint64_t            lens;
+    uint64_t            lens, sig[4];
     ngsp_mask_name_t    id;
     ngsp_mask_entry_t  *names, *e;
 
     max = p->max_name;
     lens = p->lens;
+    memcpy(sig, p->sig, sizeof(sig));
     p->max_name = (size_t) -1;
     p->lens = (uint64_t) -1;
+    memset(p->sig, 0xff, sizeof(sig));
     id = ngsp_mask_profile_name(p, (const unsigned char *) name, len);
     p->max_name = max;
     p->lens = lens;
+    memcpy(p->sig, sig, sizeof(sig));
 
     if (id) {
         return id;
     }
 
-    /* at most half full */
-    if ((p->nnames + 1) * 2 > p->mask + 1 && ngsp_mask_grow(p) != 0) {
+    /* at most a quarter full: most keys are misses, which probe on to an
+     * empty slot */
+    if ((p->nnames + 1) * 4 > p->mask + 1 && ngsp_mask_grow(p) != 0) {
         return 0;
     }
 
@@ -218,7 +287,8 @@ ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
     memcpy(e->name, name, len);
     e->name[len] = '\0';
     e->len = len;
-    e->hash = ngsp_mask_name_hash((const unsigned char *) name, len);
+    ngsp_mask_name_words((const unsigned char *) name, len, e->w);
+    e->hash = ngsp_mask_name_hash(e->w, len);
 
     id = (ngsp_mask_name_t) ++p->nnames;
 
@@ -233,6 +303,8 @@ ngsp_mask_intern(ngsp_mask_profile_t *p, const char *name, size_t len)
     }
 
     p->lens |= (uint64_t) 1 << (len < 64 ? len : 63);
+    i = ngsp_mask_name_sig((const unsigned char *) name, len);
+    p->sig[i >> 6] |= (uint64_t) 1 << (i & 63);
 
     return id;
 }

@@ -6,6 +6,9 @@
  *   - the output is the same for one feed and for the cut feeds;
  *   - when the input is valid JSON (jansson, an independent parser), the
  *     output is valid JSON and UTF-8, unless a limit was hit;
+ *   - a key or string longer than max_value (decoded) is refused, whatever
+ *     the profile does with it; an input no longer than max_value never
+ *     hits that limit;
  *   - nothing the profile masks survives: no member "R" (remove), every
  *     "S" (redact) is "***", every "K" (keep_last=2) has only '*' before
  *     its last two characters (except "S" right under "N": N.S pass).
@@ -20,8 +23,43 @@
 #include "../unit/mask_util.h"
 
 
+#define MAX_VALUE  256
+
 static ngsp_mask_profile_t  *profiles[2];
 static ngsp_mask_key_t      *key;
+
+
+/* the longest key or string in the tree, in decoded bytes */
+static size_t
+longest(json_t *v)
+{
+    size_t       i, n, m;
+    json_t      *e;
+    const char  *name;
+
+    if (json_is_string(v)) {
+        return json_string_length(v);
+    }
+
+    m = 0;
+
+    if (json_is_array(v)) {
+        for (i = 0; i < json_array_size(v); i++) {
+            n = longest(json_array_get(v, i));
+            m = n > m ? n : m;
+        }
+
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, name, e) {
+            n = strlen(name);
+            m = n > m ? n : m;
+            n = longest(e);
+            m = n > m ? n : m;
+        }
+    }
+
+    return m;
+}
 
 
 static void
@@ -108,7 +146,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     doc = data + 1;
     len = size - 1;
 
-    one = mask_run_cuts(p, key, doc, len, NULL, 0, 32, 256, &st1, NULL);
+    one = mask_run_cuts(p, key, doc, len, NULL, 0, 32, MAX_VALUE, &st1,
+                        NULL);
 
     /* cuts from a little generator seeded by the first byte */
     ncuts = 0;
@@ -119,9 +158,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    cut = mask_run_cuts(p, key, doc, len, cuts, ncuts, 32, 256, &st2, NULL);
+    cut = mask_run_cuts(p, key, doc, len, cuts, ncuts, 32, MAX_VALUE, &st2,
+                        NULL);
 
     if (st1 == NGSP_MASK_OK && (st2 != NGSP_MASK_OK || strcmp(one, cut) != 0))
+    {
+        abort();
+    }
+
+    /* nothing in a short input can be too long, split or not */
+    if (len <= MAX_VALUE
+        && (st1 == NGSP_MASK_ERR_VALUE || st2 == NGSP_MASK_ERR_VALUE))
     {
         abort();
     }
@@ -132,6 +179,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 
     if (in != NULL) {
+        /* passed or not, a value over the limit never goes through */
+        if (longest(in) > MAX_VALUE
+            && (st1 == NGSP_MASK_OK || st2 == NGSP_MASK_OK))
+        {
+            abort();
+        }
+
         if (st1 == NGSP_MASK_OK) {
             out = json_loads(one, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
             if (out == NULL) {

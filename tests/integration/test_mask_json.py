@@ -123,6 +123,11 @@ def conf(port, upstream, keyfile, extra_loc="", http_extra="", log=""):
                 ngsp_mask_max_value 16;
                 proxy_pass {up};
             }}
+            location /limit/ {{
+                ngsp_mask citizen_basic;
+                ngsp_mask_max_value 1k;
+                proxy_pass {up};
+            }}
             location /xml/ {{
                 ngsp_mask citizen_basic;
                 ngsp_mask_types application/vnd.dancu+json text/plain;
@@ -478,11 +483,50 @@ def test_truncated_upstream(site, upstream):
 
 def test_value_too_long(site, upstream):
     upstream.routes["/short/x"] = Reply(
-        b'{"ok":"a long passed value is fine","HoVaTen":"Nguyen Van An Binh"}',
+        b'{"ok":"16 bytes is fine","HoVaTen":"Nguyen Van An Binh"}',
         headers=JSON_CT)
     head, data = raw_get(site.port, "/short/x")
     assert b"Nguyen" not in data
     assert "value too long" in site.nginx.log()
+
+
+def test_passed_value_too_long(site, upstream):
+    """A value no rule names streams, but is bounded all the same: one
+    byte over ngsp_mask_max_value (1k here) cuts the response short and
+    its tail never reaches the client."""
+    recs = b",".join(b'{"SoDinhDanh":"001099012345","GhiChu":"%s"}'
+                     % (b"g" * 200) for _ in range(60))    # 14 KB first
+
+    def doc(n, tail=b""):
+        return (b'{"MaKetQua":"0","DanhSachCongDan":[' + recs + b'],"Anh":"'
+                + b"A" * n + tail + b'","QuocTich":"VN"}')
+
+    upstream.routes["/limit/ok"] = Reply(chunks(doc(1024), 100),
+                                         headers=JSON_CT)
+    r = site("/limit/ok")
+    assert r.status_code == 200
+    assert r.json()["Anh"] == "A" * 1024
+    assert r.json()["QuocTich"] == "VN"
+    assert "value too long" not in site.nginx.log()
+
+    body = doc(1024, b"TAIL" + b"B" * 4000)
+    for i, n in enumerate([100, 1000, len(body)]):
+        upstream.routes[f"/limit/long{i}"] = Reply(chunks(body, n),
+                                                   pause=n / 50000,
+                                                   headers=JSON_CT)
+        head, data = raw_get(site.port, f"/limit/long{i}")
+        if n < len(body):
+            # headers and the records went out, then the body stopped
+            assert " 200 " in head.split("\r\n")[0]
+            assert data.count(b'"********2345"') >= 30
+        assert b"TAIL" not in data and b"BBBB" not in data
+        assert b'"QuocTich"' not in data
+        assert b"001099012345" not in data
+        with pytest.raises(ValueError):
+            json.loads(data)
+    log = site.nginx.log()
+    assert log.count("ngsp: masking failed (value too long)") == 3, log
+    assert "AAAA" not in log
 
 
 def test_log_never_names_the_value(site, upstream):

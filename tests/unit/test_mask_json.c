@@ -293,7 +293,7 @@ test_limits(void **state)
     assert_int_equal(st, NGSP_MASK_ERR_DEPTH);
     free(out);
 
-    /* a masked value over max_value fails; a passed one streams */
+    /* a masked value over max_value fails, a passed one too */
     big = malloc(300);
     strcpy(big, "{\"SoDinhDanh\":\"");
     for (i = strlen(big); i < 280; i++) {
@@ -310,12 +310,171 @@ test_limits(void **state)
     memcpy(big + 2, "Other", 5);    /* {"OtherinhDanh": ... } passes */
     out = mask_run_cuts(p, key, (const unsigned char *) big, strlen(big),
                         NULL, 0, 0, 100, &st, NULL);
+    assert_int_equal(st, NGSP_MASK_ERR_VALUE);
+    assert_null(strstr(out, "7777"));
+    free(out);
+    out = mask_run_cuts(p, key, (const unsigned char *) big, strlen(big),
+                        NULL, 0, 0, 300, &st, NULL);
     assert_int_equal(st, NGSP_MASK_OK);
     assert_string_equal(out, big);
     free(out);
 
     free(big);
     ngsp_mask_profile_free(p);
+}
+
+
+/*
+ * pre + n times unit + post, the value part (n units) ending in the
+ * marker "Z" when tail is set (so a leak of its end shows)
+ */
+static char *
+doc_of(const char *pre, const char *unit, size_t n, int tail,
+    const char *post)
+{
+    char    *d, *w;
+    size_t   i;
+
+    d = malloc(strlen(pre) + n * strlen(unit) + strlen(post) + 2);
+    w = stpcpy(d, pre);
+    for (i = 0; i < n; i++) {
+        w = stpcpy(w, unit);
+    }
+    if (tail) {
+        w = stpcpy(w, "Z");
+    }
+    strcpy(w, post);
+
+    return d;
+}
+
+
+/*
+ * doc under spec with max_value 100: status want in one feed, at every
+ * single cut point and byte by byte (the count crosses feeds); when
+ * rejected, the marker "Z" never comes out; when accepted, the output is
+ * the same for every cut.
+ */
+static void
+check_limit(const char *spec, const char *doc, ngsp_mask_status_t want)
+{
+    char                 *whole, *out;
+    size_t                i, len, *cuts;
+    ngsp_mask_status_t    st;
+    ngsp_mask_profile_t  *p;
+
+    p = mask_profile(spec);
+    len = strlen(doc);
+
+    whole = mask_run_cuts(p, key, (const unsigned char *) doc, len, NULL, 0,
+                          0, 100, &st, NULL);
+    if (st != want) {
+        fail_msg("status %s, wanted %s, for %s", ngsp_mask_status_text(st),
+                 ngsp_mask_status_text(want), doc);
+    }
+    assert_null(strchr(whole, 'Z'));
+
+    cuts = malloc((len + 1) * sizeof(size_t));
+
+    for (i = 0; i <= len; i++) {
+        cuts[i] = i;
+        out = mask_run_cuts(p, key, (const unsigned char *) doc, len,
+                            &cuts[i], 1, 0, 100, &st, NULL);
+        assert_int_equal(st, want);
+        assert_null(strchr(out, 'Z'));
+        if (want == NGSP_MASK_OK) {
+            assert_string_equal(out, whole);
+        }
+        free(out);
+    }
+
+    out = mask_run_cuts(p, key, (const unsigned char *) doc, len, cuts + 1,
+                        len - 1, 0, 100, &st, NULL);
+    assert_int_equal(st, want);
+    assert_null(strchr(out, 'Z'));
+    if (want == NGSP_MASK_OK) {
+        assert_string_equal(out, whole);
+    }
+    free(out);
+
+    free(cuts);
+    free(whole);
+    ngsp_mask_profile_free(p);
+}
+
+
+/* every key and scalar is bounded by max_value, passed ones included */
+static void
+test_value_limit(void **state)
+{
+    size_t       i;
+    char        *d;
+    const char  *spec[] = {
+        BASIC,                               /* no rule names "x" */
+        "x pass;",
+        "default remove; x pass;",           /* allow-list, named */
+        "default remove;",                   /* allow-list, removed */
+        NULL
+    };
+
+    for (i = 0; spec[i]; i++) {
+        /* a string: 100 bytes pass whole, 101 are refused */
+        d = doc_of("{\"a\":1,\"x\":\"", "a", 100, 0, "\",\"b\":2}");
+        check_limit(spec[i], d, NGSP_MASK_OK);
+        free(d);
+        d = doc_of("{\"a\":1,\"x\":\"", "a", 100, 1, "\",\"b\":2}");
+        check_limit(spec[i], d, NGSP_MASK_ERR_VALUE);
+        free(d);
+
+        /* decoded bytes: each \u00e9 is two (300 written, 100 decoded) */
+        d = doc_of("[{\"x\":\"", "\\u00e9", 50, 0, "\"}]");
+        check_limit(spec[i], d, NGSP_MASK_OK);
+        free(d);
+        d = doc_of("[{\"x\":\"", "\\u00e9", 50, 1, "\"}]");
+        check_limit(spec[i], d, NGSP_MASK_ERR_VALUE);
+        free(d);
+
+        /* a number */
+        d = doc_of("{\"x\":", "9", 100, 0, ",\"b\":2}");
+        check_limit(spec[i], d, NGSP_MASK_OK);
+        free(d);
+        d = doc_of("{\"x\":", "9", 101, 0, ",\"b\":2}");
+        check_limit(spec[i], d, NGSP_MASK_ERR_VALUE);
+        free(d);
+        d = doc_of("{\"x\":[-0.", "1", 97, 0, "]}");
+        check_limit(spec[i], d, NGSP_MASK_OK);
+        free(d);
+        d = doc_of("{\"x\":[-0.", "1", 98, 0, "]}");
+        check_limit(spec[i], d, NGSP_MASK_ERR_VALUE);
+        free(d);
+
+        /* a key, whatever its value */
+        d = doc_of("{\"a\":1,\"", "k", 100, 0, "\":2}");
+        check_limit(spec[i], d, NGSP_MASK_OK);
+        free(d);
+        d = doc_of("{\"a\":1,\"", "k", 100, 1, "\":2}");
+        check_limit(spec[i], d, NGSP_MASK_ERR_VALUE);
+        free(d);
+    }
+
+    /* at top level: a string, and a number that ends with the input */
+    d = doc_of("\"", "a", 100, 0, "\"");
+    check_limit("", d, NGSP_MASK_OK);
+    free(d);
+    d = doc_of("\"", "a", 100, 1, "\"");
+    check_limit("", d, NGSP_MASK_ERR_VALUE);
+    free(d);
+    d = doc_of("", "5", 100, 0, "");
+    check_limit("", d, NGSP_MASK_OK);
+    free(d);
+    d = doc_of("", "5", 101, 0, "");
+    check_limit("", d, NGSP_MASK_ERR_VALUE);
+    free(d);
+
+    /* inside a removed container too */
+    d = doc_of("{\"DanToc\":[\"", "a", 100, 1, "\"],\"b\":2}");
+    check_limit(BASIC, d, NGSP_MASK_ERR_VALUE);
+    free(d);
 }
 
 
@@ -618,6 +777,7 @@ main(void)
         cmocka_unit_test(test_remove_commas),
         cmocka_unit_test(test_allow_list),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_value_limit),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_truncated_prefixes),
         cmocka_unit_test(test_split_invariance),
