@@ -24,7 +24,7 @@ typedef enum {
     NGSP_MASK_ERR_SYNTAX,       /* malformed document */
     NGSP_MASK_ERR_TRUNCATED,    /* ended inside a value */
     NGSP_MASK_ERR_DEPTH,        /* deeper than max_depth */
-    NGSP_MASK_ERR_VALUE,        /* key or masked value over max_value */
+    NGSP_MASK_ERR_VALUE,        /* a key, name, value or text > max_value */
     NGSP_MASK_ERR_OUTPUT,       /* the output callback failed */
     NGSP_MASK_ERR_NOMEM
 } ngsp_mask_status_t;
