@@ -211,3 +211,30 @@ def test_script_uses_redis_time_when_no_clock_given(rc, lua):
     assert rc.exists("ngsp:{t}:q:p:d:" + loc.strftime("%Y%m%d"))
     end = ((sec + 7 * 3600) // 86400 + 1) * 86400 - 7 * 3600
     assert abs(r["windows"][0]["reset"] - (end - sec)) <= 1
+
+
+def test_gcra_bucket_ttl_set_once_a_window(rc, lua):
+    """A bucket's TTL is two windows, renewed only when one has passed
+    since it was set: every write leaves at least a window to live."""
+    t0 = ts(2034, 1, 1) * 1000000
+    w = [("s", 100)]
+    key = "ngsp:{t}:q:p:s"
+
+    def state():
+        return struct.unpack("<ddd", rc.get(key))
+
+    assert run(rc, lua, t0, w)["allowed"] == 1
+    assert state() == (1.0, t0, t0)
+    assert 1900 < rc.pttl(key) <= 2000
+    rc.pexpire(key, 1500)                 # marks the TTL as not renewed
+    assert run(rc, lua, t0 + 500000, w)["allowed"] == 1
+    level, last, since = state()
+    assert (level, last, since) == (1.0, t0 + 500000, t0)  # drained, +1
+    assert 1400 < rc.pttl(key) <= 1500    # kept
+    assert run(rc, lua, t0 + 1000000, w)["allowed"] == 1
+    assert state()[2] == t0 + 1000000
+    assert 1900 < rc.pttl(key) <= 2000    # renewed a window later
+    # a state of another shape (an older version's) is a fresh bucket
+    rc.set(key, b"1.000000 2000000000000000")
+    r = run(rc, lua, t0 + 1000001, w)
+    assert r["allowed"] == 1 and r["windows"][0]["remaining"] == 99
