@@ -184,7 +184,7 @@ floor2=$(redis-cli -p "$rport" script load "
 local t = redis.call('TIME')
 redis.call('HMGET', KEYS[1], ARGV[4], ARGV[5])
 redis.call('MGET', KEYS[2], KEYS[3] .. ':20261201')
-redis.call('SET', KEYS[2], '0123456789abcdef', 'PX', '1000')
+redis.call('SET', KEYS[2], '0123456789abcdef01234567', 'KEEPTTL')
 redis.call('INCR', KEYS[3] .. ':20261201')
 return 1")
 script_usec() {
