@@ -2,10 +2,11 @@
  * ngsp: personal-data masking of JSON and XML response bodies (issues 4,
  * 5).
  *
- * Request side: with masking on, the upstream is asked for an identity
- * body (see ngx_http_ngsp_mask_identity()).  Header filter: picks the
- * profile, drops Content-Length, weakens the ETag, turns ranges off, and
- * takes a gzip/deflate body it still gets for inflating.  Body filter:
+ * Request side: with masking on, the upstream is asked for the whole
+ * body, unencoded (see ngx_http_ngsp_mask_request_headers()).  Header
+ * filter: picks the profile, drops Content-Length, weakens the ETag,
+ * turns ranges off, and takes a gzip/deflate body it still gets for
+ * inflating.  Body filter:
  * feeds the streaming rewriter (ngsp_mask_json.c or ngsp_mask_xml.c, by
  * the Content-Type: ngsp_mask_body.c) buffer by buffer;
  * long unchanged spans go out as buffers pointing into the upstream's own,
@@ -38,6 +39,16 @@
  * unmasked one with Content-Length does.
  */
 #define NGX_HTTP_NGSP_MASK_HOLD        8192
+
+/*
+ * Set in r->buffered while the start is held.  That field is 4 bits; in
+ * nginx 1.22 the stock filters use 0x01 (ssi), 0x02 (sub) and 0x04
+ * (copy) there.  0x08 is free: the image filter's NGX_HTTP_IMAGE_BUFFERED
+ * (also 0x08) goes to r->connection->buffered, another field.  The bit
+ * is set only while nothing has been sent, and cleared when the first
+ * output goes: a third-party filter using 0x08 in r->buffered after this
+ * one in the chain never sees it set.
+ */
 #define NGX_HTTP_NGSP_MASK_BUFFERED    0x08
 #define NGX_HTTP_NGSP_MASK_ZBUF_SIZE   16384
 
@@ -167,17 +178,51 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 /* --- request side --------------------------------------------------------- */
 
 /*
- * Asks the upstream for an identity body.  The Accept-Encoding line that
- * proxy (fastcgi, uwsgi, ...) copies from the request's header list is
- * rewritten to "identity", while r->headers_in.accept_encoding keeps the
- * client's value on a copy, so nginx's gzip can still compress the masked
- * output for the client.  Nothing to configure; an explicit
- * proxy_set_header Accept-Encoding still wins.
+ * What a request header line is to the upstream of a masked location:
+ * 1 Accept-Encoding, 2 Range or If-Range, 0 anything else.
+ */
+static ngx_uint_t
+ngx_http_ngsp_mask_header_kind(ngx_table_elt_t *h)
+{
+    switch (h->key.len) {
+
+    case sizeof("Range") - 1:
+        return ngx_strncasecmp(h->key.data, (u_char *) "Range", 5) == 0
+               ? 2 : 0;
+
+    case sizeof("If-Range") - 1:
+        return ngx_strncasecmp(h->key.data, (u_char *) "If-Range", 8) == 0
+               ? 2 : 0;
+
+    case sizeof("Accept-Encoding") - 1:
+        return ngx_strncasecmp(h->key.data, (u_char *) "Accept-Encoding",
+                               15) == 0
+               ? 1 : 0;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Asks the upstream for the whole body, unencoded.  proxy (fastcgi,
+ * uwsgi, grpc, ...) copies every line of r->headers_in.headers, so the
+ * upstream gets a list rebuilt without Range and If-Range (a slice of a
+ * document cannot be masked, and a 206 would be refused), with the first
+ * Accept-Encoding line as "identity" and any other one dropped (nginx
+ * 1.22 only looks at the first).  The old list's elements stay in the
+ * pool: r->headers_in.accept_encoding, .range and .if_range still point
+ * to them, so nginx's gzip compresses the masked output for the client
+ * as it asked, and nothing shared with a parent request is changed.
+ * Nothing to configure; an explicit proxy_set_header still wins.
  */
 static ngx_int_t
-ngx_http_ngsp_mask_identity(ngx_http_request_t *r)
+ngx_http_ngsp_mask_request_headers(ngx_http_request_t *r)
 {
-    ngx_table_elt_t                *ae, *copy;
+    ngx_uint_t                      i, n, kind, change;
+    ngx_list_t                      list;
+    ngx_list_part_t                *part;
+    ngx_table_elt_t                *h, *nh, *ae;
     ngx_http_ngsp_mask_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_mask_filter_module);
@@ -186,25 +231,84 @@ ngx_http_ngsp_mask_identity(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ae = r->headers_in.accept_encoding;
+    n = 0;
+    change = 0;
+    ae = NULL;
 
-    if (ae == NULL
-        || (ae->value.len == sizeof("identity") - 1
-            && ngx_strncmp(ae->value.data, "identity", ae->value.len) == 0))
-    {
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        n++;
+        kind = ngx_http_ngsp_mask_header_kind(&h[i]);
+
+        if (kind == 1 && ae == NULL) {
+            ae = &h[i];
+
+            if (ae->value.len != sizeof("identity") - 1
+                || ngx_strncasecmp(ae->value.data, (u_char *) "identity",
+                                   ae->value.len) != 0)
+            {
+                change = 1;
+            }
+
+        } else if (kind) {
+            change = 1;
+        }
+    }
+
+    if (!change) {
         return NGX_DECLINED;
     }
 
-    copy = ngx_palloc(r->pool, sizeof(ngx_table_elt_t));
-    if (copy == NULL) {
+    if (ngx_list_init(&list, r->pool, n, sizeof(ngx_table_elt_t)) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    *copy = *ae;
-    r->headers_in.accept_encoding = copy;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
 
-    /* the list element, as the upstream will send it */
-    ngx_str_set(&ae->value, "identity");
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (&h[i] != ae && ngx_http_ngsp_mask_header_kind(&h[i])) {
+            continue;
+        }
+
+        nh = ngx_list_push(&list);
+        if (nh == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *nh = h[i];
+
+        if (&h[i] == ae) {
+            ngx_str_set(&nh->value, "identity");
+        }
+    }
+
+    r->headers_in.headers = list;
 
     return NGX_DECLINED;
 }
@@ -902,7 +1006,10 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 failed:
 
     ctx->failed = 1;
-    r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
+
+    if (!ctx->started) {
+        r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
+    }
 
     /* the reason and where, never the data */
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1025,7 +1132,7 @@ ngx_http_ngsp_mask_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    *h = ngx_http_ngsp_mask_identity;
+    *h = ngx_http_ngsp_mask_request_headers;
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_ngsp_mask_header_filter;

@@ -277,7 +277,8 @@ def test_head_204_304(site, upstream):
 
 
 def test_partial_upstream_response_refused(site, upstream):
-    # a slice that is valid JSON on its own must not pass unmasked
+    # a slice that is valid JSON on its own must not pass unmasked (the
+    # client's Range is not forwarded, but an upstream may send one)
     upstream.routes["/r"] = Reply(b'"001099012345"', status=206, headers=dict(
         JSON_CT, **{"Content-Range": "bytes 28-41/1810"}))
     head, data = raw_get(site.port, "/r", headers={"Range": "bytes=28-41"})
@@ -370,6 +371,78 @@ def test_upstream_asked_for_identity_client_gets_gzip(site, upstream):
     upstream.routes["/off/1"] = Reply(b"{}", headers=JSON_CT)
     site("/off/1", headers={"Accept-Encoding": "gzip, br"})
     assert upstream.requests[-1][2].get("Accept-Encoding") == "gzip, br"
+
+
+def echo_headers(h):
+    """Stub route: the header lines the upstream received, in order."""
+    return Reply(json.dumps({"lines": h.headers.items()}).encode(),
+                 headers=JSON_CT)
+
+
+def lines_named(data, name):
+    return [v for k, v in json.loads(data)["lines"]
+            if k.lower() == name.lower()]
+
+
+SENT = [("Accept-Encoding", "gzip"), ("Range", "bytes=0-10"),
+        ("Accept-Encoding", "br"), ("If-Range", '"abc"'),
+        ("Range", "bytes=20-30"), ("X-Kept", "1")]
+
+
+@pytest.mark.parametrize("path", ["/h", "/var/h?p=citizen_basic",
+                                  "/var/h?p=off"])
+def test_masked_location_asks_upstream_for_whole_identity_body(
+        site, upstream, path):
+    # every Accept-Encoding line, Range and If-Range: wherever ngsp_mask
+    # is not off, whatever the variable turns out to be
+    upstream.routes["/h"] = upstream.routes["/var/h"] = echo_headers
+    head, data = raw_get(site.port, path, headers=SENT)
+    assert " 200 " in head.split("\r\n")[0]
+    assert lines_named(data, "Accept-Encoding") == ["identity"]
+    assert lines_named(data, "Range") == []
+    assert lines_named(data, "If-Range") == []
+    assert lines_named(data, "X-Kept") == ["1"]
+    assert lines_named(data, "Host") != []
+
+
+def test_unmasked_location_forwards_request_headers(site, upstream):
+    upstream.routes["/off/h"] = echo_headers
+    head, data = raw_get(site.port, "/off/h", headers=SENT)
+    assert lines_named(data, "Accept-Encoding") == ["gzip", "br"]
+    assert lines_named(data, "Range") == ["bytes=0-10", "bytes=20-30"]
+    assert lines_named(data, "If-Range") == ['"abc"']
+
+
+def test_second_accept_encoding_line_never_reaches_upstream(site, upstream):
+    # the first line already says identity: the second must still go
+    upstream.routes["/h2"] = echo_headers
+    head, data = raw_get(site.port, "/h2", headers=[
+        ("Accept-Encoding", "identity"), ("Accept-Encoding", "br")])
+    assert lines_named(data, "Accept-Encoding") == ["identity"]
+
+
+def ranged(body):
+    """Stub route that honours a Range header as a real server would."""
+    def reply(h):
+        m = re.fullmatch(r"bytes=(\d+)-(\d+)", h.headers.get("Range", ""))
+        if not m:
+            return Reply(body, headers=dict(
+                JSON_CT, **{"Accept-Ranges": "bytes", "ETag": '"e"'}))
+        a, b = int(m.group(1)), int(m.group(2))
+        return Reply(body[a:b + 1], status=206, headers=dict(
+            JSON_CT, **{"Content-Range": f"bytes {a}-{b}/{len(body)}"}))
+    return reply
+
+
+@pytest.mark.parametrize("extra", [{}, {"If-Range": '"e"'}])
+def test_client_range_gets_whole_masked_body(site, upstream, extra):
+    upstream.routes["/rg"] = ranged(fixture("citizen.json"))
+    r = site("/rg", headers=dict({"Range": "bytes=28-41"}, **extra))
+    assert r.status_code == 200
+    assert "Content-Range" not in r.headers
+    assert "Accept-Ranges" not in r.headers
+    check_citizen(r.json())
+    assert "[error]" not in site.nginx.log()
 
 
 @pytest.mark.parametrize("enc", ["gzip", "deflate"])
