@@ -33,10 +33,11 @@
 #define NGX_HTTP_NGSP_MASK_REF_MIN     256
 
 /*
- * The start of the output is held (copied, so no upstream buffer is
- * pinned) until this much is ready, a flush, or the end: a small masked
- * response then goes out in one write with its last chunk, as an
- * unmasked one with Content-Length does.
+ * The start of the output, and the response header with it, are held
+ * (copied, so no upstream buffer is pinned) until this much is ready, a
+ * flush, or the end: a small masked response then goes out in one write
+ * with its Content-Length and no chunked framing, as an unmasked one
+ * does.
  */
 #define NGX_HTTP_NGSP_MASK_HOLD        8192
 
@@ -85,6 +86,8 @@ typedef struct {
     unsigned                    zdone:1;
     unsigned                    started:1; /* output has been sent */
     unsigned                    push:1;    /* a flush or the end seen */
+    unsigned                    header:1;  /* the header is held */
+    unsigned                    done:1;    /* the whole body is queued */
 } ngx_http_ngsp_mask_ctx_t;
 
 
@@ -493,7 +496,8 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
         r->headers_out.content_encoding = NULL;
     }
 
-    if (r->header_only) {
+    /* nginx's own header filter marks HEAD header_only: later than here */
+    if (r->header_only || r->method == NGX_HTTP_HEAD) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -539,7 +543,11 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
 
     r->filter_need_in_memory = 1;
 
-    return ngx_http_next_header_filter(r);
+    /* sent with the first output (ngx_http_ngsp_mask_send()) */
+    ctx->header = 1;
+    r->buffered |= NGX_HTTP_NGSP_MASK_BUFFERED;
+
+    return NGX_OK;
 }
 
 
@@ -845,6 +853,21 @@ ngx_http_ngsp_mask_send(ngx_http_request_t *r, ngx_http_ngsp_mask_ctx_t *ctx)
 
         ctx->started = 1;
         r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
+
+        if (ctx->header) {
+            ctx->header = 0;
+
+            if (ctx->done) {
+                /* all of it is here: no chunked framing */
+                r->headers_out.content_length_n = ctx->held;
+            }
+
+            rc = ngx_http_next_header_filter(r);
+
+            if (rc == NGX_ERROR || rc > NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
     }
 
     rc = ngx_http_next_body_filter(r, ctx->out);
@@ -993,6 +1016,8 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
                 return NGX_ERROR;
             }
+
+            ctx->done = 1;
 
         } else if (b->flush) {
             if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {

@@ -170,7 +170,9 @@ def test_small_chunks_with_pauses(site, upstream):
                                         headers=dict(JSON_CT, ETag='"abc"'))
     r = site("/dancu/1")
     assert r.status_code == 200
-    assert "Content-Length" not in r.headers
+    # the whole masked record fits the hold: sent with its own length
+    assert int(r.headers["Content-Length"]) == len(r.content)
+    assert "Transfer-Encoding" not in r.headers
     assert r.headers["ETag"] == 'W/"abc"'
     assert r.headers["X-Mask-Status"] == "ok"
     assert r.headers["X-Mask-Profile"] == "citizen_basic"
@@ -192,6 +194,28 @@ def test_same_output_however_upstream_cuts(site, upstream):
     doc = json.loads(outs.pop())
     assert [c["SoDinhDanh"] for c in doc["DanhSachCongDan"]] == \
         ["********2345", "********7788"]
+
+
+def test_longer_than_the_hold_goes_chunked(site, upstream):
+    body = big_list(40)
+    assert len(body) > 8192
+    upstream.routes["/long"] = Reply(chunks(body, 4096), headers=JSON_CT)
+    r = site("/long")
+    assert r.status_code == 200
+    assert "Content-Length" not in r.headers
+    assert r.headers["Transfer-Encoding"] == "chunked"
+    doc = r.json()
+    assert len(doc["DanhSachCongDan"]) == 40
+    # HTTP/1.0: no length known when the header went, so the close ends it
+    head, data = raw_get(site.port, "/long")
+    assert "content-length" not in head.lower()
+    assert json.loads(data) == doc
+    # and a small one is sent with its length to HTTP/1.0 clients too
+    upstream.routes["/short1"] = Reply(fixture("citizen.json"),
+                                       headers=JSON_CT)
+    head, data = raw_get(site.port, "/short1")
+    assert "Content-Length: %d\r\n" % len(data) in head + "\r\n"
+    check_citizen(json.loads(data))
 
 
 def test_content_length_body_and_ranges(site, upstream):
