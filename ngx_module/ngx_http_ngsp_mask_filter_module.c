@@ -61,9 +61,37 @@
 #define NGX_HTTP_NGSP_MASK_INFLATE_RATIO  256
 #define NGX_HTTP_NGSP_MASK_INFLATE_MIN    (1024 * 1024)
 
+/*
+ * Rewriters a worker keeps between two responses: making one (its frames
+ * and buffers) costs about as much glue work as a small record's whole
+ * output.  A kept one holds at most its buffers grown to max_value.
+ */
+#define NGX_HTTP_NGSP_MASK_IDLE        16
 
-typedef struct {
+
+typedef struct ngx_http_ngsp_mask_ctx_s  ngx_http_ngsp_mask_ctx_t;
+
+
+/*
+ * A rewriter and what it was made for; it outlives a request (see
+ * NGX_HTTP_NGSP_MASK_IDLE), so its output callback reaches the response
+ * through here.
+ */
+struct ngx_http_ngsp_mask_rw_s {
+    ngsp_mask_body_t                *mask;
+    ngx_http_ngsp_mask_ctx_t        *ctx;   /* the response being masked */
+    ngx_http_ngsp_mask_main_conf_t  *mcf;
+    ngsp_mask_profile_t             *profile;
+    ngsp_mask_syntax_t               syntax;
+    size_t                           max_value;
+    ngx_uint_t                       max_depth;
+    ngx_http_ngsp_mask_rw_t         *next;  /* in mcf->idle */
+};
+
+
+struct ngx_http_ngsp_mask_ctx_s {
     ngx_http_request_t         *r;
+    ngx_http_ngsp_mask_rw_t    *rw;
     ngsp_mask_body_t           *mask;      /* NULL: pass (header only) */
     ngx_str_t                   profile;
 
@@ -88,7 +116,7 @@ typedef struct {
     unsigned                    push:1;    /* a flush or the end seen */
     unsigned                    header:1;  /* the header is held */
     unsigned                    done:1;    /* the whole body is queued */
-} ngx_http_ngsp_mask_ctx_t;
+};
 
 
 static ngx_int_t ngx_http_ngsp_mask_add_variables(ngx_conf_t *cf);
@@ -320,14 +348,117 @@ ngx_http_ngsp_mask_request_headers(ngx_http_request_t *r)
 /* --- header filter -------------------------------------------------------- */
 
 
+static int ngx_http_ngsp_mask_out(void *data, const u_char *p,
+    size_t len, unsigned flags);
+
+
+/* an idle rewriter made for the same, or a new one */
+static ngx_http_ngsp_mask_rw_t *
+ngx_http_ngsp_mask_rewriter(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_main_conf_t *mcf, ngsp_mask_profile_t *profile,
+    ngsp_mask_syntax_t syntax, ngx_http_ngsp_mask_loc_conf_t *lcf)
+{
+    ngsp_mask_stream_conf_t    sc;
+    ngx_http_ngsp_mask_rw_t   *rw, **prev;
+
+    for (prev = &mcf->idle; *prev; prev = &(*prev)->next) {
+        rw = *prev;
+
+        if (rw->profile == profile && rw->syntax == syntax
+            && rw->max_value == lcf->max_value
+            && rw->max_depth == lcf->max_depth)
+        {
+            *prev = rw->next;
+            mcf->nidle--;
+
+            rw->next = NULL;
+            ngsp_mask_body_reset(rw->mask);
+
+            return rw;
+        }
+    }
+
+    rw = ngx_alloc(sizeof(ngx_http_ngsp_mask_rw_t), r->connection->log);
+    if (rw == NULL) {
+        return NULL;
+    }
+
+    rw->ctx = NULL;
+    rw->mcf = mcf;
+    rw->profile = profile;
+    rw->syntax = syntax;
+    rw->max_value = lcf->max_value;
+    rw->max_depth = lcf->max_depth;
+    rw->next = NULL;
+
+    sc.profile = profile;
+    sc.key = mcf->key;
+    sc.max_depth = lcf->max_depth;
+    sc.max_value = lcf->max_value;
+    sc.out = ngx_http_ngsp_mask_out;
+    sc.data = rw;
+
+    rw->mask = ngsp_mask_body_new(syntax, &sc);
+    if (rw->mask == NULL) {
+        ngx_free(rw);
+        return NULL;
+    }
+
+    return rw;
+}
+
+
+static void
+ngx_http_ngsp_mask_rw_free(ngx_http_ngsp_mask_rw_t *rw)
+{
+    ngsp_mask_body_free(rw->mask);
+    ngx_free(rw);
+}
+
+
+/* the worker's idle rewriters, with the configuration they were made for */
+static void
+ngx_http_ngsp_mask_idle_cleanup(void *data)
+{
+    ngx_http_ngsp_mask_main_conf_t  *mcf = data;
+
+    ngx_http_ngsp_mask_rw_t  *rw;
+
+    while (mcf->idle) {
+        rw = mcf->idle;
+        mcf->idle = rw->next;
+        ngx_http_ngsp_mask_rw_free(rw);
+    }
+
+    mcf->nidle = 0;
+}
+
+
 static void
 ngx_http_ngsp_mask_cleanup(void *data)
 {
     ngx_http_ngsp_mask_ctx_t  *ctx = data;
 
-    if (ctx->mask) {
-        ngsp_mask_body_free(ctx->mask);
+    ngx_http_ngsp_mask_rw_t  *rw;
+
+    rw = ctx->rw;
+
+    if (rw) {
+        ctx->rw = NULL;
         ctx->mask = NULL;
+        rw->ctx = NULL;
+
+        /* only one that ended well: reset is then certain to suffice */
+        if (ctx->done && !ctx->failed
+            && rw->mcf->nidle < NGX_HTTP_NGSP_MASK_IDLE)
+        {
+            rw->next = rw->mcf->idle;
+            rw->mcf->idle = rw;
+            rw->mcf->nidle++;
+
+        } else {
+            ngx_http_ngsp_mask_rw_free(rw);
+        }
     }
 
     if (ctx->zs) {
@@ -371,10 +502,6 @@ ngx_http_ngsp_mask_encoding(ngx_http_request_t *r)
 }
 
 
-static int ngx_http_ngsp_mask_out(void *data, const u_char *p,
-    size_t len, unsigned flags);
-
-
 /*
  * Sends an error page instead of the response.  When that page cannot go
  * out at once (limit_rate, a full socket), nginx returns NGX_AGAIN and the
@@ -403,7 +530,7 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
     ngx_str_t                        name;
     ngx_pool_cleanup_t              *cln;
     ngsp_mask_syntax_t               syntax;
-    ngsp_mask_json_conf_t            jc;
+    ngx_http_ngsp_mask_rw_t         *rw;
     ngx_http_ngsp_mask_ctx_t        *ctx;
     ngx_http_ngsp_mask_profile_t    *prof;
     ngx_http_ngsp_mask_loc_conf_t   *lcf;
@@ -523,23 +650,21 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
         }
     }
 
-    jc.profile = prof->profile;
-    jc.key = ((ngx_http_ngsp_mask_main_conf_t *)
-              ngx_http_get_module_main_conf(r,
-                                    ngx_http_ngsp_mask_filter_module))->key;
-    jc.max_depth = lcf->max_depth;
-    jc.max_value = lcf->max_value;
-    jc.out = ngx_http_ngsp_mask_out;
-    jc.data = ctx;
-
     /* the rewriter for the body's syntax, chosen by its media type */
     syntax = ngsp_mask_body_syntax(r->headers_out.content_type.data,
                                    r->headers_out.content_type.len);
 
-    ctx->mask = ngsp_mask_body_new(syntax, &jc);
-    if (ctx->mask == NULL) {
+    rw = ngx_http_ngsp_mask_rewriter(r,
+                    ngx_http_get_module_main_conf(r,
+                                            ngx_http_ngsp_mask_filter_module),
+                    prof->profile, syntax, lcf);
+    if (rw == NULL) {
         return NGX_ERROR;
     }
+
+    rw->ctx = ctx;
+    ctx->rw = rw;
+    ctx->mask = rw->mask;
 
     r->filter_need_in_memory = 1;
 
@@ -620,7 +745,7 @@ static int
 ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
     unsigned flags)
 {
-    ngx_http_ngsp_mask_ctx_t  *ctx = data;
+    ngx_http_ngsp_mask_ctx_t  *ctx = ((ngx_http_ngsp_mask_rw_t *) data)->ctx;
 
     size_t        n;
     ngx_buf_t    *b;
@@ -628,10 +753,9 @@ ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
 
     if (!ctx->started) {
         ctx->held += len;
-    }
 
-    if ((flags & NGSP_MASK_OUT_INPUT) && ctx->in && ctx->started
-        && len >= NGX_HTTP_NGSP_MASK_REF_MIN)
+    } else if ((flags & NGSP_MASK_OUT_INPUT) && ctx->in
+               && len >= NGX_HTTP_NGSP_MASK_REF_MIN)
     {
         /* a span of the upstream's buffer: pointed to, not copied */
         ngx_http_ngsp_mask_close_copy(ctx);
@@ -650,6 +774,15 @@ ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
 
         ngx_http_ngsp_mask_append(ctx, cl);
 
+        return 0;
+    }
+
+    /* most calls: a few bytes that fit the copy buffer being filled */
+    if (ctx->copy
+        && (size_t) (ctx->copy->buf->end - ctx->copy->buf->last) >= len)
+    {
+        b = ctx->copy->buf;
+        b->last = ngx_cpymem(b->last, p, len);
         return 0;
     }
 
@@ -1147,8 +1280,21 @@ ngx_http_ngsp_mask_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ngsp_mask_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_handler_pt             *h;
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_ngsp_mask_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_ngsp_mask_filter_module);
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ngsp_mask_idle_cleanup;
+    cln->data = mcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
