@@ -252,7 +252,7 @@ static ngx_int_t
 ngx_http_ngsp_mask_request_headers(ngx_http_request_t *r)
 {
     ngx_uint_t                      i, n, kind, change;
-    ngx_list_t                      list;
+    ngx_list_t                      old;
     ngx_list_part_t                *part;
     ngx_table_elt_t                *h, *nh, *ae;
     ngx_http_ngsp_mask_loc_conf_t  *lcf;
@@ -304,12 +304,18 @@ ngx_http_ngsp_mask_request_headers(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (ngx_list_init(&list, r->pool, n, sizeof(ngx_table_elt_t)) != NGX_OK)
+    /* made in place: a list's "last" points into the list itself */
+    old = r->headers_in.headers;
+
+    if (ngx_list_init(&r->headers_in.headers, r->pool, n,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
     {
+        r->headers_in.headers = old;
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    part = &r->headers_in.headers.part;
+    part = &old.part;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {
@@ -328,7 +334,7 @@ ngx_http_ngsp_mask_request_headers(ngx_http_request_t *r)
             continue;
         }
 
-        nh = ngx_list_push(&list);
+        nh = ngx_list_push(&r->headers_in.headers);
         if (nh == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -339,8 +345,6 @@ ngx_http_ngsp_mask_request_headers(ngx_http_request_t *r)
             ngx_str_set(&nh->value, "identity");
         }
     }
-
-    r->headers_in.headers = list;
 
     return NGX_DECLINED;
 }
