@@ -8,6 +8,12 @@
 #
 #   bench/mask.sh BUILD_DIR      (make bench)
 # MASK_BENCH_MB, MASK_BENCH_REPEATS, MASK_BENCH_SECONDS tune the run.
+#
+#   MASK_BENCH_INSTR=N bench/mask.sh BUILD_DIR
+# instead counts the instructions per request of one nginx process (no
+# master) under valgrind's callgrind, N requests per location after N of
+# warm-up: exact and repeatable on a shared machine, where wall-clock and
+# even CPU time per request swing with the neighbours' load.
 set -euo pipefail
 
 build=$(cd "${1:?build dir}" && pwd)
@@ -17,13 +23,18 @@ mb=${MASK_BENCH_MB:-32}
 reps=${MASK_BENCH_REPEATS:-7}
 secs=${MASK_BENCH_SECONDS:-5}
 
+instr=${MASK_BENCH_INSTR:-}
+
 list=$fixtures/citizens.json
 record=$fixtures/citizen.json
 [ -f "$list" ] || { echo "ngsp: no $list (set NGSP_FIXTURES)"; exit 1; }
 
-cc -std=gnu99 -O2 -I"$top/ngx_module" -D_GNU_SOURCE "$top/bench/mask_bench.c" \
-    "$top"/ngx_module/ngsp_mask_*.c -o "$build/mask_bench" -lcrypto -ljansson
-"$build/mask_bench" "$list" "$mb" "$reps"
+if [ -z "$instr" ]; then
+    cc -std=gnu99 -O2 -I"$top/ngx_module" -D_GNU_SOURCE \
+        "$top/bench/mask_bench.c" "$top"/ngx_module/ngsp_mask_*.c \
+        -o "$build/mask_bench" -lcrypto -ljansson
+    "$build/mask_bench" "$list" "$mb" "$reps"
+fi
 
 # --- through nginx ------------------------------------------------------------
 
@@ -34,6 +45,7 @@ fi
 
 dir=$(mktemp -d "$build/mask-bench.XXXXXX")
 trap 'nginx -p "$dir" -c "$dir/nginx.conf" -s stop 2>/dev/null || true;
+      [ -n "${vg:-}" ] && kill "$vg" 2>/dev/null;
       sleep 0.5; rm -rf "$dir"' EXIT
 
 . "$(dirname "$0")/common.bash"
@@ -43,6 +55,7 @@ head -c 48 /dev/urandom > "$dir/key"
 cp "$record" "$dir/record.json"
 user=""
 [ "$(id -u)" = 0 ] && user="user root;"
+[ -n "$instr" ] && user="master_process off; daemon off;"
 
 cat > "$dir/nginx.conf" <<CONF
 load_module $build/ngx_http_ngsp_module.so;
@@ -85,6 +98,52 @@ http {
 CONF
 
 nginx -t -q -p "$dir" -c "$dir/nginx.conf"
+
+if [ -n "$instr" ]; then
+    command -v valgrind >/dev/null \
+        || { echo "ngsp: valgrind not installed"; exit 1; }
+    valgrind --tool=callgrind --dump-instr=no --compress-strings=no \
+        --callgrind-out-file="$dir/cg.out" \
+        nginx -p "$dir" -c "$dir/nginx.conf" > "$dir/vg.log" 2>&1 &
+    vg=$!
+    for i in $(seq 60); do
+        curl --noproxy '*' -sf -o /dev/null "http://127.0.0.1:$port/plain/" \
+            && break
+        sleep 0.5
+    done
+
+    # curl's config file: N keep-alive requests in one connection
+    urls() {
+        for i in $(seq "$instr"); do
+            echo "url = \"http://127.0.0.1:$port/$1/\""
+            echo "output = /dev/null"
+        done
+    }
+
+    echo "proxy, $(wc -c < "$record")-byte record, $instr requests a" \
+         "location, one nginx process under callgrind"
+    for loc in plain masked parsed; do
+        urls "$loc" > "$dir/urls"
+        curl --noproxy '*' -s -K "$dir/urls"
+        callgrind_control -z "$vg" > /dev/null 2>&1
+        curl --noproxy '*' -s -K "$dir/urls"
+        callgrind_control -d "$loc" "$vg" > /dev/null 2>&1
+        n=$(grep -h '^summary:' "$dir"/cg.out.* | tail -1 | cut -d' ' -f2)
+        rm -f "$dir"/cg.out.*
+        case $loc in
+        plain)  label="masking off"; p=$n ;;
+        masked) label="masking on (citizen_basic)"; m=$n ;;
+        *)      label="masking on, a profile without rules"; e=$n ;;
+        esac
+        printf '  %-38s %9d instructions/request\n' "$label" \
+               $((n / instr))
+    done
+    awk -v p="$p" -v m="$m" -v e="$e" -v n="$instr" 'BEGIN {
+        printf "  added by masking: %d (citizen_basic), %d (no rules)\n",
+               (m - p) / n, (e - p) / n }'
+    exit 0
+fi
+
 nginx -p "$dir" -c "$dir/nginx.conf"
 sleep 0.5
 

@@ -109,6 +109,20 @@ ngsp_mask_body_free(ngsp_mask_body_t *s)
 }
 
 
+void
+ngsp_mask_body_reset(ngsp_mask_body_t *s)
+{
+    s->status = NGSP_MASK_OK;
+
+    if (s->xml) {
+        ngsp_mask_xml_reset(s->xml);
+
+    } else {
+        ngsp_mask_json_reset(s->json);
+    }
+}
+
+
 ngsp_mask_syntax_t
 ngsp_mask_body_syntax_of(const ngsp_mask_body_t *s)
 {

@@ -35,6 +35,9 @@ ngsp_mask_body_t *ngsp_mask_body_new(ngsp_mask_syntax_t syntax,
     const ngsp_mask_stream_conf_t *conf);
 void ngsp_mask_body_free(ngsp_mask_body_t *s);
 
+/* starts again on a new document with the same configuration */
+void ngsp_mask_body_reset(ngsp_mask_body_t *s);
+
 ngsp_mask_syntax_t ngsp_mask_body_syntax_of(const ngsp_mask_body_t *s);
 
 ngsp_mask_status_t ngsp_mask_body_feed(ngsp_mask_body_t *s,

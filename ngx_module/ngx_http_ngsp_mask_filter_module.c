@@ -2,10 +2,11 @@
  * ngsp: personal-data masking of JSON and XML response bodies (issues 4,
  * 5).
  *
- * Request side: with masking on, the upstream is asked for an identity
- * body (see ngx_http_ngsp_mask_identity()).  Header filter: picks the
- * profile, drops Content-Length, weakens the ETag, turns ranges off, and
- * takes a gzip/deflate body it still gets for inflating.  Body filter:
+ * Request side: with masking on, the upstream is asked for the whole
+ * body, unencoded (see ngx_http_ngsp_mask_request_headers()).  Header
+ * filter: picks the profile, drops Content-Length, weakens the ETag,
+ * turns ranges off, and takes a gzip/deflate body it still gets for
+ * inflating.  Body filter:
  * feeds the streaming rewriter (ngsp_mask_json.c or ngsp_mask_xml.c, by
  * the Content-Type: ngsp_mask_body.c) buffer by buffer;
  * long unchanged spans go out as buffers pointing into the upstream's own,
@@ -32,12 +33,23 @@
 #define NGX_HTTP_NGSP_MASK_REF_MIN     256
 
 /*
- * The start of the output is held (copied, so no upstream buffer is
- * pinned) until this much is ready, a flush, or the end: a small masked
- * response then goes out in one write with its last chunk, as an
- * unmasked one with Content-Length does.
+ * The start of the output, and the response header with it, are held
+ * (copied, so no upstream buffer is pinned) until this much is ready, a
+ * flush, or the end: a small masked response then goes out in one write
+ * with its Content-Length and no chunked framing, as an unmasked one
+ * does.
  */
 #define NGX_HTTP_NGSP_MASK_HOLD        8192
+
+/*
+ * Set in r->buffered while the start is held.  That field is 4 bits; in
+ * nginx 1.22 the stock filters use 0x01 (ssi), 0x02 (sub) and 0x04
+ * (copy) there.  0x08 is free: the image filter's NGX_HTTP_IMAGE_BUFFERED
+ * (also 0x08) goes to r->connection->buffered, another field.  The bit
+ * is set only while nothing has been sent, and cleared when the first
+ * output goes: a third-party filter using 0x08 in r->buffered after this
+ * one in the chain never sees it set.
+ */
 #define NGX_HTTP_NGSP_MASK_BUFFERED    0x08
 #define NGX_HTTP_NGSP_MASK_ZBUF_SIZE   16384
 
@@ -49,9 +61,38 @@
 #define NGX_HTTP_NGSP_MASK_INFLATE_RATIO  256
 #define NGX_HTTP_NGSP_MASK_INFLATE_MIN    (1024 * 1024)
 
+/*
+ * Rewriters a worker keeps between two responses: making and freeing one
+ * (its frames, and value buffers grown again each time) was about 4% of
+ * the instructions of a masked 2 KB record.  A kept one holds at most
+ * its buffers grown to max_value.
+ */
+#define NGX_HTTP_NGSP_MASK_IDLE        16
 
-typedef struct {
+
+typedef struct ngx_http_ngsp_mask_ctx_s  ngx_http_ngsp_mask_ctx_t;
+
+
+/*
+ * A rewriter and what it was made for; it outlives a request (see
+ * NGX_HTTP_NGSP_MASK_IDLE), so its output callback reaches the response
+ * through here.
+ */
+struct ngx_http_ngsp_mask_rw_s {
+    ngsp_mask_body_t                *mask;
+    ngx_http_ngsp_mask_ctx_t        *ctx;   /* the response being masked */
+    ngx_http_ngsp_mask_main_conf_t  *mcf;
+    ngsp_mask_profile_t             *profile;
+    ngsp_mask_syntax_t               syntax;
+    size_t                           max_value;
+    ngx_uint_t                       max_depth;
+    ngx_http_ngsp_mask_rw_t         *next;  /* in mcf->idle */
+};
+
+
+struct ngx_http_ngsp_mask_ctx_s {
     ngx_http_request_t         *r;
+    ngx_http_ngsp_mask_rw_t    *rw;
     ngsp_mask_body_t           *mask;      /* NULL: pass (header only) */
     ngx_str_t                   profile;
 
@@ -74,7 +115,9 @@ typedef struct {
     unsigned                    zdone:1;
     unsigned                    started:1; /* output has been sent */
     unsigned                    push:1;    /* a flush or the end seen */
-} ngx_http_ngsp_mask_ctx_t;
+    unsigned                    header:1;  /* the header is held */
+    unsigned                    done:1;    /* the whole body is queued */
+};
 
 
 static ngx_int_t ngx_http_ngsp_mask_add_variables(ngx_conf_t *cf);
@@ -167,17 +210,51 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 /* --- request side --------------------------------------------------------- */
 
 /*
- * Asks the upstream for an identity body.  The Accept-Encoding line that
- * proxy (fastcgi, uwsgi, ...) copies from the request's header list is
- * rewritten to "identity", while r->headers_in.accept_encoding keeps the
- * client's value on a copy, so nginx's gzip can still compress the masked
- * output for the client.  Nothing to configure; an explicit
- * proxy_set_header Accept-Encoding still wins.
+ * What a request header line is to the upstream of a masked location:
+ * 1 Accept-Encoding, 2 Range or If-Range, 0 anything else.
+ */
+static ngx_uint_t
+ngx_http_ngsp_mask_header_kind(ngx_table_elt_t *h)
+{
+    switch (h->key.len) {
+
+    case sizeof("Range") - 1:
+        return ngx_strncasecmp(h->key.data, (u_char *) "Range", 5) == 0
+               ? 2 : 0;
+
+    case sizeof("If-Range") - 1:
+        return ngx_strncasecmp(h->key.data, (u_char *) "If-Range", 8) == 0
+               ? 2 : 0;
+
+    case sizeof("Accept-Encoding") - 1:
+        return ngx_strncasecmp(h->key.data, (u_char *) "Accept-Encoding",
+                               15) == 0
+               ? 1 : 0;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Asks the upstream for the whole body, unencoded.  proxy (fastcgi,
+ * uwsgi, grpc, ...) copies every line of r->headers_in.headers, so the
+ * upstream gets a list rebuilt without Range and If-Range (a slice of a
+ * document cannot be masked, and a 206 would be refused), with the first
+ * Accept-Encoding line as "identity" and any other one dropped (nginx
+ * 1.22 only looks at the first).  The old list's elements stay in the
+ * pool: r->headers_in.accept_encoding, .range and .if_range still point
+ * to them, so nginx's gzip compresses the masked output for the client
+ * as it asked, and nothing shared with a parent request is changed.
+ * Nothing to configure; an explicit proxy_set_header still wins.
  */
 static ngx_int_t
-ngx_http_ngsp_mask_identity(ngx_http_request_t *r)
+ngx_http_ngsp_mask_request_headers(ngx_http_request_t *r)
 {
-    ngx_table_elt_t                *ae, *copy;
+    ngx_uint_t                      i, n, kind, change;
+    ngx_list_t                      old;
+    ngx_list_part_t                *part;
+    ngx_table_elt_t                *h, *nh, *ae;
     ngx_http_ngsp_mask_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_mask_filter_module);
@@ -186,25 +263,88 @@ ngx_http_ngsp_mask_identity(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ae = r->headers_in.accept_encoding;
+    n = 0;
+    change = 0;
+    ae = NULL;
 
-    if (ae == NULL
-        || (ae->value.len == sizeof("identity") - 1
-            && ngx_strncmp(ae->value.data, "identity", ae->value.len) == 0))
-    {
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        n++;
+        kind = ngx_http_ngsp_mask_header_kind(&h[i]);
+
+        if (kind == 1 && ae == NULL) {
+            ae = &h[i];
+
+            if (ae->value.len != sizeof("identity") - 1
+                || ngx_strncasecmp(ae->value.data, (u_char *) "identity",
+                                   ae->value.len) != 0)
+            {
+                change = 1;
+            }
+
+        } else if (kind) {
+            change = 1;
+        }
+    }
+
+    if (!change) {
         return NGX_DECLINED;
     }
 
-    copy = ngx_palloc(r->pool, sizeof(ngx_table_elt_t));
-    if (copy == NULL) {
+    /* made in place: a list's "last" points into the list itself */
+    old = r->headers_in.headers;
+
+    if (ngx_list_init(&r->headers_in.headers, r->pool, n,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        r->headers_in.headers = old;
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    *copy = *ae;
-    r->headers_in.accept_encoding = copy;
+    part = &old.part;
+    h = part->elts;
 
-    /* the list element, as the upstream will send it */
-    ngx_str_set(&ae->value, "identity");
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (&h[i] != ae && ngx_http_ngsp_mask_header_kind(&h[i])) {
+            continue;
+        }
+
+        nh = ngx_list_push(&r->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *nh = h[i];
+
+        if (&h[i] == ae) {
+            ngx_str_set(&nh->value, "identity");
+        }
+    }
 
     return NGX_DECLINED;
 }
@@ -213,14 +353,117 @@ ngx_http_ngsp_mask_identity(ngx_http_request_t *r)
 /* --- header filter -------------------------------------------------------- */
 
 
+static int ngx_http_ngsp_mask_out(void *data, const u_char *p,
+    size_t len, unsigned flags);
+
+
+/* an idle rewriter made for the same, or a new one */
+static ngx_http_ngsp_mask_rw_t *
+ngx_http_ngsp_mask_rewriter(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_main_conf_t *mcf, ngsp_mask_profile_t *profile,
+    ngsp_mask_syntax_t syntax, ngx_http_ngsp_mask_loc_conf_t *lcf)
+{
+    ngsp_mask_stream_conf_t    sc;
+    ngx_http_ngsp_mask_rw_t   *rw, **prev;
+
+    for (prev = &mcf->idle; *prev; prev = &(*prev)->next) {
+        rw = *prev;
+
+        if (rw->profile == profile && rw->syntax == syntax
+            && rw->max_value == lcf->max_value
+            && rw->max_depth == lcf->max_depth)
+        {
+            *prev = rw->next;
+            mcf->nidle--;
+
+            rw->next = NULL;
+            ngsp_mask_body_reset(rw->mask);
+
+            return rw;
+        }
+    }
+
+    rw = ngx_alloc(sizeof(ngx_http_ngsp_mask_rw_t), r->connection->log);
+    if (rw == NULL) {
+        return NULL;
+    }
+
+    rw->ctx = NULL;
+    rw->mcf = mcf;
+    rw->profile = profile;
+    rw->syntax = syntax;
+    rw->max_value = lcf->max_value;
+    rw->max_depth = lcf->max_depth;
+    rw->next = NULL;
+
+    sc.profile = profile;
+    sc.key = mcf->key;
+    sc.max_depth = lcf->max_depth;
+    sc.max_value = lcf->max_value;
+    sc.out = ngx_http_ngsp_mask_out;
+    sc.data = rw;
+
+    rw->mask = ngsp_mask_body_new(syntax, &sc);
+    if (rw->mask == NULL) {
+        ngx_free(rw);
+        return NULL;
+    }
+
+    return rw;
+}
+
+
+static void
+ngx_http_ngsp_mask_rw_free(ngx_http_ngsp_mask_rw_t *rw)
+{
+    ngsp_mask_body_free(rw->mask);
+    ngx_free(rw);
+}
+
+
+/* the worker's idle rewriters, with the configuration they were made for */
+static void
+ngx_http_ngsp_mask_idle_cleanup(void *data)
+{
+    ngx_http_ngsp_mask_main_conf_t  *mcf = data;
+
+    ngx_http_ngsp_mask_rw_t  *rw;
+
+    while (mcf->idle) {
+        rw = mcf->idle;
+        mcf->idle = rw->next;
+        ngx_http_ngsp_mask_rw_free(rw);
+    }
+
+    mcf->nidle = 0;
+}
+
+
 static void
 ngx_http_ngsp_mask_cleanup(void *data)
 {
     ngx_http_ngsp_mask_ctx_t  *ctx = data;
 
-    if (ctx->mask) {
-        ngsp_mask_body_free(ctx->mask);
+    ngx_http_ngsp_mask_rw_t  *rw;
+
+    rw = ctx->rw;
+
+    if (rw) {
+        ctx->rw = NULL;
         ctx->mask = NULL;
+        rw->ctx = NULL;
+
+        /* only one that ended well: reset is then certain to suffice */
+        if (ctx->done && !ctx->failed
+            && rw->mcf->nidle < NGX_HTTP_NGSP_MASK_IDLE)
+        {
+            rw->next = rw->mcf->idle;
+            rw->mcf->idle = rw;
+            rw->mcf->nidle++;
+
+        } else {
+            ngx_http_ngsp_mask_rw_free(rw);
+        }
     }
 
     if (ctx->zs) {
@@ -264,10 +507,6 @@ ngx_http_ngsp_mask_encoding(ngx_http_request_t *r)
 }
 
 
-static int ngx_http_ngsp_mask_out(void *data, const u_char *p,
-    size_t len, unsigned flags);
-
-
 /*
  * Sends an error page instead of the response.  When that page cannot go
  * out at once (limit_rate, a full socket), nginx returns NGX_AGAIN and the
@@ -296,7 +535,7 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
     ngx_str_t                        name;
     ngx_pool_cleanup_t              *cln;
     ngsp_mask_syntax_t               syntax;
-    ngsp_mask_json_conf_t            jc;
+    ngx_http_ngsp_mask_rw_t         *rw;
     ngx_http_ngsp_mask_ctx_t        *ctx;
     ngx_http_ngsp_mask_profile_t    *prof;
     ngx_http_ngsp_mask_loc_conf_t   *lcf;
@@ -389,7 +628,8 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
         r->headers_out.content_encoding = NULL;
     }
 
-    if (r->header_only) {
+    /* nginx's own header filter marks HEAD header_only: later than here */
+    if (r->header_only || r->method == NGX_HTTP_HEAD) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -415,27 +655,29 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
         }
     }
 
-    jc.profile = prof->profile;
-    jc.key = ((ngx_http_ngsp_mask_main_conf_t *)
-              ngx_http_get_module_main_conf(r,
-                                    ngx_http_ngsp_mask_filter_module))->key;
-    jc.max_depth = lcf->max_depth;
-    jc.max_value = lcf->max_value;
-    jc.out = ngx_http_ngsp_mask_out;
-    jc.data = ctx;
-
     /* the rewriter for the body's syntax, chosen by its media type */
     syntax = ngsp_mask_body_syntax(r->headers_out.content_type.data,
                                    r->headers_out.content_type.len);
 
-    ctx->mask = ngsp_mask_body_new(syntax, &jc);
-    if (ctx->mask == NULL) {
+    rw = ngx_http_ngsp_mask_rewriter(r,
+                    ngx_http_get_module_main_conf(r,
+                                            ngx_http_ngsp_mask_filter_module),
+                    prof->profile, syntax, lcf);
+    if (rw == NULL) {
         return NGX_ERROR;
     }
 
+    rw->ctx = ctx;
+    ctx->rw = rw;
+    ctx->mask = rw->mask;
+
     r->filter_need_in_memory = 1;
 
-    return ngx_http_next_header_filter(r);
+    /* sent with the first output (ngx_http_ngsp_mask_send()) */
+    ctx->header = 1;
+    r->buffered |= NGX_HTTP_NGSP_MASK_BUFFERED;
+
+    return NGX_OK;
 }
 
 
@@ -508,7 +750,7 @@ static int
 ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
     unsigned flags)
 {
-    ngx_http_ngsp_mask_ctx_t  *ctx = data;
+    ngx_http_ngsp_mask_ctx_t  *ctx = ((ngx_http_ngsp_mask_rw_t *) data)->ctx;
 
     size_t        n;
     ngx_buf_t    *b;
@@ -516,10 +758,9 @@ ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
 
     if (!ctx->started) {
         ctx->held += len;
-    }
 
-    if ((flags & NGSP_MASK_OUT_INPUT) && ctx->in && ctx->started
-        && len >= NGX_HTTP_NGSP_MASK_REF_MIN)
+    } else if ((flags & NGSP_MASK_OUT_INPUT) && ctx->in
+               && len >= NGX_HTTP_NGSP_MASK_REF_MIN)
     {
         /* a span of the upstream's buffer: pointed to, not copied */
         ngx_http_ngsp_mask_close_copy(ctx);
@@ -538,6 +779,15 @@ ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
 
         ngx_http_ngsp_mask_append(ctx, cl);
 
+        return 0;
+    }
+
+    /* most calls: a few bytes that fit the copy buffer being filled */
+    if (ctx->copy
+        && (size_t) (ctx->copy->buf->end - ctx->copy->buf->last) >= len)
+    {
+        b = ctx->copy->buf;
+        b->last = ngx_cpymem(b->last, p, len);
         return 0;
     }
 
@@ -741,6 +991,21 @@ ngx_http_ngsp_mask_send(ngx_http_request_t *r, ngx_http_ngsp_mask_ctx_t *ctx)
 
         ctx->started = 1;
         r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
+
+        if (ctx->header) {
+            ctx->header = 0;
+
+            if (ctx->done) {
+                /* all of it is here: no chunked framing */
+                r->headers_out.content_length_n = ctx->held;
+            }
+
+            rc = ngx_http_next_header_filter(r);
+
+            if (rc == NGX_ERROR || rc > NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
     }
 
     rc = ngx_http_next_body_filter(r, ctx->out);
@@ -890,6 +1155,8 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 return NGX_ERROR;
             }
 
+            ctx->done = 1;
+
         } else if (b->flush) {
             if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
                 return NGX_ERROR;
@@ -902,7 +1169,10 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 failed:
 
     ctx->failed = 1;
-    r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
+
+    if (!ctx->started) {
+        r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
+    }
 
     /* the reason and where, never the data */
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1015,8 +1285,21 @@ ngx_http_ngsp_mask_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ngsp_mask_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_handler_pt             *h;
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_ngsp_mask_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_ngsp_mask_filter_module);
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ngsp_mask_idle_cleanup;
+    cln->data = mcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -1025,7 +1308,7 @@ ngx_http_ngsp_mask_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    *h = ngx_http_ngsp_mask_identity;
+    *h = ngx_http_ngsp_mask_request_headers;
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_ngsp_mask_header_filter;

@@ -34,8 +34,12 @@ def chunks(data, n):
 
 
 def raw_get(port, path, headers=None, method="GET", timeout=30):
-    """HTTP/1.0 request; returns (status line and headers, body bytes)."""
-    h = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+    """HTTP/1.0 request; returns (status line and headers, body bytes).
+
+    headers: a dict, or a list of (name, value) to repeat a name."""
+    if isinstance(headers, dict):
+        headers = headers.items()
+    h = "".join("%s: %s\r\n" % kv for kv in (headers or ()))
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.sendall(("%s %s HTTP/1.0\r\nHost: x\r\n%s\r\n" % (method, path, h))
               .encode())

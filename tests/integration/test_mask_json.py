@@ -175,7 +175,9 @@ def test_small_chunks_with_pauses(site, upstream):
                                         headers=dict(JSON_CT, ETag='"abc"'))
     r = site("/dancu/1")
     assert r.status_code == 200
-    assert "Content-Length" not in r.headers
+    # the whole masked record fits the hold: sent with its own length
+    assert int(r.headers["Content-Length"]) == len(r.content)
+    assert "Transfer-Encoding" not in r.headers
     assert r.headers["ETag"] == 'W/"abc"'
     assert r.headers["X-Mask-Status"] == "ok"
     assert r.headers["X-Mask-Profile"] == "citizen_basic"
@@ -197,6 +199,28 @@ def test_same_output_however_upstream_cuts(site, upstream):
     doc = json.loads(outs.pop())
     assert [c["SoDinhDanh"] for c in doc["DanhSachCongDan"]] == \
         ["********2345", "********7788"]
+
+
+def test_longer_than_the_hold_goes_chunked(site, upstream):
+    body = big_list(40)
+    assert len(body) > 8192
+    upstream.routes["/long"] = Reply(chunks(body, 4096), headers=JSON_CT)
+    r = site("/long")
+    assert r.status_code == 200
+    assert "Content-Length" not in r.headers
+    assert r.headers["Transfer-Encoding"] == "chunked"
+    doc = r.json()
+    assert len(doc["DanhSachCongDan"]) == 40
+    # HTTP/1.0: no length known when the header went, so the close ends it
+    head, data = raw_get(site.port, "/long")
+    assert "content-length" not in head.lower()
+    assert json.loads(data) == doc
+    # and a small one is sent with its length to HTTP/1.0 clients too
+    upstream.routes["/short1"] = Reply(fixture("citizen.json"),
+                                       headers=JSON_CT)
+    head, data = raw_get(site.port, "/short1")
+    assert "Content-Length: %d\r\n" % len(data) in head + "\r\n"
+    check_citizen(json.loads(data))
 
 
 def test_content_length_body_and_ranges(site, upstream):
@@ -282,7 +306,8 @@ def test_head_204_304(site, upstream):
 
 
 def test_partial_upstream_response_refused(site, upstream):
-    # a slice that is valid JSON on its own must not pass unmasked
+    # a slice that is valid JSON on its own must not pass unmasked (the
+    # client's Range is not forwarded, but an upstream may send one)
     upstream.routes["/r"] = Reply(b'"001099012345"', status=206, headers=dict(
         JSON_CT, **{"Content-Range": "bytes 28-41/1810"}))
     head, data = raw_get(site.port, "/r", headers={"Range": "bytes=28-41"})
@@ -377,6 +402,78 @@ def test_upstream_asked_for_identity_client_gets_gzip(site, upstream):
     assert upstream.requests[-1][2].get("Accept-Encoding") == "gzip, br"
 
 
+def echo_headers(h):
+    """Stub route: the header lines the upstream received, in order."""
+    return Reply(json.dumps({"lines": h.headers.items()}).encode(),
+                 headers=JSON_CT)
+
+
+def lines_named(data, name):
+    return [v for k, v in json.loads(data)["lines"]
+            if k.lower() == name.lower()]
+
+
+SENT = [("Accept-Encoding", "gzip"), ("Range", "bytes=0-10"),
+        ("Accept-Encoding", "br"), ("If-Range", '"abc"'),
+        ("Range", "bytes=20-30"), ("X-Kept", "1")]
+
+
+@pytest.mark.parametrize("path", ["/h", "/var/h?p=citizen_basic",
+                                  "/var/h?p=off"])
+def test_masked_location_asks_upstream_for_whole_identity_body(
+        site, upstream, path):
+    # every Accept-Encoding line, Range and If-Range: wherever ngsp_mask
+    # is not off, whatever the variable turns out to be
+    upstream.routes["/h"] = upstream.routes["/var/h"] = echo_headers
+    head, data = raw_get(site.port, path, headers=SENT)
+    assert " 200 " in head.split("\r\n")[0]
+    assert lines_named(data, "Accept-Encoding") == ["identity"]
+    assert lines_named(data, "Range") == []
+    assert lines_named(data, "If-Range") == []
+    assert lines_named(data, "X-Kept") == ["1"]
+    assert lines_named(data, "Host") != []
+
+
+def test_unmasked_location_forwards_request_headers(site, upstream):
+    upstream.routes["/off/h"] = echo_headers
+    head, data = raw_get(site.port, "/off/h", headers=SENT)
+    assert lines_named(data, "Accept-Encoding") == ["gzip", "br"]
+    assert lines_named(data, "Range") == ["bytes=0-10", "bytes=20-30"]
+    assert lines_named(data, "If-Range") == ['"abc"']
+
+
+def test_second_accept_encoding_line_never_reaches_upstream(site, upstream):
+    # the first line already says identity: the second must still go
+    upstream.routes["/h2"] = echo_headers
+    head, data = raw_get(site.port, "/h2", headers=[
+        ("Accept-Encoding", "identity"), ("Accept-Encoding", "br")])
+    assert lines_named(data, "Accept-Encoding") == ["identity"]
+
+
+def ranged(body):
+    """Stub route that honours a Range header as a real server would."""
+    def reply(h):
+        m = re.fullmatch(r"bytes=(\d+)-(\d+)", h.headers.get("Range", ""))
+        if not m:
+            return Reply(body, headers=dict(
+                JSON_CT, **{"Accept-Ranges": "bytes", "ETag": '"e"'}))
+        a, b = int(m.group(1)), int(m.group(2))
+        return Reply(body[a:b + 1], status=206, headers=dict(
+            JSON_CT, **{"Content-Range": f"bytes {a}-{b}/{len(body)}"}))
+    return reply
+
+
+@pytest.mark.parametrize("extra", [{}, {"If-Range": '"e"'}])
+def test_client_range_gets_whole_masked_body(site, upstream, extra):
+    upstream.routes["/rg"] = ranged(fixture("citizen.json"))
+    r = site("/rg", headers=dict({"Range": "bytes=28-41"}, **extra))
+    assert r.status_code == 200
+    assert "Content-Range" not in r.headers
+    assert "Accept-Ranges" not in r.headers
+    check_citizen(r.json())
+    assert "[error]" not in site.nginx.log()
+
+
 @pytest.mark.parametrize("enc", ["gzip", "deflate"])
 def test_compressed_upstream_is_inflated_and_masked(site, upstream, enc):
     body = fixture("citizens.json")
@@ -460,6 +557,8 @@ def test_malformed_bodies_leak_nothing(site, upstream, body):
     upstream.routes["/m"] = Reply(chunks(body, 4), headers=JSON_CT)
     head, data = raw_get(site.port, "/m")
     assert b"0010990" not in data
+    # failed within the hold: nothing was sent, not even a header
+    assert head == "" and data == b""
     if not body.startswith(b'{"x":1} '):   # that one may end after {"x":1}
         with pytest.raises(ValueError):
             json.loads(data)
