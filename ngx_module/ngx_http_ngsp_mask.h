@@ -34,8 +34,6 @@ typedef struct {
     ngsp_mask_key_t            *key;        /* NULL: no hash key */
 
     /* this worker's rewriters between two responses (filter module) */
-    ngx_http_ngsp_mask_rw_t    *idle;
-    ngx_uint_t                  nidle;
 } ngx_http_ngsp_mask_main_conf_t;
 
 

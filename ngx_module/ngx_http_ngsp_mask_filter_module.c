@@ -61,22 +61,16 @@
 #define NGX_HTTP_NGSP_MASK_INFLATE_RATIO  256
 #define NGX_HTTP_NGSP_MASK_INFLATE_MIN    (1024 * 1024)
 
-/*
- * Rewriters a worker keeps between two responses: making and freeing one
- * (its frames, and value buffers grown again each time) was about 4% of
- * the instructions of a masked 2 KB record.  A kept one holds at most
- * its buffers grown to max_value.
- */
-#define NGX_HTTP_NGSP_MASK_IDLE        16
-
-
 typedef struct ngx_http_ngsp_mask_ctx_s  ngx_http_ngsp_mask_ctx_t;
 
 
 /*
- * A rewriter and what it was made for; it outlives a request (see
- * NGX_HTTP_NGSP_MASK_IDLE), so its output callback reaches the response
- * through here.
+ * A rewriter, made for one response and freed with it.  (Keeping a few per
+ * worker and resetting them saved about 4% of the instructions of a masked
+ * 2 KB record, but meant changing configuration structures while serving
+ * requests, holding buffers grown to max_value between responses, and
+ * trusting a reset to forget one agency's record before the next: not
+ * worth it.)
  */
 struct ngx_http_ngsp_mask_rw_s {
     ngsp_mask_body_t                *mask;
@@ -86,7 +80,6 @@ struct ngx_http_ngsp_mask_rw_s {
     ngsp_mask_syntax_t               syntax;
     size_t                           max_value;
     ngx_uint_t                       max_depth;
-    ngx_http_ngsp_mask_rw_t         *next;  /* in mcf->idle */
 };
 
 
@@ -357,31 +350,13 @@ static int ngx_http_ngsp_mask_out(void *data, const u_char *p,
     size_t len, unsigned flags);
 
 
-/* an idle rewriter made for the same, or a new one */
 static ngx_http_ngsp_mask_rw_t *
 ngx_http_ngsp_mask_rewriter(ngx_http_request_t *r,
     ngx_http_ngsp_mask_main_conf_t *mcf, ngsp_mask_profile_t *profile,
     ngsp_mask_syntax_t syntax, ngx_http_ngsp_mask_loc_conf_t *lcf)
 {
     ngsp_mask_stream_conf_t    sc;
-    ngx_http_ngsp_mask_rw_t   *rw, **prev;
-
-    for (prev = &mcf->idle; *prev; prev = &(*prev)->next) {
-        rw = *prev;
-
-        if (rw->profile == profile && rw->syntax == syntax
-            && rw->max_value == lcf->max_value
-            && rw->max_depth == lcf->max_depth)
-        {
-            *prev = rw->next;
-            mcf->nidle--;
-
-            rw->next = NULL;
-            ngsp_mask_body_reset(rw->mask);
-
-            return rw;
-        }
-    }
+    ngx_http_ngsp_mask_rw_t   *rw;
 
     rw = ngx_alloc(sizeof(ngx_http_ngsp_mask_rw_t), r->connection->log);
     if (rw == NULL) {
@@ -394,7 +369,6 @@ ngx_http_ngsp_mask_rewriter(ngx_http_request_t *r,
     rw->syntax = syntax;
     rw->max_value = lcf->max_value;
     rw->max_depth = lcf->max_depth;
-    rw->next = NULL;
 
     sc.profile = profile;
     sc.key = mcf->key;
@@ -421,24 +395,6 @@ ngx_http_ngsp_mask_rw_free(ngx_http_ngsp_mask_rw_t *rw)
 }
 
 
-/* the worker's idle rewriters, with the configuration they were made for */
-static void
-ngx_http_ngsp_mask_idle_cleanup(void *data)
-{
-    ngx_http_ngsp_mask_main_conf_t  *mcf = data;
-
-    ngx_http_ngsp_mask_rw_t  *rw;
-
-    while (mcf->idle) {
-        rw = mcf->idle;
-        mcf->idle = rw->next;
-        ngx_http_ngsp_mask_rw_free(rw);
-    }
-
-    mcf->nidle = 0;
-}
-
-
 static void
 ngx_http_ngsp_mask_cleanup(void *data)
 {
@@ -452,18 +408,7 @@ ngx_http_ngsp_mask_cleanup(void *data)
         ctx->rw = NULL;
         ctx->mask = NULL;
         rw->ctx = NULL;
-
-        /* only one that ended well: reset is then certain to suffice */
-        if (ctx->done && !ctx->failed
-            && rw->mcf->nidle < NGX_HTTP_NGSP_MASK_IDLE)
-        {
-            rw->next = rw->mcf->idle;
-            rw->mcf->idle = rw;
-            rw->mcf->nidle++;
-
-        } else {
-            ngx_http_ngsp_mask_rw_free(rw);
-        }
+        ngx_http_ngsp_mask_rw_free(rw);
     }
 
     if (ctx->zs) {
@@ -1192,6 +1137,28 @@ failed:
     ctx->out = NULL;
     ctx->last_out = &ctx->out;
 
+    for (cl = in; cl; cl = cl->next) {
+        if (ngx_buf_in_memory(cl->buf)) {
+            cl->buf->pos = cl->buf->last;
+        }
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (ctx->header) {
+        /*
+         * Nothing has been sent, not even the header: the client gets a
+         * clear 502 instead of a connection closed on it, as the image
+         * filter answers a bad image.  Its page passes this filter as a
+         * refused response's does (no rewriter).
+         */
+        ctx->header = 0;
+        ctx->mask = NULL;
+
+        return ngx_http_ngsp_mask_refuse(r, ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+
+    return NGX_ERROR;
+
 discard:
 
     for (cl = in; cl; cl = cl->next) {
@@ -1285,21 +1252,8 @@ ngx_http_ngsp_mask_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ngsp_mask_init(ngx_conf_t *cf)
 {
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_handler_pt             *h;
-    ngx_http_core_main_conf_t       *cmcf;
-    ngx_http_ngsp_mask_main_conf_t  *mcf;
-
-    mcf = ngx_http_conf_get_module_main_conf(cf,
-                                             ngx_http_ngsp_mask_filter_module);
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_ngsp_mask_idle_cleanup;
-    cln->data = mcf;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
