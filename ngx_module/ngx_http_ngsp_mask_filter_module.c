@@ -1122,10 +1122,12 @@ failed:
     /* the reason and where, never the data */
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "ngsp: masking failed (%s) at byte %uz of the %sbody, "
-                  "profile \"%V\"; response cut short",
+                  "profile \"%V\"; %s",
                   why ? why : ngsp_mask_body_reason(ctx->mask),
                   ngsp_mask_body_offset(ctx->mask),
-                  ctx->zs ? "inflated " : "", &ctx->profile);
+                  ctx->zs ? "inflated " : "", &ctx->profile,
+                  ctx->header ? "nothing sent yet, answered 502"
+                              : "response cut short");
 
     /* nothing more goes out: what is queued is dropped */
     for (cl = ctx->out; cl; cl = cl->next) {
