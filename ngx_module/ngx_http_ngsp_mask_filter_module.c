@@ -464,6 +464,14 @@ ngx_http_ngsp_mask_refuse(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
+    /*
+     * nginx's own page, never an error_page redirect: the request is
+     * finalized with an error once the page is queued, which would end a
+     * redirect (to a proxied page, say) before it answered anything.
+     */
+    r->error_page = 1;
+    r->keepalive = 0;
+
     rc = ngx_http_filter_finalize_request(r,
                                           &ngx_http_ngsp_mask_filter_module,
                                           status);
@@ -1126,8 +1134,8 @@ failed:
                   why ? why : ngsp_mask_body_reason(ctx->mask),
                   ngsp_mask_body_offset(ctx->mask),
                   ctx->zs ? "inflated " : "", &ctx->profile,
-                  ctx->header ? "nothing sent yet, answered 502"
-                              : "response cut short");
+                  ctx->header && r == r->main
+                  ? "nothing sent yet, answered 502" : "response cut short");
 
     /* nothing more goes out: what is queued is dropped */
     for (cl = ctx->out; cl; cl = cl->next) {
@@ -1146,12 +1154,13 @@ failed:
         cl->buf->file_pos = cl->buf->file_last;
     }
 
-    if (ctx->header) {
+    if (ctx->header && r == r->main) {
         /*
          * Nothing has been sent, not even the header: the client gets a
          * clear 502 instead of a connection closed on it, as the image
          * filter answers a bad image.  Its page passes this filter as a
-         * refused response's does (no rewriter).
+         * refused response's does (no rewriter).  (A subrequest's part is
+         * just cut: its page would land in the middle of the parent's.)
          */
         ctx->header = 0;
         ctx->mask = NULL;

@@ -849,3 +849,57 @@ def test_refused_body_never_follows_a_slow_error_page(nginx_factory, upstream,
     # and with the right profile the same file is masked
     head, body = raw_get(port2, "/fast/c.json?p=citizen_basic")
     check_citizen(json.loads(body))
+
+
+def test_failure_before_anything_sent_is_a_502(nginx_factory, upstream,
+                                               keyfile, tmp_path):
+    """A body that fails while the header is still held is answered with
+    nginx's own 502 page and the connection closed, even where an
+    error_page for 502 would redirect (its answer would be lost).  Inside
+    an SSI subrequest the whole page is ended (fail closed: never a page
+    that silently lacks a part), and a good part is masked."""
+    from harness import free_port
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "bad.html").write_bytes(
+        b'<p>before</p><!--# include virtual="/ep/bad" --><p>after</p>')
+    (www / "good.html").write_bytes(
+        b'<p>before</p><!--# include virtual="/ep/good" --><p>after</p>')
+    port, port2 = free_port(), free_port()
+    up = f"http://127.0.0.1:{upstream.port}"
+    extra = f"""
+        server {{
+            listen 127.0.0.1:{port2};
+            error_page 502 /e502p;
+            location = /e502p {{ proxy_pass {up}/e502p; }}
+            location /ep/ {{
+                ngsp_mask citizen_basic;
+                proxy_pass {up};
+            }}
+            location /ssi/ {{
+                alias {www}/;
+                default_type text/html;
+                ssi on;
+            }}
+        }}"""
+    upstream.routes["/ep/bad"] = Reply(
+        b'{"x":1,"SoDinhDanh":"001099012345" "y":2}', headers=JSON_CT)
+    upstream.routes["/ep/good"] = Reply(fixture("citizen.json"),
+                                        headers=JSON_CT)
+    upstream.routes["/e502p"] = Reply(b"custom page", headers=JSON_CT)
+    n = nginx_factory(conf(free_port(), upstream, keyfile,
+                           http_extra=extra), ports=[port2])
+    head, body = raw_get(port2, "/ep/bad", headers={"Connection": "keep-alive"})
+    lines = head.split("\r\n")
+    assert lines[0].split()[1] == "502", head
+    assert "Connection: close" in lines
+    assert b"502 Bad Gateway" in body and b"0010990" not in body
+    assert "nothing sent yet, answered 502" in n.log()
+    head, body = raw_get(port2, "/ssi/bad.html")
+    assert b"0010990" not in body and not body.endswith(b"<p>after</p>")
+    assert "response cut short" in n.log()
+    head, body = raw_get(port2, "/ssi/good.html")
+    assert head.split("\r\n")[0].split()[1] == "200"
+    assert body.startswith(b"<p>before</p>") and body.endswith(b"</p>")
+    assert b"001099012345" not in body
+    assert b'"SoDinhDanh": "********2345"' in body    # the part masked

@@ -238,3 +238,18 @@ def test_gcra_bucket_ttl_set_once_a_window(rc, lua):
     rc.set(key, b"1.000000 2000000000000000")
     r = run(rc, lua, t0 + 1000001, w)
     assert r["allowed"] == 1 and r["windows"][0]["remaining"] == 99
+
+
+@pytest.mark.parametrize("bad", [
+    (float("nan"), 0.0, 0.0), (1.0, float("nan"), 0.0),
+    (1.0, 0.0, float("nan")), (float("inf"), 0.0, 0.0),
+    (-5.0, 0.0, 0.0), (1e300, 0.0, 0.0)])
+def test_gcra_bucket_of_garbage_is_fresh(rc, lua, bad):
+    """A bucket holding what the script never writes (NaN, infinities,
+    negative or absurd levels) counts as empty: admitted, counted once,
+    never an error nor a reply nginx must refuse."""
+    t0 = ts(2034, 1, 1) * 1000000
+    rc.set("ngsp:{t}:q:p:s", struct.pack("<ddd", *bad))
+    r = run(rc, lua, t0, [("s", 5), ("d", 10)])
+    assert r["allowed"] == 1 and r["windows"][0]["remaining"] == 4
+    assert struct.unpack("<ddd", rc.get("ngsp:{t}:q:p:s")) == (1.0, t0, t0)

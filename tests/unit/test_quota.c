@@ -319,7 +319,8 @@ test_command(void **state)
 {
     size_t               len;
     ngsp_quota_policy_t  p, one;
-    char                 sha[41], err[256];
+    char                 sha[41], err[256], name[64];
+    char                 tag[NGSP_QUOTA_TAG_MAX + 1];
     unsigned char        buf[NGSP_QUOTA_CMD_MAX], *big;
     const char          *head = "*13\r\n$7\r\nEVALSHA\r\n$40\r\n";
     const char          *keys = "$1\r\n4\r\n$24\r\nngsp:{so-tu-phap}:limits\r\n"
@@ -364,6 +365,22 @@ test_command(void **state)
     ngsp_quota_policy_add(&one, "5r/h", 4, err, sizeof(err));
     ngsp_quota_policy_add(&one, "5r/mo", 5, err, sizeof(err));
     assert_true(ngsp_quota_command(buf, sizeof(buf), sha, "a", 1, &one, 0));
+    assert_memory_equal(buf, "*17\r\n", 5);
+
+    /* the largest: a hashed tag, a 64-character name, five windows */
+    memset(name, 'p', 64);
+    ngsp_quota_policy_init(&one, name, 64, err, sizeof(err));
+    ngsp_quota_policy_add(&one, "1000000r/s", 10, err, sizeof(err));
+    ngsp_quota_policy_add(&one, "1000000000r/m", 13, err, sizeof(err));
+    ngsp_quota_policy_add(&one, "1000000000r/h", 13, err, sizeof(err));
+    ngsp_quota_policy_add(&one, "1000000000r/d", 13, err, sizeof(err));
+    ngsp_quota_policy_add(&one, "1000000000r/mo", 14, err, sizeof(err));
+    assert_int_equal(one.nwindows, 5);
+    assert_int_equal(ngsp_quota_tag((const unsigned char *) "{x} y", 5, tag),
+                     NGSP_QUOTA_TAG_MAX);
+    len = ngsp_quota_command(buf, sizeof(buf), sha, tag, NGSP_QUOTA_TAG_MAX,
+                             &one, -50400);
+    assert_true(len > 0 && len <= sizeof(buf));
     assert_memory_equal(buf, "*17\r\n", 5);
 
     /* EVAL carries the script itself */
