@@ -58,6 +58,7 @@ xml_run_cuts(const ngsp_mask_profile_t *prof, const ngsp_mask_key_t *key,
 {
     size_t                 i, from, to;
     mask_sink_t            sink;
+    mask_pieces_t          ps = { NULL, 0 };
     ngsp_mask_xml_t       *x;
     ngsp_mask_xml_conf_t   conf;
 
@@ -82,7 +83,8 @@ xml_run_cuts(const ngsp_mask_profile_t *prof, const ngsp_mask_key_t *key,
 
     for (i = 0; i <= ncuts && *st == NGSP_MASK_OK; i++) {
         to = (i < ncuts) ? cuts[i] : len;
-        *st = ngsp_mask_xml_feed(x, in + from, to - from);
+        *st = ngsp_mask_xml_feed(x, mask_piece(&ps, in + from, to - from),
+                                 to - from);
         from = to;
     }
 
@@ -99,6 +101,7 @@ xml_run_cuts(const ngsp_mask_profile_t *prof, const ngsp_mask_key_t *key,
     }
 
     ngsp_mask_xml_free(x);
+    mask_pieces_free(&ps);
 
     return (char *) sink.buf;
 }
