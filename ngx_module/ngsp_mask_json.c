@@ -1023,6 +1023,26 @@ ngsp_json_is_ws(unsigned char c)
 }
 
 
+/*
+ * Past the blanks at p (none if *p is not one): the single blank of ", "
+ * and ": " in one test, any run of them otherwise.  end if they end the
+ * feed.
+ */
+static inline const unsigned char *
+ngsp_json_blanks(const unsigned char *p, const unsigned char *end)
+{
+    if (*p == ' ' && p + 1 < end && p[1] > ' ') {
+        return p + 1;
+    }
+
+    while (p < end && ngsp_json_is_ws(*p)) {
+        p++;
+    }
+
+    return p;
+}
+
+
 ngsp_mask_status_t
 ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     size_t size)
@@ -1176,21 +1196,13 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             c = *p;
 
             if (c <= ' ') {
-                if (c == ' ' && p + 1 < end && p[1] > ' ') {
-                    /* the one blank of ", " and ": " */
-                    c = *++p;
+                p = ngsp_json_blanks(p, end);
 
-                } else if (ngsp_json_is_ws(c)) {
-                    do {
-                        p++;
-                    } while (p < end && ngsp_json_is_ws(*p));
-
-                    if (p == end) {
-                        break;
-                    }
-
-                    c = *p;
+                if (p == end) {
+                    break;
                 }
+
+                c = *p;
             }
 
             if (c == ',') {
@@ -1236,21 +1248,13 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             c = *p;
 
             if (c <= ' ') {
-                if (c == ' ' && p + 1 < end && p[1] > ' ') {
-                    /* the one blank of ", " and ": " */
-                    c = *++p;
+                p = ngsp_json_blanks(p, end);
 
-                } else if (ngsp_json_is_ws(c)) {
-                    do {
-                        p++;
-                    } while (p < end && ngsp_json_is_ws(*p));
-
-                    if (p == end) {
-                        break;
-                    }
-
-                    c = *p;
+                if (p == end) {
+                    break;
                 }
+
+                c = *p;
             }
 
             if (c == (j->state == ST_OBJ_FIRST ? '}' : ']')) {
@@ -1269,21 +1273,13 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             c = *p;
 
             if (c <= ' ') {
-                if (c == ' ' && p + 1 < end && p[1] > ' ') {
-                    /* the one blank of ", " and ": " */
-                    c = *++p;
+                p = ngsp_json_blanks(p, end);
 
-                } else if (ngsp_json_is_ws(c)) {
-                    do {
-                        p++;
-                    } while (p < end && ngsp_json_is_ws(*p));
-
-                    if (p == end) {
-                        break;
-                    }
-
-                    c = *p;
+                if (p == end) {
+                    break;
                 }
+
+                c = *p;
             }
 
             if (c != '"') {
@@ -1324,21 +1320,13 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             c = *p;
 
             if (c <= ' ') {
-                if (c == ' ' && p + 1 < end && p[1] > ' ') {
-                    /* the one blank of ", " and ": " */
-                    c = *++p;
+                p = ngsp_json_blanks(p, end);
 
-                } else if (ngsp_json_is_ws(c)) {
-                    do {
-                        p++;
-                    } while (p < end && ngsp_json_is_ws(*p));
-
-                    if (p == end) {
-                        break;
-                    }
-
-                    c = *p;
+                if (p == end) {
+                    break;
                 }
+
+                c = *p;
             }
 
             if (c != ':') {
@@ -1355,21 +1343,13 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             c = *p;
 
             if (c <= ' ') {
-                if (c == ' ' && p + 1 < end && p[1] > ' ') {
-                    /* the one blank of ", " and ": " */
-                    c = *++p;
+                p = ngsp_json_blanks(p, end);
 
-                } else if (ngsp_json_is_ws(c)) {
-                    do {
-                        p++;
-                    } while (p < end && ngsp_json_is_ws(*p));
-
-                    if (p == end) {
-                        break;
-                    }
-
-                    c = *p;
+                if (p == end) {
+                    break;
                 }
+
+                c = *p;
             }
 
             if (ngsp_json_value_start[c]) {
