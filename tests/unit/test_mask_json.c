@@ -404,77 +404,78 @@ check_limit(const char *spec, const char *doc, ngsp_mask_status_t want)
 
 
 /* every key and scalar is bounded by max_value, passed ones included */
+typedef struct {
+    const char          *head;
+    const char          *unit;      /* repeated n times, then extra "a"s */
+    size_t               n;
+    int                  extra;
+    const char          *tail;
+    ngsp_mask_status_t   status;
+} limit_case_t;
+
+
+static void
+check_limit_cases(const char *spec, const limit_case_t *c, size_t n)
+{
+    size_t   i;
+    char    *d;
+
+    for (i = 0; i < n; i++) {
+        d = doc_of(c[i].head, c[i].unit, c[i].n, c[i].extra, c[i].tail);
+        check_limit(spec, d, c[i].status);
+        free(d);
+    }
+}
+
+
 static void
 test_value_limit(void **state)
 {
-    size_t       i;
-    char        *d;
-    const char  *spec[] = {
+    size_t        i;
+    const char   *spec[] = {
         BASIC,                               /* no rule names "x" */
         "x pass;",
         "default remove; x pass;",           /* allow-list, named */
         "default remove;",                   /* allow-list, removed */
         NULL
     };
+    const limit_case_t  member[] = {
+        /* a string: 100 bytes pass whole, 101 are refused */
+        { "{\"a\":1,\"x\":\"", "a", 100, 0, "\",\"b\":2}", NGSP_MASK_OK },
+        { "{\"a\":1,\"x\":\"", "a", 100, 1, "\",\"b\":2}",
+          NGSP_MASK_ERR_VALUE },
+        /* decoded bytes: each \u00e9 is two (300 written, 100 decoded) */
+        { "[{\"x\":\"", "\\u00e9", 50, 0, "\"}]", NGSP_MASK_OK },
+        { "[{\"x\":\"", "\\u00e9", 50, 1, "\"}]", NGSP_MASK_ERR_VALUE },
+        /* a number */
+        { "{\"x\":", "9", 100, 0, ",\"b\":2}", NGSP_MASK_OK },
+        { "{\"x\":", "9", 101, 0, ",\"b\":2}", NGSP_MASK_ERR_VALUE },
+        { "{\"x\":[-0.", "1", 97, 0, "]}", NGSP_MASK_OK },
+        { "{\"x\":[-0.", "1", 98, 0, "]}", NGSP_MASK_ERR_VALUE },
+        /* a key, whatever its value */
+        { "{\"a\":1,\"", "k", 100, 0, "\":2}", NGSP_MASK_OK },
+        { "{\"a\":1,\"", "k", 100, 1, "\":2}", NGSP_MASK_ERR_VALUE },
+    };
+    /* at top level: a string, and a number that ends with the input */
+    const limit_case_t  top[] = {
+        { "\"", "a", 100, 0, "\"", NGSP_MASK_OK },
+        { "\"", "a", 100, 1, "\"", NGSP_MASK_ERR_VALUE },
+        { "", "5", 100, 0, "", NGSP_MASK_OK },
+        { "", "5", 101, 0, "", NGSP_MASK_ERR_VALUE },
+    };
+    /* inside a removed container too */
+    const limit_case_t  removed[] = {
+        { "{\"DanToc\":[\"", "a", 100, 1, "\"],\"b\":2}",
+          NGSP_MASK_ERR_VALUE },
+    };
 
     for (i = 0; spec[i]; i++) {
-        /* a string: 100 bytes pass whole, 101 are refused */
-        d = doc_of("{\"a\":1,\"x\":\"", "a", 100, 0, "\",\"b\":2}");
-        check_limit(spec[i], d, NGSP_MASK_OK);
-        free(d);
-        d = doc_of("{\"a\":1,\"x\":\"", "a", 100, 1, "\",\"b\":2}");
-        check_limit(spec[i], d, NGSP_MASK_ERR_VALUE);
-        free(d);
-
-        /* decoded bytes: each \u00e9 is two (300 written, 100 decoded) */
-        d = doc_of("[{\"x\":\"", "\\u00e9", 50, 0, "\"}]");
-        check_limit(spec[i], d, NGSP_MASK_OK);
-        free(d);
-        d = doc_of("[{\"x\":\"", "\\u00e9", 50, 1, "\"}]");
-        check_limit(spec[i], d, NGSP_MASK_ERR_VALUE);
-        free(d);
-
-        /* a number */
-        d = doc_of("{\"x\":", "9", 100, 0, ",\"b\":2}");
-        check_limit(spec[i], d, NGSP_MASK_OK);
-        free(d);
-        d = doc_of("{\"x\":", "9", 101, 0, ",\"b\":2}");
-        check_limit(spec[i], d, NGSP_MASK_ERR_VALUE);
-        free(d);
-        d = doc_of("{\"x\":[-0.", "1", 97, 0, "]}");
-        check_limit(spec[i], d, NGSP_MASK_OK);
-        free(d);
-        d = doc_of("{\"x\":[-0.", "1", 98, 0, "]}");
-        check_limit(spec[i], d, NGSP_MASK_ERR_VALUE);
-        free(d);
-
-        /* a key, whatever its value */
-        d = doc_of("{\"a\":1,\"", "k", 100, 0, "\":2}");
-        check_limit(spec[i], d, NGSP_MASK_OK);
-        free(d);
-        d = doc_of("{\"a\":1,\"", "k", 100, 1, "\":2}");
-        check_limit(spec[i], d, NGSP_MASK_ERR_VALUE);
-        free(d);
+        check_limit_cases(spec[i], member,
+                          sizeof(member) / sizeof(member[0]));
     }
 
-    /* at top level: a string, and a number that ends with the input */
-    d = doc_of("\"", "a", 100, 0, "\"");
-    check_limit("", d, NGSP_MASK_OK);
-    free(d);
-    d = doc_of("\"", "a", 100, 1, "\"");
-    check_limit("", d, NGSP_MASK_ERR_VALUE);
-    free(d);
-    d = doc_of("", "5", 100, 0, "");
-    check_limit("", d, NGSP_MASK_OK);
-    free(d);
-    d = doc_of("", "5", 101, 0, "");
-    check_limit("", d, NGSP_MASK_ERR_VALUE);
-    free(d);
-
-    /* inside a removed container too */
-    d = doc_of("{\"DanToc\":[\"", "a", 100, 1, "\"],\"b\":2}");
-    check_limit(BASIC, d, NGSP_MASK_ERR_VALUE);
-    free(d);
+    check_limit_cases("", top, sizeof(top) / sizeof(top[0]));
+    check_limit_cases(BASIC, removed, 1);
 }
 
 
