@@ -137,6 +137,15 @@ int ngsp_quota_reply_parse(const unsigned char *s, size_t len,
     const ngsp_quota_policy_t *p, ngsp_quota_decision_t *d);
 
 
+/*
+ * The decimal digits of v, written backwards to end at end; returns where
+ * they start.  NGSP_QUOTA_DEC_MAX bytes hold any uint64_t.  Shared by the
+ * command and the fields: both are on every request, printf is not.
+ */
+#define NGSP_QUOTA_DEC_MAX  20
+char *ngsp_quota_dec(char *end, uint64_t v);
+
+
 /* --- RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10) -------- */
 
 /* "standard-d";q=50000;w=86400, ... : the length written, 0 if too small */

@@ -31,19 +31,25 @@ ngsp_quota_put(char *buf, size_t size, size_t *len, const char *s, size_t n)
 }
 
 
+char *
+ngsp_quota_dec(char *end, uint64_t v)
+{
+    do {
+        *--end = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    return end;
+}
+
+
 static void
 ngsp_quota_put_num(char *buf, size_t size, size_t *len, int64_t v)
 {
-    char      num[24], *q;
-    uint64_t  u;
+    char  num[NGSP_QUOTA_DEC_MAX + 1], *q;
 
-    q = num + sizeof(num);
-    u = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
-
-    do {
-        *--q = (char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
+    q = ngsp_quota_dec(num + sizeof(num),
+                       v < 0 ? 0 - (uint64_t) v : (uint64_t) v);
 
     if (v < 0) {
         *--q = '-';

@@ -222,20 +222,15 @@ ngsp_quota_script_sha1(char *out)
 }
 
 
-/* RESP bulk string: "$<len>\r\n<data>\r\n" */
+/* a RESP count line: "*<n>\r\n" (an array) or "$<n>\r\n" (a string) */
 static unsigned char *
-ngsp_quota_bulk(unsigned char *p, size_t len)
+ngsp_quota_count(unsigned char *p, char type, size_t n)
 {
-    unsigned char  *q, num[24];
+    char  num[NGSP_QUOTA_DEC_MAX], *q;
 
-    q = num + sizeof(num);
+    q = ngsp_quota_dec(num + sizeof(num), n);
 
-    do {
-        *--q = (unsigned char) ('0' + len % 10);
-        len /= 10;
-    } while (len);
-
-    *p++ = '$';
+    *p++ = (unsigned char) type;
     memcpy(p, q, num + sizeof(num) - q);
     p += num + sizeof(num) - q;
     *p++ = '\r';
@@ -248,7 +243,7 @@ ngsp_quota_bulk(unsigned char *p, size_t len)
 static unsigned char *
 ngsp_quota_arg(unsigned char *p, const void *data, size_t len)
 {
-    p = ngsp_quota_bulk(p, len);
+    p = ngsp_quota_count(p, '$', len);
     memcpy(p, data, len);
     p += len;
     *p++ = '\r';
@@ -297,15 +292,7 @@ ngsp_quota_command(unsigned char *buf, size_t size, const char *sha1,
     }
 
     /* EVALSHA, sha1, numkeys, 1 + n keys, 3 + n arguments: 9 to 17 */
-    len = 7 + 2 * n;
-    q = buf;
-    *q++ = '*';
-    if (len >= 10) {
-        *q++ = (unsigned char) ('0' + len / 10);
-    }
-    *q++ = (unsigned char) ('0' + len % 10);
-    *q++ = '\r';
-    *q++ = '\n';
+    q = ngsp_quota_count(buf, '*', 7 + 2 * n);
 
     if (sha1) {
         q = ngsp_quota_arg(q, "EVALSHA", 7);
