@@ -26,14 +26,9 @@ typedef struct {
 } ngx_http_ngsp_mask_profile_t;
 
 
-typedef struct ngx_http_ngsp_mask_rw_s  ngx_http_ngsp_mask_rw_t;
-
-
 typedef struct {
     ngx_array_t                 profiles;   /* ngx_http_ngsp_mask_profile_t */
     ngsp_mask_key_t            *key;        /* NULL: no hash key */
-
-    /* this worker's rewriters between two responses (filter module) */
 } ngx_http_ngsp_mask_main_conf_t;
 
 

@@ -61,31 +61,16 @@
 #define NGX_HTTP_NGSP_MASK_INFLATE_RATIO  256
 #define NGX_HTTP_NGSP_MASK_INFLATE_MIN    (1024 * 1024)
 
-typedef struct ngx_http_ngsp_mask_ctx_s  ngx_http_ngsp_mask_ctx_t;
-
-
 /*
- * A rewriter, made for one response and freed with it.  (Keeping a few per
- * worker and resetting them saved about 4% of the instructions of a masked
- * 2 KB record, but meant changing configuration structures while serving
- * requests, holding buffers grown to max_value between responses, and
- * trusting a reset to forget one agency's record before the next: not
+ * The rewriter is made for one response and freed with it.  (Keeping a few
+ * per worker and resetting them saved about 4% of the instructions of a
+ * masked 2 KB record, but meant changing configuration structures while
+ * serving requests, holding buffers grown to max_value between responses,
+ * and trusting a reset to forget one agency's record before the next: not
  * worth it.)
  */
-struct ngx_http_ngsp_mask_rw_s {
-    ngsp_mask_body_t                *mask;
-    ngx_http_ngsp_mask_ctx_t        *ctx;   /* the response being masked */
-    ngx_http_ngsp_mask_main_conf_t  *mcf;
-    ngsp_mask_profile_t             *profile;
-    ngsp_mask_syntax_t               syntax;
-    size_t                           max_value;
-    ngx_uint_t                       max_depth;
-};
-
-
-struct ngx_http_ngsp_mask_ctx_s {
+typedef struct {
     ngx_http_request_t         *r;
-    ngx_http_ngsp_mask_rw_t    *rw;
     ngsp_mask_body_t           *mask;      /* NULL: pass (header only) */
     ngx_str_t                   profile;
 
@@ -110,7 +95,7 @@ struct ngx_http_ngsp_mask_ctx_s {
     unsigned                    push:1;    /* a flush or the end seen */
     unsigned                    header:1;  /* the header is held */
     unsigned                    done:1;    /* the whole body is queued */
-};
+} ngx_http_ngsp_mask_ctx_t;
 
 
 static ngx_int_t ngx_http_ngsp_mask_add_variables(ngx_conf_t *cf);
@@ -350,65 +335,14 @@ static int ngx_http_ngsp_mask_out(void *data, const u_char *p,
     size_t len, unsigned flags);
 
 
-static ngx_http_ngsp_mask_rw_t *
-ngx_http_ngsp_mask_rewriter(ngx_http_request_t *r,
-    ngx_http_ngsp_mask_main_conf_t *mcf, ngsp_mask_profile_t *profile,
-    ngsp_mask_syntax_t syntax, ngx_http_ngsp_mask_loc_conf_t *lcf)
-{
-    ngsp_mask_stream_conf_t    sc;
-    ngx_http_ngsp_mask_rw_t   *rw;
-
-    rw = ngx_alloc(sizeof(ngx_http_ngsp_mask_rw_t), r->connection->log);
-    if (rw == NULL) {
-        return NULL;
-    }
-
-    rw->ctx = NULL;
-    rw->mcf = mcf;
-    rw->profile = profile;
-    rw->syntax = syntax;
-    rw->max_value = lcf->max_value;
-    rw->max_depth = lcf->max_depth;
-
-    sc.profile = profile;
-    sc.key = mcf->key;
-    sc.max_depth = lcf->max_depth;
-    sc.max_value = lcf->max_value;
-    sc.out = ngx_http_ngsp_mask_out;
-    sc.data = rw;
-
-    rw->mask = ngsp_mask_body_new(syntax, &sc);
-    if (rw->mask == NULL) {
-        ngx_free(rw);
-        return NULL;
-    }
-
-    return rw;
-}
-
-
-static void
-ngx_http_ngsp_mask_rw_free(ngx_http_ngsp_mask_rw_t *rw)
-{
-    ngsp_mask_body_free(rw->mask);
-    ngx_free(rw);
-}
-
-
 static void
 ngx_http_ngsp_mask_cleanup(void *data)
 {
     ngx_http_ngsp_mask_ctx_t  *ctx = data;
 
-    ngx_http_ngsp_mask_rw_t  *rw;
-
-    rw = ctx->rw;
-
-    if (rw) {
-        ctx->rw = NULL;
+    if (ctx->mask) {
+        ngsp_mask_body_free(ctx->mask);
         ctx->mask = NULL;
-        rw->ctx = NULL;
-        ngx_http_ngsp_mask_rw_free(rw);
     }
 
     if (ctx->zs) {
@@ -488,7 +422,7 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
     ngx_str_t                        name;
     ngx_pool_cleanup_t              *cln;
     ngsp_mask_syntax_t               syntax;
-    ngx_http_ngsp_mask_rw_t         *rw;
+    ngsp_mask_stream_conf_t          sc;
     ngx_http_ngsp_mask_ctx_t        *ctx;
     ngx_http_ngsp_mask_profile_t    *prof;
     ngx_http_ngsp_mask_loc_conf_t   *lcf;
@@ -612,17 +546,19 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
     syntax = ngsp_mask_body_syntax(r->headers_out.content_type.data,
                                    r->headers_out.content_type.len);
 
-    rw = ngx_http_ngsp_mask_rewriter(r,
-                    ngx_http_get_module_main_conf(r,
-                                            ngx_http_ngsp_mask_filter_module),
-                    prof->profile, syntax, lcf);
-    if (rw == NULL) {
+    sc.profile = prof->profile;
+    sc.key = ((ngx_http_ngsp_mask_main_conf_t *)
+              ngx_http_get_module_main_conf(r,
+                                    ngx_http_ngsp_mask_filter_module))->key;
+    sc.max_depth = lcf->max_depth;
+    sc.max_value = lcf->max_value;
+    sc.out = ngx_http_ngsp_mask_out;
+    sc.data = ctx;
+
+    ctx->mask = ngsp_mask_body_new(syntax, &sc);
+    if (ctx->mask == NULL) {
         return NGX_ERROR;
     }
-
-    rw->ctx = ctx;
-    ctx->rw = rw;
-    ctx->mask = rw->mask;
 
     r->filter_need_in_memory = 1;
 
@@ -703,7 +639,7 @@ static int
 ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
     unsigned flags)
 {
-    ngx_http_ngsp_mask_ctx_t  *ctx = ((ngx_http_ngsp_mask_rw_t *) data)->ctx;
+    ngx_http_ngsp_mask_ctx_t  *ctx = data;
 
     size_t        n;
     ngx_buf_t    *b;
@@ -1163,6 +1099,7 @@ failed:
          * just cut: its page would land in the middle of the parent's.)
          */
         ctx->header = 0;
+        ngsp_mask_body_free(ctx->mask);
         ctx->mask = NULL;
 
         return ngx_http_ngsp_mask_refuse(r, ctx, NGX_HTTP_BAD_GATEWAY);
