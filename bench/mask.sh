@@ -18,7 +18,7 @@ set -euo pipefail
 
 build=$(cd "${1:?build dir}" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
-fixtures=${NGSP_FIXTURES:-$top/../shared/fixtures}
+fixtures=${NGSP_FIXTURES:-$top/tests/fixtures}
 mb=${MASK_BENCH_MB:-32}
 reps=${MASK_BENCH_REPEATS:-7}
 secs=${MASK_BENCH_SECONDS:-5}

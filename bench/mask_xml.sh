@@ -8,7 +8,7 @@ build=$(cd "${1:?build dir}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 dir=$build/bench/mask_xml
-fixture=${NGSP_FIXTURES:-$top/../shared/fixtures}/citizen.soap.xml
+fixture=${NGSP_FIXTURES:-$top/tests/fixtures}/citizen.soap.xml
 [ -f "$fixture" ] || fixture=$top/conf/demo/congdan.soap.xml
 
 mkdir -p "$dir"

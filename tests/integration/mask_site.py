@@ -8,13 +8,13 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("NGSP_FIXTURES") or os.path.join(
-    HERE, "..", "..", "..", "shared", "fixtures")
+    HERE, "..", "fixtures")
 DEMO = os.path.join(HERE, "..", "..", "conf", "demo")
 KEY = b"k" * 40
 
 
 def fixture(name):
-    """A sample record: the demo's own (conf/demo) or ../shared/fixtures."""
+    """A sample record: the demo's own (conf/demo) or tests/fixtures."""
     path = os.path.join(DEMO, name)
     if not os.path.exists(path):
         path = os.path.join(SHARED, name)

@@ -2,7 +2,7 @@
  * cmocka tests of the streaming JSON rewriter: rules and selectors through
  * real documents, commas around removed members, allow-list mode, limits,
  * malformed and truncated input (nothing masked leaks), and split
- * invariance over the shared fixtures (../shared/fixtures) and the demo
+ * invariance over the fixtures (tests/fixtures) and the demo
  * record: every cut point, one byte at a time, random cuts.
  */
 
@@ -60,7 +60,7 @@ fixture(const char *name, size_t *len)
     } else {
         dir = getenv("NGSP_FIXTURES");
         if (dir == NULL) {
-            dir = "../../../shared/fixtures";
+            dir = "../fixtures";
         }
     }
 

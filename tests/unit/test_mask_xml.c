@@ -1,7 +1,7 @@
 /*
  * cmocka tests of the streaming XML rewriter: selectors on local names
  * and attributes, entities, CDATA, comments, allow-list mode, fail-closed
- * cases, and split invariance over the XML fixtures (../shared/fixtures
+ * cases, and split invariance over the XML fixtures (tests/fixtures
  * and the demo's record), with libxml2 as the judge of well-formedness.
  */
 
@@ -75,7 +75,7 @@ fixture(const char *name, size_t *len)
     } else {
         dir = getenv("NGSP_FIXTURES");
         if (dir == NULL) {
-            dir = "../../../shared/fixtures";
+            dir = "../fixtures";
         }
     }
 
