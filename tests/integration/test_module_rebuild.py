@@ -100,7 +100,8 @@ def test_a_changed_module_is_renamed_into_place(nginx_factory, upstream,
     assert sorted(os.listdir(tmp_path)).count("ngx_http_ngsp_module.so") == 1
     assert not [n for n in os.listdir(tmp_path) if ".tmp." in n]
 
-    # the reloaded configuration loads the new file and serves
+    # a reload after the install serves (the master keeps the module it
+    # loaded under that name; a restart runs the new build)
     ngx.reload()
     assert requests.get(f"http://127.0.0.1:{port}/x").status_code == 200
     assert ngx.problems() == []
