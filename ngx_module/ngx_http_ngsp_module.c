@@ -8,7 +8,6 @@
 #include "ngx_http_ngsp_log.h"
 
 
-static ngx_int_t ngx_http_ngsp_handler(ngx_http_request_t *r);
 static void *ngx_http_ngsp_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_ngsp_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_ngsp_create_loc_conf(ngx_conf_t *cf);
@@ -174,7 +173,7 @@ ngx_http_ngsp_challenge(ngx_http_request_t *r, ngx_str_t *value)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ngsp_handler(ngx_http_request_t *r)
 {
     ngx_str_t                 *challenge, agency;

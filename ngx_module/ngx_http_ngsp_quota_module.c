@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_ngsp_quota.h"
+#include "ngx_http_ngsp_subrequest.h"
 
 
 static void *ngx_http_ngsp_quota_create_main_conf(ngx_conf_t *cf);
@@ -518,6 +519,11 @@ ngx_http_ngsp_quota_init(ngx_conf_t *cf)
     h = a->elts;
     ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_http_handler_pt));
     h[0] = ngx_http_ngsp_quota_handler;
+
+    /* subrequests skip the access phase: JWT and quota for them */
+    if (ngx_http_ngsp_subrequest_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_ngsp_quota_header_init(cf);
 }
