@@ -28,15 +28,6 @@ static char *ngx_http_ngsp_agency_claim(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
-static ngx_conf_enum_t  ngx_http_ngsp_log_levels[] = {
-    { ngx_string("info"), NGX_LOG_INFO },
-    { ngx_string("notice"), NGX_LOG_NOTICE },
-    { ngx_string("warn"), NGX_LOG_WARN },
-    { ngx_string("error"), NGX_LOG_ERR },
-    { ngx_null_string, 0 }
-};
-
-
 static ngx_command_t  ngx_http_ngsp_commands[] = {
 
     { ngx_string("ngsp_jwt_key_file"),
