@@ -549,14 +549,14 @@ ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
         /*
          * the result is taken now: a resume still posted must not run the
          * phases again once the request has moved on past this one; the
-         * subrequests it would have woken are woken here
+         * others it would have woken are woken here
          */
+        ngx_http_ngsp_quota_unwait(r, ctx);
+
         if (ctx->resume.posted) {
             ngx_delete_posted_event(&ctx->resume);
             ngx_http_ngsp_quota_wake(ctx);
         }
-
-        ngx_http_ngsp_quota_unwait(r, ctx);
 
         /*
          * an internal redirect after the answer: counted once, answered
