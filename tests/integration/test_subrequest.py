@@ -68,6 +68,11 @@ class SubSite:
                     add_header X-Quota $ngsp_quota_status always;
                     proxy_pass {up};
                 }}
+                location /via-quota-any/ {{
+                    satisfy any;
+                    auth_request /check-quota;
+                    proxy_pass {up};
+                }}
                 location /via-quota-both/ {{
                     auth_request /check-quota;
                     ngsp_quota std;
@@ -201,6 +206,19 @@ def test_auth_request_target_counts_the_main_request(site, upstream):
     # a token refused in the subrequest is not counted
     assert site.get("/via-quota/x", tok=FORGED).status_code == 401
     assert site.counted() == 3
+
+
+def test_auth_request_refusal_under_satisfy_any(site, upstream):
+    """Under "satisfy any" the first allowing check ends the access phase,
+    so the refused subrequest answers itself, and auth_request makes a
+    500 of its 429: refused all the same."""
+    for _ in range(3):
+        assert site.get("/via-quota-any/x", agency="a").status_code == 200
+    seen = len(upstream.requests)
+    assert site.get("/via-quota-any/x", agency="a").status_code == 500
+    assert len(upstream.requests) == seen
+    assert site.counted() == 3
+    assert "auth request unexpected status: 429" in site.nginx.log()
 
 
 def test_auth_request_and_main_location_count_once(site):
