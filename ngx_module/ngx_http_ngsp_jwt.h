@@ -49,6 +49,12 @@ typedef struct {
 extern ngx_module_t  ngx_http_ngsp_module;
 
 
+/*
+ * the access handler: NGX_DECLINED (off), NGX_OK, or the refusal's status
+ * with its WWW-Authenticate; subrequests call it in their rewrite phase
+ */
+ngx_int_t ngx_http_ngsp_handler(ngx_http_request_t *r);
+
 /* evaluates the request's token once, on first need; NULL on error */
 ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_jwt_eval(ngx_http_request_t *r);
 

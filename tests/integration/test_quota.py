@@ -281,6 +281,40 @@ def test_error_page_redirect_counts_once(nginx_factory, redis, ok_upstream,
     assert int(rc.get(key)) == 2
 
 
+def test_refusal_logged_at_error_by_default(nginx_factory, redis,
+                                           ok_upstream, tmp_path):
+    """With nginx's default error_log level a 429 leaves one line naming
+    the agency and the policy, never the token; ngsp_quota_log_level
+    lowers it; JWT rejections stay at info."""
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 1r/d"],
+             http_extra="error_log logs/error.log error;",
+             locations={"/": "ngsp_jwt on; ngsp_quota std;",
+                        "/quiet/": "ngsp_jwt on; ngsp_quota std; "
+                                   "ngsp_quota_log_level info;"})
+    tok = token("so-tu-phap")
+    assert s.get("/a", tok=tok).status_code == 200
+    assert s.get("/a", tok=tok).status_code == 429
+    lines = [l for l in s.nginx.log().splitlines() if "ngsp: " in l
+             and "connected" not in l]
+    assert len(lines) == 1, lines
+    assert "[error]" in lines[0]
+    assert 'ngsp: quota exceeded: key "so-tu-phap", policy "std"' in lines[0]
+    assert tok not in s.nginx.log()
+    assert tok.split(".")[2] not in s.nginx.log()
+
+    # a JWT rejection: info, below the error_log level
+    assert s.get("/a").status_code == 401
+    assert s.get("/a", tok=tok[:-4] + "AAAA").status_code == 401
+
+    # the level of a location that asks for info
+    assert s.get("/quiet/a", "so-y-te").status_code == 200
+    assert s.get("/quiet/a", "so-y-te").status_code == 429
+    lines2 = [l for l in s.nginx.log().splitlines() if "ngsp: " in l
+              and "connected" not in l]
+    assert lines2 == lines
+
+
 @pytest.mark.parametrize("conf, message", [
     ("ngsp_quota_policy std 10r/x;", 'invalid window "10r/x"'),
     ("ngsp_quota_policy std 0r/s;", 'invalid window "0r/s"'),
