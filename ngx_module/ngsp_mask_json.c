@@ -33,12 +33,8 @@
 #endif
 
 #include "ngsp_mask_json.h"
+#include "ngsp_mask_out.h"
 #include "ngsp_mask_xml.h"
-
-
-#define NGSP_MASK_DEPTH_DEFAULT   64
-#define NGSP_MASK_VALUE_DEFAULT   65536
-#define NGSP_MASK_STAGE           4096
 
 
 typedef enum {
@@ -112,8 +108,7 @@ struct ngsp_mask_json_s {
     unsigned char               carry;      /* pending since an older feed */
     unsigned char               resume;     /* span open across feeds */
 
-    unsigned char              *stage;
-    size_t                      staged;
+    ngsp_mask_out_t             out;
 
     ngsp_mask_xml_t            *xml;        /* for the xml action */
 
@@ -171,21 +166,12 @@ ngsp_mask_json_new(const ngsp_mask_json_conf_t *conf)
         return NULL;
     }
 
-    j->conf = *conf;
-
-    if (j->conf.max_depth == 0) {
-        j->conf.max_depth = NGSP_MASK_DEPTH_DEFAULT;
-    }
-
-    if (j->conf.max_value == 0) {
-        j->conf.max_value = NGSP_MASK_VALUE_DEFAULT;
-    }
-
     /* value buffers grow on demand (doubling) up to their bounds */
-    j->frames = malloc(j->conf.max_depth * sizeof(ngsp_json_frame_t));
-    j->stage = malloc(NGSP_MASK_STAGE);
+    if (ngsp_mask_out_init(&j->out, &j->conf, conf) == 0) {
+        j->frames = malloc(j->conf.max_depth * sizeof(ngsp_json_frame_t));
+    }
 
-    if (j->frames == NULL || j->stage == NULL) {
+    if (j->frames == NULL) {
         ngsp_mask_json_free(j);
         return NULL;
     }
@@ -207,7 +193,7 @@ ngsp_mask_json_free(ngsp_mask_json_t *j)
     free(j->buf);
     free(j->res);
     free(j->pend);
-    free(j->stage);
+    ngsp_mask_out_free(&j->out);
     ngsp_mask_xml_free(j->xml);
     free(j);
 }
@@ -230,7 +216,7 @@ ngsp_mask_json_reset(ngsp_mask_json_t *j)
     j->carry = 0;
     j->pend_len = 0;
     j->resume = 1;
-    j->staged = 0;
+    j->out.staged = 0;
     j->offset = 0;
     j->err_offset = 0;
     j->masked = 0;
@@ -330,76 +316,7 @@ ngsp_json_clean_padded(const unsigned char *p, size_t len)
 }
 
 
-/* makes *b hold need bytes, doubling; -1 when out of memory */
-static int
-ngsp_json_grow(unsigned char **b, size_t *cap, size_t need)
-{
-    size_t          n;
-    unsigned char  *nb;
-
-    if (need <= *cap && *b != NULL) {
-        return 0;
-    }
-
-    n = *cap ? *cap : 256;
-    while (n < need) {
-        n *= 2;
-    }
-
-    nb = realloc(*b, n);
-    if (nb == NULL) {
-        return -1;
-    }
-
-    *b = nb;
-    *cap = n;
-
-    return 0;
-}
-
-
 /* --- output --------------------------------------------------------------- */
-
-
-static int
-ngsp_json_stage_flush(ngsp_mask_json_t *j)
-{
-    size_t  n = j->staged;
-
-    if (n == 0) {
-        return 0;
-    }
-
-    j->staged = 0;
-
-    return j->conf.out(j->conf.data, j->stage, n, 0);
-}
-
-
-static int
-ngsp_json_put(ngsp_mask_json_t *j, const void *data, size_t len)
-{
-    size_t                n;
-    const unsigned char  *p = data;
-
-    while (len) {
-        if (j->staged == NGSP_MASK_STAGE && ngsp_json_stage_flush(j) != 0) {
-            return -1;
-        }
-
-        n = NGSP_MASK_STAGE - j->staged;
-        if (n > len) {
-            n = len;
-        }
-
-        memcpy(j->stage + j->staged, p, n);
-        j->staged += n;
-        p += n;
-        len -= n;
-    }
-
-    return 0;
-}
 
 
 /* a JSON string's content: valid UTF-8 in, escaped as JSON needs */
@@ -417,7 +334,7 @@ ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
         q = p;
         p = ngsp_json_scan(p, end);
 
-        if (p > q && ngsp_json_put(j, q, p - q) != 0) {
+        if (p > q && ngsp_mask_out_put(&j->out, q, p - q) != 0) {
             return -1;
         }
 
@@ -440,7 +357,7 @@ ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
             len = 6;
         }
 
-        if (ngsp_json_put(j, e, len) != 0) {
+        if (ngsp_mask_out_put(&j->out, e, len) != 0) {
             return -1;
         }
 
@@ -461,44 +378,27 @@ ngsp_json_put_string(ngsp_mask_json_t *j, const unsigned char *p,
 {
     unsigned char  *s;
 
-    if (len + 2 <= NGSP_MASK_STAGE - j->staged
+    if (len + 2 <= NGSP_MASK_STAGE - j->out.staged
         && (padded ? ngsp_json_clean_padded(p, len)
                    : ngsp_json_scan(p, p + len) == p + len))
     {
-        s = j->stage + j->staged;
+        s = j->out.stage + j->out.staged;
         s[0] = '"';
         memcpy(s + 1, p, len);
         s[len + 1] = '"';
-        j->staged += len + 2;
+        j->out.staged += len + 2;
 
         return 0;
     }
 
-    if (ngsp_json_put(j, "\"", 1) != 0
+    if (ngsp_mask_out_put(&j->out, "\"", 1) != 0
         || ngsp_json_put_escaped(j, p, len) != 0
-        || ngsp_json_put(j, "\"", 1) != 0)
+        || ngsp_mask_out_put(&j->out, "\"", 1) != 0)
     {
         return -1;
     }
 
     return 0;
-}
-
-
-/* an input span: after whatever is staged, to keep the order */
-static int
-ngsp_json_span(ngsp_mask_json_t *j, const unsigned char *from,
-    const unsigned char *to)
-{
-    if (from == NULL || to <= from) {
-        return 0;
-    }
-
-    if (ngsp_json_stage_flush(j) != 0) {
-        return -1;
-    }
-
-    return j->conf.out(j->conf.data, from, to - from, NGSP_MASK_OUT_INPUT);
 }
 
 
@@ -522,7 +422,7 @@ ngsp_json_keep_pending(ngsp_mask_json_t *j, const unsigned char *data,
         if (j->carry) {
             j->carry = 0;
 
-            if (ngsp_json_put(j, j->pend, j->pend_len) != 0) {
+            if (ngsp_mask_out_put(&j->out, j->pend, j->pend_len) != 0) {
                 return -1;
             }
 
@@ -533,7 +433,7 @@ ngsp_json_keep_pending(ngsp_mask_json_t *j, const unsigned char *data,
 
     if (disp != D_EMIT) {
         /* the value itself will not come from the input */
-        if (ngsp_json_span(j, j->span, p) != 0) {
+        if (ngsp_mask_out_span(&j->out, j->span, p) != 0) {
             return -1;
         }
         j->span = NULL;
@@ -575,7 +475,7 @@ static int
 ngsp_json_drop_pending(ngsp_mask_json_t *j)
 {
     if (j->pending && !j->carry) {
-        if (ngsp_json_span(j, j->span, j->tent) != 0) {
+        if (ngsp_mask_out_span(&j->out, j->span, j->tent) != 0) {
             return -1;
         }
     }
@@ -673,7 +573,7 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
 
         if (disp == D_REDACT) {
             j->masked++;
-            if (ngsp_json_put(j, top ? "\"***\"" : "null",
+            if (ngsp_mask_out_put(&j->out, top ? "\"***\"" : "null",
                               top ? 5 : 4) != 0)
             {
                 return -1;
@@ -781,8 +681,8 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
          * bytes to spare for ngsp_json_clean_padded() */
         n = ngsp_mask_action_out_max(j->action, j->len) + 16;
 
-        if ((n > j->res_cap && ngsp_json_grow(&j->res, &j->res_cap, n) != 0)
-            || (j->buf == NULL && ngsp_json_grow(&j->buf, &j->buf_cap, 1)
+        if ((n > j->res_cap && ngsp_mask_grow(&j->res, &j->res_cap, n) != 0)
+            || (j->buf == NULL && ngsp_mask_grow(&j->buf, &j->buf_cap, 1)
                                   != 0))
         {
             j->status = NGSP_MASK_ERR_NOMEM;
@@ -823,7 +723,7 @@ ngsp_json_append(ngsp_mask_json_t *j, const unsigned char *p, size_t n)
     }
 
     if (j->decode) {
-        if (ngsp_json_grow(&j->buf, &j->buf_cap, j->len + n) != 0) {
+        if (ngsp_mask_grow(&j->buf, &j->buf_cap, j->len + n) != 0) {
             j->status = NGSP_MASK_ERR_NOMEM;
             return -1;
         }
@@ -841,29 +741,8 @@ static int
 ngsp_json_append_cp(ngsp_mask_json_t *j, unsigned cp)
 {
     unsigned char  u[4];
-    size_t         n;
 
-    if (cp < 0x80) {
-        u[0] = cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = 0xc0 | (cp >> 6);
-        u[1] = 0x80 | (cp & 0x3f);
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = 0xe0 | (cp >> 12);
-        u[1] = 0x80 | ((cp >> 6) & 0x3f);
-        u[2] = 0x80 | (cp & 0x3f);
-        n = 3;
-    } else {
-        u[0] = 0xf0 | (cp >> 18);
-        u[1] = 0x80 | ((cp >> 12) & 0x3f);
-        u[2] = 0x80 | ((cp >> 6) & 0x3f);
-        u[3] = 0x80 | (cp & 0x3f);
-        n = 4;
-    }
-
-    return ngsp_json_append(j, u, n);
+    return ngsp_json_append(j, u, ngsp_mask_utf8(u, cp));
 }
 
 
@@ -1212,7 +1091,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
                     } else {
                         /* nothing before it: the comma goes */
-                        if (ngsp_json_span(j, j->span, p) != 0) {
+                        if (ngsp_mask_out_span(&j->out, j->span, p) != 0) {
                             goto failed;
                         }
                         j->span = p + 1;
@@ -1444,7 +1323,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
                     if (q < end && *q == '"' && n <= j->conf.max_value) {
                         if (n > j->buf_cap
-                            && ngsp_json_grow(&j->buf, &j->buf_cap, n) != 0)
+                            && ngsp_mask_grow(&j->buf, &j->buf_cap, n) != 0)
                         {
                             j->status = NGSP_MASK_ERR_NOMEM;
                             goto failed;
@@ -1527,7 +1406,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             j->pending = 0;
             if (j->carry) {
                 j->carry = 0;
-                if (ngsp_json_put(j, j->pend, j->pend_len) != 0) {
+                if (ngsp_mask_out_put(&j->out, j->pend, j->pend_len) != 0) {
                     goto failed;
                 }
                 j->pend_len = 0;
@@ -1551,7 +1430,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         }
 
         if (!j->carry) {
-            if (ngsp_json_span(j, j->span, j->tent) != 0) {
+            if (ngsp_mask_out_span(&j->out, j->span, j->tent) != 0) {
                 goto failed;
             }
             q = j->tent;
@@ -1562,7 +1441,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             q = data;
         }
 
-        if (ngsp_json_grow(&j->pend, &j->pend_cap, j->pend_len + (end - q))
+        if (ngsp_mask_grow(&j->pend, &j->pend_cap, j->pend_len + (end - q))
             != 0)
         {
             j->status = NGSP_MASK_ERR_NOMEM;
@@ -1575,7 +1454,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         }
     }
 
-    if (ngsp_json_span(j, j->span, end) != 0) {
+    if (ngsp_mask_out_span(&j->out, j->span, end) != 0) {
         goto failed;
     }
 
@@ -1583,7 +1462,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     j->span = NULL;
     j->tent = NULL;
 
-    if (ngsp_json_stage_flush(j) != 0) {
+    if (ngsp_mask_out_flush(&j->out) != 0) {
         goto failed;
     }
 
@@ -1599,7 +1478,7 @@ failed:
 
     j->state = ST_ERROR;
     j->err_offset = j->offset + (p - data);
-    j->staged = 0;
+    j->out.staged = 0;
     j->span = NULL;
 
     return j->status;
@@ -1633,7 +1512,7 @@ ngsp_mask_json_finish(ngsp_mask_json_t *j)
         goto failed;
     }
 
-    if (ngsp_json_stage_flush(j) != 0) {
+    if (ngsp_mask_out_flush(&j->out) != 0) {
         goto failed;
     }
 
@@ -1647,7 +1526,7 @@ failed:
 
     j->err_offset = j->offset;
     j->state = ST_ERROR;
-    j->staged = 0;
+    j->out.staged = 0;
 
     return j->status;
 }

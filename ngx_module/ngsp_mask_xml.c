@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ngsp_mask_out.h"
 #include "ngsp_mask_xml.h"
 
 #if defined(__SSE2__)
@@ -37,9 +38,6 @@
 #endif
 
 
-#define NGSP_XML_DEPTH_DEFAULT   64
-#define NGSP_XML_VALUE_DEFAULT   65536
-#define NGSP_XML_STAGE           4096
 #define NGSP_XML_REF_MAX         16
 #define NGSP_XML_CACHE_BITS      7
 #define NGSP_XML_CACHE           (1 << NGSP_XML_CACHE_BITS)  /* sets of 2 */
@@ -175,8 +173,7 @@ struct ngsp_mask_xml_s {
     unsigned char               held;       /* output goes to pend */
     unsigned char               resume;     /* run open across feeds */
 
-    unsigned char              *stage;
-    size_t                      staged;
+    ngsp_mask_out_t             out;
 
     /* the same few element names come again and again */
     ngsp_xml_cached_t           cache[NGSP_XML_CACHE][2];
@@ -485,10 +482,6 @@ ngsp_xml_cache_slot(const unsigned char *name, size_t len)
 }
 
 
-static int ngsp_xml_grow(ngsp_mask_xml_t *x, unsigned char **b, size_t *cap,
-    size_t need);
-
-
 ngsp_mask_xml_t *
 ngsp_mask_xml_new(const ngsp_mask_xml_conf_t *conf)
 {
@@ -503,25 +496,16 @@ ngsp_mask_xml_new(const ngsp_mask_xml_conf_t *conf)
         return NULL;
     }
 
-    x->conf = *conf;
-
-    if (x->conf.max_depth == 0) {
-        x->conf.max_depth = NGSP_XML_DEPTH_DEFAULT;
-    }
-
-    if (x->conf.max_value == 0) {
-        x->conf.max_value = NGSP_XML_VALUE_DEFAULT;
-    }
-
     /* the other buffers grow on demand (doubling) up to their bounds */
-    x->frames = malloc(x->conf.max_depth * sizeof(ngsp_xml_frame_t));
-    x->stage = malloc(NGSP_XML_STAGE);
+    if (ngsp_mask_out_init(&x->out, &x->conf, conf) == 0) {
+        x->frames = malloc(x->conf.max_depth * sizeof(ngsp_xml_frame_t));
+    }
 
-    if (x->frames == NULL || x->stage == NULL
-        || ngsp_xml_grow(x, &x->names, &x->names_cap, 256) != 0
-        || ngsp_xml_grow(x, &x->buf, &x->buf_cap, 256) != 0
-        || ngsp_xml_grow(x, &x->res, &x->res_cap, 256) != 0
-        || ngsp_xml_grow(x, &x->pend, &x->pend_cap, 256) != 0)
+    if (x->frames == NULL
+        || ngsp_mask_grow(&x->names, &x->names_cap, 256) != 0
+        || ngsp_mask_grow(&x->buf, &x->buf_cap, 256) != 0
+        || ngsp_mask_grow(&x->res, &x->res_cap, 256) != 0
+        || ngsp_mask_grow(&x->pend, &x->pend_cap, 256) != 0)
     {
         ngsp_mask_xml_free(x);
         return NULL;
@@ -545,7 +529,7 @@ ngsp_mask_xml_free(ngsp_mask_xml_t *x)
     free(x->buf);
     free(x->res);
     free(x->pend);
-    free(x->stage);
+    ngsp_mask_out_free(&x->out);
     free(x);
 }
 
@@ -577,7 +561,7 @@ ngsp_mask_xml_reset(ngsp_mask_xml_t *x)
     x->tact = 0;
     x->held = 0;
     x->resume = 1;
-    x->staged = 0;
+    x->out.staged = 0;
     x->offset = 0;
     x->err_offset = 0;
     x->masked = 0;
@@ -642,77 +626,20 @@ ngsp_xml_count(ngsp_mask_xml_t *x, size_t n)
 }
 
 
-/* makes *b hold need bytes, doubling; -1 when out of memory */
+/* ngsp_mask_grow(), failing the rewriter when out of memory */
 static int
 ngsp_xml_grow(ngsp_mask_xml_t *x, unsigned char **b, size_t *cap,
     size_t need)
 {
-    size_t          n;
-    unsigned char  *nb;
-
-    if (need <= *cap) {
-        return 0;
-    }
-
-    n = *cap ? *cap : 256;
-    while (n < need) {
-        n *= 2;
-    }
-
-    nb = realloc(*b, n);
-    if (nb == NULL) {
+    if (ngsp_mask_grow(b, cap, need) != 0) {
         return ngsp_xml_fail(x, NGSP_MASK_ERR_NOMEM, "out of memory");
     }
-
-    *b = nb;
-    *cap = n;
 
     return 0;
 }
 
 
 /* --- output --------------------------------------------------------------- */
-
-
-static int
-ngsp_xml_stage_flush(ngsp_mask_xml_t *x)
-{
-    size_t  n = x->staged;
-
-    if (n == 0) {
-        return 0;
-    }
-
-    x->staged = 0;
-
-    return x->conf.out(x->conf.data, x->stage, n, 0);
-}
-
-
-static int
-ngsp_xml_stage_put(ngsp_mask_xml_t *x, const void *data, size_t len)
-{
-    size_t                n;
-    const unsigned char  *p = data;
-
-    while (len) {
-        if (x->staged == NGSP_XML_STAGE && ngsp_xml_stage_flush(x) != 0) {
-            return -1;
-        }
-
-        n = NGSP_XML_STAGE - x->staged;
-        if (n > len) {
-            n = len;
-        }
-
-        memcpy(x->stage + x->staged, p, n);
-        x->staged += n;
-        p += n;
-        len -= n;
-    }
-
-    return 0;
-}
 
 
 /*
@@ -752,7 +679,7 @@ ngsp_xml_put(ngsp_mask_xml_t *x, const void *data, size_t len)
         return ngsp_xml_pend(x, data, len);
     }
 
-    return ngsp_xml_stage_put(x, data, len);
+    return ngsp_mask_out_put(&x->out, data, len);
 }
 
 
@@ -769,11 +696,7 @@ ngsp_xml_deliver(ngsp_mask_xml_t *x, const unsigned char *a,
         return ngsp_xml_pend(x, a, b - a);
     }
 
-    if (ngsp_xml_stage_flush(x) != 0) {
-        return -1;
-    }
-
-    return x->conf.out(x->conf.data, a, b - a, NGSP_MASK_OUT_INPUT);
+    return ngsp_mask_out_span(&x->out, a, b);
 }
 
 
@@ -814,7 +737,7 @@ ngsp_xml_tent_keep(ngsp_mask_xml_t *x)
 
     if (x->tent == NULL && !x->held) {
         /* carried from older feeds: before this feed's run */
-        if (ngsp_xml_stage_put(x, x->pend, x->pend_len) != 0) {
+        if (ngsp_mask_out_put(&x->out, x->pend, x->pend_len) != 0) {
             return -1;
         }
         x->pend_len = 0;
@@ -921,7 +844,7 @@ ngsp_xml_held_keep(ngsp_mask_xml_t *x, const unsigned char *p)
         return 0;
     }
 
-    if (ngsp_xml_stage_put(x, x->pend, n) != 0) {
+    if (ngsp_mask_out_put(&x->out, x->pend, n) != 0) {
         return -1;
     }
 
@@ -971,9 +894,9 @@ ngsp_xml_put_escaped(ngsp_mask_xml_t *x, const unsigned char *p, size_t len,
     cls = attr ? C_ESC_ATTR : C_ESC_TEXT;
     end = p + len;
 
-    if (!x->held && len <= (NGSP_XML_STAGE - x->staged) / 6) {
+    if (!x->held && len <= (NGSP_MASK_STAGE - x->out.staged) / 6) {
         /* room for the worst case ("&quot;" for each byte): in one pass */
-        d = x->stage + x->staged;
+        d = x->out.stage + x->out.staged;
 
 #ifdef NGSP_XML_LE
         /* masked text is mostly plain: a word at a time while it is */
@@ -1005,7 +928,7 @@ ngsp_xml_put_escaped(ngsp_mask_xml_t *x, const unsigned char *p, size_t len,
             }
         }
 
-        x->staged = d - x->stage;
+        x->out.staged = d - x->out.stage;
 
         return 0;
     }
@@ -1119,29 +1042,8 @@ static int
 ngsp_xml_append_cp(ngsp_mask_xml_t *x, unsigned cp)
 {
     unsigned char  u[4];
-    size_t         n;
 
-    if (cp < 0x80) {
-        u[0] = cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = 0xc0 | (cp >> 6);
-        u[1] = 0x80 | (cp & 0x3f);
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = 0xe0 | (cp >> 12);
-        u[1] = 0x80 | ((cp >> 6) & 0x3f);
-        u[2] = 0x80 | (cp & 0x3f);
-        n = 3;
-    } else {
-        u[0] = 0xf0 | (cp >> 18);
-        u[1] = 0x80 | ((cp >> 12) & 0x3f);
-        u[2] = 0x80 | ((cp >> 6) & 0x3f);
-        u[3] = 0x80 | (cp & 0x3f);
-        n = 4;
-    }
-
-    return ngsp_xml_append(x, u, n);
+    return ngsp_xml_append(x, u, ngsp_mask_utf8(u, cp));
 }
 
 
@@ -1288,7 +1190,7 @@ ngsp_xml_markup_end(ngsp_mask_xml_t *x, const unsigned char *q)
 
 
 /* the start tag's name is complete: what becomes of the element */
-static int
+static NGSP_XML_HOT int
 ngsp_xml_start_decide(ngsp_mask_xml_t *x)
 {
     size_t                      len;
@@ -2465,7 +2367,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
     x->run = NULL;
 
-    if (ngsp_xml_stage_flush(x) != 0) {
+    if (ngsp_mask_out_flush(&x->out) != 0) {
         goto failed;
     }
 
@@ -2492,7 +2394,7 @@ failed:
 
     x->state = X_ERROR;
     x->err_offset = x->offset + (p - data);
-    x->staged = 0;
+    x->out.staged = 0;
     x->run = NULL;
 
     return x->status;
@@ -2513,7 +2415,7 @@ ngsp_mask_xml_finish(ngsp_mask_xml_t *x)
         goto failed;
     }
 
-    if (ngsp_xml_stage_flush(x) != 0) {
+    if (ngsp_mask_out_flush(&x->out) != 0) {
         x->status = NGSP_MASK_ERR_OUTPUT;
         x->why = "output failed";
         goto failed;
@@ -2525,7 +2427,7 @@ failed:
 
     x->err_offset = x->offset;
     x->state = X_ERROR;
-    x->staged = 0;
+    x->out.staged = 0;
 
     return x->status;
 }
@@ -2546,29 +2448,14 @@ static int
 ngsp_xml_collect(void *data, const unsigned char *p, size_t len,
     unsigned flags)
 {
-    size_t               n;
-    unsigned char       *nb;
     ngsp_xml_collect_t  *c = data;
 
     (void) flags;
 
-    if (*c->len + len > c->limit) {
+    if (*c->len + len > c->limit
+        || ngsp_mask_grow(c->buf, c->cap, *c->len + len) != 0)
+    {
         return -1;
-    }
-
-    if (*c->len + len > *c->cap) {
-        n = *c->cap ? *c->cap : 256;
-        while (n < *c->len + len) {
-            n *= 2;
-        }
-
-        nb = realloc(*c->buf, n);
-        if (nb == NULL) {
-            return -1;
-        }
-
-        *c->buf = nb;
-        *c->cap = n;
     }
 
     memcpy(*c->buf + *c->len, p, len);
@@ -2611,7 +2498,7 @@ ngsp_mask_xml_string(ngsp_mask_xml_t **xp, const ngsp_mask_xml_conf_t *conf,
     c.len = out_len;
     c.cap = out_cap;
     c.limit = 4 * x->conf.max_value + 4096;
-    x->conf.data = &c;
+    x->out.data = &c;
 
     st = ngsp_mask_xml_feed(x, in, len);
     if (st == NGSP_MASK_OK) {
@@ -2624,7 +2511,7 @@ ngsp_mask_xml_string(ngsp_mask_xml_t **xp, const ngsp_mask_xml_conf_t *conf,
         x->why = "masked document too long";
     }
 
-    x->conf.data = NULL;
+    x->out.data = NULL;
     *masked = x->masked;
 
     return st;
