@@ -112,9 +112,6 @@ struct ngsp_mask_json_s {
 
     ngsp_mask_xml_t            *xml;        /* for the xml action */
 
-    size_t                      offset;     /* of the current feed */
-    size_t                      err_offset;
-    size_t                      masked;
 };
 
 
@@ -216,25 +213,42 @@ ngsp_mask_json_reset(ngsp_mask_json_t *j)
     j->carry = 0;
     j->pend_len = 0;
     j->resume = 1;
-    j->out.staged = 0;
-    j->offset = 0;
-    j->err_offset = 0;
-    j->masked = 0;
+    ngsp_mask_out_reset(&j->out);
 }
 
 
 size_t
 ngsp_mask_json_masked(const ngsp_mask_json_t *j)
 {
-    return j->masked;
+    return j->out.masked;
 }
 
 
 size_t
 ngsp_mask_json_offset(const ngsp_mask_json_t *j)
 {
-    return j->err_offset;
+    return j->out.err_offset;
 }
+
+
+#if defined(__SSE2__)
+
+/* a bit for each of the 16 bytes at p that ends a plain run in a string */
+static inline unsigned
+ngsp_json_stops16(const unsigned char *p)
+{
+    __m128i  v, ctl;
+
+    v = _mm_loadu_si128((const __m128i *) p);
+    ctl = _mm_set1_epi8(0x1f);
+
+    return _mm_movemask_epi8(_mm_or_si128(
+               _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+               _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
+}
+
+#endif
 
 
 /*
@@ -249,19 +263,10 @@ static inline const unsigned char *
 ngsp_json_scan(const unsigned char *p, const unsigned char *end)
 {
 #if defined(__SSE2__)
-    int      m;
-    __m128i  v, quote, bslash, ctl;
-
-    quote = _mm_set1_epi8('"');
-    bslash = _mm_set1_epi8('\\');
-    ctl = _mm_set1_epi8(0x1f);
+    unsigned  m;
 
     while (end - p >= 16) {
-        v = _mm_loadu_si128((const __m128i *) p);
-        m = _mm_movemask_epi8(_mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                             _mm_cmpeq_epi8(v, bslash)),
-                _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
+        m = ngsp_json_stops16(p);
         if (m) {
             return p + __builtin_ctz(m);
         }
@@ -286,18 +291,9 @@ ngsp_json_clean_padded(const unsigned char *p, size_t len)
 {
 #if defined(__SSE2__)
     unsigned  m;
-    __m128i   v, quote, bslash, ctl;
-
-    quote = _mm_set1_epi8('"');
-    bslash = _mm_set1_epi8('\\');
-    ctl = _mm_set1_epi8(0x1f);
 
     for ( ;; ) {
-        v = _mm_loadu_si128((const __m128i *) p);
-        m = _mm_movemask_epi8(_mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                             _mm_cmpeq_epi8(v, bslash)),
-                _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
+        m = ngsp_json_stops16(p);
 
         if (len <= 16) {
             return (m & ((1u << len) - 1)) == 0;
@@ -561,7 +557,7 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
     }
 
     if (disp == D_SKIP) {
-        j->masked++;
+        j->out.masked++;
         if (ngsp_json_drop_pending(j) != 0) {
             return -1;
         }
@@ -572,7 +568,7 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
         }
 
         if (disp == D_REDACT) {
-            j->masked++;
+            j->out.masked++;
             if (ngsp_mask_out_put(&j->out, top ? "\"***\"" : "null",
                               top ? 5 : 4) != 0)
             {
@@ -643,7 +639,7 @@ ngsp_json_put_xml(ngsp_mask_json_t *j)
         return -1;
     }
 
-    j->masked += masked;
+    j->out.masked += masked;
 
     return ngsp_json_put_string(j, j->res, n, 0);
 }
@@ -668,7 +664,7 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
         return 0;
 
     case D_MASK:
-        j->masked++;
+        j->out.masked++;
 
         if (j->action->kind == NGSP_MASK_XML) {
             if (ngsp_json_put_xml(j) != 0) {
@@ -922,6 +918,21 @@ ngsp_json_blanks(const unsigned char *p, const unsigned char *end)
 }
 
 
+/*
+ * c is the byte at p after any blanks; leaves the loop when the blanks end
+ * the feed.
+ */
+#define BLANKS()                                                             \
+    c = *p;                                                                  \
+    if (c <= ' ') {                                                          \
+        p = ngsp_json_blanks(p, end);                                        \
+        if (p == end) {                                                      \
+            break;                                                           \
+        }                                                                    \
+        c = *p;                                                              \
+    }
+
+
 ngsp_mask_status_t
 ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     size_t size)
@@ -1072,17 +1083,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_AFTER:
         after:
-            c = *p;
-
-            if (c <= ' ') {
-                p = ngsp_json_blanks(p, end);
-
-                if (p == end) {
-                    break;
-                }
-
-                c = *p;
-            }
+            BLANKS();
 
             if (c == ',') {
                 if (!top->skip) {
@@ -1124,17 +1125,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         case ST_OBJ_FIRST:
         case ST_ARR_FIRST:
         first:
-            c = *p;
-
-            if (c <= ' ') {
-                p = ngsp_json_blanks(p, end);
-
-                if (p == end) {
-                    break;
-                }
-
-                c = *p;
-            }
+            BLANKS();
 
             if (c == (j->state == ST_OBJ_FIRST ? '}' : ']')) {
                 goto close;
@@ -1149,17 +1140,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_OBJ_KEY:
         obj_key:
-            c = *p;
-
-            if (c <= ' ') {
-                p = ngsp_json_blanks(p, end);
-
-                if (p == end) {
-                    break;
-                }
-
-                c = *p;
-            }
+            BLANKS();
 
             if (c != '"') {
                 j->status = NGSP_MASK_ERR_SYNTAX;
@@ -1196,17 +1177,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_COLON:
         colon:
-            c = *p;
-
-            if (c <= ' ') {
-                p = ngsp_json_blanks(p, end);
-
-                if (p == end) {
-                    break;
-                }
-
-                c = *p;
-            }
+            BLANKS();
 
             if (c != ':') {
                 j->status = NGSP_MASK_ERR_SYNTAX;
@@ -1219,17 +1190,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_VALUE:
         value:
-            c = *p;
-
-            if (c <= ' ') {
-                p = ngsp_json_blanks(p, end);
-
-                if (p == end) {
-                    break;
-                }
-
-                c = *p;
-            }
+            BLANKS();
 
             if (ngsp_json_value_start[c]) {
 
@@ -1266,7 +1227,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                     } else {
                         /* allow-list: removed */
                         j->disp = D_SKIP;
-                        j->masked++;
+                        j->out.masked++;
 
                         if (ngsp_json_drop_pending(j) != 0) {
                             goto failed;
@@ -1462,11 +1423,9 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     j->span = NULL;
     j->tent = NULL;
 
-    if (ngsp_mask_out_flush(&j->out) != 0) {
+    if (ngsp_mask_out_feed_end(&j->out, size) != 0) {
         goto failed;
     }
-
-    j->offset += size;
 
     return NGSP_MASK_OK;
 
@@ -1477,8 +1436,7 @@ failed:
     }
 
     j->state = ST_ERROR;
-    j->err_offset = j->offset + (p - data);
-    j->out.staged = 0;
+    ngsp_mask_out_stop(&j->out, p - data);
     j->span = NULL;
 
     return j->status;
@@ -1524,9 +1482,8 @@ failed:
         j->status = NGSP_MASK_ERR_OUTPUT;
     }
 
-    j->err_offset = j->offset;
+    ngsp_mask_out_stop(&j->out, 0);
     j->state = ST_ERROR;
-    j->out.staged = 0;
 
     return j->status;
 }

@@ -31,6 +31,9 @@ typedef struct {
     void               *data;
     unsigned char      *stage;      /* NGSP_MASK_STAGE bytes */
     size_t              staged;
+    size_t              offset;     /* of the current feed in the input */
+    size_t              err_offset;
+    size_t              masked;     /* values changed */
 } ngsp_mask_out_t;
 
 
@@ -65,6 +68,40 @@ ngsp_mask_out_flush(ngsp_mask_out_t *o)
     o->staged = 0;
 
     return o->out(o->data, o->stage, n, 0);
+}
+
+
+/* a new document: nothing staged, nothing counted */
+static inline void
+ngsp_mask_out_reset(ngsp_mask_out_t *o)
+{
+    o->staged = 0;
+    o->offset = 0;
+    o->err_offset = 0;
+    o->masked = 0;
+}
+
+
+/* a feed of size bytes ends: what is staged goes out */
+static inline int
+ngsp_mask_out_feed_end(ngsp_mask_out_t *o, size_t size)
+{
+    if (ngsp_mask_out_flush(o) != 0) {
+        return -1;
+    }
+
+    o->offset += size;
+
+    return 0;
+}
+
+
+/* the rewriter stops at byte at of the current feed; nothing more goes out */
+static inline void
+ngsp_mask_out_stop(ngsp_mask_out_t *o, size_t at)
+{
+    o->err_offset = o->offset + at;
+    o->staged = 0;
 }
 
 

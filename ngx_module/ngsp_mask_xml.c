@@ -178,9 +178,6 @@ struct ngsp_mask_xml_s {
     /* the same few element names come again and again */
     ngsp_xml_cached_t           cache[NGSP_XML_CACHE][2];
 
-    size_t                      offset;
-    size_t                      err_offset;
-    size_t                      masked;
 };
 
 
@@ -561,24 +558,21 @@ ngsp_mask_xml_reset(ngsp_mask_xml_t *x)
     x->tact = 0;
     x->held = 0;
     x->resume = 1;
-    x->out.staged = 0;
-    x->offset = 0;
-    x->err_offset = 0;
-    x->masked = 0;
+    ngsp_mask_out_reset(&x->out);
 }
 
 
 size_t
 ngsp_mask_xml_masked(const ngsp_mask_xml_t *x)
 {
-    return x->masked;
+    return x->out.masked;
 }
 
 
 size_t
 ngsp_mask_xml_offset(const ngsp_mask_xml_t *x)
 {
-    return x->err_offset;
+    return x->out.err_offset;
 }
 
 
@@ -871,7 +865,7 @@ ngsp_xml_held_drop(ngsp_mask_xml_t *x, const unsigned char *p)
     x->run = NULL;
     x->tact = 0;
     x->tent = NULL;
-    x->masked++;
+    x->out.masked++;
 
     f->held = 0;
     f->out = 0;
@@ -977,7 +971,7 @@ ngsp_xml_put_masked(ngsp_mask_xml_t *x, const ngsp_mask_action_t *act,
     size_t  n;
 
     if (act->kind == NGSP_MASK_REDACT) {
-        x->masked++;
+        x->out.masked++;
         return ngsp_xml_put(x, "***", 3);
     }
 
@@ -988,7 +982,7 @@ ngsp_xml_put_masked(ngsp_mask_xml_t *x, const ngsp_mask_action_t *act,
     }
 
     n = ngsp_mask_action_apply(act, x->conf.key, x->buf, x->len, x->res);
-    x->masked++;
+    x->out.masked++;
 
     return ngsp_xml_put_escaped(x, x->res, n, attr);
 }
@@ -1286,7 +1280,7 @@ named:
         break;
 
     case NGSP_MASK_REMOVE:
-        x->masked++;
+        x->out.masked++;
         f->kids = 0;
         f->tdisp = T_SKIP;
 
@@ -1367,7 +1361,7 @@ ngsp_xml_attr_decide(ngsp_mask_xml_t *x)
 
     case NGSP_MASK_REMOVE:
         x->adisp = A_SKIP;
-        x->masked++;
+        x->out.masked++;
         return ngsp_xml_tent_drop(x);
 
     case NGSP_MASK_REDACT:
@@ -1531,7 +1525,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                     }
 
                     if (x->tdisp == T_DROP) {
-                        x->masked++;
+                        x->out.masked++;
                         if (ngsp_xml_cut(x, p) != 0) {
                             goto failed;
                         }
@@ -1813,7 +1807,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 }
 
                 if (x->tdisp == T_DROP) {
-                    x->masked++;
+                    x->out.masked++;
                     if (ngsp_xml_tent_drop(x) != 0) {
                         goto failed;
                     }
@@ -2039,7 +2033,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 }
 
                 if (f->redact) {
-                    x->masked++;
+                    x->out.masked++;
                     if (ngsp_xml_put(x, "***", 3) != 0) {
                         goto failed;
                     }
@@ -2367,11 +2361,9 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
     x->run = NULL;
 
-    if (ngsp_mask_out_flush(&x->out) != 0) {
+    if (ngsp_mask_out_feed_end(&x->out, size) != 0) {
         goto failed;
     }
-
-    x->offset += size;
 
     return NGSP_MASK_OK;
 
@@ -2393,8 +2385,7 @@ failed:
     }
 
     x->state = X_ERROR;
-    x->err_offset = x->offset + (p - data);
-    x->out.staged = 0;
+    ngsp_mask_out_stop(&x->out, p - data);
     x->run = NULL;
 
     return x->status;
@@ -2425,9 +2416,8 @@ ngsp_mask_xml_finish(ngsp_mask_xml_t *x)
 
 failed:
 
-    x->err_offset = x->offset;
+    ngsp_mask_out_stop(&x->out, 0);
     x->state = X_ERROR;
-    x->out.staged = 0;
 
     return x->status;
 }
@@ -2512,7 +2502,7 @@ ngsp_mask_xml_string(ngsp_mask_xml_t **xp, const ngsp_mask_xml_conf_t *conf,
     }
 
     x->out.data = NULL;
-    *masked = x->masked;
+    *masked = x->out.masked;
 
     return st;
 }
