@@ -70,15 +70,12 @@ typedef struct {
 } ngsp_json_frame_t;
 
 
-struct ngsp_mask_json_s {
-    ngsp_mask_json_conf_t       conf;
-    ngsp_mask_kind_t            dflt;
+typedef struct {
+    ngsp_mask_body_t            body;       /* first: what is shared */
     uint64_t                    lens;       /* of the profile's names */
 
     ngsp_json_state_t           state;
-    ngsp_mask_status_t          status;
     size_t                      depth;
-    ngsp_json_frame_t          *frames;
 
     /* the string or literal being read */
     unsigned char               decode;     /* into buf */
@@ -92,15 +89,6 @@ struct ngsp_mask_json_s {
     const ngsp_mask_action_t   *action;     /* for D_MASK */
     ngsp_mask_name_t            key;        /* id of the last key */
 
-    unsigned char              *buf;        /* decoded key or value */
-    size_t                      len;
-    size_t                      buf_cap;
-    unsigned char              *res;        /* action output */
-    size_t                      res_cap;
-    unsigned char              *pend;       /* pending bytes of old feeds */
-    size_t                      pend_len;
-    size_t                      pend_cap;
-
     /* output */
     const unsigned char        *span;       /* open input span, or NULL */
     const unsigned char        *tent;       /* pending stretch start */
@@ -108,11 +96,10 @@ struct ngsp_mask_json_s {
     unsigned char               carry;      /* pending since an older feed */
     unsigned char               resume;     /* span open across feeds */
 
-    ngsp_mask_out_t             out;
+    ngsp_mask_body_t           *xml;        /* for the xml action */
 
-    ngsp_mask_xml_t            *xml;        /* for the xml action */
-
-};
+    ngsp_json_frame_t           frames[];   /* max_depth of them */
+} ngsp_mask_json_t;
 
 
 /* 1: ends a fast run inside a string: '"', '\\', control characters */
@@ -126,6 +113,10 @@ static void
 ngsp_json_init_tables(void)
 {
     int  c;
+
+    if (ngsp_json_init_done) {
+        return;
+    }
 
     for (c = 0; c < 0x20; c++) {
         ngsp_json_str_stop[c] = 1;
@@ -149,85 +140,28 @@ ngsp_json_init_tables(void)
 }
 
 
-ngsp_mask_json_t *
-ngsp_mask_json_new(const ngsp_mask_json_conf_t *conf)
+static void
+ngsp_json_free(ngsp_mask_body_t *b)
 {
-    ngsp_mask_json_t  *j;
-
-    if (!ngsp_json_init_done) {
-        ngsp_json_init_tables();
-    }
-
-    j = calloc(1, sizeof(ngsp_mask_json_t));
-    if (j == NULL) {
-        return NULL;
-    }
-
-    /* value buffers grow on demand (doubling) up to their bounds */
-    if (ngsp_mask_out_init(&j->out, &j->conf, conf) == 0) {
-        j->frames = malloc(j->conf.max_depth * sizeof(ngsp_json_frame_t));
-    }
-
-    if (j->frames == NULL) {
-        ngsp_mask_json_free(j);
-        return NULL;
-    }
-
-    ngsp_mask_json_reset(j);
-
-    return j;
+    ngsp_mask_body_free(((ngsp_mask_json_t *) b)->xml);
 }
 
 
-void
-ngsp_mask_json_free(ngsp_mask_json_t *j)
+static void
+ngsp_json_reset(ngsp_mask_body_t *b)
 {
-    if (j == NULL) {
-        return;
-    }
+    ngsp_mask_json_t  *j = (ngsp_mask_json_t *) b;
 
-    free(j->frames);
-    free(j->buf);
-    free(j->res);
-    free(j->pend);
-    ngsp_mask_out_free(&j->out);
-    ngsp_mask_xml_free(j->xml);
-    free(j);
-}
-
-
-void
-ngsp_mask_json_reset(ngsp_mask_json_t *j)
-{
-    j->dflt = ngsp_mask_profile_default(j->conf.profile);
-    j->lens = ngsp_mask_profile_lengths(j->conf.profile);
+    j->lens = ngsp_mask_profile_lengths(b->conf.profile);
     j->state = ST_VALUE;
-    j->status = NGSP_MASK_OK;
     j->depth = 0;
     j->esc = 0;
     j->hi = 0;
-    j->len = 0;
     j->span = NULL;
     j->tent = NULL;
     j->pending = 0;
     j->carry = 0;
-    j->pend_len = 0;
     j->resume = 1;
-    ngsp_mask_out_reset(&j->out);
-}
-
-
-size_t
-ngsp_mask_json_masked(const ngsp_mask_json_t *j)
-{
-    return j->out.masked;
-}
-
-
-size_t
-ngsp_mask_json_offset(const ngsp_mask_json_t *j)
-{
-    return j->out.err_offset;
 }
 
 
@@ -283,7 +217,7 @@ ngsp_json_scan(const unsigned char *p, const unsigned char *end)
 
 
 /*
- * 1 if [p, p + len) needs no escape, for an action's result in j->res,
+ * 1 if [p, p + len) needs no escape, for an action's result in j->body.res,
  * which has 16 bytes to spare: short results (the most) take one load.
  */
 static inline int
@@ -330,7 +264,7 @@ ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
         q = p;
         p = ngsp_json_scan(p, end);
 
-        if (p > q && ngsp_mask_out_put(&j->out, q, p - q) != 0) {
+        if (p > q && ngsp_mask_out_put(&j->body, q, p - q) != 0) {
             return -1;
         }
 
@@ -353,7 +287,7 @@ ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
             len = 6;
         }
 
-        if (ngsp_mask_out_put(&j->out, e, len) != 0) {
+        if (ngsp_mask_out_put(&j->body, e, len) != 0) {
             return -1;
         }
 
@@ -374,22 +308,22 @@ ngsp_json_put_string(ngsp_mask_json_t *j, const unsigned char *p,
 {
     unsigned char  *s;
 
-    if (len + 2 <= NGSP_MASK_STAGE - j->out.staged
+    if (len + 2 <= NGSP_MASK_STAGE - j->body.staged
         && (padded ? ngsp_json_clean_padded(p, len)
                    : ngsp_json_scan(p, p + len) == p + len))
     {
-        s = j->out.stage + j->out.staged;
+        s = j->body.stage + j->body.staged;
         s[0] = '"';
         memcpy(s + 1, p, len);
         s[len + 1] = '"';
-        j->out.staged += len + 2;
+        j->body.staged += len + 2;
 
         return 0;
     }
 
-    if (ngsp_mask_out_put(&j->out, "\"", 1) != 0
+    if (ngsp_mask_out_put(&j->body, "\"", 1) != 0
         || ngsp_json_put_escaped(j, p, len) != 0
-        || ngsp_mask_out_put(&j->out, "\"", 1) != 0)
+        || ngsp_mask_out_put(&j->body, "\"", 1) != 0)
     {
         return -1;
     }
@@ -418,18 +352,20 @@ ngsp_json_keep_pending(ngsp_mask_json_t *j, const unsigned char *data,
         if (j->carry) {
             j->carry = 0;
 
-            if (ngsp_mask_out_put(&j->out, j->pend, j->pend_len) != 0) {
+            if (ngsp_mask_out_put(&j->body, j->body.pend, j->body.pend_len)
+                != 0)
+            {
                 return -1;
             }
 
-            j->pend_len = 0;
+            j->body.pend_len = 0;
             j->span = data;
         }
     }
 
     if (disp != D_EMIT) {
         /* the value itself will not come from the input */
-        if (ngsp_mask_out_span(&j->out, j->span, p) != 0) {
+        if (ngsp_mask_out_span(&j->body, j->span, p) != 0) {
             return -1;
         }
         j->span = NULL;
@@ -454,11 +390,11 @@ ngsp_json_stretch_ok(ngsp_mask_json_t *j, const unsigned char *data,
 {
     size_t  n;
 
-    n = j->carry ? j->pend_len + (size_t) (p - data)
+    n = j->carry ? j->body.pend_len + (size_t) (p - data)
                  : (size_t) (p - j->tent);
 
-    if (n > 8 * j->conf.max_value) {
-        j->status = NGSP_MASK_ERR_VALUE;
+    if (n > 8 * j->body.conf.max_value) {
+        j->body.status = NGSP_MASK_ERR_VALUE;
         return 0;
     }
 
@@ -471,7 +407,7 @@ static int
 ngsp_json_drop_pending(ngsp_mask_json_t *j)
 {
     if (j->pending && !j->carry) {
-        if (ngsp_mask_out_span(&j->out, j->span, j->tent) != 0) {
+        if (ngsp_mask_out_span(&j->body, j->span, j->tent) != 0) {
             return -1;
         }
     }
@@ -479,7 +415,7 @@ ngsp_json_drop_pending(ngsp_mask_json_t *j)
     j->span = NULL;
     j->pending = 0;
     j->carry = 0;
-    j->pend_len = 0;
+    j->body.pend_len = 0;
 
     return 0;
 }
@@ -512,7 +448,7 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
 
     if (top) {
         if (top->type == '{') {
-            act = j->key ? ngsp_mask_profile_rule(j->conf.profile,
+            act = j->key ? ngsp_mask_profile_rule(j->body.conf.profile,
                                                   top->parent, j->key)
                          : NULL;
             parent = j->key;
@@ -527,7 +463,7 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
     }
 
     if (act == NULL) {
-        if (container || j->dflt != NGSP_MASK_REMOVE) {
+        if (container || j->body.dflt != NGSP_MASK_REMOVE) {
             disp = D_EMIT;
         } else {
             /* allow-list: a scalar no rule names; at top level, null */
@@ -557,7 +493,7 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
     }
 
     if (disp == D_SKIP) {
-        j->out.masked++;
+        j->body.masked++;
         if (ngsp_json_drop_pending(j) != 0) {
             return -1;
         }
@@ -568,8 +504,8 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
         }
 
         if (disp == D_REDACT) {
-            j->out.masked++;
-            if (ngsp_mask_out_put(&j->out, top ? "\"***\"" : "null",
+            j->body.masked++;
+            if (ngsp_mask_out_put(&j->body, top ? "\"***\"" : "null",
                               top ? 5 : 4) != 0)
             {
                 return -1;
@@ -586,8 +522,8 @@ decided:
         return 0;
     }
 
-    if (j->depth == j->conf.max_depth) {
-        j->status = NGSP_MASK_ERR_DEPTH;
+    if (j->depth == j->body.conf.max_depth) {
+        j->body.status = NGSP_MASK_ERR_DEPTH;
         return -1;
     }
 
@@ -605,7 +541,7 @@ decided:
         j->pending = 1;
         j->carry = 0;
         j->tent = p + 1;
-        j->pend_len = 0;
+        j->body.pend_len = 0;
     }
 
     return 0;
@@ -621,27 +557,24 @@ decided:
 static int
 ngsp_json_put_xml(ngsp_mask_json_t *j)
 {
-    size_t                 n, masked;
-    ngsp_mask_status_t     st;
-    ngsp_mask_xml_conf_t   xc;
+    size_t                    n, masked;
+    ngsp_mask_status_t        st;
+    ngsp_mask_stream_conf_t   xc;
 
-    xc.profile = j->conf.profile;
-    xc.key = j->conf.key;
-    xc.max_depth = j->conf.max_depth;
-    xc.max_value = j->conf.max_value;
+    xc = j->body.conf;
     xc.out = NULL;
     xc.data = NULL;
 
-    st = ngsp_mask_xml_string(&j->xml, &xc, j->buf, j->len, &j->res, &n,
-                              &j->res_cap, &masked);
+    st = ngsp_mask_xml_string(&j->xml, &xc, j->body.buf, j->body.len,
+                              &j->body.res, &n, &j->body.res_cap, &masked);
     if (st != NGSP_MASK_OK) {
-        j->status = st;
+        j->body.status = st;
         return -1;
     }
 
-    j->out.masked += masked;
+    j->body.masked += masked;
 
-    return ngsp_json_put_string(j, j->res, n, 0);
+    return ngsp_json_put_string(j, j->body.res, n, 0);
 }
 
 
@@ -650,7 +583,8 @@ static int
 ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
     const unsigned char *p_after)
 {
-    size_t  n;
+    size_t             n;
+    ngsp_mask_body_t  *b = &j->body;
 
     j->state = j->depth ? ST_AFTER : ST_DONE;
 
@@ -664,7 +598,7 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
         return 0;
 
     case D_MASK:
-        j->out.masked++;
+        b->masked++;
 
         if (j->action->kind == NGSP_MASK_XML) {
             if (ngsp_json_put_xml(j) != 0) {
@@ -675,19 +609,18 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 
         /* an empty value may have left buf unallocated; res has 16
          * bytes to spare for ngsp_json_clean_padded() */
-        n = ngsp_mask_action_out_max(j->action, j->len) + 16;
+        n = ngsp_mask_action_out_max(j->action, b->len) + 16;
 
-        if ((n > j->res_cap && ngsp_mask_grow(&j->res, &j->res_cap, n) != 0)
-            || (j->buf == NULL && ngsp_mask_grow(&j->buf, &j->buf_cap, 1)
-                                  != 0))
+        if ((n > b->res_cap && ngsp_mask_grow(&b->res, &b->res_cap, n) != 0)
+            || (b->buf == NULL && ngsp_mask_grow(&b->buf, &b->buf_cap, 1) != 0))
         {
-            j->status = NGSP_MASK_ERR_NOMEM;
+            b->status = NGSP_MASK_ERR_NOMEM;
             return -1;
         }
 
-        n = ngsp_mask_action_apply(j->action, j->conf.key, j->buf, j->len,
-                                   j->res);
-        if (ngsp_json_put_string(j, j->res, n, 1) != 0) {
+        n = ngsp_mask_action_apply(j->action, b->conf.key, b->buf, b->len,
+                                   b->res);
+        if (ngsp_json_put_string(j, b->res, n, 1) != 0) {
             return -1;
         }
         break;
@@ -713,21 +646,22 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 static int
 ngsp_json_append(ngsp_mask_json_t *j, const unsigned char *p, size_t n)
 {
-    if (n > j->conf.max_value - j->len) {
-        j->status = NGSP_MASK_ERR_VALUE;
+    ngsp_mask_body_t  *b = &j->body;
+
+    if (n > b->conf.max_value - b->len) {
+        b->status = NGSP_MASK_ERR_VALUE;
         return -1;
     }
 
-    if (j->decode) {
-        if (ngsp_mask_grow(&j->buf, &j->buf_cap, j->len + n) != 0) {
-            j->status = NGSP_MASK_ERR_NOMEM;
-            return -1;
-        }
-
-        memcpy(j->buf + j->len, p, n);
+    if (!j->decode) {
+        b->len += n;
+        return 0;
     }
 
-    j->len += n;
+    if (ngsp_mask_append(&b->buf, &b->len, &b->buf_cap, p, n) != 0) {
+        b->status = NGSP_MASK_ERR_NOMEM;
+        return -1;
+    }
 
     return 0;
 }
@@ -796,7 +730,7 @@ ngsp_json_escape(ngsp_mask_json_t *j, unsigned char c)
             j->ucode = 0;
             return 0;
         default:
-            j->status = NGSP_MASK_ERR_SYNTAX;
+            j->body.status = NGSP_MASK_ERR_SYNTAX;
             return -1;
         }
 
@@ -811,7 +745,7 @@ ngsp_json_escape(ngsp_mask_json_t *j, unsigned char c)
 
     h = ngsp_json_hex(c);
     if (h < 0) {
-        j->status = NGSP_MASK_ERR_SYNTAX;
+        j->body.status = NGSP_MASK_ERR_SYNTAX;
         return -1;
     }
 
@@ -933,18 +867,18 @@ ngsp_json_blanks(const unsigned char *p, const unsigned char *end)
     }
 
 
-ngsp_mask_status_t
-ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
-    size_t size)
+static ngsp_mask_status_t
+ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
 {
     int                   s;
     size_t                n;
     unsigned char         c;
     const unsigned char  *p, *q, *end;
     ngsp_json_frame_t    *top, *f;
+    ngsp_mask_json_t     *j = (ngsp_mask_json_t *) b;
 
     if (j->state == ST_ERROR) {
-        return j->status;
+        return b->status;
     }
 
     /* the innermost container, kept up to date as depth changes */
@@ -998,7 +932,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             if (c != '"') {
                 /* a raw control character */
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1010,8 +944,8 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             if (j->state == ST_KEY) {
                 j->key = j->decode
-                         ? ngsp_mask_profile_name(j->conf.profile, j->buf,
-                                                  j->len)
+                         ? ngsp_mask_profile_name(b->conf.profile, b->buf,
+                                                  b->len)
                          : 0;
                 j->state = ST_COLON;
                 NEXT(colon);
@@ -1038,7 +972,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             if (j->lit_word) {
                 if (c != (unsigned char) j->word[j->lit_state]) {
-                    j->status = NGSP_MASK_ERR_SYNTAX;
+                    b->status = NGSP_MASK_ERR_SYNTAX;
                     goto failed;
                 }
 
@@ -1060,7 +994,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             s = ngsp_json_num(j->lit_state, c);
 
             if (s < 0) {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1092,7 +1026,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
                     } else {
                         /* nothing before it: the comma goes */
-                        if (ngsp_mask_out_span(&j->out, j->span, p) != 0) {
+                        if (ngsp_mask_out_span(b, j->span, p) != 0) {
                             goto failed;
                         }
                         j->span = p + 1;
@@ -1116,7 +1050,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             }
 
             if (c != (top->type == '{' ? '}' : ']')) {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1143,7 +1077,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             BLANKS();
 
             if (c != '"') {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1156,13 +1090,13 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             if (q < end && *q == '"') {
                 n = q - p;
 
-                if (n > j->conf.max_value) {
-                    j->status = NGSP_MASK_ERR_VALUE;
+                if (n > b->conf.max_value) {
+                    b->status = NGSP_MASK_ERR_VALUE;
                     goto failed;
                 }
 
                 j->key = (j->decode && (j->lens >> (n < 64 ? n : 63) & 1))
-                         ? ngsp_mask_profile_name(j->conf.profile, p, n)
+                         ? ngsp_mask_profile_name(b->conf.profile, p, n)
                          : 0;
                 p = q + 1;
                 j->state = ST_COLON;
@@ -1170,7 +1104,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             }
 
             j->state = ST_KEY;
-            j->len = 0;
+            b->len = 0;
             j->esc = 0;
             j->hi = 0;
             NEXT(string);
@@ -1180,7 +1114,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             BLANKS();
 
             if (c != ':') {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1204,15 +1138,15 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                      * walk of ngsp_json_begin_value().
                      */
                     if (j->pending
-                        && (size_t) (p - j->tent) > 8 * j->conf.max_value)
+                        && (size_t) (p - j->tent) > 8 * b->conf.max_value)
                     {
-                        j->status = NGSP_MASK_ERR_VALUE;
+                        b->status = NGSP_MASK_ERR_VALUE;
                         goto failed;
                     }
 
                     j->action = NULL;
 
-                    if (j->dflt != NGSP_MASK_REMOVE) {
+                    if (b->dflt != NGSP_MASK_REMOVE) {
                         j->disp = D_EMIT;
 
                         if (j->pending) {
@@ -1227,7 +1161,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                     } else {
                         /* allow-list: removed */
                         j->disp = D_SKIP;
-                        j->out.masked++;
+                        b->masked++;
 
                         if (ngsp_json_drop_pending(j) != 0) {
                             goto failed;
@@ -1243,7 +1177,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 }
 
             } else {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1263,7 +1197,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                     q = ngsp_json_scan(p, end);
 
                     if (q < end && *q == '"'
-                        && (size_t) (q - p) <= j->conf.max_value)
+                        && (size_t) (q - p) <= b->conf.max_value)
                     {
                         p = q + 1;
 
@@ -1282,20 +1216,20 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                     q = ngsp_json_scan(p, end);
                     n = q - p;
 
-                    if (q < end && *q == '"' && n <= j->conf.max_value) {
-                        if (n > j->buf_cap
-                            && ngsp_mask_grow(&j->buf, &j->buf_cap, n) != 0)
+                    if (q < end && *q == '"' && n <= b->conf.max_value) {
+                        if (n > b->buf_cap
+                            && ngsp_mask_grow(&b->buf, &b->buf_cap, n) != 0)
                         {
-                            j->status = NGSP_MASK_ERR_NOMEM;
+                            b->status = NGSP_MASK_ERR_NOMEM;
                             goto failed;
                         }
 
                         if (n) {
                             /* an empty value may leave buf unallocated */
-                            memcpy(j->buf, p, n);
+                            memcpy(b->buf, p, n);
                         }
 
-                        j->len = n;
+                        b->len = n;
                         p = q + 1;
 
                         if (ngsp_json_end_value(j, D_MASK, p) != 0) {
@@ -1312,7 +1246,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
                 j->state = ST_STR;
                 j->decode = (j->disp == D_MASK);
-                j->len = 0;
+                b->len = 0;
                 j->esc = 0;
                 j->hi = 0;
                 NEXT(string);
@@ -1320,7 +1254,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             } else {
                 j->state = ST_LIT;
                 j->decode = (j->disp == D_MASK);
-                j->len = 0;
+                b->len = 0;
 
                 if (ngsp_json_append(j, p - 1, 1) != 0) {
                     goto failed;
@@ -1342,7 +1276,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_DONE:
             if (!ngsp_json_is_ws(*p)) {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
             p++;
@@ -1367,10 +1301,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             j->pending = 0;
             if (j->carry) {
                 j->carry = 0;
-                if (ngsp_mask_out_put(&j->out, j->pend, j->pend_len) != 0) {
+                if (ngsp_mask_out_put(b, b->pend, b->pend_len) != 0) {
                     goto failed;
                 }
-                j->pend_len = 0;
+                b->pend_len = 0;
                 j->span = data;
             }
         }
@@ -1391,7 +1325,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         }
 
         if (!j->carry) {
-            if (ngsp_mask_out_span(&j->out, j->span, j->tent) != 0) {
+            if (ngsp_mask_out_span(b, j->span, j->tent) != 0) {
                 goto failed;
             }
             q = j->tent;
@@ -1402,20 +1336,15 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             q = data;
         }
 
-        if (ngsp_mask_grow(&j->pend, &j->pend_cap, j->pend_len + (end - q))
+        if (ngsp_mask_append(&b->pend, &b->pend_len, &b->pend_cap, q, end - q)
             != 0)
         {
-            j->status = NGSP_MASK_ERR_NOMEM;
+            b->status = NGSP_MASK_ERR_NOMEM;
             goto failed;
-        }
-
-        if (end > q) {
-            memcpy(j->pend + j->pend_len, q, end - q);
-            j->pend_len += end - q;
         }
     }
 
-    if (ngsp_mask_out_span(&j->out, j->span, end) != 0) {
+    if (ngsp_mask_out_span(b, j->span, end) != 0) {
         goto failed;
     }
 
@@ -1423,7 +1352,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     j->span = NULL;
     j->tent = NULL;
 
-    if (ngsp_mask_out_feed_end(&j->out, size) != 0) {
+    if (ngsp_mask_out_feed_end(b, size) != 0) {
         goto failed;
     }
 
@@ -1431,31 +1360,28 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
 failed:
 
-    if (j->status == NGSP_MASK_OK) {
-        j->status = NGSP_MASK_ERR_OUTPUT;
-    }
-
     j->state = ST_ERROR;
-    ngsp_mask_out_stop(&j->out, p - data);
+    ngsp_mask_out_stop(b, p - data);
     j->span = NULL;
 
-    return j->status;
+    return b->status;
 }
 
 
-ngsp_mask_status_t
-ngsp_mask_json_finish(ngsp_mask_json_t *j)
+static ngsp_mask_status_t
+ngsp_json_finish(ngsp_mask_body_t *b)
 {
-    static const unsigned char  none;
+    ngsp_mask_json_t            *j = (ngsp_mask_json_t *) b;
+    static const unsigned char   none;
 
     if (j->state == ST_ERROR) {
-        return j->status;
+        return b->status;
     }
 
     if (j->state == ST_LIT && j->depth == 0 && !j->lit_word) {
         /* a top-level number ends with the input */
         if (ngsp_json_num(j->lit_state, ' ') != 0) {
-            j->status = NGSP_MASK_ERR_TRUNCATED;
+            b->status = NGSP_MASK_ERR_TRUNCATED;
             goto failed;
         }
 
@@ -1466,11 +1392,11 @@ ngsp_mask_json_finish(ngsp_mask_json_t *j)
     }
 
     if (j->state != ST_DONE) {
-        j->status = NGSP_MASK_ERR_TRUNCATED;
+        b->status = NGSP_MASK_ERR_TRUNCATED;
         goto failed;
     }
 
-    if (ngsp_mask_out_flush(&j->out) != 0) {
+    if (ngsp_mask_out_flush(b) != 0) {
         goto failed;
     }
 
@@ -1478,12 +1404,28 @@ ngsp_mask_json_finish(ngsp_mask_json_t *j)
 
 failed:
 
-    if (j->status == NGSP_MASK_OK) {
-        j->status = NGSP_MASK_ERR_OUTPUT;
-    }
-
-    ngsp_mask_out_stop(&j->out, 0);
+    ngsp_mask_out_stop(b, 0);
     j->state = ST_ERROR;
 
-    return j->status;
+    return b->status;
+}
+
+
+static const ngsp_mask_ops_t  ngsp_json_ops = {
+    .syntax = NGSP_MASK_SYNTAX_JSON,
+    .size = sizeof(ngsp_mask_json_t),
+    .frame = sizeof(ngsp_json_frame_t),
+    .init = ngsp_json_init_tables,
+    .alloc = NULL,              /* value buffers grow on demand */
+    .free = ngsp_json_free,
+    .reset = ngsp_json_reset,
+    .feed = ngsp_json_feed,
+    .finish = ngsp_json_finish
+};
+
+
+ngsp_mask_body_t *
+ngsp_mask_json_new(const ngsp_mask_stream_conf_t *conf)
+{
+    return ngsp_mask_out_new(&ngsp_json_ops, conf);
 }

@@ -1,6 +1,5 @@
 /*
- * ngsp masking: the output side every rewriter shares, the parts off the
- * hot path.
+ * ngsp masking: what every rewriter shares, the parts off the hot path.
  */
 
 #include <stdlib.h>
@@ -9,55 +8,61 @@
 #include "ngsp_mask_out.h"
 
 
-int
-ngsp_mask_out_init(ngsp_mask_out_t *o, ngsp_mask_stream_conf_t *dst,
+ngsp_mask_body_t *
+ngsp_mask_out_new(const ngsp_mask_ops_t *ops,
     const ngsp_mask_stream_conf_t *conf)
 {
-    *dst = *conf;
+    size_t             depth;
+    ngsp_mask_body_t  *b;
 
-    if (dst->max_depth == 0) {
-        dst->max_depth = NGSP_MASK_DEPTH_DEFAULT;
+    depth = conf->max_depth ? conf->max_depth : NGSP_MASK_DEPTH_DEFAULT;
+
+    b = calloc(1, ops->size + depth * ops->frame);
+    if (b == NULL) {
+        return NULL;
     }
 
-    if (dst->max_value == 0) {
-        dst->max_value = NGSP_MASK_VALUE_DEFAULT;
+    b->ops = ops;
+    b->conf = *conf;
+    b->conf.max_depth = depth;
+
+    if (b->conf.max_value == 0) {
+        b->conf.max_value = NGSP_MASK_VALUE_DEFAULT;
     }
 
-    o->out = conf->out;
-    o->data = conf->data;
-    o->staged = 0;
-    o->stage = malloc(NGSP_MASK_STAGE);
+    ops->init();
 
-    return o->stage ? 0 : -1;
-}
+    b->stage = malloc(NGSP_MASK_STAGE);
 
+    if (b->stage == NULL || (ops->alloc && ops->alloc(b) != 0)) {
+        ngsp_mask_body_free(b);
+        return NULL;
+    }
 
-void
-ngsp_mask_out_free(ngsp_mask_out_t *o)
-{
-    free(o->stage);
-    o->stage = NULL;
+    ngsp_mask_body_reset(b);
+
+    return b;
 }
 
 
 int
-ngsp_mask_out_put_slow(ngsp_mask_out_t *o, const unsigned char *p,
+ngsp_mask_out_put_slow(ngsp_mask_body_t *b, const unsigned char *p,
     size_t len)
 {
     size_t  n;
 
     while (len) {
-        if (o->staged == NGSP_MASK_STAGE && ngsp_mask_out_flush(o) != 0) {
+        if (b->staged == NGSP_MASK_STAGE && ngsp_mask_out_flush(b) != 0) {
             return -1;
         }
 
-        n = NGSP_MASK_STAGE - o->staged;
+        n = NGSP_MASK_STAGE - b->staged;
         if (n > len) {
             n = len;
         }
 
-        memcpy(o->stage + o->staged, p, n);
-        o->staged += n;
+        memcpy(b->stage + b->staged, p, n);
+        b->staged += n;
         p += n;
         len -= n;
     }
@@ -67,7 +72,7 @@ ngsp_mask_out_put_slow(ngsp_mask_out_t *o, const unsigned char *p,
 
 
 int
-ngsp_mask_grow_slow(unsigned char **b, size_t *cap, size_t need)
+ngsp_mask_grow_slow(unsigned char **buf, size_t *cap, size_t need)
 {
     size_t          n;
     unsigned char  *nb;
@@ -77,12 +82,12 @@ ngsp_mask_grow_slow(unsigned char **b, size_t *cap, size_t need)
         n *= 2;
     }
 
-    nb = realloc(*b, n);
+    nb = realloc(*buf, n);
     if (nb == NULL) {
         return -1;
     }
 
-    *b = nb;
+    *buf = nb;
     *cap = n;
 
     return 0;
