@@ -1,20 +1,15 @@
 /*
- * ngsp masking of a response body: a tagged pointer to one of the
- * rewriters.
+ * ngsp masking of a response body: any rewriter, driven through the body
+ * its struct begins with (ngsp_mask_out.h).
  */
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "ngsp_mask_body.h"
-
-
-struct ngsp_mask_body_s {
-    ngsp_mask_syntax_t   syntax;
-    ngsp_mask_status_t   status;
-    ngsp_mask_json_t    *json;
-    ngsp_mask_xml_t     *xml;
-};
+#include "ngsp_mask_json.h"
+#include "ngsp_mask_out.h"
+#include "ngsp_mask_xml.h"
 
 
 static int
@@ -71,103 +66,82 @@ ngsp_mask_body_t *
 ngsp_mask_body_new(ngsp_mask_syntax_t syntax,
     const ngsp_mask_stream_conf_t *conf)
 {
-    ngsp_mask_body_t  *s;
-
-    s = calloc(1, sizeof(ngsp_mask_body_t));
-    if (s == NULL) {
-        return NULL;
-    }
-
-    s->syntax = syntax;
-
-    if (syntax == NGSP_MASK_SYNTAX_XML) {
-        s->xml = ngsp_mask_xml_new(conf);
-
-    } else {
-        s->json = ngsp_mask_json_new(conf);
-    }
-
-    if (s->json == NULL && s->xml == NULL) {
-        free(s);
-        return NULL;
-    }
-
-    return s;
+    return (syntax == NGSP_MASK_SYNTAX_XML) ? ngsp_mask_xml_new(conf)
+                                            : ngsp_mask_json_new(conf);
 }
 
 
 void
-ngsp_mask_body_free(ngsp_mask_body_t *s)
+ngsp_mask_body_free(ngsp_mask_body_t *b)
 {
-    if (s == NULL) {
+    if (b == NULL) {
         return;
     }
 
-    ngsp_mask_json_free(s->json);
-    ngsp_mask_xml_free(s->xml);
-    free(s);
+    b->ops->free(b);
+    free(b->buf);
+    free(b->res);
+    free(b->pend);
+    free(b->stage);
+    free(b);
 }
 
 
 void
-ngsp_mask_body_reset(ngsp_mask_body_t *s)
+ngsp_mask_body_reset(ngsp_mask_body_t *b)
 {
-    s->status = NGSP_MASK_OK;
+    b->dflt = ngsp_mask_profile_default(b->conf.profile);
+    b->status = NGSP_MASK_OK;
+    b->why = NULL;
+    b->len = 0;
+    b->pend_len = 0;
+    b->staged = 0;
+    b->offset = 0;
+    b->err_offset = 0;
+    b->masked = 0;
 
-    if (s->xml) {
-        ngsp_mask_xml_reset(s->xml);
-
-    } else {
-        ngsp_mask_json_reset(s->json);
-    }
+    b->ops->reset(b);
 }
 
 
 ngsp_mask_syntax_t
-ngsp_mask_body_syntax_of(const ngsp_mask_body_t *s)
+ngsp_mask_body_syntax_of(const ngsp_mask_body_t *b)
 {
-    return s->syntax;
+    return b->ops->syntax;
 }
 
 
 ngsp_mask_status_t
-ngsp_mask_body_feed(ngsp_mask_body_t *s, const unsigned char *p,
+ngsp_mask_body_feed(ngsp_mask_body_t *b, const unsigned char *p,
     size_t len)
 {
-    s->status = s->xml ? ngsp_mask_xml_feed(s->xml, p, len)
-                       : ngsp_mask_json_feed(s->json, p, len);
-    return s->status;
+    return b->ops->feed(b, p, len);
 }
 
 
 ngsp_mask_status_t
-ngsp_mask_body_finish(ngsp_mask_body_t *s)
+ngsp_mask_body_finish(ngsp_mask_body_t *b)
 {
-    s->status = s->xml ? ngsp_mask_xml_finish(s->xml)
-                       : ngsp_mask_json_finish(s->json);
-    return s->status;
+    return b->ops->finish(b);
 }
 
 
 size_t
-ngsp_mask_body_masked(const ngsp_mask_body_t *s)
+ngsp_mask_body_masked(const ngsp_mask_body_t *b)
 {
-    return s->xml ? ngsp_mask_xml_masked(s->xml)
-                  : ngsp_mask_json_masked(s->json);
+    return b->masked;
 }
 
 
 size_t
-ngsp_mask_body_offset(const ngsp_mask_body_t *s)
+ngsp_mask_body_offset(const ngsp_mask_body_t *b)
 {
-    return s->xml ? ngsp_mask_xml_offset(s->xml)
-                  : ngsp_mask_json_offset(s->json);
+    return b->err_offset;
 }
 
 
 const char *
-ngsp_mask_body_reason(const ngsp_mask_body_t *s)
+ngsp_mask_body_reason(const ngsp_mask_body_t *b)
 {
-    return s->xml ? ngsp_mask_xml_reason(s->xml)
-                  : ngsp_mask_status_text(s->status);
+    return b->why ? b->why : ngsp_mask_status_text(b->status);
 }

@@ -9,8 +9,7 @@
 
 #include <stddef.h>
 
-#include "ngsp_mask_json.h"
-#include "ngsp_mask_xml.h"
+#include "ngsp_mask_stream.h"
 
 
 typedef enum {
@@ -30,23 +29,37 @@ typedef struct ngsp_mask_body_s  ngsp_mask_body_t;
 ngsp_mask_syntax_t ngsp_mask_body_syntax(const unsigned char *type,
     size_t len);
 
-/* malloc'ed; NULL when out of memory */
+/*
+ * A rewriter of the syntax (or ngsp_mask_json_new(), ngsp_mask_xml_new());
+ * malloc'ed; NULL when out of memory
+ */
 ngsp_mask_body_t *ngsp_mask_body_new(ngsp_mask_syntax_t syntax,
     const ngsp_mask_stream_conf_t *conf);
-void ngsp_mask_body_free(ngsp_mask_body_t *s);
+void ngsp_mask_body_free(ngsp_mask_body_t *b);
 
 /* starts again on a new document with the same configuration */
-void ngsp_mask_body_reset(ngsp_mask_body_t *s);
+void ngsp_mask_body_reset(ngsp_mask_body_t *b);
 
-ngsp_mask_syntax_t ngsp_mask_body_syntax_of(const ngsp_mask_body_t *s);
+ngsp_mask_syntax_t ngsp_mask_body_syntax_of(const ngsp_mask_body_t *b);
 
-ngsp_mask_status_t ngsp_mask_body_feed(ngsp_mask_body_t *s,
+/* the bytes of one feed may be any part of the document, even empty */
+ngsp_mask_status_t ngsp_mask_body_feed(ngsp_mask_body_t *b,
     const unsigned char *p, size_t len);
-ngsp_mask_status_t ngsp_mask_body_finish(ngsp_mask_body_t *s);
-size_t ngsp_mask_body_masked(const ngsp_mask_body_t *s);
-size_t ngsp_mask_body_offset(const ngsp_mask_body_t *s);
 
-/* why it stopped: the XML rewriter's reason, or the status's text */
-const char *ngsp_mask_body_reason(const ngsp_mask_body_t *s);
+/* end of input: NGSP_MASK_OK only after one complete document */
+ngsp_mask_status_t ngsp_mask_body_finish(ngsp_mask_body_t *b);
+
+/* values changed (removed, redacted or rewritten) so far */
+size_t ngsp_mask_body_masked(const ngsp_mask_body_t *b);
+
+/* offset of the input byte where an error was found */
+size_t ngsp_mask_body_offset(const ngsp_mask_body_t *b);
+
+/*
+ * Why it stopped, finer than the status where the rewriter knows more
+ * ("doctype refused", "mismatched end tag", ...): a static string, never
+ * input text; "ok" while there is no error.
+ */
+const char *ngsp_mask_body_reason(const ngsp_mask_body_t *b);
 
 #endif /* NGSP_MASK_BODY_H */
