@@ -232,10 +232,10 @@ static ngsp_jwt_status_t
 ngx_http_ngsp_jwt_judge(ngx_http_request_t *r, ngx_http_ngsp_loc_conf_t *lcf,
     ngx_http_ngsp_jwt_ctx_t *ctx)
 {
-    char               *text;
     size_t              len;
     json_t             *v;
     ngx_str_t          *name;
+    const char         *text;
     ngx_uint_t          i;
     ngsp_jwt_req_t     *req;
     ngsp_jwt_status_t   st;
@@ -250,35 +250,31 @@ ngx_http_ngsp_jwt_judge(ngx_http_request_t *r, ngx_http_ngsp_loc_conf_t *lcf,
         return st;
     }
 
+    /* the first agency claim present decides; a bad one is not skipped */
     name = lcf->agency_claims->elts;
+    st = NGSP_JWT_NO_AGENCY;
 
     for (i = 0; i < lcf->agency_claims->nelts; i++) {
         v = json_object_getn(ctx->jwt.claims, (char *) name[i].data,
                              name[i].len);
-        if (!json_is_string(v) || json_string_length(v) == 0) {
-            continue;
-        }
 
-        text = ngsp_jwt_claim_text(v, &len);
-        if (text == NULL) {
-            return NGSP_JWT_NO_AGENCY;
+        st = ngsp_jwt_agency(v, &text, &len);
+        if (st != NGSP_JWT_NO_AGENCY) {
+            break;
         }
-
-        ctx->agency.data = ngx_pnalloc(r->pool, len);
-        if (ctx->agency.data == NULL) {
-            free(text);
-            return NGSP_JWT_NO_AGENCY;
-        }
-
-        ngx_memcpy(ctx->agency.data, text, len);
-        ctx->agency.len = len;
-        free(text);
-        break;
     }
 
-    if (ctx->agency.len == 0) {
+    if (st != NGSP_JWT_OK) {
+        return st;
+    }
+
+    ctx->agency.data = ngx_pnalloc(r->pool, len);
+    if (ctx->agency.data == NULL) {
         return NGSP_JWT_NO_AGENCY;
     }
+
+    ngx_memcpy(ctx->agency.data, text, len);
+    ctx->agency.len = len;
 
     if (lcf->requires) {
         req = lcf->requires->elts;

@@ -383,12 +383,14 @@ def test_issuer_audience_require(nginx_factory, upstream, port, keys):
         assert r.headers["WWW-Authenticate"] == \
             'Bearer realm="LGSP \\"demo\\"", error="insufficient_scope"'
 
-    # the agency is the caller's text: escaped in the log, never a new line
-    r = get(client_id='so-x"\nforged line', scope="openid")
+    # the agency is the caller's text: escaped in the log
+    r = get(client_id='so-x"forged \\ line', scope="openid")
     assert r.status_code == 403
-    log = n.log()
-    assert 'agency "so-x\\x22\\x0aforged line"' in log
-    assert "\nforged line" not in log
+    assert 'agency "so-x\\x22forged \\x5c line"' in n.log()
+    # and one with a new line is no agency at all
+    r = get(client_id='so-x"\nforged line', scope="openid")
+    assert (r.status_code, r.headers["X-Status"]) == (401, "bad_agency")
+    assert "\nforged line" not in n.log()
 
 
 def test_token_from_cookie_or_argument(nginx_factory, upstream, port, keys):

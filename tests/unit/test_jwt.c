@@ -623,6 +623,118 @@ test_claim_text(void **state)
 }
 
 
+/* no claim text ever holds a control character: JSON escapes them */
+static void
+test_claim_text_controls(void **state)
+{
+    char    *t;
+    size_t   len;
+    json_t  *c;
+
+    c = json_loads("{\"s\":\"a\\r\\nX-Role: admin\","
+                   "\"all\":\"\\b\\f\\t\\u0001\\u001f\\u007f!\","
+                   "\"a\":[\"p\\nq\",\"r\\u0002\",3],"
+                   "\"o\":{\"k\":\"x\\ny\"},"
+                   "\"keep\":\"Nguy\u1ec5n \\\\ \\\"q\\\"\"}", 0, NULL);
+    assert_non_null(c);
+
+    t = ngsp_jwt_claim_text(ngsp_jwt_claim(c, "s", 1), &len);
+    assert_string_equal(t, "a\\r\\nX-Role: admin");
+    assert_int_equal(len, strlen(t));
+    free(t);
+
+    t = ngsp_jwt_claim_text(ngsp_jwt_claim(c, "all", 3), &len);
+    assert_string_equal(t, "\\b\\f\\t\\u0001\\u001f\\u007f!");
+    assert_int_equal(len, strlen(t));
+    free(t);
+
+    t = ngsp_jwt_claim_text(ngsp_jwt_claim(c, "a", 1), &len);
+    assert_string_equal(t, "p\\nq,r\\u0002,3");
+    assert_int_equal(len, strlen(t));
+    free(t);
+
+    t = ngsp_jwt_claim_text(ngsp_jwt_claim(c, "o", 1), &len);
+    assert_string_equal(t, "{\"k\":\"x\\ny\"}");
+    free(t);
+
+    /* printable text, UTF-8, backslashes and quotes stay as they are */
+    t = ngsp_jwt_claim_text(ngsp_jwt_claim(c, "keep", 4), &len);
+    assert_string_equal(t, "Nguy\u1ec5n \\ \"q\"");
+    assert_int_equal(len, strlen(t));
+    free(t);
+
+    json_decref(c);
+}
+
+
+static void
+test_agency(void **state)
+{
+    char               long_ok[NGSP_JWT_MAX_AGENCY + 2];
+    size_t             len;
+    json_t            *c;
+    const char        *text;
+    ngsp_jwt_status_t  st;
+
+    c = json_loads("{\"ok\":\"so-tu-phap\",\"vi\":\"S\u1edf T\u01b0 ph\u00e1p\","
+                   "\"empty\":\"\",\"null\":null,\"n\":12,\"b\":true,"
+                   "\"arr\":[\"x\"],\"obj\":{},"
+                   "\"crlf\":\"a\\r\\nX-Agency: b\",\"tab\":\"a\\tb\","
+                   "\"del\":\"a\\u007f\",\"esc\":\"\\u001b[0m\"}", 0, NULL);
+    assert_non_null(c);
+
+    text = NULL;
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "ok"), &text, &len),
+                     NGSP_JWT_OK);
+    assert_int_equal(len, 10);
+    assert_memory_equal(text, "so-tu-phap", 10);
+
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "vi"), &text, &len),
+                     NGSP_JWT_OK);
+
+    /* absent, null and empty: the next agency claim is tried */
+    assert_int_equal(ngsp_jwt_agency(NULL, &text, &len), NGSP_JWT_NO_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "empty"), &text,
+                                     &len), NGSP_JWT_NO_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "null"), &text,
+                                     &len), NGSP_JWT_NO_AGENCY);
+
+    /* present but unusable */
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "n"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "b"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "arr"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "obj"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "crlf"), &text,
+                                     &len), NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "tab"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "del"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "esc"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+
+    memset(long_ok, 'a', sizeof(long_ok) - 1);
+    long_ok[NGSP_JWT_MAX_AGENCY] = '\0';
+    json_object_set_new(c, "max", json_string(long_ok));
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "max"), &text, &len),
+                     NGSP_JWT_OK);
+    assert_int_equal(len, NGSP_JWT_MAX_AGENCY);
+
+    long_ok[NGSP_JWT_MAX_AGENCY] = 'a';
+    long_ok[NGSP_JWT_MAX_AGENCY + 1] = '\0';
+    json_object_set_new(c, "long", json_string(long_ok));
+    st = ngsp_jwt_agency(json_object_get(c, "long"), &text, &len);
+    assert_int_equal(st, NGSP_JWT_BAD_AGENCY);
+    assert_string_equal(ngsp_jwt_status_name(st), "bad_agency");
+
+    json_decref(c);
+}
+
+
 int
 main(void)
 {
@@ -642,6 +754,8 @@ main(void)
         cmocka_unit_test(test_key_errors),
         cmocka_unit_test(test_jwks),
         cmocka_unit_test(test_claim_text),
+        cmocka_unit_test(test_claim_text_controls),
+        cmocka_unit_test(test_agency),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
