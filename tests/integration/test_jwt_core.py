@@ -503,3 +503,58 @@ def test_jwt_on_without_keys_is_a_config_error(nginx_factory, upstream,
     ok, out = n.check()
     assert not ok
     assert "ngsp_jwt_key_file" in out
+
+
+def private_jwk(key, kid):
+    from jwt.algorithms import ECAlgorithm
+    alg = RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else ECAlgorithm
+    j = json.loads(alg.to_jwk(key))
+    assert "d" in j
+    j["kid"] = kid
+    return j
+
+
+@pytest.mark.parametrize("which", ["rsa", "ec", "jwks"])
+def test_private_jwk_refused(nginx_factory, upstream, port, keys, which):
+    if which == "rsa":
+        path = keys.file("priv.jwk", json.dumps(private_jwk(keys.rsa, "r1")))
+        named = 'JWK, kid "r1": holds a private key'
+    elif which == "ec":
+        path = keys.file("priv.jwk", json.dumps(private_jwk(keys.ec, "e1")))
+        named = 'JWK, kid "e1": holds a private key'
+    else:
+        pub = json.loads(RSAAlgorithm.to_jwk(keys.rsa.public_key()))
+        pub["kid"] = "pub"
+        path = keys.file("mixed.jwks", json.dumps(
+            {"keys": [pub, private_jwk(keys.rsa2, "leaked")]}))
+        named = 'key #2, kid "leaked": holds a private key'
+    n = nginx_factory(server(port, upstream, f"ngsp_jwt_key_file {path};"),
+                      start=False)
+    ok, out = n.check()
+    assert not ok, out
+    assert f'cannot load key file "{path}"' in out
+    assert named in out
+    assert "nginx.conf:" in out
+    # the private members never reach the message
+    for key in (keys.rsa2 if which == "jwks" else
+                keys.rsa if which == "rsa" else keys.ec,):
+        for m, v in private_jwk(key, "x").items():
+            if m in ("d", "p", "q", "dp", "dq", "qi"):
+                assert v not in out
+
+
+def test_public_jwk_and_oct_jwk_accepted(nginx_factory, upstream, port,
+                                         keys):
+    pub = json.loads(RSAAlgorithm.to_jwk(keys.rsa.public_key()))
+    pub["kid"] = "pub"
+    oct_ = {"kty": "oct", "kid": "h1", "alg": "HS256",
+            "k": b64(HS_SECRET)}
+    path = keys.file("ok.jwks", json.dumps({"keys": [pub, oct_]}))
+    nginx_factory(server(port, upstream, f"ngsp_jwt_key_file {path};"),
+                  ports=[port])
+    upstream.routes["*"] = Reply(b"ok")
+    t = pyjwt.encode(claims(), HS_SECRET, algorithm="HS256",
+                     headers={"kid": "h1"})
+    r = requests.get(f"http://127.0.0.1:{port}/",
+                     headers={"Authorization": "Bearer " + t})
+    assert r.status_code == 200

@@ -593,6 +593,92 @@ test_jwks(void **state)
 }
 
 
+/* the public members of the test RSA key, base64url */
+static void
+rsa_ne(char **n, char **e)
+{
+    int             len;
+    BIGNUM         *bn = NULL;
+    unsigned char   buf[512];
+
+    EVP_PKEY_get_bn_param(rsa, OSSL_PKEY_PARAM_RSA_N, &bn);
+    len = BN_bn2bin(bn, buf);
+    *n = b64(buf, (size_t) len);
+    BN_free(bn);
+    bn = NULL;
+
+    EVP_PKEY_get_bn_param(rsa, OSSL_PKEY_PARAM_RSA_E, &bn);
+    len = BN_bn2bin(bn, buf);
+    *e = b64(buf, (size_t) len);
+    BN_free(bn);
+}
+
+
+/* private key members refuse the file, naming the key and its kid */
+static void
+test_private_jwk(void **state)
+{
+    char                jwk[2048], err[256], *n, *e;
+    size_t              i;
+    ngsp_jwt_keyset_t  *ks;
+    static const char  *members[] = { "d", "p", "q", "dp", "dq", "qi",
+                                      "oth" };
+
+    rsa_ne(&n, &e);
+    ks = ngsp_jwt_keyset_new();
+
+    for (i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+        snprintf(jwk, sizeof(jwk), "{\"kty\":\"RSA\",\"kid\":\"r1\","
+                 "\"n\":\"%s\",\"e\":\"%s\",\"%s\":\"AQAB\"}", n, e,
+                 members[i]);
+        assert_int_equal(add(ks, jwk, 0, NULL, err), -1);
+        assert_non_null(strstr(err, "kid \"r1\""));
+        assert_non_null(strstr(err, "private key"));
+        assert_non_null(strstr(err, members[i]));
+    }
+
+    /* an EC or OKP private key ("d"), even one meant for encryption */
+    assert_int_equal(add(ks, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"e1\","
+                     "\"x\":\"AAAA\",\"y\":\"AAAA\",\"d\":\"AAAA\"}", 0, NULL,
+                     err), -1);
+    assert_non_null(strstr(err, "JWK, kid \"e1\": holds a private key"));
+    assert_int_equal(add(ks, "{\"kty\":\"OKP\",\"crv\":\"Ed25519\","
+                     "\"use\":\"enc\",\"x\":\"AAAA\",\"d\":\"AAAA\"}", 0, NULL,
+                     err), -1);
+    assert_non_null(strstr(err, "JWK, no kid: holds a private key"));
+
+    /* a JWK without a kid of its own is named by the directive's kid= */
+    assert_int_equal(add(ks, "{\"kty\":\"EC\",\"crv\":\"P-256\","
+                     "\"x\":\"AAAA\",\"y\":\"AAAA\",\"d\":\"AAAA\"}", 0, "given",
+                     err), -1);
+    assert_non_null(strstr(err, "kid \"given\""));
+
+    /* one private key among public ones refuses the whole set */
+    snprintf(jwk, sizeof(jwk), "{\"keys\":["
+             "{\"kty\":\"RSA\",\"kid\":\"pub\",\"n\":\"%s\",\"e\":\"%s\"},"
+             "{\"kty\":\"RSA\",\"kid\":\"priv\",\"n\":\"%s\",\"e\":\"%s\","
+             "\"d\":\"AQAB\",\"p\":\"AQAB\"}]}", n, e, n, e);
+    assert_int_equal(add(ks, jwk, 0, NULL, err), -1);
+    assert_non_null(strstr(err, "key #2, kid \"priv\": holds a private key"));
+    assert_int_equal(ngsp_jwt_keyset_count(ks), 0);
+
+    /* an oct key's "k" is the shared secret itself: accepted */
+    assert_int_equal(add(ks, "{\"kty\":\"oct\",\"kid\":\"h\",\"k\":"
+                     "\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\"}", 0,
+                     NULL, err), 1);
+
+    /* the public part of the same RSA key loads */
+    snprintf(jwk, sizeof(jwk), "{\"kty\":\"RSA\",\"kid\":\"r1\","
+             "\"n\":\"%s\",\"e\":\"%s\"}", n, e);
+    assert_int_equal(add(ks, jwk, 0, NULL, err), 1);
+    assert_int_equal(ngsp_jwt_keyset_count(ks), 2);
+
+    ngsp_jwt_keyset_free(ks);
+    free(n);
+    free(e);
+}
+
+
 static void
 test_claim_text(void **state)
 {
@@ -753,6 +839,7 @@ main(void)
         cmocka_unit_test(test_require),
         cmocka_unit_test(test_key_errors),
         cmocka_unit_test(test_jwks),
+        cmocka_unit_test(test_private_jwk),
         cmocka_unit_test(test_claim_text),
         cmocka_unit_test(test_claim_text_controls),
         cmocka_unit_test(test_agency),
