@@ -516,18 +516,17 @@ def private_jwk(key, kid):
 
 @pytest.mark.parametrize("which", ["rsa", "ec", "jwks"])
 def test_private_jwk_refused(nginx_factory, upstream, port, keys, which):
-    if which == "rsa":
-        path = keys.file("priv.jwk", json.dumps(private_jwk(keys.rsa, "r1")))
-        named = 'JWK, kid "r1": holds a private key'
-    elif which == "ec":
-        path = keys.file("priv.jwk", json.dumps(private_jwk(keys.ec, "e1")))
-        named = 'JWK, kid "e1": holds a private key'
-    else:
+    if which == "jwks":
         pub = json.loads(RSAAlgorithm.to_jwk(keys.rsa.public_key()))
         pub["kid"] = "pub"
-        path = keys.file("mixed.jwks", json.dumps(
-            {"keys": [pub, private_jwk(keys.rsa2, "leaked")]}))
+        priv = private_jwk(keys.rsa2, "leaked")
+        path = keys.file("mixed.jwks", json.dumps({"keys": [pub, priv]}))
         named = 'key #2, kid "leaked": holds a private key'
+    else:
+        key = keys.rsa if which == "rsa" else keys.ec
+        priv = private_jwk(key, which + "1")
+        path = keys.file("priv.jwk", json.dumps(priv))
+        named = f'JWK, kid "{which}1": holds a private key (member "d")'
     n = nginx_factory(server(port, upstream, f"ngsp_jwt_key_file {path};"),
                       start=False)
     ok, out = n.check()
@@ -535,12 +534,7 @@ def test_private_jwk_refused(nginx_factory, upstream, port, keys, which):
     assert f'cannot load key file "{path}"' in out
     assert named in out
     assert "nginx.conf:" in out
-    # the private members never reach the message
-    for key in (keys.rsa2 if which == "jwks" else
-                keys.rsa if which == "rsa" else keys.ec,):
-        for m, v in private_jwk(key, "x").items():
-            if m in ("d", "p", "q", "dp", "dq", "qi"):
-                assert v not in out
+    assert priv["d"] not in out
 
 
 def test_public_jwk_and_oct_jwk_accepted(nginx_factory, upstream, port,
