@@ -93,7 +93,17 @@ SERVER_READS = {
     "plain": "",
     "set": "set $who $ngsp_agency$ngsp_jwt_status$ngsp_jwt_claim_role;",
     "if": 'if ($ngsp_jwt_status = "ok") { set $early yes; }',
+    # a map keeps its first value (unless volatile); the reads it makes
+    # must not decide for the final location either
+    "map": "set $tier $agency_tier;",
 }
+
+MAP = """
+    map $ngsp_agency $agency_tier {
+        default      $ngsp_jwt_status;
+        so-tu-phap   gold;
+    }
+"""
 
 
 
@@ -111,7 +121,7 @@ def sites(nginx_factory, upstream, keys):
             {LOCATIONS.format(show=show)}
         }}""" for kind, read in SERVER_READS.items())
     nginx_factory(f"ngsp_jwt_key_file {keys.pem(keys.rsa, 'rsa.pem')};"
-                  + servers, ports=list(ports.values()))
+                  + MAP + servers, ports=list(ports.values()))
 
     def get(kind, path, token=None, cookie=None):
         h = {"Authorization": "Bearer " + token} if token else {}
