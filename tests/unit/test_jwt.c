@@ -649,8 +649,8 @@ test_private_jwk(void **state)
 
     /* a JWK without a kid of its own is named by the directive's kid= */
     assert_int_equal(add(ks, "{\"kty\":\"EC\",\"crv\":\"P-256\","
-                     "\"x\":\"AAAA\",\"y\":\"AAAA\",\"d\":\"AAAA\"}", 0, "given",
-                     err), -1);
+                     "\"x\":\"AAAA\",\"y\":\"AAAA\",\"d\":\"AAAA\"}", 0,
+                     "given", err), -1);
     assert_non_null(strstr(err, "kid \"given\""));
 
     /* one private key among public ones refuses the whole set */
@@ -762,7 +762,8 @@ test_agency(void **state)
     const char        *text;
     ngsp_jwt_status_t  st;
 
-    c = json_loads("{\"ok\":\"so-tu-phap\",\"vi\":\"S\u1edf T\u01b0 ph\u00e1p\","
+    c = json_loads("{\"ok\":\"so-tu-phap\","
+                   "\"vi\":\"S\u1edf T\u01b0 ph\u00e1p\","
                    "\"empty\":\"\",\"null\":null,\"n\":12,\"b\":true,"
                    "\"arr\":[\"x\"],\"obj\":{},"
                    "\"crlf\":\"a\\r\\nX-Agency: b\",\"tab\":\"a\\tb\","
