@@ -107,7 +107,16 @@ def raw_upstream():
     u.stop()
 
 
-def conf(port, up, raw, keyfile, missing):
+PASS = """
+            location /pass/ {{
+                ngsp_mask citizen_basic;
+                ngsp_mask_pass_types application/pdf image/*
+                                     application/*;
+                proxy_pass http://127.0.0.1:{up};
+            }}"""
+
+
+def conf(port, up, raw, keyfile, missing, extra=""):
     return f"""
         ngsp_mask_hash_key {keyfile};
         {PROFILES}
@@ -125,12 +134,7 @@ def conf(port, up, raw, keyfile, missing):
             location /rawoff/ {{
                 proxy_pass http://127.0.0.1:{raw}/raw/;
             }}
-            location /pass/ {{
-                ngsp_mask citizen_basic;
-                ngsp_mask_pass_types application/pdf image/*
-                                     application/*;
-                proxy_pass http://127.0.0.1:{up};
-            }}
+{extra}
             location /nobuf/ {{
                 ngsp_mask citizen_basic;
                 proxy_buffering off;
@@ -152,10 +156,10 @@ def conf(port, up, raw, keyfile, missing):
         }}"""
 
 
-@pytest.fixture
-def site(nginx_factory, upstream, raw_upstream, port, keyfile):
+def make_site(nginx_factory, upstream, raw_upstream, port, keyfile,
+              extra=""):
     n = nginx_factory(conf(port, upstream.port, raw_upstream.port, keyfile,
-                           free_port()),
+                           free_port(), extra.format(up=upstream.port)),
                       ports=[port])
 
     def get(path, **kw):
@@ -164,6 +168,11 @@ def site(nginx_factory, upstream, raw_upstream, port, keyfile):
     get.nginx = n
     get.port = port
     return get
+
+
+@pytest.fixture
+def site(nginx_factory, upstream, raw_upstream, port, keyfile):
+    return make_site(nginx_factory, upstream, raw_upstream, port, keyfile)
 
 
 def refused(site, path, why, headers=None):
@@ -382,7 +391,9 @@ def test_head_204_304_of_other_types(site, upstream):
     assert r.status_code == 502
 
 
-def test_pass_types(site, upstream):
+def test_pass_types(nginx_factory, upstream, raw_upstream, port, keyfile):
+    site = make_site(nginx_factory, upstream, raw_upstream, port, keyfile,
+                     PASS)
     pdf = b"%PDF-1.7\n001099012345 Nguy\xe1\xbb\x85n V\xc4\x83n An\n%%EOF\n"
     upstream.routes["/pass/a.pdf"] = Reply(pdf, headers={
         "Content-Type": "application/pdf", "ETag": '"p1"'})
