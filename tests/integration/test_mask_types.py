@@ -8,11 +8,13 @@ Leak checks read the raw bytes (HTTP/1.0, so no chunk framing can split
 a value) and look for the fixture's identifiers and name in clear.
 """
 
+import gzip
 import json
 import re
 import socket
 import threading
 import time
+import zlib
 
 import pytest
 import requests
@@ -306,6 +308,24 @@ def test_other_types_that_look_like_xml_are_masked(site, upstream):
     assert status_of(head) == 200, head
     assert b"********2345" in data
     assert_nothing_clear(data)
+
+
+@pytest.mark.parametrize("enc", ["gzip", "deflate"])
+def test_compressed_other_types_are_read_inflated(site, upstream, enc):
+    def z(data):
+        if enc == "gzip":
+            return gzip.compress(data)
+        return zlib.compress(data)
+    upstream.routes["/z"] = Reply(z(b"\n" + RECORD), headers={
+        "Content-Type": "text/plain", "Content-Encoding": enc})
+    head, data = raw_get(site.port, "/z")
+    assert status_of(head) == 200, head
+    assert "content-encoding" not in head.lower()
+    assert json.loads(data)["CongDan"]["SoDinhDanh"] == "********2345"
+    assert_nothing_clear(data)
+    upstream.routes["/zf"] = Reply(z(FORM), headers={
+        "Content-Type": "text/plain", "Content-Encoding": enc})
+    refused(site, "/zf", "body is neither JSON nor XML")
 
 
 def test_repeated_content_type_refused(site, raw_upstream):
