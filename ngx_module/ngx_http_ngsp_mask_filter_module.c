@@ -4,11 +4,14 @@
  *
  * Request side: with masking on, the upstream is asked for the whole
  * body, unencoded (see ngx_http_ngsp_mask_request_headers()).  Header
- * filter: picks the profile, drops Content-Length, weakens the ETag,
+ * filter: picks the profile, refuses an interim (1xx) response, decides
+ * by Content-Type to mask, pass or refuse (ngx_http_ngsp_mask_type.c),
+ * drops Content-Length, weakens the ETag,
  * turns ranges off, and takes a gzip/deflate body it still gets for
  * inflating.  Body filter:
  * feeds the streaming rewriter (ngsp_mask_json.c or ngsp_mask_xml.c, by
- * the Content-Type: ngsp_mask_body.c) buffer by buffer;
+ * the Content-Type or the body's first bytes: ngsp_mask_body.c) buffer
+ * by buffer;
  * long unchanged spans go out as buffers pointing into the upstream's own,
  * rewritten bytes and short spans are copied into small buffers of our own
  * that are recycled; an upstream buffer is released only once all output
