@@ -64,7 +64,8 @@ class RawUpstream:
         self.sock.bind(("127.0.0.1", self.port))
         self.sock.listen(64)
         self.stopped = False
-        threading.Thread(target=self.run, daemon=True).start()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
 
     def run(self):
         while not self.stopped:
@@ -98,7 +99,14 @@ class RawUpstream:
             c.close()
 
     def stop(self):
+        # shutdown wakes the blocked accept: a socket only closed would
+        # keep listening for it, and answer the next test's nginx
         self.stopped = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(5)
         self.sock.close()
 
 
