@@ -58,7 +58,7 @@ $(B)/nginx/objs/Makefile: config $(B)/.srclist
 
 $(B)/ngx_http_ngsp_module.so: $(B)/nginx/objs/Makefile FORCE
 	$(MAKE) -s -C $(B)/nginx -f objs/Makefile modules
-	cp $(B)/nginx/objs/ngx_http_ngsp_module.so $@
+	@tools/install-module $(B)/nginx/objs/ngx_http_ngsp_module.so $@
 
 # --- engines, unit tests, tools -----------------------------------------
 

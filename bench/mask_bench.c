@@ -115,10 +115,10 @@ static double
 run_engine(ngsp_mask_profile_t *p, ngsp_mask_key_t *k, unsigned char *in,
     size_t len, ngsp_mask_out_pt out)
 {
-    double                  t;
-    size_t                  off, n;
-    ngsp_mask_json_t       *j;
-    ngsp_mask_json_conf_t   c = { 0 };
+    double                   t;
+    size_t                   off, n;
+    ngsp_mask_body_t        *j;
+    ngsp_mask_stream_conf_t  c = { 0 };
 
     c.profile = p;
     c.key = k;
@@ -130,18 +130,18 @@ run_engine(ngsp_mask_profile_t *p, ngsp_mask_key_t *k, unsigned char *in,
 
     for (off = 0; off < len; off += n) {
         n = len - off < PIECE ? len - off : PIECE;
-        if (ngsp_mask_json_feed(j, in + off, n) != NGSP_MASK_OK) {
+        if (ngsp_mask_body_feed(j, in + off, n) != NGSP_MASK_OK) {
             fprintf(stderr, "engine failed\n");
             exit(1);
         }
     }
 
-    if (ngsp_mask_json_finish(j) != NGSP_MASK_OK) {
+    if (ngsp_mask_body_finish(j) != NGSP_MASK_OK) {
         fprintf(stderr, "engine failed at the end\n");
         exit(1);
     }
 
-    ngsp_mask_json_free(j);
+    ngsp_mask_body_free(j);
 
     return now() - t;
 }

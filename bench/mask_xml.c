@@ -263,10 +263,10 @@ static double
 run_ngsp(const ngsp_mask_profile_t *prof, const ngsp_mask_key_t *key,
     const unsigned char *doc, size_t len, out_t *o, size_t *masked)
 {
-    size_t                 i, n;
-    double                 t;
-    ngsp_mask_xml_t       *x;
-    ngsp_mask_xml_conf_t   conf;
+    size_t                   i, n;
+    double                   t;
+    ngsp_mask_body_t        *x;
+    ngsp_mask_stream_conf_t  conf;
 
     conf.profile = prof;
     conf.key = key;
@@ -282,19 +282,19 @@ run_ngsp(const ngsp_mask_profile_t *prof, const ngsp_mask_key_t *key,
 
     for (i = 0; i < len; i += n) {
         n = len - i < piece ? len - i : piece;
-        if (ngsp_mask_xml_feed(x, doc + i, n) != NGSP_MASK_OK) {
+        if (ngsp_mask_body_feed(x, doc + i, n) != NGSP_MASK_OK) {
             break;
         }
     }
 
-    if (ngsp_mask_xml_finish(x) != NGSP_MASK_OK) {
-        fprintf(stderr, "mask_xml: %s at %zu\n", ngsp_mask_xml_reason(x),
-                ngsp_mask_xml_offset(x));
+    if (ngsp_mask_body_finish(x) != NGSP_MASK_OK) {
+        fprintf(stderr, "mask_xml: %s at %zu\n", ngsp_mask_body_reason(x),
+                ngsp_mask_body_offset(x));
         exit(1);
     }
 
-    *masked = ngsp_mask_xml_masked(x);
-    ngsp_mask_xml_free(x);
+    *masked = ngsp_mask_body_masked(x);
+    ngsp_mask_body_free(x);
 
     return cpu_s() - t;
 }

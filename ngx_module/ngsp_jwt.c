@@ -24,7 +24,8 @@ static const char  *ngsp_jwt_status_names[] = {
     "bad_claim",
     "unsupported_crit",
     "claim_failed",
-    "no_agency"
+    "no_agency",
+    "bad_agency"
 };
 
 
@@ -441,15 +442,81 @@ ngsp_jwt_scalar_text(json_t *v)
 }
 
 
-char *
-ngsp_jwt_claim_text(json_t *v, size_t *len)
+static int
+ngsp_jwt_is_control(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+
+/* the text with its control characters JSON-escaped; frees t on change */
+static char *
+ngsp_jwt_escape_controls(char *t, size_t *len)
+{
+    char           *out, *p;
+    size_t          i, n;
+    unsigned char   c;
+    static const char  hex[] = "0123456789abcdef";
+
+    n = 0;
+
+    for (i = 0; i < *len; i++) {
+        if (ngsp_jwt_is_control((unsigned char) t[i])) {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return t;
+    }
+
+    /* "\u00XX" is the longest form: 5 more bytes per character */
+    out = malloc(*len + 5 * n + 1);
+    if (out == NULL) {
+        free(t);
+        return NULL;
+    }
+
+    p = out;
+
+    for (i = 0; i < *len; i++) {
+        c = (unsigned char) t[i];
+
+        if (!ngsp_jwt_is_control(c)) {
+            *p++ = (char) c;
+            continue;
+        }
+
+        *p++ = '\\';
+
+        switch (c) {
+        case '\b': *p++ = 'b'; break;
+        case '\f': *p++ = 'f'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+        }
+    }
+
+    *p = '\0';
+    *len = (size_t) (p - out);
+    free(t);
+
+    return out;
+}
+
+
+static char *
+ngsp_jwt_claim_raw_text(json_t *v, size_t *len)
 {
     char    *out, *t, *p;
     size_t   i, n, tl;
-
-    if (v == NULL || json_is_null(v)) {
-        return NULL;
-    }
 
     if (json_is_string(v)) {
         *len = json_string_length(v);
@@ -497,6 +564,63 @@ ngsp_jwt_claim_text(json_t *v, size_t *len)
     }
 
     return out;
+}
+
+
+char *
+ngsp_jwt_claim_text(json_t *v, size_t *len)
+{
+    char  *t;
+
+    if (v == NULL || json_is_null(v)) {
+        return NULL;
+    }
+
+    t = ngsp_jwt_claim_raw_text(v, len);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    return ngsp_jwt_escape_controls(t, len);
+}
+
+
+ngsp_jwt_status_t
+ngsp_jwt_agency(json_t *v, const char **text, size_t *len)
+{
+    size_t       i, n;
+    const char  *s;
+
+    if (v == NULL || json_is_null(v)) {
+        return NGSP_JWT_NO_AGENCY;
+    }
+
+    /* a number or an array is no agency to guess a text for */
+    if (!json_is_string(v)) {
+        return NGSP_JWT_BAD_AGENCY;
+    }
+
+    s = json_string_value(v);
+    n = json_string_length(v);
+
+    if (n == 0) {
+        return NGSP_JWT_NO_AGENCY;
+    }
+
+    if (n > NGSP_JWT_MAX_AGENCY) {
+        return NGSP_JWT_BAD_AGENCY;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngsp_jwt_is_control((unsigned char) s[i])) {
+            return NGSP_JWT_BAD_AGENCY;
+        }
+    }
+
+    *text = s;
+    *len = n;
+
+    return NGSP_JWT_OK;
 }
 
 

@@ -19,6 +19,9 @@
 /* the longest token looked at; longer ones are refused unread */
 #define NGSP_JWT_MAX_TOKEN  16384
 
+/* the longest agency, in bytes: it goes into headers, logs and keys */
+#define NGSP_JWT_MAX_AGENCY  256
+
 
 typedef enum {
     NGSP_JWT_OK = 0,
@@ -35,6 +38,8 @@ typedef enum {
     NGSP_JWT_UNSUPPORTED_CRIT,  /* crit names a parameter we do not know */
     NGSP_JWT_CLAIM_FAILED,      /* an ngsp_jwt_require rule did not hold */
     NGSP_JWT_NO_AGENCY,         /* none of the agency claims is present */
+    NGSP_JWT_BAD_AGENCY,        /* not a string, too long, or a control
+                                   character in it */
     NGSP_JWT_STATUS_MAX
 } ngsp_jwt_status_t;
 
@@ -132,9 +137,21 @@ json_t *ngsp_jwt_claim(json_t *obj, const char *name, size_t len);
 /*
  * The text of a scalar claim: a string as is, a number or boolean as its
  * JSON text, an array of scalars joined by ","; an object as compact JSON.
- * Returns a malloc()ed string, or NULL.
+ * Control characters (0x00-0x1F, 0x7F) are escaped as JSON escapes them
+ * (\n, \r, \t, \u007f), so the text can never split a header or a log
+ * line.  Returns a malloc()ed string, or NULL.
  */
 char *ngsp_jwt_claim_text(json_t *v, size_t *len);
+
+/*
+ * Judges one agency claim: NGSP_JWT_OK with its text (owned by v) when it
+ * is a usable agency; NGSP_JWT_NO_AGENCY when it is absent, null or "" (the
+ * next agency claim is tried); NGSP_JWT_BAD_AGENCY when it is present but
+ * not a string, longer than NGSP_JWT_MAX_AGENCY bytes or holds a control
+ * character.
+ */
+ngsp_jwt_status_t ngsp_jwt_agency(json_t *v, const char **text,
+    size_t *len);
 
 
 typedef enum {

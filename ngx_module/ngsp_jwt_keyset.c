@@ -485,6 +485,28 @@ done:
 }
 
 
+/*
+ * The first private key member of a JWK (RFC 7518 §6.2.2, §6.3.2), or NULL.
+ * An oct key's "k" is the shared secret that HS* verification needs, so it
+ * is not one.
+ */
+static const char *
+ngsp_jwk_private_member(json_t *jwk)
+{
+    size_t              i;
+    static const char  *members[] = { "d", "p", "q", "dp", "dq", "qi",
+                                      "oth" };
+
+    for (i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+        if (json_object_get(jwk, members[i])) {
+            return members[i];
+        }
+    }
+
+    return NULL;
+}
+
+
 static int
 ngsp_jwk_add(ngsp_jwt_keyset_t *ks, json_t *jwk, unsigned pin,
     const char *kid, const char *what, char *err, size_t errlen)
@@ -500,6 +522,26 @@ ngsp_jwk_add(ngsp_jwt_keyset_t *ks, json_t *jwk, unsigned pin,
 
     if (!json_is_object(jwk)) {
         ngsp_err(err, errlen, "%s: a JWK is not a JSON object", what);
+        return -1;
+    }
+
+    /* signing material has no business on the gateway, whatever its use */
+    s = ngsp_jwk_private_member(jwk);
+    if (s) {
+        v = json_object_get(jwk, "kid");
+        if (json_is_string(v)) {
+            kid = json_string_value(v);
+        }
+
+        if (kid) {
+            ngsp_err(err, errlen, "%s, kid \"%.64s\": holds a private key "
+                     "(member \"%s\"): give the public key only", what, kid,
+                     s);
+        } else {
+            ngsp_err(err, errlen, "%s, no kid: holds a private key (member "
+                     "\"%s\"): give the public key only", what, s);
+        }
+
         return -1;
     }
 
@@ -621,10 +663,11 @@ static int
 ngsp_jwt_keyset_add_json(ngsp_jwt_keyset_t *ks, const unsigned char *data,
     size_t len, unsigned pin, const char *kid, char *err, size_t errlen)
 {
-    int           rc, n;
-    size_t        i;
-    json_t       *root, *keys;
-    json_error_t  jerr;
+    int            rc, n;
+    size_t         i, nkeys;
+    json_t        *root, *keys;
+    json_error_t   jerr;
+    unsigned char  digest[32];
 
     root = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES,
                       &jerr);
@@ -636,6 +679,10 @@ ngsp_jwt_keyset_add_json(ngsp_jwt_keyset_t *ks, const unsigned char *data,
 
     keys = json_object_get(root, "keys");
     n = 0;
+
+    /* a file loads whole or not at all */
+    nkeys = ks->nkeys;
+    memcpy(digest, ks->digest, sizeof(digest));
 
     if (json_is_array(keys)) {
         if (kid) {
@@ -652,6 +699,11 @@ ngsp_jwt_keyset_add_json(ngsp_jwt_keyset_t *ks, const unsigned char *data,
             rc = ngsp_jwk_add(ks, json_array_get(keys, i), pin, NULL, what,
                               err, errlen);
             if (rc < 0) {
+                while (ks->nkeys > nkeys) {
+                    ngsp_jwt_key_clear(&ks->keys[--ks->nkeys]);
+                }
+
+                memcpy(ks->digest, digest, sizeof(digest));
                 json_decref(root);
                 return -1;
             }

@@ -106,21 +106,6 @@ static const struct {
 };
 
 
-const char *
-ngsp_mask_action_name(ngsp_mask_kind_t kind)
-{
-    int  i;
-
-    for (i = 0; ngsp_mask_actions[i].name; i++) {
-        if (ngsp_mask_actions[i].kind == kind) {
-            return ngsp_mask_actions[i].name;
-        }
-    }
-
-    return "?";
-}
-
-
 /* length of the UTF-8 character at p, 0 if p starts no valid one */
 static size_t
 ngsp_utf8_len(const unsigned char *p, size_t len)
@@ -255,13 +240,6 @@ bad_number:
 
     snprintf(err, errlen, "invalid number in \"%.*s\"", (int) len, spec);
     return -1;
-}
-
-
-int
-ngsp_mask_action_is_string(const ngsp_mask_action_t *a)
-{
-    return a->kind != NGSP_MASK_PASS && a->kind != NGSP_MASK_REMOVE;
 }
 
 

@@ -52,15 +52,6 @@ void ngsp_mask_key_free(ngsp_mask_key_t *key);
 int ngsp_mask_action_parse(ngsp_mask_action_t *a, const char *spec,
     size_t len, char *err, size_t errlen);
 
-/* the spec's name: "keep_last", ... */
-const char *ngsp_mask_action_name(ngsp_mask_kind_t kind);
-
-/*
- * 1 when the action rewrites a scalar's text (redact, keep_*, initials,
- * year, email, hash, replace); 0 for pass and remove.
- */
-int ngsp_mask_action_is_string(const ngsp_mask_action_t *a);
-
 /* the most bytes ngsp_mask_action_apply() writes for len input bytes */
 size_t ngsp_mask_action_out_max(const ngsp_mask_action_t *a, size_t len);
 

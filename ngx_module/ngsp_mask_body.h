@@ -9,8 +9,7 @@
 
 #include <stddef.h>
 
-#include "ngsp_mask_json.h"
-#include "ngsp_mask_xml.h"
+#include "ngsp_mask_stream.h"
 
 
 typedef enum {
@@ -43,27 +42,40 @@ ngsp_mask_syntax_t ngsp_mask_body_syntax(const unsigned char *type,
     size_t len);
 
 /*
- * malloc'ed; NULL when out of memory.  With NGSP_MASK_SYNTAX_SNIFF the
- * rewriter is chosen by the first bytes fed (see above).
+ * A rewriter of the syntax (or ngsp_mask_json_new(), ngsp_mask_xml_new(),
+ * ngsp_mask_sniff_new()); malloc'ed; NULL when out of memory
  */
 ngsp_mask_body_t *ngsp_mask_body_new(ngsp_mask_syntax_t syntax,
     const ngsp_mask_stream_conf_t *conf);
-void ngsp_mask_body_free(ngsp_mask_body_t *s);
+void ngsp_mask_body_free(ngsp_mask_body_t *b);
 
 /* starts again on a new document with the same configuration */
-void ngsp_mask_body_reset(ngsp_mask_body_t *s);
+void ngsp_mask_body_reset(ngsp_mask_body_t *b);
 
 /* NGSP_MASK_SYNTAX_SNIFF until a sniffed body's syntax is known */
-ngsp_mask_syntax_t ngsp_mask_body_syntax_of(const ngsp_mask_body_t *s);
+ngsp_mask_syntax_t ngsp_mask_body_syntax_of(const ngsp_mask_body_t *b);
 
-ngsp_mask_status_t ngsp_mask_body_feed(ngsp_mask_body_t *s,
+/* the bytes of one feed may be any part of the document, even empty */
+ngsp_mask_status_t ngsp_mask_body_feed(ngsp_mask_body_t *b,
     const unsigned char *p, size_t len);
-/* NGSP_MASK_OK for an empty body (no byte fed), whatever its syntax */
-ngsp_mask_status_t ngsp_mask_body_finish(ngsp_mask_body_t *s);
-size_t ngsp_mask_body_masked(const ngsp_mask_body_t *s);
-size_t ngsp_mask_body_offset(const ngsp_mask_body_t *s);
 
-/* why it stopped: the XML rewriter's reason, or the status's text */
-const char *ngsp_mask_body_reason(const ngsp_mask_body_t *s);
+/*
+ * end of input: NGSP_MASK_OK only after one complete document, or for an
+ * empty body (no byte fed), which holds no data whatever its syntax
+ */
+ngsp_mask_status_t ngsp_mask_body_finish(ngsp_mask_body_t *b);
+
+/* values changed (removed, redacted or rewritten) so far */
+size_t ngsp_mask_body_masked(const ngsp_mask_body_t *b);
+
+/* offset of the input byte where an error was found */
+size_t ngsp_mask_body_offset(const ngsp_mask_body_t *b);
+
+/*
+ * Why it stopped, finer than the status where the rewriter knows more
+ * ("doctype refused", "mismatched end tag", ...): a static string, never
+ * input text; "ok" while there is no error.
+ */
+const char *ngsp_mask_body_reason(const ngsp_mask_body_t *b);
 
 #endif /* NGSP_MASK_BODY_H */

@@ -33,12 +33,8 @@
 #endif
 
 #include "ngsp_mask_json.h"
+#include "ngsp_mask_out.h"
 #include "ngsp_mask_xml.h"
-
-
-#define NGSP_MASK_DEPTH_DEFAULT   64
-#define NGSP_MASK_VALUE_DEFAULT   65536
-#define NGSP_MASK_STAGE           4096
 
 
 typedef enum {
@@ -74,15 +70,12 @@ typedef struct {
 } ngsp_json_frame_t;
 
 
-struct ngsp_mask_json_s {
-    ngsp_mask_json_conf_t       conf;
-    ngsp_mask_kind_t            dflt;
+typedef struct {
+    ngsp_mask_body_t            body;       /* first: what is shared */
     uint64_t                    lens;       /* of the profile's names */
 
     ngsp_json_state_t           state;
-    ngsp_mask_status_t          status;
     size_t                      depth;
-    ngsp_json_frame_t          *frames;
 
     /* the string or literal being read */
     unsigned char               decode;     /* into buf */
@@ -96,15 +89,6 @@ struct ngsp_mask_json_s {
     const ngsp_mask_action_t   *action;     /* for D_MASK */
     ngsp_mask_name_t            key;        /* id of the last key */
 
-    unsigned char              *buf;        /* decoded key or value */
-    size_t                      len;
-    size_t                      buf_cap;
-    unsigned char              *res;        /* action output */
-    size_t                      res_cap;
-    unsigned char              *pend;       /* pending bytes of old feeds */
-    size_t                      pend_len;
-    size_t                      pend_cap;
-
     /* output */
     const unsigned char        *span;       /* open input span, or NULL */
     const unsigned char        *tent;       /* pending stretch start */
@@ -112,15 +96,10 @@ struct ngsp_mask_json_s {
     unsigned char               carry;      /* pending since an older feed */
     unsigned char               resume;     /* span open across feeds */
 
-    unsigned char              *stage;
-    size_t                      staged;
+    ngsp_mask_body_t           *xml;        /* for the xml action */
 
-    ngsp_mask_xml_t            *xml;        /* for the xml action */
-
-    size_t                      offset;     /* of the current feed */
-    size_t                      err_offset;
-    size_t                      masked;
-};
+    ngsp_json_frame_t           frames[];   /* max_depth of them */
+} ngsp_mask_json_t;
 
 
 /* 1: ends a fast run inside a string: '"', '\\', control characters */
@@ -134,6 +113,10 @@ static void
 ngsp_json_init_tables(void)
 {
     int  c;
+
+    if (ngsp_json_init_done) {
+        return;
+    }
 
     for (c = 0; c < 0x20; c++) {
         ngsp_json_str_stop[c] = 1;
@@ -157,98 +140,49 @@ ngsp_json_init_tables(void)
 }
 
 
-ngsp_mask_json_t *
-ngsp_mask_json_new(const ngsp_mask_json_conf_t *conf)
+static void
+ngsp_json_free(ngsp_mask_body_t *b)
 {
-    ngsp_mask_json_t  *j;
-
-    if (!ngsp_json_init_done) {
-        ngsp_json_init_tables();
-    }
-
-    j = calloc(1, sizeof(ngsp_mask_json_t));
-    if (j == NULL) {
-        return NULL;
-    }
-
-    j->conf = *conf;
-
-    if (j->conf.max_depth == 0) {
-        j->conf.max_depth = NGSP_MASK_DEPTH_DEFAULT;
-    }
-
-    if (j->conf.max_value == 0) {
-        j->conf.max_value = NGSP_MASK_VALUE_DEFAULT;
-    }
-
-    /* value buffers grow on demand (doubling) up to their bounds */
-    j->frames = malloc(j->conf.max_depth * sizeof(ngsp_json_frame_t));
-    j->stage = malloc(NGSP_MASK_STAGE);
-
-    if (j->frames == NULL || j->stage == NULL) {
-        ngsp_mask_json_free(j);
-        return NULL;
-    }
-
-    ngsp_mask_json_reset(j);
-
-    return j;
+    ngsp_mask_body_free(((ngsp_mask_json_t *) b)->xml);
 }
 
 
-void
-ngsp_mask_json_free(ngsp_mask_json_t *j)
+static void
+ngsp_json_reset(ngsp_mask_body_t *b)
 {
-    if (j == NULL) {
-        return;
-    }
+    ngsp_mask_json_t  *j = (ngsp_mask_json_t *) b;
 
-    free(j->frames);
-    free(j->buf);
-    free(j->res);
-    free(j->pend);
-    free(j->stage);
-    ngsp_mask_xml_free(j->xml);
-    free(j);
-}
-
-
-void
-ngsp_mask_json_reset(ngsp_mask_json_t *j)
-{
-    j->dflt = ngsp_mask_profile_default(j->conf.profile);
-    j->lens = ngsp_mask_profile_lengths(j->conf.profile);
+    j->lens = ngsp_mask_profile_lengths(b->conf.profile);
     j->state = ST_VALUE;
-    j->status = NGSP_MASK_OK;
     j->depth = 0;
     j->esc = 0;
     j->hi = 0;
-    j->len = 0;
     j->span = NULL;
     j->tent = NULL;
     j->pending = 0;
     j->carry = 0;
-    j->pend_len = 0;
     j->resume = 1;
-    j->staged = 0;
-    j->offset = 0;
-    j->err_offset = 0;
-    j->masked = 0;
 }
 
 
-size_t
-ngsp_mask_json_masked(const ngsp_mask_json_t *j)
+#if defined(__SSE2__)
+
+/* a bit for each of the 16 bytes at p that ends a plain run in a string */
+static inline unsigned
+ngsp_json_stops16(const unsigned char *p)
 {
-    return j->masked;
+    __m128i  v, ctl;
+
+    v = _mm_loadu_si128((const __m128i *) p);
+    ctl = _mm_set1_epi8(0x1f);
+
+    return _mm_movemask_epi8(_mm_or_si128(
+               _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+               _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
 }
 
-
-size_t
-ngsp_mask_json_offset(const ngsp_mask_json_t *j)
-{
-    return j->err_offset;
-}
+#endif
 
 
 /*
@@ -263,19 +197,10 @@ static inline const unsigned char *
 ngsp_json_scan(const unsigned char *p, const unsigned char *end)
 {
 #if defined(__SSE2__)
-    int      m;
-    __m128i  v, quote, bslash, ctl;
-
-    quote = _mm_set1_epi8('"');
-    bslash = _mm_set1_epi8('\\');
-    ctl = _mm_set1_epi8(0x1f);
+    unsigned  m;
 
     while (end - p >= 16) {
-        v = _mm_loadu_si128((const __m128i *) p);
-        m = _mm_movemask_epi8(_mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                             _mm_cmpeq_epi8(v, bslash)),
-                _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
+        m = ngsp_json_stops16(p);
         if (m) {
             return p + __builtin_ctz(m);
         }
@@ -292,7 +217,7 @@ ngsp_json_scan(const unsigned char *p, const unsigned char *end)
 
 
 /*
- * 1 if [p, p + len) needs no escape, for an action's result in j->res,
+ * 1 if [p, p + len) needs no escape, for an action's result in j->body.res,
  * which has 16 bytes to spare: short results (the most) take one load.
  */
 static inline int
@@ -300,18 +225,9 @@ ngsp_json_clean_padded(const unsigned char *p, size_t len)
 {
 #if defined(__SSE2__)
     unsigned  m;
-    __m128i   v, quote, bslash, ctl;
-
-    quote = _mm_set1_epi8('"');
-    bslash = _mm_set1_epi8('\\');
-    ctl = _mm_set1_epi8(0x1f);
 
     for ( ;; ) {
-        v = _mm_loadu_si128((const __m128i *) p);
-        m = _mm_movemask_epi8(_mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                             _mm_cmpeq_epi8(v, bslash)),
-                _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
+        m = ngsp_json_stops16(p);
 
         if (len <= 16) {
             return (m & ((1u << len) - 1)) == 0;
@@ -330,76 +246,7 @@ ngsp_json_clean_padded(const unsigned char *p, size_t len)
 }
 
 
-/* makes *b hold need bytes, doubling; -1 when out of memory */
-static int
-ngsp_json_grow(unsigned char **b, size_t *cap, size_t need)
-{
-    size_t          n;
-    unsigned char  *nb;
-
-    if (need <= *cap && *b != NULL) {
-        return 0;
-    }
-
-    n = *cap ? *cap : 256;
-    while (n < need) {
-        n *= 2;
-    }
-
-    nb = realloc(*b, n);
-    if (nb == NULL) {
-        return -1;
-    }
-
-    *b = nb;
-    *cap = n;
-
-    return 0;
-}
-
-
 /* --- output --------------------------------------------------------------- */
-
-
-static int
-ngsp_json_stage_flush(ngsp_mask_json_t *j)
-{
-    size_t  n = j->staged;
-
-    if (n == 0) {
-        return 0;
-    }
-
-    j->staged = 0;
-
-    return j->conf.out(j->conf.data, j->stage, n, 0);
-}
-
-
-static int
-ngsp_json_put(ngsp_mask_json_t *j, const void *data, size_t len)
-{
-    size_t                n;
-    const unsigned char  *p = data;
-
-    while (len) {
-        if (j->staged == NGSP_MASK_STAGE && ngsp_json_stage_flush(j) != 0) {
-            return -1;
-        }
-
-        n = NGSP_MASK_STAGE - j->staged;
-        if (n > len) {
-            n = len;
-        }
-
-        memcpy(j->stage + j->staged, p, n);
-        j->staged += n;
-        p += n;
-        len -= n;
-    }
-
-    return 0;
-}
 
 
 /* a JSON string's content: valid UTF-8 in, escaped as JSON needs */
@@ -417,7 +264,7 @@ ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
         q = p;
         p = ngsp_json_scan(p, end);
 
-        if (p > q && ngsp_json_put(j, q, p - q) != 0) {
+        if (p > q && ngsp_mask_out_put(&j->body, q, p - q) != 0) {
             return -1;
         }
 
@@ -440,7 +287,7 @@ ngsp_json_put_escaped(ngsp_mask_json_t *j, const unsigned char *p,
             len = 6;
         }
 
-        if (ngsp_json_put(j, e, len) != 0) {
+        if (ngsp_mask_out_put(&j->body, e, len) != 0) {
             return -1;
         }
 
@@ -461,44 +308,27 @@ ngsp_json_put_string(ngsp_mask_json_t *j, const unsigned char *p,
 {
     unsigned char  *s;
 
-    if (len + 2 <= NGSP_MASK_STAGE - j->staged
+    if (len + 2 <= NGSP_MASK_STAGE - j->body.staged
         && (padded ? ngsp_json_clean_padded(p, len)
                    : ngsp_json_scan(p, p + len) == p + len))
     {
-        s = j->stage + j->staged;
+        s = j->body.stage + j->body.staged;
         s[0] = '"';
         memcpy(s + 1, p, len);
         s[len + 1] = '"';
-        j->staged += len + 2;
+        j->body.staged += len + 2;
 
         return 0;
     }
 
-    if (ngsp_json_put(j, "\"", 1) != 0
+    if (ngsp_mask_out_put(&j->body, "\"", 1) != 0
         || ngsp_json_put_escaped(j, p, len) != 0
-        || ngsp_json_put(j, "\"", 1) != 0)
+        || ngsp_mask_out_put(&j->body, "\"", 1) != 0)
     {
         return -1;
     }
 
     return 0;
-}
-
-
-/* an input span: after whatever is staged, to keep the order */
-static int
-ngsp_json_span(ngsp_mask_json_t *j, const unsigned char *from,
-    const unsigned char *to)
-{
-    if (from == NULL || to <= from) {
-        return 0;
-    }
-
-    if (ngsp_json_stage_flush(j) != 0) {
-        return -1;
-    }
-
-    return j->conf.out(j->conf.data, from, to - from, NGSP_MASK_OUT_INPUT);
 }
 
 
@@ -522,18 +352,20 @@ ngsp_json_keep_pending(ngsp_mask_json_t *j, const unsigned char *data,
         if (j->carry) {
             j->carry = 0;
 
-            if (ngsp_json_put(j, j->pend, j->pend_len) != 0) {
+            if (ngsp_mask_out_put(&j->body, j->body.pend, j->body.pend_len)
+                != 0)
+            {
                 return -1;
             }
 
-            j->pend_len = 0;
+            j->body.pend_len = 0;
             j->span = data;
         }
     }
 
     if (disp != D_EMIT) {
         /* the value itself will not come from the input */
-        if (ngsp_json_span(j, j->span, p) != 0) {
+        if (ngsp_mask_out_span(&j->body, j->span, p) != 0) {
             return -1;
         }
         j->span = NULL;
@@ -558,11 +390,11 @@ ngsp_json_stretch_ok(ngsp_mask_json_t *j, const unsigned char *data,
 {
     size_t  n;
 
-    n = j->carry ? j->pend_len + (size_t) (p - data)
+    n = j->carry ? j->body.pend_len + (size_t) (p - data)
                  : (size_t) (p - j->tent);
 
-    if (n > 8 * j->conf.max_value) {
-        j->status = NGSP_MASK_ERR_VALUE;
+    if (n > 8 * j->body.conf.max_value) {
+        j->body.status = NGSP_MASK_ERR_VALUE;
         return 0;
     }
 
@@ -575,7 +407,7 @@ static int
 ngsp_json_drop_pending(ngsp_mask_json_t *j)
 {
     if (j->pending && !j->carry) {
-        if (ngsp_json_span(j, j->span, j->tent) != 0) {
+        if (ngsp_mask_out_span(&j->body, j->span, j->tent) != 0) {
             return -1;
         }
     }
@@ -583,7 +415,7 @@ ngsp_json_drop_pending(ngsp_mask_json_t *j)
     j->span = NULL;
     j->pending = 0;
     j->carry = 0;
-    j->pend_len = 0;
+    j->body.pend_len = 0;
 
     return 0;
 }
@@ -616,7 +448,7 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
 
     if (top) {
         if (top->type == '{') {
-            act = j->key ? ngsp_mask_profile_rule(j->conf.profile,
+            act = j->key ? ngsp_mask_profile_rule(j->body.conf.profile,
                                                   top->parent, j->key)
                          : NULL;
             parent = j->key;
@@ -631,7 +463,7 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
     }
 
     if (act == NULL) {
-        if (container || j->dflt != NGSP_MASK_REMOVE) {
+        if (container || j->body.dflt != NGSP_MASK_REMOVE) {
             disp = D_EMIT;
         } else {
             /* allow-list: a scalar no rule names; at top level, null */
@@ -661,7 +493,7 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
     }
 
     if (disp == D_SKIP) {
-        j->masked++;
+        j->body.masked++;
         if (ngsp_json_drop_pending(j) != 0) {
             return -1;
         }
@@ -672,8 +504,8 @@ ngsp_json_begin_value(ngsp_mask_json_t *j, const unsigned char *data,
         }
 
         if (disp == D_REDACT) {
-            j->masked++;
-            if (ngsp_json_put(j, top ? "\"***\"" : "null",
+            j->body.masked++;
+            if (ngsp_mask_out_put(&j->body, top ? "\"***\"" : "null",
                               top ? 5 : 4) != 0)
             {
                 return -1;
@@ -690,8 +522,8 @@ decided:
         return 0;
     }
 
-    if (j->depth == j->conf.max_depth) {
-        j->status = NGSP_MASK_ERR_DEPTH;
+    if (j->depth == j->body.conf.max_depth) {
+        j->body.status = NGSP_MASK_ERR_DEPTH;
         return -1;
     }
 
@@ -709,7 +541,7 @@ decided:
         j->pending = 1;
         j->carry = 0;
         j->tent = p + 1;
-        j->pend_len = 0;
+        j->body.pend_len = 0;
     }
 
     return 0;
@@ -725,27 +557,24 @@ decided:
 static int
 ngsp_json_put_xml(ngsp_mask_json_t *j)
 {
-    size_t                 n, masked;
-    ngsp_mask_status_t     st;
-    ngsp_mask_xml_conf_t   xc;
+    size_t                    n, masked;
+    ngsp_mask_status_t        st;
+    ngsp_mask_stream_conf_t   xc;
 
-    xc.profile = j->conf.profile;
-    xc.key = j->conf.key;
-    xc.max_depth = j->conf.max_depth;
-    xc.max_value = j->conf.max_value;
+    xc = j->body.conf;
     xc.out = NULL;
     xc.data = NULL;
 
-    st = ngsp_mask_xml_string(&j->xml, &xc, j->buf, j->len, &j->res, &n,
-                              &j->res_cap, &masked);
+    st = ngsp_mask_xml_string(&j->xml, &xc, j->body.buf, j->body.len,
+                              &j->body.res, &n, &j->body.res_cap, &masked);
     if (st != NGSP_MASK_OK) {
-        j->status = st;
+        j->body.status = st;
         return -1;
     }
 
-    j->masked += masked;
+    j->body.masked += masked;
 
-    return ngsp_json_put_string(j, j->res, n, 0);
+    return ngsp_json_put_string(j, j->body.res, n, 0);
 }
 
 
@@ -754,7 +583,8 @@ static int
 ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
     const unsigned char *p_after)
 {
-    size_t  n;
+    size_t             n;
+    ngsp_mask_body_t  *b = &j->body;
 
     j->state = j->depth ? ST_AFTER : ST_DONE;
 
@@ -768,7 +598,7 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
         return 0;
 
     case D_MASK:
-        j->masked++;
+        b->masked++;
 
         if (j->action->kind == NGSP_MASK_XML) {
             if (ngsp_json_put_xml(j) != 0) {
@@ -779,19 +609,18 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 
         /* an empty value may have left buf unallocated; res has 16
          * bytes to spare for ngsp_json_clean_padded() */
-        n = ngsp_mask_action_out_max(j->action, j->len) + 16;
+        n = ngsp_mask_action_out_max(j->action, b->len) + 16;
 
-        if ((n > j->res_cap && ngsp_json_grow(&j->res, &j->res_cap, n) != 0)
-            || (j->buf == NULL && ngsp_json_grow(&j->buf, &j->buf_cap, 1)
-                                  != 0))
+        if ((n > b->res_cap && ngsp_mask_grow(&b->res, &b->res_cap, n) != 0)
+            || (b->buf == NULL && ngsp_mask_grow(&b->buf, &b->buf_cap, 1) != 0))
         {
-            j->status = NGSP_MASK_ERR_NOMEM;
+            b->status = NGSP_MASK_ERR_NOMEM;
             return -1;
         }
 
-        n = ngsp_mask_action_apply(j->action, j->conf.key, j->buf, j->len,
-                                   j->res);
-        if (ngsp_json_put_string(j, j->res, n, 1) != 0) {
+        n = ngsp_mask_action_apply(j->action, b->conf.key, b->buf, b->len,
+                                   b->res);
+        if (ngsp_json_put_string(j, b->res, n, 1) != 0) {
             return -1;
         }
         break;
@@ -817,21 +646,22 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
 static int
 ngsp_json_append(ngsp_mask_json_t *j, const unsigned char *p, size_t n)
 {
-    if (n > j->conf.max_value - j->len) {
-        j->status = NGSP_MASK_ERR_VALUE;
+    ngsp_mask_body_t  *b = &j->body;
+
+    if (n > b->conf.max_value - b->len) {
+        b->status = NGSP_MASK_ERR_VALUE;
         return -1;
     }
 
-    if (j->decode) {
-        if (ngsp_json_grow(&j->buf, &j->buf_cap, j->len + n) != 0) {
-            j->status = NGSP_MASK_ERR_NOMEM;
-            return -1;
-        }
-
-        memcpy(j->buf + j->len, p, n);
+    if (!j->decode) {
+        b->len += n;
+        return 0;
     }
 
-    j->len += n;
+    if (ngsp_mask_append(&b->buf, &b->len, &b->buf_cap, p, n) != 0) {
+        b->status = NGSP_MASK_ERR_NOMEM;
+        return -1;
+    }
 
     return 0;
 }
@@ -841,29 +671,8 @@ static int
 ngsp_json_append_cp(ngsp_mask_json_t *j, unsigned cp)
 {
     unsigned char  u[4];
-    size_t         n;
 
-    if (cp < 0x80) {
-        u[0] = cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = 0xc0 | (cp >> 6);
-        u[1] = 0x80 | (cp & 0x3f);
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = 0xe0 | (cp >> 12);
-        u[1] = 0x80 | ((cp >> 6) & 0x3f);
-        u[2] = 0x80 | (cp & 0x3f);
-        n = 3;
-    } else {
-        u[0] = 0xf0 | (cp >> 18);
-        u[1] = 0x80 | ((cp >> 12) & 0x3f);
-        u[2] = 0x80 | ((cp >> 6) & 0x3f);
-        u[3] = 0x80 | (cp & 0x3f);
-        n = 4;
-    }
-
-    return ngsp_json_append(j, u, n);
+    return ngsp_json_append(j, u, ngsp_mask_utf8(u, cp));
 }
 
 
@@ -921,7 +730,7 @@ ngsp_json_escape(ngsp_mask_json_t *j, unsigned char c)
             j->ucode = 0;
             return 0;
         default:
-            j->status = NGSP_MASK_ERR_SYNTAX;
+            j->body.status = NGSP_MASK_ERR_SYNTAX;
             return -1;
         }
 
@@ -936,7 +745,7 @@ ngsp_json_escape(ngsp_mask_json_t *j, unsigned char c)
 
     h = ngsp_json_hex(c);
     if (h < 0) {
-        j->status = NGSP_MASK_ERR_SYNTAX;
+        j->body.status = NGSP_MASK_ERR_SYNTAX;
         return -1;
     }
 
@@ -1043,18 +852,33 @@ ngsp_json_blanks(const unsigned char *p, const unsigned char *end)
 }
 
 
-ngsp_mask_status_t
-ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
-    size_t size)
+/*
+ * c is the byte at p after any blanks; leaves the loop when the blanks end
+ * the feed.
+ */
+#define BLANKS()                                                             \
+    c = *p;                                                                  \
+    if (c <= ' ') {                                                          \
+        p = ngsp_json_blanks(p, end);                                        \
+        if (p == end) {                                                      \
+            break;                                                           \
+        }                                                                    \
+        c = *p;                                                              \
+    }
+
+
+static ngsp_mask_status_t
+ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
 {
     int                   s;
     size_t                n;
     unsigned char         c;
     const unsigned char  *p, *q, *end;
     ngsp_json_frame_t    *top, *f;
+    ngsp_mask_json_t     *j = (ngsp_mask_json_t *) b;
 
     if (j->state == ST_ERROR) {
-        return j->status;
+        return b->status;
     }
 
     /* the innermost container, kept up to date as depth changes */
@@ -1108,7 +932,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             if (c != '"') {
                 /* a raw control character */
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1120,8 +944,8 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             if (j->state == ST_KEY) {
                 j->key = j->decode
-                         ? ngsp_mask_profile_name(j->conf.profile, j->buf,
-                                                  j->len)
+                         ? ngsp_mask_profile_name(b->conf.profile, b->buf,
+                                                  b->len)
                          : 0;
                 j->state = ST_COLON;
                 NEXT(colon);
@@ -1148,7 +972,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
             if (j->lit_word) {
                 if (c != (unsigned char) j->word[j->lit_state]) {
-                    j->status = NGSP_MASK_ERR_SYNTAX;
+                    b->status = NGSP_MASK_ERR_SYNTAX;
                     goto failed;
                 }
 
@@ -1170,7 +994,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             s = ngsp_json_num(j->lit_state, c);
 
             if (s < 0) {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1193,17 +1017,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_AFTER:
         after:
-            c = *p;
-
-            if (c <= ' ') {
-                p = ngsp_json_blanks(p, end);
-
-                if (p == end) {
-                    break;
-                }
-
-                c = *p;
-            }
+            BLANKS();
 
             if (c == ',') {
                 if (!top->skip) {
@@ -1212,7 +1026,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
                     } else {
                         /* nothing before it: the comma goes */
-                        if (ngsp_json_span(j, j->span, p) != 0) {
+                        if (ngsp_mask_out_span(b, j->span, p) != 0) {
                             goto failed;
                         }
                         j->span = p + 1;
@@ -1236,7 +1050,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             }
 
             if (c != (top->type == '{' ? '}' : ']')) {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1245,17 +1059,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         case ST_OBJ_FIRST:
         case ST_ARR_FIRST:
         first:
-            c = *p;
-
-            if (c <= ' ') {
-                p = ngsp_json_blanks(p, end);
-
-                if (p == end) {
-                    break;
-                }
-
-                c = *p;
-            }
+            BLANKS();
 
             if (c == (j->state == ST_OBJ_FIRST ? '}' : ']')) {
                 goto close;
@@ -1270,20 +1074,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_OBJ_KEY:
         obj_key:
-            c = *p;
-
-            if (c <= ' ') {
-                p = ngsp_json_blanks(p, end);
-
-                if (p == end) {
-                    break;
-                }
-
-                c = *p;
-            }
+            BLANKS();
 
             if (c != '"') {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1296,13 +1090,13 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             if (q < end && *q == '"') {
                 n = q - p;
 
-                if (n > j->conf.max_value) {
-                    j->status = NGSP_MASK_ERR_VALUE;
+                if (n > b->conf.max_value) {
+                    b->status = NGSP_MASK_ERR_VALUE;
                     goto failed;
                 }
 
                 j->key = (j->decode && (j->lens >> (n < 64 ? n : 63) & 1))
-                         ? ngsp_mask_profile_name(j->conf.profile, p, n)
+                         ? ngsp_mask_profile_name(b->conf.profile, p, n)
                          : 0;
                 p = q + 1;
                 j->state = ST_COLON;
@@ -1310,27 +1104,17 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             }
 
             j->state = ST_KEY;
-            j->len = 0;
+            b->len = 0;
             j->esc = 0;
             j->hi = 0;
             NEXT(string);
 
         case ST_COLON:
         colon:
-            c = *p;
-
-            if (c <= ' ') {
-                p = ngsp_json_blanks(p, end);
-
-                if (p == end) {
-                    break;
-                }
-
-                c = *p;
-            }
+            BLANKS();
 
             if (c != ':') {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1340,17 +1124,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_VALUE:
         value:
-            c = *p;
-
-            if (c <= ' ') {
-                p = ngsp_json_blanks(p, end);
-
-                if (p == end) {
-                    break;
-                }
-
-                c = *p;
-            }
+            BLANKS();
 
             if (ngsp_json_value_start[c]) {
 
@@ -1364,15 +1138,15 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                      * walk of ngsp_json_begin_value().
                      */
                     if (j->pending
-                        && (size_t) (p - j->tent) > 8 * j->conf.max_value)
+                        && (size_t) (p - j->tent) > 8 * b->conf.max_value)
                     {
-                        j->status = NGSP_MASK_ERR_VALUE;
+                        b->status = NGSP_MASK_ERR_VALUE;
                         goto failed;
                     }
 
                     j->action = NULL;
 
-                    if (j->dflt != NGSP_MASK_REMOVE) {
+                    if (b->dflt != NGSP_MASK_REMOVE) {
                         j->disp = D_EMIT;
 
                         if (j->pending) {
@@ -1387,7 +1161,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                     } else {
                         /* allow-list: removed */
                         j->disp = D_SKIP;
-                        j->masked++;
+                        b->masked++;
 
                         if (ngsp_json_drop_pending(j) != 0) {
                             goto failed;
@@ -1403,7 +1177,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                 }
 
             } else {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
 
@@ -1423,7 +1197,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                     q = ngsp_json_scan(p, end);
 
                     if (q < end && *q == '"'
-                        && (size_t) (q - p) <= j->conf.max_value)
+                        && (size_t) (q - p) <= b->conf.max_value)
                     {
                         p = q + 1;
 
@@ -1442,20 +1216,20 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
                     q = ngsp_json_scan(p, end);
                     n = q - p;
 
-                    if (q < end && *q == '"' && n <= j->conf.max_value) {
-                        if (n > j->buf_cap
-                            && ngsp_json_grow(&j->buf, &j->buf_cap, n) != 0)
+                    if (q < end && *q == '"' && n <= b->conf.max_value) {
+                        if (n > b->buf_cap
+                            && ngsp_mask_grow(&b->buf, &b->buf_cap, n) != 0)
                         {
-                            j->status = NGSP_MASK_ERR_NOMEM;
+                            b->status = NGSP_MASK_ERR_NOMEM;
                             goto failed;
                         }
 
                         if (n) {
                             /* an empty value may leave buf unallocated */
-                            memcpy(j->buf, p, n);
+                            memcpy(b->buf, p, n);
                         }
 
-                        j->len = n;
+                        b->len = n;
                         p = q + 1;
 
                         if (ngsp_json_end_value(j, D_MASK, p) != 0) {
@@ -1472,7 +1246,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
                 j->state = ST_STR;
                 j->decode = (j->disp == D_MASK);
-                j->len = 0;
+                b->len = 0;
                 j->esc = 0;
                 j->hi = 0;
                 NEXT(string);
@@ -1480,7 +1254,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             } else {
                 j->state = ST_LIT;
                 j->decode = (j->disp == D_MASK);
-                j->len = 0;
+                b->len = 0;
 
                 if (ngsp_json_append(j, p - 1, 1) != 0) {
                     goto failed;
@@ -1502,7 +1276,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
 
         case ST_DONE:
             if (!ngsp_json_is_ws(*p)) {
-                j->status = NGSP_MASK_ERR_SYNTAX;
+                b->status = NGSP_MASK_ERR_SYNTAX;
                 goto failed;
             }
             p++;
@@ -1527,10 +1301,10 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             j->pending = 0;
             if (j->carry) {
                 j->carry = 0;
-                if (ngsp_json_put(j, j->pend, j->pend_len) != 0) {
+                if (ngsp_mask_out_put(b, b->pend, b->pend_len) != 0) {
                     goto failed;
                 }
-                j->pend_len = 0;
+                b->pend_len = 0;
                 j->span = data;
             }
         }
@@ -1551,7 +1325,7 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
         }
 
         if (!j->carry) {
-            if (ngsp_json_span(j, j->span, j->tent) != 0) {
+            if (ngsp_mask_out_span(b, j->span, j->tent) != 0) {
                 goto failed;
             }
             q = j->tent;
@@ -1562,20 +1336,15 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
             q = data;
         }
 
-        if (ngsp_json_grow(&j->pend, &j->pend_cap, j->pend_len + (end - q))
+        if (ngsp_mask_append(&b->pend, &b->pend_len, &b->pend_cap, q, end - q)
             != 0)
         {
-            j->status = NGSP_MASK_ERR_NOMEM;
+            b->status = NGSP_MASK_ERR_NOMEM;
             goto failed;
-        }
-
-        if (end > q) {
-            memcpy(j->pend + j->pend_len, q, end - q);
-            j->pend_len += end - q;
         }
     }
 
-    if (ngsp_json_span(j, j->span, end) != 0) {
+    if (ngsp_mask_out_span(b, j->span, end) != 0) {
         goto failed;
     }
 
@@ -1583,42 +1352,36 @@ ngsp_mask_json_feed(ngsp_mask_json_t *j, const unsigned char *data,
     j->span = NULL;
     j->tent = NULL;
 
-    if (ngsp_json_stage_flush(j) != 0) {
+    if (ngsp_mask_out_feed_end(b, size) != 0) {
         goto failed;
     }
-
-    j->offset += size;
 
     return NGSP_MASK_OK;
 
 failed:
 
-    if (j->status == NGSP_MASK_OK) {
-        j->status = NGSP_MASK_ERR_OUTPUT;
-    }
-
     j->state = ST_ERROR;
-    j->err_offset = j->offset + (p - data);
-    j->staged = 0;
+    ngsp_mask_out_stop(b, p - data);
     j->span = NULL;
 
-    return j->status;
+    return b->status;
 }
 
 
-ngsp_mask_status_t
-ngsp_mask_json_finish(ngsp_mask_json_t *j)
+static ngsp_mask_status_t
+ngsp_json_finish(ngsp_mask_body_t *b)
 {
-    static const unsigned char  none;
+    ngsp_mask_json_t            *j = (ngsp_mask_json_t *) b;
+    static const unsigned char   none;
 
     if (j->state == ST_ERROR) {
-        return j->status;
+        return b->status;
     }
 
     if (j->state == ST_LIT && j->depth == 0 && !j->lit_word) {
         /* a top-level number ends with the input */
         if (ngsp_json_num(j->lit_state, ' ') != 0) {
-            j->status = NGSP_MASK_ERR_TRUNCATED;
+            b->status = NGSP_MASK_ERR_TRUNCATED;
             goto failed;
         }
 
@@ -1629,11 +1392,11 @@ ngsp_mask_json_finish(ngsp_mask_json_t *j)
     }
 
     if (j->state != ST_DONE) {
-        j->status = NGSP_MASK_ERR_TRUNCATED;
+        b->status = NGSP_MASK_ERR_TRUNCATED;
         goto failed;
     }
 
-    if (ngsp_json_stage_flush(j) != 0) {
+    if (ngsp_mask_out_flush(b) != 0) {
         goto failed;
     }
 
@@ -1641,13 +1404,28 @@ ngsp_mask_json_finish(ngsp_mask_json_t *j)
 
 failed:
 
-    if (j->status == NGSP_MASK_OK) {
-        j->status = NGSP_MASK_ERR_OUTPUT;
-    }
-
-    j->err_offset = j->offset;
+    ngsp_mask_out_stop(b, 0);
     j->state = ST_ERROR;
-    j->staged = 0;
 
-    return j->status;
+    return b->status;
+}
+
+
+static const ngsp_mask_ops_t  ngsp_json_ops = {
+    .syntax = NGSP_MASK_SYNTAX_JSON,
+    .size = sizeof(ngsp_mask_json_t),
+    .frame = sizeof(ngsp_json_frame_t),
+    .init = ngsp_json_init_tables,
+    .alloc = NULL,              /* value buffers grow on demand */
+    .free = ngsp_json_free,
+    .reset = ngsp_json_reset,
+    .feed = ngsp_json_feed,
+    .finish = ngsp_json_finish
+};
+
+
+ngsp_mask_body_t *
+ngsp_mask_json_new(const ngsp_mask_stream_conf_t *conf)
+{
+    return ngsp_mask_out_new(&ngsp_json_ops, conf);
 }

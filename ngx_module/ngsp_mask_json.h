@@ -1,5 +1,6 @@
 /*
- * ngsp streaming JSON rewriter: push bytes in, get masked bytes out.
+ * ngsp streaming JSON rewriter: push bytes in, get masked bytes out
+ * (through the interface of ngsp_mask_body.h).
  *
  * A state machine over the bytes as they arrive; it never holds the whole
  * body.  Memory is fixed at creation: one frame per nesting level (up to
@@ -21,36 +22,10 @@
 #ifndef NGSP_MASK_JSON_H
 #define NGSP_MASK_JSON_H
 
-#include <stddef.h>
-
-#include "ngsp_mask_stream.h"
+#include "ngsp_mask_body.h"
 
 
-typedef struct ngsp_mask_json_s  ngsp_mask_json_t;
-
-
-/* the same configuration as every tokenizer's (ngsp_mask_stream.h) */
-typedef ngsp_mask_stream_conf_t  ngsp_mask_json_conf_t;
-
-
-/* malloc'ed; NULL when out of memory */
-ngsp_mask_json_t *ngsp_mask_json_new(const ngsp_mask_json_conf_t *conf);
-void ngsp_mask_json_free(ngsp_mask_json_t *j);
-
-/* starts again on a new document with the same configuration */
-void ngsp_mask_json_reset(ngsp_mask_json_t *j);
-
-/* the bytes of one feed may be any part of the document, even empty */
-ngsp_mask_status_t ngsp_mask_json_feed(ngsp_mask_json_t *j,
-    const unsigned char *p, size_t len);
-
-/* end of input: NGSP_MASK_OK only after one complete JSON value */
-ngsp_mask_status_t ngsp_mask_json_finish(ngsp_mask_json_t *j);
-
-/* values changed (removed, redacted or rewritten) so far */
-size_t ngsp_mask_json_masked(const ngsp_mask_json_t *j);
-
-/* offset of the input byte where an error was found */
-size_t ngsp_mask_json_offset(const ngsp_mask_json_t *j);
+/* a JSON rewriter, driven with ngsp_mask_body_feed() and the rest */
+ngsp_mask_body_t *ngsp_mask_json_new(const ngsp_mask_stream_conf_t *conf);
 
 #endif /* NGSP_MASK_JSON_H */

@@ -1,7 +1,7 @@
 /*
- * ngsp masking: what every streaming tokenizer (JSON now, XML next)
- * shares, so the nginx glue drives them alike: the configuration, the
- * output callback and the statuses.
+ * ngsp masking: what every streaming tokenizer (JSON, XML) shares, so
+ * the nginx glue drives them alike: the configuration, the output callback
+ * and the statuses.  The push interface itself is ngsp_mask_body.h.
  *
  * A tokenizer keeps, per nesting level, the id of the enclosing key
  * (ngsp_mask_profile_name()) and the action inherited from an enclosing

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ngsp_mask_out.h"
 #include "ngsp_mask_xml.h"
 
 #if defined(__SSE2__)
@@ -37,9 +38,6 @@
 #endif
 
 
-#define NGSP_XML_DEPTH_DEFAULT   64
-#define NGSP_XML_VALUE_DEFAULT   65536
-#define NGSP_XML_STAGE           4096
 #define NGSP_XML_REF_MAX         16
 #define NGSP_XML_CACHE_BITS      7
 #define NGSP_XML_CACHE           (1 << NGSP_XML_CACHE_BITS)  /* sets of 2 */
@@ -122,15 +120,11 @@ typedef struct {
 } ngsp_xml_cached_t;
 
 
-struct ngsp_mask_xml_s {
-    ngsp_mask_xml_conf_t        conf;
-    ngsp_mask_kind_t            dflt;
+typedef struct {
+    ngsp_mask_body_t            body;       /* first: what is shared */
 
     ngsp_xml_state_t            state;
-    ngsp_mask_status_t          status;
-    const char                 *why;
 
-    ngsp_xml_frame_t           *frames;
     ngsp_xml_frame_t           *cur;        /* the innermost, or NULL */
     size_t                      depth;
     unsigned char              *names;
@@ -158,14 +152,8 @@ struct ngsp_mask_xml_s {
     unsigned char               root_seen;
     unsigned char               root_done;
 
-    unsigned char              *buf;        /* decoded text, names, decl */
-    size_t                      len;
-    size_t                      buf_cap;
-    unsigned char              *res;        /* action output */
-    size_t                      res_cap;
-    unsigned char              *pend;       /* held and carried bytes */
-    size_t                      pend_len;
-    size_t                      pend_cap;
+    /* the body's buf: decoded text, names, decl; its pend: held and
+     * carried bytes */
 
     /* output */
     const unsigned char        *run;        /* open input span, or NULL */
@@ -175,16 +163,11 @@ struct ngsp_mask_xml_s {
     unsigned char               held;       /* output goes to pend */
     unsigned char               resume;     /* run open across feeds */
 
-    unsigned char              *stage;
-    size_t                      staged;
-
     /* the same few element names come again and again */
     ngsp_xml_cached_t           cache[NGSP_XML_CACHE][2];
 
-    size_t                      offset;
-    size_t                      err_offset;
-    size_t                      masked;
-};
+    ngsp_xml_frame_t            frames[];   /* max_depth of them */
+} ngsp_mask_xml_t;
 
 
 /* character classes */
@@ -205,6 +188,10 @@ ngsp_xml_init_tables(void)
 {
     int             c;
     unsigned char  *t = ngsp_xml_class;
+
+    if (ngsp_xml_init_done) {
+        return;
+    }
 
     for (c = 0; c < 256; c++) {
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'
@@ -485,78 +472,37 @@ ngsp_xml_cache_slot(const unsigned char *name, size_t len)
 }
 
 
-static int ngsp_xml_grow(ngsp_mask_xml_t *x, unsigned char **b, size_t *cap,
-    size_t need);
-
-
-ngsp_mask_xml_t *
-ngsp_mask_xml_new(const ngsp_mask_xml_conf_t *conf)
+/* the buffers grow on demand (doubling) up to their bounds */
+static int
+ngsp_xml_alloc(ngsp_mask_body_t *b)
 {
-    ngsp_mask_xml_t  *x;
+    ngsp_mask_xml_t  *x = (ngsp_mask_xml_t *) b;
 
-    if (!ngsp_xml_init_done) {
-        ngsp_xml_init_tables();
-    }
-
-    x = calloc(1, sizeof(ngsp_mask_xml_t));
-    if (x == NULL) {
-        return NULL;
-    }
-
-    x->conf = *conf;
-
-    if (x->conf.max_depth == 0) {
-        x->conf.max_depth = NGSP_XML_DEPTH_DEFAULT;
-    }
-
-    if (x->conf.max_value == 0) {
-        x->conf.max_value = NGSP_XML_VALUE_DEFAULT;
-    }
-
-    /* the other buffers grow on demand (doubling) up to their bounds */
-    x->frames = malloc(x->conf.max_depth * sizeof(ngsp_xml_frame_t));
-    x->stage = malloc(NGSP_XML_STAGE);
-
-    if (x->frames == NULL || x->stage == NULL
-        || ngsp_xml_grow(x, &x->names, &x->names_cap, 256) != 0
-        || ngsp_xml_grow(x, &x->buf, &x->buf_cap, 256) != 0
-        || ngsp_xml_grow(x, &x->res, &x->res_cap, 256) != 0
-        || ngsp_xml_grow(x, &x->pend, &x->pend_cap, 256) != 0)
+    if (ngsp_mask_grow(&x->names, &x->names_cap, 256) != 0
+        || ngsp_mask_grow(&b->buf, &b->buf_cap, 256) != 0
+        || ngsp_mask_grow(&b->res, &b->res_cap, 256) != 0
+        || ngsp_mask_grow(&b->pend, &b->pend_cap, 256) != 0)
     {
-        ngsp_mask_xml_free(x);
-        return NULL;
+        return -1;
     }
 
-    ngsp_mask_xml_reset(x);
-
-    return x;
+    return 0;
 }
 
 
-void
-ngsp_mask_xml_free(ngsp_mask_xml_t *x)
+static void
+ngsp_xml_free(ngsp_mask_body_t *b)
 {
-    if (x == NULL) {
-        return;
-    }
-
-    free(x->frames);
-    free(x->names);
-    free(x->buf);
-    free(x->res);
-    free(x->pend);
-    free(x->stage);
-    free(x);
+    free(((ngsp_mask_xml_t *) b)->names);
 }
 
 
-void
-ngsp_mask_xml_reset(ngsp_mask_xml_t *x)
+static void
+ngsp_xml_reset(ngsp_mask_body_t *b)
 {
-    x->dflt = ngsp_mask_profile_default(x->conf.profile);
+    ngsp_mask_xml_t  *x = (ngsp_mask_xml_t *) b;
+
     x->state = X_START;
-    x->status = NGSP_MASK_OK;
-    x->why = "ok";
     x->depth = 0;
     x->cur = NULL;
     x->names_len = 0;
@@ -569,47 +515,20 @@ ngsp_mask_xml_reset(ngsp_mask_xml_t *x)
     x->decl = 0;
     x->root_seen = 0;
     x->root_done = 0;
-    x->len = 0;
-    x->pend_len = 0;
     x->run = NULL;
     x->tent = NULL;
     x->tent_pend = 0;
     x->tact = 0;
     x->held = 0;
     x->resume = 1;
-    x->staged = 0;
-    x->offset = 0;
-    x->err_offset = 0;
-    x->masked = 0;
-}
-
-
-size_t
-ngsp_mask_xml_masked(const ngsp_mask_xml_t *x)
-{
-    return x->masked;
-}
-
-
-size_t
-ngsp_mask_xml_offset(const ngsp_mask_xml_t *x)
-{
-    return x->err_offset;
-}
-
-
-const char *
-ngsp_mask_xml_reason(const ngsp_mask_xml_t *x)
-{
-    return x->why;
 }
 
 
 static int
 ngsp_xml_fail(ngsp_mask_xml_t *x, ngsp_mask_status_t st, const char *why)
 {
-    x->status = st;
-    x->why = why;
+    x->body.status = st;
+    x->body.why = why;
 
     return -1;
 }
@@ -632,87 +551,30 @@ ngsp_xml_count(ngsp_mask_xml_t *x, size_t n)
 
     x->tlen += n;
 
-    if (x->tlen <= x->conf.max_value) {
+    if (x->tlen <= x->body.conf.max_value) {
         return n;
     }
 
     ngsp_xml_fail(x, NGSP_MASK_ERR_VALUE, "text or name too long");
 
-    return x->conf.max_value - had;
+    return x->body.conf.max_value - had;
 }
 
 
-/* makes *b hold need bytes, doubling; -1 when out of memory */
+/* ngsp_mask_grow(), failing the rewriter when out of memory */
 static int
 ngsp_xml_grow(ngsp_mask_xml_t *x, unsigned char **b, size_t *cap,
     size_t need)
 {
-    size_t          n;
-    unsigned char  *nb;
-
-    if (need <= *cap) {
-        return 0;
-    }
-
-    n = *cap ? *cap : 256;
-    while (n < need) {
-        n *= 2;
-    }
-
-    nb = realloc(*b, n);
-    if (nb == NULL) {
+    if (ngsp_mask_grow(b, cap, need) != 0) {
         return ngsp_xml_fail(x, NGSP_MASK_ERR_NOMEM, "out of memory");
     }
-
-    *b = nb;
-    *cap = n;
 
     return 0;
 }
 
 
 /* --- output --------------------------------------------------------------- */
-
-
-static int
-ngsp_xml_stage_flush(ngsp_mask_xml_t *x)
-{
-    size_t  n = x->staged;
-
-    if (n == 0) {
-        return 0;
-    }
-
-    x->staged = 0;
-
-    return x->conf.out(x->conf.data, x->stage, n, 0);
-}
-
-
-static int
-ngsp_xml_stage_put(ngsp_mask_xml_t *x, const void *data, size_t len)
-{
-    size_t                n;
-    const unsigned char  *p = data;
-
-    while (len) {
-        if (x->staged == NGSP_XML_STAGE && ngsp_xml_stage_flush(x) != 0) {
-            return -1;
-        }
-
-        n = NGSP_XML_STAGE - x->staged;
-        if (n > len) {
-            n = len;
-        }
-
-        memcpy(x->stage + x->staged, p, n);
-        x->staged += n;
-        p += n;
-        len -= n;
-    }
-
-    return 0;
-}
 
 
 /*
@@ -724,21 +586,20 @@ ngsp_xml_stage_put(ngsp_mask_xml_t *x, const void *data, size_t len)
 static int
 ngsp_xml_pend(ngsp_mask_xml_t *x, const unsigned char *p, size_t len)
 {
+    ngsp_mask_body_t  *b = &x->body;
+
     if (len == 0) {
         return 0;
     }
 
-    if (x->pend_len + len > 4 * x->conf.max_value + 16) {
+    if (b->pend_len + len > 4 * b->conf.max_value + 16) {
         return ngsp_xml_fail(x, NGSP_MASK_ERR_VALUE,
                              "start tag too long to hold");
     }
 
-    if (ngsp_xml_grow(x, &x->pend, &x->pend_cap, x->pend_len + len) != 0) {
-        return -1;
+    if (ngsp_mask_append(&b->pend, &b->pend_len, &b->pend_cap, p, len) != 0) {
+        return ngsp_xml_fail(x, NGSP_MASK_ERR_NOMEM, "out of memory");
     }
-
-    memcpy(x->pend + x->pend_len, p, len);
-    x->pend_len += len;
 
     return 0;
 }
@@ -752,7 +613,7 @@ ngsp_xml_put(ngsp_mask_xml_t *x, const void *data, size_t len)
         return ngsp_xml_pend(x, data, len);
     }
 
-    return ngsp_xml_stage_put(x, data, len);
+    return ngsp_mask_out_put(&x->body, data, len);
 }
 
 
@@ -769,11 +630,7 @@ ngsp_xml_deliver(ngsp_mask_xml_t *x, const unsigned char *a,
         return ngsp_xml_pend(x, a, b - a);
     }
 
-    if (ngsp_xml_stage_flush(x) != 0) {
-        return -1;
-    }
-
-    return x->conf.out(x->conf.data, a, b - a, NGSP_MASK_OUT_INPUT);
+    return ngsp_mask_out_span(&x->body, a, b);
 }
 
 
@@ -814,10 +671,10 @@ ngsp_xml_tent_keep(ngsp_mask_xml_t *x)
 
     if (x->tent == NULL && !x->held) {
         /* carried from older feeds: before this feed's run */
-        if (ngsp_xml_stage_put(x, x->pend, x->pend_len) != 0) {
+        if (ngsp_mask_out_put(&x->body, x->body.pend, x->body.pend_len) != 0) {
             return -1;
         }
-        x->pend_len = 0;
+        x->body.pend_len = 0;
     }
 
     x->tent = NULL;
@@ -842,7 +699,7 @@ ngsp_xml_tent_drop(ngsp_mask_xml_t *x)
         }
 
     } else {
-        x->pend_len = x->held ? x->tent_pend : 0;
+        x->body.pend_len = x->held ? x->tent_pend : 0;
     }
 
     x->run = NULL;
@@ -884,13 +741,13 @@ ngsp_xml_held_check(ngsp_mask_xml_t *x, const unsigned char *p)
     size_t  n;
 
     if (x->tact) {
-        n = x->tent ? x->pend_len + (x->tent - x->run) : x->tent_pend;
+        n = x->tent ? x->body.pend_len + (x->tent - x->run) : x->tent_pend;
 
     } else {
-        n = x->pend_len + (x->run ? (size_t) (p - x->run) : 0);
+        n = x->body.pend_len + (x->run ? (size_t) (p - x->run) : 0);
     }
 
-    if (n > x->conf.max_value) {
+    if (n > x->body.conf.max_value) {
         return ngsp_xml_fail(x, NGSP_MASK_ERR_VALUE,
                              "start tag too long to hold");
     }
@@ -911,22 +768,22 @@ ngsp_xml_held_keep(ngsp_mask_xml_t *x, const unsigned char *p)
     }
 
     /* a tentative '<' carried in pend is not part of what is held */
-    n = (x->tact && x->tent == NULL) ? x->tent_pend : x->pend_len;
+    n = (x->tact && x->tent == NULL) ? x->tent_pend : x->body.pend_len;
 
     x->held = 0;
     f->held = 0;
     f->tdisp = T_DROP;
 
-    if (x->pend_len == 0) {
+    if (x->body.pend_len == 0) {
         return 0;
     }
 
-    if (ngsp_xml_stage_put(x, x->pend, n) != 0) {
+    if (ngsp_mask_out_put(&x->body, x->body.pend, n) != 0) {
         return -1;
     }
 
-    memmove(x->pend, x->pend + n, x->pend_len - n);
-    x->pend_len -= n;
+    memmove(x->body.pend, x->body.pend + n, x->body.pend_len - n);
+    x->body.pend_len -= n;
     x->tent_pend = 0;
 
     return 0;
@@ -944,11 +801,11 @@ ngsp_xml_held_drop(ngsp_mask_xml_t *x, const unsigned char *p)
     }
 
     x->held = 0;
-    x->pend_len = 0;
+    x->body.pend_len = 0;
     x->run = NULL;
     x->tact = 0;
     x->tent = NULL;
-    x->masked++;
+    x->body.masked++;
 
     f->held = 0;
     f->out = 0;
@@ -971,9 +828,9 @@ ngsp_xml_put_escaped(ngsp_mask_xml_t *x, const unsigned char *p, size_t len,
     cls = attr ? C_ESC_ATTR : C_ESC_TEXT;
     end = p + len;
 
-    if (!x->held && len <= (NGSP_XML_STAGE - x->staged) / 6) {
+    if (!x->held && len <= (NGSP_MASK_STAGE - x->body.staged) / 6) {
         /* room for the worst case ("&quot;" for each byte): in one pass */
-        d = x->stage + x->staged;
+        d = x->body.stage + x->body.staged;
 
 #ifdef NGSP_XML_LE
         /* masked text is mostly plain: a word at a time while it is */
@@ -1005,7 +862,7 @@ ngsp_xml_put_escaped(ngsp_mask_xml_t *x, const unsigned char *p, size_t len,
             }
         }
 
-        x->staged = d - x->stage;
+        x->body.staged = d - x->body.stage;
 
         return 0;
     }
@@ -1051,23 +908,24 @@ static int
 ngsp_xml_put_masked(ngsp_mask_xml_t *x, const ngsp_mask_action_t *act,
     unsigned attr)
 {
-    size_t  n;
+    size_t             n;
+    ngsp_mask_body_t  *b = &x->body;
 
     if (act->kind == NGSP_MASK_REDACT) {
-        x->masked++;
+        b->masked++;
         return ngsp_xml_put(x, "***", 3);
     }
 
-    if (ngsp_xml_grow(x, &x->res, &x->res_cap,
-                      ngsp_mask_action_out_max(act, x->len)) != 0)
+    if (ngsp_xml_grow(x, &b->res, &b->res_cap,
+                      ngsp_mask_action_out_max(act, b->len)) != 0)
     {
         return -1;
     }
 
-    n = ngsp_mask_action_apply(act, x->conf.key, x->buf, x->len, x->res);
-    x->masked++;
+    n = ngsp_mask_action_apply(act, b->conf.key, b->buf, b->len, b->res);
+    b->masked++;
 
-    return ngsp_xml_put_escaped(x, x->res, n, attr);
+    return ngsp_xml_put_escaped(x, b->res, n, attr);
 }
 
 
@@ -1077,17 +935,16 @@ ngsp_xml_put_masked(ngsp_mask_xml_t *x, const ngsp_mask_action_t *act,
 static int
 ngsp_xml_append(ngsp_mask_xml_t *x, const unsigned char *p, size_t n)
 {
-    if (x->len + n > x->conf.max_value) {
+    ngsp_mask_body_t  *b = &x->body;
+
+    if (b->len + n > b->conf.max_value) {
         return ngsp_xml_fail(x, NGSP_MASK_ERR_VALUE,
                              "text or name too long");
     }
 
-    if (ngsp_xml_grow(x, &x->buf, &x->buf_cap, x->len + n) != 0) {
-        return -1;
+    if (ngsp_mask_append(&b->buf, &b->len, &b->buf_cap, p, n) != 0) {
+        return ngsp_xml_fail(x, NGSP_MASK_ERR_NOMEM, "out of memory");
     }
-
-    memcpy(x->buf + x->len, p, n);
-    x->len += n;
 
     return 0;
 }
@@ -1103,11 +960,11 @@ ngsp_xml_append_attr(ngsp_mask_xml_t *x, const unsigned char *p, size_t n)
         return -1;
     }
 
-    from = x->len - n;
+    from = x->body.len - n;
 
-    for (i = from; i < x->len; i++) {
-        if (ngsp_xml_class[x->buf[i]] & C_WS) {
-            x->buf[i] = ' ';
+    for (i = from; i < x->body.len; i++) {
+        if (ngsp_xml_class[x->body.buf[i]] & C_WS) {
+            x->body.buf[i] = ' ';
         }
     }
 
@@ -1119,29 +976,8 @@ static int
 ngsp_xml_append_cp(ngsp_mask_xml_t *x, unsigned cp)
 {
     unsigned char  u[4];
-    size_t         n;
 
-    if (cp < 0x80) {
-        u[0] = cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = 0xc0 | (cp >> 6);
-        u[1] = 0x80 | (cp & 0x3f);
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = 0xe0 | (cp >> 12);
-        u[1] = 0x80 | ((cp >> 6) & 0x3f);
-        u[2] = 0x80 | (cp & 0x3f);
-        n = 3;
-    } else {
-        u[0] = 0xf0 | (cp >> 18);
-        u[1] = 0x80 | ((cp >> 12) & 0x3f);
-        u[2] = 0x80 | ((cp >> 6) & 0x3f);
-        u[3] = 0x80 | (cp & 0x3f);
-        n = 4;
-    }
-
-    return ngsp_xml_append(x, u, n);
+    return ngsp_xml_append(x, u, ngsp_mask_utf8(u, cp));
 }
 
 
@@ -1227,15 +1063,15 @@ ngsp_xml_text_end(ngsp_mask_xml_t *x)
 
     x->mode = M_SKIP;
 
-    for (i = 0; i < x->len; i++) {
-        if (!(ngsp_xml_class[x->buf[i]] & C_WS)) {
+    for (i = 0; i < x->body.len; i++) {
+        if (!(ngsp_xml_class[x->body.buf[i]] & C_WS)) {
             break;
         }
     }
 
-    if (i == x->len) {
+    if (i == x->body.len) {
         /* blanks between elements are no data */
-        return ngsp_xml_put_escaped(x, x->buf, x->len, 0);
+        return ngsp_xml_put_escaped(x, x->body.buf, x->body.len, 0);
     }
 
     f = x->cur;
@@ -1255,7 +1091,7 @@ ngsp_xml_text_begin(ngsp_mask_xml_t *x, const unsigned char *q)
 
     case T_MASK:
         x->mode = M_DECODE;
-        x->len = 0;
+        x->body.len = 0;
         return ngsp_xml_cut(x, q);
 
     case T_SKIP:
@@ -1288,12 +1124,13 @@ ngsp_xml_markup_end(ngsp_mask_xml_t *x, const unsigned char *q)
 
 
 /* the start tag's name is complete: what becomes of the element */
-static int
+static NGSP_XML_HOT int
 ngsp_xml_start_decide(ngsp_mask_xml_t *x)
 {
     size_t                      len;
     ngsp_xml_frame_t           *f, *top;
     ngsp_xml_cached_t          *e;
+    ngsp_mask_body_t           *b = &x->body;
     const unsigned char        *name, *local;
     const ngsp_mask_action_t   *act;
 
@@ -1328,7 +1165,7 @@ ngsp_xml_start_decide(ngsp_mask_xml_t *x)
         local--;
     }
 
-    f->id = ngsp_mask_profile_name(x->conf.profile, local,
+    f->id = ngsp_mask_profile_name(b->conf.profile, local,
                                    name + len - local);
 
     if (e) {
@@ -1350,7 +1187,7 @@ named:
     }
 
     /* most elements are no rule's name */
-    act = f->id ? ngsp_mask_profile_rule(x->conf.profile, top ? top->id : 0,
+    act = f->id ? ngsp_mask_profile_rule(b->conf.profile, top ? top->id : 0,
                                          f->id)
                 : NULL;
     if (act == NULL && top) {
@@ -1363,7 +1200,7 @@ named:
     f->tdisp = T_PASS;
 
     if (act == NULL) {
-        if (x->dflt != NGSP_MASK_REMOVE) {
+        if (b->dflt != NGSP_MASK_REMOVE) {
             return ngsp_xml_tent_keep(x);
         }
 
@@ -1384,7 +1221,7 @@ named:
         break;
 
     case NGSP_MASK_REMOVE:
-        x->masked++;
+        b->masked++;
         f->kids = 0;
         f->tdisp = T_SKIP;
 
@@ -1421,8 +1258,8 @@ ngsp_xml_attr_decide(ngsp_mask_xml_t *x)
     const ngsp_mask_action_t   *act;
 
     f = x->cur;
-    name = x->buf + 1;
-    end = x->buf + x->len;
+    name = x->body.buf + 1;
+    end = x->body.buf + x->body.len;
 
     /* namespace declarations are structure, never data */
     if ((end - name == 5 || (end - name > 5 && name[5] == ':'))
@@ -1446,14 +1283,14 @@ ngsp_xml_attr_decide(ngsp_mask_xml_t *x)
     colon--;
     *colon = '@';
 
-    act = ngsp_mask_profile_rule(x->conf.profile, f->id,
-              ngsp_mask_profile_name(x->conf.profile, colon, end - colon));
+    act = ngsp_mask_profile_rule(x->body.conf.profile, f->id,
+              ngsp_mask_profile_name(x->body.conf.profile, colon, end - colon));
     if (act == NULL) {
         act = f->act;
     }
 
     kind = act ? act->kind
-               : (x->dflt == NGSP_MASK_REMOVE) ? NGSP_MASK_REMOVE
+               : (x->body.dflt == NGSP_MASK_REMOVE) ? NGSP_MASK_REMOVE
                                                : NGSP_MASK_PASS;
     x->aact = act;
 
@@ -1465,7 +1302,7 @@ ngsp_xml_attr_decide(ngsp_mask_xml_t *x)
 
     case NGSP_MASK_REMOVE:
         x->adisp = A_SKIP;
-        x->masked++;
+        x->body.masked++;
         return ngsp_xml_tent_drop(x);
 
     case NGSP_MASK_REDACT:
@@ -1512,9 +1349,9 @@ ngsp_xml_check_decl(ngsp_mask_xml_t *x)
     size_t          i, n;
     unsigned char  *p, *end, q;
 
-    end = x->buf + x->len;
+    end = x->body.buf + x->body.len;
 
-    for (p = x->buf; p + 8 <= end; p++) {
+    for (p = x->body.buf; p + 8 <= end; p++) {
         if (memcmp(p, "encoding", 8) == 0) {
             break;
         }
@@ -1567,9 +1404,8 @@ ngsp_xml_check_decl(ngsp_mask_xml_t *x)
 /* --- the state machine ---------------------------------------------------- */
 
 
-ngsp_mask_status_t
-ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
-    size_t size)
+static ngsp_mask_status_t
+ngsp_xml_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
 {
     int                   done;
     long                  v;
@@ -1577,9 +1413,10 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
     unsigned char         c;
     const unsigned char  *p, *q, *end, *name;
     ngsp_xml_frame_t     *f;
+    ngsp_mask_xml_t      *x = (ngsp_mask_xml_t *) b;
 
     if (x->state == X_ERROR) {
-        return x->status;
+        return b->status;
     }
 
     if (size == 0) {
@@ -1629,7 +1466,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                     }
 
                     if (x->tdisp == T_DROP) {
-                        x->masked++;
+                        b->masked++;
                         if (ngsp_xml_cut(x, p) != 0) {
                             goto failed;
                         }
@@ -1807,7 +1644,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 goto failed;
             }
 
-            if (x->depth == x->conf.max_depth) {
+            if (x->depth == b->conf.max_depth) {
                 ngsp_xml_fail(x, NGSP_MASK_ERR_DEPTH, "nesting too deep");
                 goto failed;
             }
@@ -1911,7 +1748,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 }
 
                 if (x->tdisp == T_DROP) {
-                    x->masked++;
+                    b->masked++;
                     if (ngsp_xml_tent_drop(x) != 0) {
                         goto failed;
                     }
@@ -2013,7 +1850,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
                 /* kept, once its encoding is known */
                 x->decl = 1;
-                x->len = 0;
+                b->len = 0;
 
             } else if (ngsp_xml_tent_drop(x) != 0) {
                 goto failed;
@@ -2057,7 +1894,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             f = x->cur;
 
             if (p > q) {
-                if (f->name_len + (p - q) > x->conf.max_value) {
+                if (f->name_len + (p - q) > b->conf.max_value) {
                     ngsp_xml_fail(x, NGSP_MASK_ERR_VALUE, "name too long");
                     goto failed;
                 }
@@ -2113,7 +1950,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 }
 
                 /* it may have to be carried: bounded like a name */
-                if (++x->blanks > x->conf.max_value) {
+                if (++x->blanks > b->conf.max_value) {
                     ngsp_xml_fail(x, NGSP_MASK_ERR_VALUE, "start tag too long "
                                   "to hold");
                     goto failed;
@@ -2137,7 +1974,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 }
 
                 if (f->redact) {
-                    x->masked++;
+                    b->masked++;
                     if (ngsp_xml_put(x, "***", 3) != 0) {
                         goto failed;
                     }
@@ -2165,7 +2002,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
                 goto failed;
             }
 
-            x->len = 0;
+            b->len = 0;
             if (ngsp_xml_append(x, (const unsigned char *) "@", 1) != 0) {
                 goto failed;
             }
@@ -2232,7 +2069,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
             }
 
             x->quote = c;
-            x->len = 0;
+            b->len = 0;
             x->tlen = 0;
             p++;
 
@@ -2437,7 +2274,7 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
     if (x->tact) {
         if (x->held) {
             if (x->tent) {
-                x->tent_pend = x->pend_len + (x->tent - x->run);
+                x->tent_pend = b->pend_len + (x->tent - x->run);
             }
 
         } else if (x->tent) {
@@ -2465,57 +2302,56 @@ ngsp_mask_xml_feed(ngsp_mask_xml_t *x, const unsigned char *data,
 
     x->run = NULL;
 
-    if (ngsp_xml_stage_flush(x) != 0) {
+    if (ngsp_mask_out_feed_end(b, size) != 0) {
         goto failed;
     }
-
-    x->offset += size;
 
     return NGSP_MASK_OK;
 
 failed:
 
-    if (x->status == NGSP_MASK_OK) {
-        x->status = NGSP_MASK_ERR_OUTPUT;
-        x->why = "output failed";
+    if (b->status == NGSP_MASK_OK) {
+        b->status = NGSP_MASK_ERR_OUTPUT;
+        b->why = "output failed";
     }
 
     /*
      * What is held grows with the position, and is checked at every feed's
      * end: checked here too, it makes the same error whatever the cuts.
      */
-    if (x->held && x->status != NGSP_MASK_ERR_OUTPUT
-        && x->status != NGSP_MASK_ERR_NOMEM)
+    if (x->held && b->status != NGSP_MASK_ERR_OUTPUT
+        && b->status != NGSP_MASK_ERR_NOMEM)
     {
         (void) ngsp_xml_held_check(x, p);
     }
 
     x->state = X_ERROR;
-    x->err_offset = x->offset + (p - data);
-    x->staged = 0;
+    ngsp_mask_out_stop(b, p - data);
     x->run = NULL;
 
-    return x->status;
+    return b->status;
 }
 
 
-ngsp_mask_status_t
-ngsp_mask_xml_finish(ngsp_mask_xml_t *x)
+static ngsp_mask_status_t
+ngsp_xml_finish(ngsp_mask_body_t *b)
 {
+    ngsp_mask_xml_t  *x = (ngsp_mask_xml_t *) b;
+
     if (x->state == X_ERROR) {
-        return x->status;
+        return b->status;
     }
 
     if (x->state != X_TEXT || x->depth != 0 || !x->root_done) {
         /* the last feed's end has checked what is held */
-        x->status = NGSP_MASK_ERR_TRUNCATED;
-        x->why = "truncated document";
+        b->status = NGSP_MASK_ERR_TRUNCATED;
+        b->why = "truncated document";
         goto failed;
     }
 
-    if (ngsp_xml_stage_flush(x) != 0) {
-        x->status = NGSP_MASK_ERR_OUTPUT;
-        x->why = "output failed";
+    if (ngsp_mask_out_flush(b) != 0) {
+        b->status = NGSP_MASK_ERR_OUTPUT;
+        b->why = "output failed";
         goto failed;
     }
 
@@ -2523,11 +2359,30 @@ ngsp_mask_xml_finish(ngsp_mask_xml_t *x)
 
 failed:
 
-    x->err_offset = x->offset;
+    ngsp_mask_out_stop(b, 0);
     x->state = X_ERROR;
-    x->staged = 0;
 
-    return x->status;
+    return b->status;
+}
+
+
+static const ngsp_mask_ops_t  ngsp_xml_ops = {
+    .syntax = NGSP_MASK_SYNTAX_XML,
+    .size = sizeof(ngsp_mask_xml_t),
+    .frame = sizeof(ngsp_xml_frame_t),
+    .init = ngsp_xml_init_tables,
+    .alloc = ngsp_xml_alloc,
+    .free = ngsp_xml_free,
+    .reset = ngsp_xml_reset,
+    .feed = ngsp_xml_feed,
+    .finish = ngsp_xml_finish
+};
+
+
+ngsp_mask_body_t *
+ngsp_mask_xml_new(const ngsp_mask_stream_conf_t *conf)
+{
+    return ngsp_mask_out_new(&ngsp_xml_ops, conf);
 }
 
 
@@ -2546,8 +2401,6 @@ static int
 ngsp_xml_collect(void *data, const unsigned char *p, size_t len,
     unsigned flags)
 {
-    size_t               n;
-    unsigned char       *nb;
     ngsp_xml_collect_t  *c = data;
 
     (void) flags;
@@ -2556,37 +2409,19 @@ ngsp_xml_collect(void *data, const unsigned char *p, size_t len,
         return -1;
     }
 
-    if (*c->len + len > *c->cap) {
-        n = *c->cap ? *c->cap : 256;
-        while (n < *c->len + len) {
-            n *= 2;
-        }
-
-        nb = realloc(*c->buf, n);
-        if (nb == NULL) {
-            return -1;
-        }
-
-        *c->buf = nb;
-        *c->cap = n;
-    }
-
-    memcpy(*c->buf + *c->len, p, len);
-    *c->len += len;
-
-    return 0;
+    return ngsp_mask_append(c->buf, c->len, c->cap, p, len);
 }
 
 
 ngsp_mask_status_t
-ngsp_mask_xml_string(ngsp_mask_xml_t **xp, const ngsp_mask_xml_conf_t *conf,
-    const unsigned char *in, size_t len, unsigned char **out,
-    size_t *out_len, size_t *out_cap, size_t *masked)
+ngsp_mask_xml_string(ngsp_mask_body_t **xp,
+    const ngsp_mask_stream_conf_t *conf, const unsigned char *in, size_t len,
+    unsigned char **out, size_t *out_len, size_t *out_cap, size_t *masked)
 {
-    ngsp_mask_xml_t       *x;
-    ngsp_mask_status_t     st;
-    ngsp_xml_collect_t     c;
-    ngsp_mask_xml_conf_t   xc;
+    ngsp_mask_body_t         *x;
+    ngsp_mask_status_t        st;
+    ngsp_xml_collect_t        c;
+    ngsp_mask_stream_conf_t   xc;
 
     *out_len = 0;
     *masked = 0;
@@ -2602,7 +2437,7 @@ ngsp_mask_xml_string(ngsp_mask_xml_t **xp, const ngsp_mask_xml_conf_t *conf,
         }
 
     } else {
-        ngsp_mask_xml_reset(*xp);
+        ngsp_mask_body_reset(*xp);
     }
 
     x = *xp;
@@ -2613,9 +2448,9 @@ ngsp_mask_xml_string(ngsp_mask_xml_t **xp, const ngsp_mask_xml_conf_t *conf,
     c.limit = 4 * x->conf.max_value + 4096;
     x->conf.data = &c;
 
-    st = ngsp_mask_xml_feed(x, in, len);
+    st = ngsp_xml_feed(x, in, len);
     if (st == NGSP_MASK_OK) {
-        st = ngsp_mask_xml_finish(x);
+        st = ngsp_xml_finish(x);
     }
 
     if (st == NGSP_MASK_ERR_OUTPUT) {

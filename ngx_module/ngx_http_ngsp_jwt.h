@@ -39,17 +39,36 @@ typedef struct {
 } ngx_http_ngsp_loc_conf_t;
 
 
+/*
+ * The request's token as judged under one location's settings.  The
+ * result holds only for the settings and token it was made with: read
+ * under others (a variable read at server level, then another location)
+ * it is judged again, reusing the parse and signature check when the
+ * token is the same.
+ */
 typedef struct {
     ngsp_jwt_status_t          status;
     ngsp_jwt_t                 jwt;
     ngx_str_t                  agency;
+
+    ngx_http_request_t        *request;     /* owner, found again after an
+                                               internal redirect */
+    ngx_http_ngsp_loc_conf_t  *conf;        /* NULL: not judged yet */
+    ngx_str_t                  token;       /* empty: none was found */
+    ngsp_jwt_status_t          verified;    /* parse and signature */
 } ngx_http_ngsp_jwt_ctx_t;
 
 
 extern ngx_module_t  ngx_http_ngsp_module;
 
 
-/* evaluates the request's token once, on first need; NULL on error */
+/*
+ * the access handler: NGX_DECLINED (off), NGX_OK, or the refusal's status
+ * with its WWW-Authenticate; subrequests call it in their rewrite phase
+ */
+ngx_int_t ngx_http_ngsp_handler(ngx_http_request_t *r);
+
+/* the token judged under the current location's settings; NULL on error */
 ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_jwt_eval(ngx_http_request_t *r);
 
 /* shared verification cache */

@@ -1,7 +1,8 @@
 /*
- * One evaluation of the request's token, on first need (the access
- * handler, or a variable used in an earlier phase), remembered in the
- * request's module context.
+ * The request's token judged under the current location's settings, on
+ * first need (the access handler, or a variable used in an earlier
+ * phase), remembered in the request's module context together with the
+ * settings and token it was judged with.
  */
 
 #include <openssl/evp.h>
@@ -180,42 +181,65 @@ ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r, ngx_str_t *token,
 }
 
 
+/* the token the location's settings point at */
 static ngsp_jwt_status_t
-ngx_http_ngsp_jwt_evaluate(ngx_http_request_t *r, ngx_http_ngsp_jwt_ctx_t *ctx)
+ngx_http_ngsp_jwt_token(ngx_http_request_t *r, ngx_http_ngsp_loc_conf_t *lcf,
+    ngx_str_t *token)
 {
-    char                      *text;
-    size_t                     len;
-    json_t                    *v;
-    ngx_str_t                  token, *name;
-    ngx_uint_t                 i;
-    ngsp_jwt_req_t            *req;
-    ngsp_jwt_status_t          st;
-    ngsp_jwt_checks_t          checks;
-    ngx_http_ngsp_loc_conf_t  *lcf;
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_module);
+    ngx_str_null(token);
 
     if (lcf->token) {
-        if (ngx_http_complex_value(r, lcf->token, &token) != NGX_OK) {
+        if (ngx_http_complex_value(r, lcf->token, token) != NGX_OK) {
+            ngx_str_null(token);
             return NGSP_JWT_MALFORMED;
         }
 
-    } else if (ngx_http_ngsp_jwt_bearer(r, &token) != NGX_OK) {
+    } else if (ngx_http_ngsp_jwt_bearer(r, token) != NGX_OK) {
         return NGSP_JWT_MISSING;
     }
 
-    if (token.len == 0) {
+    if (token->len == 0) {
         return lcf->token ? NGSP_JWT_MISSING : NGSP_JWT_MALFORMED;
     }
 
-    if (token.len > NGSP_JWT_MAX_TOKEN) {
+    if (token->len > NGSP_JWT_MAX_TOKEN) {
+        ngx_str_null(token);
         return NGSP_JWT_MALFORMED;
     }
 
-    st = ngx_http_ngsp_jwt_check_token(r, &token, &ctx->jwt);
-    if (st != NGSP_JWT_OK) {
-        return st;
-    }
+    return NGSP_JWT_OK;
+}
+
+
+/* the settings that change a token's judgement, not realm or log level */
+static ngx_int_t
+ngx_http_ngsp_jwt_same_rules(ngx_http_ngsp_loc_conf_t *a,
+    ngx_http_ngsp_loc_conf_t *b)
+{
+    /* merged locations share their parent's lists by pointer */
+    return a == b
+           || (a->issuers == b->issuers
+               && a->audiences == b->audiences
+               && a->leeway == b->leeway
+               && a->requires == b->requires
+               && a->agency_claims == b->agency_claims
+               && a->token == b->token);
+}
+
+
+/* claims, agency and requires of a verified token, under lcf */
+static ngsp_jwt_status_t
+ngx_http_ngsp_jwt_judge(ngx_http_request_t *r, ngx_http_ngsp_loc_conf_t *lcf,
+    ngx_http_ngsp_jwt_ctx_t *ctx)
+{
+    size_t              len;
+    json_t             *v;
+    ngx_str_t          *name;
+    const char         *text;
+    ngx_uint_t          i;
+    ngsp_jwt_req_t     *req;
+    ngsp_jwt_status_t   st;
+    ngsp_jwt_checks_t   checks;
 
     checks.issuers = lcf->issuers ? lcf->issuers->elts : NULL;
     checks.audiences = lcf->audiences ? lcf->audiences->elts : NULL;
@@ -226,35 +250,31 @@ ngx_http_ngsp_jwt_evaluate(ngx_http_request_t *r, ngx_http_ngsp_jwt_ctx_t *ctx)
         return st;
     }
 
+    /* the first agency claim present decides; a bad one is not skipped */
     name = lcf->agency_claims->elts;
+    st = NGSP_JWT_NO_AGENCY;
 
     for (i = 0; i < lcf->agency_claims->nelts; i++) {
         v = json_object_getn(ctx->jwt.claims, (char *) name[i].data,
                              name[i].len);
-        if (!json_is_string(v) || json_string_length(v) == 0) {
-            continue;
-        }
 
-        text = ngsp_jwt_claim_text(v, &len);
-        if (text == NULL) {
-            return NGSP_JWT_NO_AGENCY;
+        st = ngsp_jwt_agency(v, &text, &len);
+        if (st != NGSP_JWT_NO_AGENCY) {
+            break;
         }
-
-        ctx->agency.data = ngx_pnalloc(r->pool, len);
-        if (ctx->agency.data == NULL) {
-            free(text);
-            return NGSP_JWT_NO_AGENCY;
-        }
-
-        ngx_memcpy(ctx->agency.data, text, len);
-        ctx->agency.len = len;
-        free(text);
-        break;
     }
 
-    if (ctx->agency.len == 0) {
+    if (st != NGSP_JWT_OK) {
+        return st;
+    }
+
+    ctx->agency.data = ngx_pnalloc(r->pool, len);
+    if (ctx->agency.data == NULL) {
         return NGSP_JWT_NO_AGENCY;
     }
+
+    ngx_memcpy(ctx->agency.data, text, len);
+    ctx->agency.len = len;
 
     if (lcf->requires) {
         req = lcf->requires->elts;
@@ -272,38 +292,105 @@ ngx_http_ngsp_jwt_evaluate(ngx_http_request_t *r, ngx_http_ngsp_jwt_ctx_t *ctx)
 }
 
 
-ngx_http_ngsp_jwt_ctx_t *
-ngx_http_ngsp_jwt_eval(ngx_http_request_t *r)
+static ngx_http_ngsp_jwt_ctx_t *
+ngx_http_ngsp_jwt_get_ctx(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t       *cln;
     ngx_http_ngsp_jwt_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ngsp_module);
-    if (ctx) {
+
+    if (ctx == NULL && (r->internal || r->filter_finalize)) {
+
+        /*
+         * an internal redirect or a filter's finalization cleared the
+         * module contexts; a subrequest shares the pool but has a context
+         * of its own
+         */
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_ngsp_jwt_cleanup
+                && ((ngx_http_ngsp_jwt_ctx_t *) cln->data)->request == r)
+            {
+                ctx = cln->data;
+                ngx_http_set_ctx(r, ctx, ngx_http_ngsp_module);
+                break;
+            }
+        }
+    }
+
+    return ctx;
+}
+
+
+ngx_http_ngsp_jwt_ctx_t *
+ngx_http_ngsp_jwt_eval(ngx_http_request_t *r)
+{
+    ngx_str_t                  token;
+    ngx_uint_t                 same_token;
+    ngsp_jwt_status_t          st;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_ngsp_jwt_ctx_t   *ctx;
+    ngx_http_ngsp_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_module);
+
+    ctx = ngx_http_ngsp_jwt_get_ctx(r);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ngsp_jwt_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        cln->handler = ngx_http_ngsp_jwt_cleanup;
+        cln->data = ctx;
+
+        ctx->request = r;
+        ngx_http_set_ctx(r, ctx, ngx_http_ngsp_module);
+    }
+
+    st = ngx_http_ngsp_jwt_token(r, lcf, &token);
+
+    if (ctx->conf == NULL || ctx->token.len != token.len) {
+        same_token = 0;
+
+    } else if (token.len == 0) {
+        same_token = (ctx->verified == st);
+
+    } else {
+        same_token = (ngx_memcmp(ctx->token.data, token.data, token.len)
+                      == 0);
+    }
+
+    if (same_token && ngx_http_ngsp_jwt_same_rules(ctx->conf, lcf)) {
         return ctx;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ngsp_jwt_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
+    /* another token is parsed and verified; the same one is judged again */
+    if (!same_token) {
+        ngsp_jwt_free(&ctx->jwt);
+        ctx->token = token;
+        ctx->verified = (st == NGSP_JWT_OK)
+                        ? ngx_http_ngsp_jwt_check_token(r, &token, &ctx->jwt)
+                        : st;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
+    ctx->conf = lcf;
+    ngx_str_null(&ctx->agency);
 
-    cln->handler = ngx_http_ngsp_jwt_cleanup;
-    cln->data = ctx;
-
-    ctx->status = ngx_http_ngsp_jwt_evaluate(r, ctx);
+    ctx->status = (ctx->verified == NGSP_JWT_OK)
+                  ? ngx_http_ngsp_jwt_judge(r, lcf, ctx)
+                  : ctx->verified;
 
     /* an authentic token that fails a require still names its agency */
     if (ctx->status != NGSP_JWT_OK && ctx->status != NGSP_JWT_CLAIM_FAILED) {
         ngx_str_null(&ctx->agency);
     }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_ngsp_module);
 
     return ctx;
 }

@@ -1,7 +1,9 @@
 /*
  * $ngsp_agency, $ngsp_jwt_status, $ngsp_jwt_claim_NAME, $ngsp_jwt_header_NAME.
- * Each evaluates the token on first use, so they work in any phase
- * (limit_req_zone $ngsp_agency runs before access).
+ * Each reads the token as judged under the current location's settings,
+ * so they work in any phase (limit_req_zone $ngsp_agency runs before
+ * access) and are never cached by nginx: a value read at server level is
+ * not the one the final location sees.
  */
 
 #include "ngx_http_ngsp_jwt.h"

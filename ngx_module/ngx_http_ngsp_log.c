@@ -5,6 +5,16 @@
 #include "ngx_http_ngsp_log.h"
 
 
+/* the levels a rejection may be logged at (as limit_req_log_level) */
+ngx_conf_enum_t  ngx_http_ngsp_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
 /*
  * An untrusted value (an agency from a token) made fit for a log line:
  * at most NGX_HTTP_NGSP_LOG_MAX bytes, quotes, backslashes, controls and

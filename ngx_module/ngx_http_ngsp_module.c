@@ -8,7 +8,6 @@
 #include "ngx_http_ngsp_log.h"
 
 
-static ngx_int_t ngx_http_ngsp_handler(ngx_http_request_t *r);
 static void *ngx_http_ngsp_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_ngsp_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_ngsp_create_loc_conf(ngx_conf_t *cf);
@@ -27,15 +26,6 @@ static char *ngx_http_ngsp_require(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ngsp_agency_claim(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-
-
-static ngx_conf_enum_t  ngx_http_ngsp_log_levels[] = {
-    { ngx_string("info"), NGX_LOG_INFO },
-    { ngx_string("notice"), NGX_LOG_NOTICE },
-    { ngx_string("warn"), NGX_LOG_WARN },
-    { ngx_string("error"), NGX_LOG_ERR },
-    { ngx_null_string, 0 }
-};
 
 
 static ngx_command_t  ngx_http_ngsp_commands[] = {
@@ -174,7 +164,7 @@ ngx_http_ngsp_challenge(ngx_http_request_t *r, ngx_str_t *value)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ngsp_handler(ngx_http_request_t *r)
 {
     ngx_str_t                 *challenge, agency;

@@ -55,6 +55,7 @@ typedef struct {
     ngx_http_ngsp_quota_pending_t   *pending;   /* NULL: not waiting */
     ngx_event_t                      timer;
     ngx_event_t                      resume;
+    ngx_array_t                     *waiters;   /* subrequests that wait */
     ngsp_quota_decision_t            decision;
     ngx_http_ngsp_quota_status_e     status;
     ngx_int_t                        rc;        /* the handler's answer */
@@ -69,6 +70,12 @@ extern ngx_module_t  ngx_http_ngsp_quota_module;
 
 /* the access-phase handler: after every other access check */
 ngx_int_t ngx_http_ngsp_quota_handler(ngx_http_request_t *r);
+
+/*
+ * a subrequest's check, in its rewrite phase: NGX_DECLINED to go on,
+ * NGX_DONE to wait for Redis, or the refusal's status
+ */
+ngx_int_t ngx_http_ngsp_quota_subrequest(ngx_http_request_t *r);
 
 /* the request's state, also after an internal redirect; NULL if none */
 ngx_http_ngsp_quota_ctx_t *ngx_http_ngsp_quota_get_ctx(ngx_http_request_t *r);

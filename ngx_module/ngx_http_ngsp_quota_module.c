@@ -5,6 +5,8 @@
  */
 
 #include "ngx_http_ngsp_quota.h"
+#include "ngx_http_ngsp_log.h"
+#include "ngx_http_ngsp_subrequest.h"
 
 
 static void *ngx_http_ngsp_quota_create_main_conf(ngx_conf_t *cf);
@@ -34,15 +36,6 @@ static char *ngx_http_ngsp_quota_status(ngx_conf_t *cf, void *post,
 static ngx_conf_enum_t  ngx_http_ngsp_quota_fail_modes[] = {
     { ngx_string("closed"), 0 },
     { ngx_string("open"), 1 },
-    { ngx_null_string, 0 }
-};
-
-
-static ngx_conf_enum_t  ngx_http_ngsp_quota_log_levels[] = {
-    { ngx_string("info"), NGX_LOG_INFO },
-    { ngx_string("notice"), NGX_LOG_NOTICE },
-    { ngx_string("warn"), NGX_LOG_WARN },
-    { ngx_string("error"), NGX_LOG_ERR },
     { ngx_null_string, 0 }
 };
 
@@ -117,7 +110,7 @@ static ngx_command_t  ngx_http_ngsp_quota_commands[] = {
       ngx_conf_set_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ngsp_quota_loc_conf_t, log_level),
-      &ngx_http_ngsp_quota_log_levels },
+      &ngx_http_ngsp_log_levels },
 
       ngx_null_command
 };
@@ -441,8 +434,9 @@ ngx_http_ngsp_quota_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->status, prev->status,
                               NGX_HTTP_TOO_MANY_REQUESTS);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 100);
+    /* a refusal is seen at nginx's default level, as limit_req's is */
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level,
-                              NGX_LOG_WARN);
+                              NGX_LOG_ERR);
 
     if (conf->name.data == NULL) {
         conf->name = prev->name;
@@ -518,6 +512,11 @@ ngx_http_ngsp_quota_init(ngx_conf_t *cf)
     h = a->elts;
     ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_http_handler_pt));
     h[0] = ngx_http_ngsp_quota_handler;
+
+    /* subrequests skip the access phase: JWT and quota for them */
+    if (ngx_http_ngsp_subrequest_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_ngsp_quota_header_init(cf);
 }

@@ -146,7 +146,99 @@ ngx_http_ngsp_quota_decide(ngx_http_request_t *r,
 }
 
 
-/* runs the phases again, where the handler left them */
+/* posts every other request that waits for this decision, once */
+static void
+ngx_http_ngsp_quota_wake(ngx_http_ngsp_quota_ctx_t *ctx)
+{
+    ngx_uint_t                   i;
+    ngx_http_posted_request_t  **w;
+
+    if (ctx->waiters == NULL) {
+        return;
+    }
+
+    w = ctx->waiters->elts;
+
+    for (i = 0; i < ctx->waiters->nelts; i++) {
+        (void) ngx_http_post_request(w[i]->request, w[i]);
+    }
+
+    ctx->waiters->nelts = 0;
+}
+
+
+/*
+ * Another part of the request (a subrequest, or the main request while a
+ * subrequest counts) waits for the decision under way; its posted-request
+ * record is made now, so that waking it cannot fail.
+ */
+static ngx_int_t
+ngx_http_ngsp_quota_wait(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx)
+{
+    ngx_uint_t                   i;
+    ngx_http_posted_request_t  **w, *pr;
+
+    if (ctx->waiters == NULL) {
+        ctx->waiters = ngx_array_create(r->pool, 4,
+                                        sizeof(ngx_http_posted_request_t *));
+        if (ctx->waiters == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    w = ctx->waiters->elts;
+
+    for (i = 0; i < ctx->waiters->nelts; i++) {
+        if (w[i]->request == r) {
+            return NGX_OK;
+        }
+    }
+
+    pr = ngx_palloc(r->pool, sizeof(ngx_http_posted_request_t));
+    if (pr == NULL) {
+        return NGX_ERROR;
+    }
+
+    w = ngx_array_push(ctx->waiters);
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    pr->request = r;
+    pr->next = NULL;
+    *w = pr;
+
+    return NGX_OK;
+}
+
+
+/* a waiter that takes the decision before it is woken is not woken */
+static void
+ngx_http_ngsp_quota_unwait(ngx_http_request_t *r,
+    ngx_http_ngsp_quota_ctx_t *ctx)
+{
+    ngx_uint_t                   i;
+    ngx_http_posted_request_t  **w;
+
+    if (ctx->waiters == NULL) {
+        return;
+    }
+
+    w = ctx->waiters->elts;
+
+    for (i = 0; i < ctx->waiters->nelts; i++) {
+        if (w[i]->request == r) {
+            w[i] = w[--ctx->waiters->nelts];
+            return;
+        }
+    }
+}
+
+
+/*
+ * Runs the phases again where the waiting requests left them: the main
+ * request at once, subrequests through the posted requests.
+ */
 static void
 ngx_http_ngsp_quota_resume(ngx_event_t *ev)
 {
@@ -158,11 +250,16 @@ ngx_http_ngsp_quota_resume(ngx_event_t *ev)
     r = ctx->request;
     c = r->connection;
 
-    ngx_http_set_log_request(c->log, r);
+    ngx_http_ngsp_quota_wake(ctx);
 
-    r->read_event_handler = ngx_http_block_reading;
+    if (r == r->main) {
+        ngx_http_set_log_request(c->log, r);
 
-    ngx_http_core_run_phases(r);
+        r->read_event_handler = ngx_http_block_reading;
+
+        ngx_http_core_run_phases(r);
+    }
+
     ngx_http_run_posted_requests(c);
 }
 
@@ -337,30 +434,128 @@ ngx_http_ngsp_quota_key(ngx_http_request_t *r,
 }
 
 
+/*
+ * Sends the command for the first part of the request to be counted:
+ * NGX_AGAIN while it waits for the reply, NGX_DECLINED when there is
+ * nothing to count by, or the answer of a failure.
+ */
+static ngx_int_t
+ngx_http_ngsp_quota_start(ngx_http_request_t *r,
+    ngx_http_ngsp_quota_loc_conf_t *lcf)
+{
+    ngx_int_t                       rc;
+    ngx_str_t                       key;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_ngsp_quota_ctx_t      *ctx;
+    ngx_http_ngsp_quota_pending_t  *pd;
+
+    if (ngx_http_ngsp_quota_key(r, lcf, &key) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* nothing to count by: not counted, like limit_req */
+    if (key.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    /* the main request's pool: subrequests share it */
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ngsp_quota_ctx_t));
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_ngsp_quota_ctx_t));
+    cln->handler = ngx_http_ngsp_quota_cleanup;
+
+    ctx->request = r;
+    ctx->policy = lcf->policy;
+    ctx->key = key;
+
+    ctx->timer.handler = ngx_http_ngsp_quota_timeout;
+    ctx->timer.data = ctx;
+    ctx->timer.log = r->connection->log;
+
+    ctx->resume.handler = ngx_http_ngsp_quota_resume;
+    ctx->resume.data = ctx;
+    ctx->resume.log = r->connection->log;
+
+    /* one count per main request, whichever part of it comes first */
+    ngx_http_set_ctx(r->main, ctx, ngx_http_ngsp_quota_module);
+
+    if (ngx_http_ngsp_quota_inflight >= NGX_HTTP_NGSP_QUOTA_INFLIGHT) {
+        return ngx_http_ngsp_quota_fail(r, ctx, "too many commands waiting "
+                                        "for redis");
+    }
+
+    pd = ngx_alloc(sizeof(ngx_http_ngsp_quota_pending_t), r->connection->log);
+    if (pd == NULL) {
+        return ngx_http_ngsp_quota_fail(r, ctx, "cannot build the command");
+    }
+
+    pd->ctx = NULL;
+    pd->eval = 0;
+
+    rc = ngx_http_ngsp_quota_send(r, pd, &ctx->key, lcf->policy);
+
+    if (rc != NGX_OK) {
+        ngx_free(pd);
+        return ngx_http_ngsp_quota_fail(r, ctx, rc == NGX_ERROR
+                                        ? "cannot build the command"
+                                        : "redis not connected");
+    }
+
+    ngx_http_ngsp_quota_inflight++;
+
+    pd->ctx = ctx;
+    ctx->pending = pd;
+    ctx->waiting = 1;
+
+    ngx_add_timer(&ctx->timer, lcf->timeout);
+
+    if (r == r->main) {
+        /* notice a client that goes away while we wait */
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
+    return NGX_AGAIN;
+}
+
+
 ngx_int_t
 ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
-    ngx_str_t                        key;
-    ngx_pool_cleanup_t              *cln;
     ngx_http_ngsp_quota_ctx_t       *ctx;
-    ngx_http_ngsp_quota_pending_t   *pd;
     ngx_http_ngsp_quota_loc_conf_t  *lcf;
 
     ctx = ngx_http_ngsp_quota_get_ctx(r);
 
     if (ctx) {
         if (ctx->waiting) {
-            /* the client's write event woke the phases: keep waiting */
+            /*
+             * the client's write event woke the phases: keep waiting; or a
+             * subrequest counts, and this request waits for its answer
+             */
+            if (r != ctx->request
+                && ngx_http_ngsp_quota_wait(r, ctx) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
             return NGX_AGAIN;
         }
 
         /*
          * the result is taken now: a resume still posted must not run the
-         * phases again once the request has moved on past this one
+         * phases again once the request has moved on past this one; the
+         * others it would have woken are woken here
          */
+        ngx_http_ngsp_quota_unwait(r, ctx);
+
         if (ctx->resume.posted) {
             ngx_delete_posted_event(&ctx->resume);
+            ngx_http_ngsp_quota_wake(ctx);
         }
 
         /*
@@ -387,73 +582,104 @@ ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (ngx_http_ngsp_quota_key(r, lcf, &key) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_ngsp_quota_start(r, lcf);
+
+    if (rc != NGX_AGAIN) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_ngsp_quota_module);
+        if (ctx) {
+            ctx->answered = 1;
+        }
     }
 
-    /* nothing to count by: not counted, like limit_req */
-    if (key.len == 0) {
+    return rc;
+}
+
+
+/*
+ * Whether the main request waits in its own access phase, with the quota
+ * handler still to run (a subrequest of auth_request): under "satisfy
+ * all" that handler then answers the client from the decision, with the
+ * quota's own status, where auth_request would turn a refused subrequest
+ * into a 500.  Under "satisfy any" one allowing check ends the phase.
+ */
+static ngx_uint_t
+ngx_http_ngsp_quota_main_ahead(ngx_http_request_t *r)
+{
+    ngx_uint_t                  i;
+    ngx_http_request_t         *mr;
+    ngx_http_phase_handler_t   *ph;
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    mr = r->main;
+
+    clcf = ngx_http_get_module_loc_conf(mr, ngx_http_core_module);
+
+    if (clcf->satisfy != NGX_HTTP_SATISFY_ALL
+        || mr->write_event_handler != ngx_http_core_run_phases)
+    {
+        return 0;
+    }
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+    ph = cmcf->phase_engine.handlers;
+
+    for (i = mr->phase_handler;
+         ph[i].checker == ngx_http_core_access_phase;
+         i++)
+    {
+        if (ph[i].handler == ngx_http_ngsp_quota_handler) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_int_t
+ngx_http_ngsp_quota_subrequest(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_http_ngsp_quota_ctx_t       *ctx;
+    ngx_http_ngsp_quota_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_quota_module);
+
+    if (lcf->policy == NULL) {
         return NGX_DECLINED;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ngsp_quota_ctx_t));
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ctx = ngx_http_ngsp_quota_get_ctx(r);
+
+    if (ctx == NULL) {
+        rc = ngx_http_ngsp_quota_start(r, lcf);
+
+        ctx = ngx_http_get_module_ctx(r->main, ngx_http_ngsp_quota_module);
+
+        if (ctx == NULL) {
+            /* not counted (nothing to count by), or an error */
+            return rc;
+        }
     }
 
-    ctx = cln->data;
-    ngx_memzero(ctx, sizeof(ngx_http_ngsp_quota_ctx_t));
-    cln->handler = ngx_http_ngsp_quota_cleanup;
+    if (ctx->waiting) {
+        if (ngx_http_ngsp_quota_wait(r, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-    ctx->request = r;
-    ctx->policy = lcf->policy;
-    ctx->key = key;
-
-    ctx->timer.handler = ngx_http_ngsp_quota_timeout;
-    ctx->timer.data = ctx;
-    ctx->timer.log = r->connection->log;
-
-    ctx->resume.handler = ngx_http_ngsp_quota_resume;
-    ctx->resume.data = ctx;
-    ctx->resume.log = r->connection->log;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_ngsp_quota_module);
-
-    if (ngx_http_ngsp_quota_inflight >= NGX_HTTP_NGSP_QUOTA_INFLIGHT) {
-        ctx->answered = 1;
-        return ngx_http_ngsp_quota_fail(r, ctx, "too many commands waiting "
-                                        "for redis");
+        return NGX_DONE;
     }
 
-    pd = ngx_alloc(sizeof(ngx_http_ngsp_quota_pending_t), r->connection->log);
-    if (pd == NULL) {
-        ctx->answered = 1;
-        return ngx_http_ngsp_quota_fail(r, ctx, "cannot build the command");
+    ngx_http_ngsp_quota_unwait(r, ctx);
+
+    if (ctx->rc == NGX_AGAIN) {
+        (void) ngx_http_ngsp_quota_decide(r, ctx);
     }
 
-    pd->ctx = NULL;
-    pd->eval = 0;
-
-    rc = ngx_http_ngsp_quota_send(r, pd, &ctx->key, lcf->policy);
-
-    if (rc != NGX_OK) {
-        ngx_free(pd);
-        ctx->answered = 1;
-        return ngx_http_ngsp_quota_fail(r, ctx, rc == NGX_ERROR
-                                        ? "cannot build the command"
-                                        : "redis not connected");
+    if (ctx->rc == NGX_DECLINED || ngx_http_ngsp_quota_main_ahead(r)) {
+        return NGX_DECLINED;
     }
 
-    ngx_http_ngsp_quota_inflight++;
-
-    pd->ctx = ctx;
-    ctx->pending = pd;
-    ctx->waiting = 1;
-
-    ngx_add_timer(&ctx->timer, lcf->timeout);
-
-    /* notice a client that goes away while we wait */
-    r->read_event_handler = ngx_http_test_reading;
-
-    return NGX_AGAIN;
+    return ctx->rc;
 }

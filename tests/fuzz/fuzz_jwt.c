@@ -2,7 +2,8 @@
  * libFuzzer target for the JWT engine.  The first byte picks what the
  * rest is: a token checked against a fixed key set, or a key file.
  * Besides "no crash", a token must never verify unless it was really
- * signed by the fixed HMAC key, which a fuzzer cannot do by chance.
+ * signed by the fixed HMAC key, which a fuzzer cannot do by chance, and
+ * no claim text or agency may hold a control character.
  */
 
 #include <stdint.h>
@@ -13,6 +14,43 @@
 
 
 static ngsp_jwt_keyset_t  *ks;
+
+
+/* no claim text and no accepted agency ever holds a control character */
+static void
+check_claim_texts(json_t *obj)
+{
+    char        *t;
+    size_t       i, len;
+    json_t      *v;
+    const char  *name, *a;
+
+    json_object_foreach(obj, name, v) {
+        t = ngsp_jwt_claim_text(v, &len);
+        if (t) {
+            if (len != strlen(t)) {
+                abort();
+            }
+            for (i = 0; i < len; i++) {
+                if ((unsigned char) t[i] < 0x20 || t[i] == 0x7f) {
+                    abort();
+                }
+            }
+            free(t);
+        }
+
+        if (ngsp_jwt_agency(v, &a, &len) == NGSP_JWT_OK) {
+            if (len == 0 || len > NGSP_JWT_MAX_AGENCY) {
+                abort();
+            }
+            for (i = 0; i < len; i++) {
+                if ((unsigned char) a[i] < 0x20 || a[i] == 0x7f) {
+                    abort();
+                }
+            }
+        }
+    }
+}
 
 static const char  secret[] = "fuzzing-secret-of-32-bytes-at-least!";
 
@@ -55,6 +93,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     st = ngsp_jwt_parse(&jwt, (const char *) data + 1, size - 1);
 
     if (st == NGSP_JWT_OK) {
+        check_claim_texts(jwt.claims);
+        check_claim_texts(jwt.header);
+
         st = ngsp_jwt_verify(ks, &jwt, (const char *) data + 1);
 
         /* forging an HMAC by mutation is not possible; a pass is a bug */

@@ -44,7 +44,7 @@ typedef enum {
 
 static ngsp_mask_profile_t  *profiles[2];
 static ngsp_mask_key_t      *key;
-static ngsp_mask_xml_t      *whole[2];    /* kept between runs */
+static ngsp_mask_body_t     *whole[2];    /* kept between runs */
 static unsigned char        *wbuf;
 static size_t                wcap;
 
@@ -280,15 +280,15 @@ silent(void *ctx, const char *msg, ...)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                   allow, ns_in, ns_out;
-    char                 *one, *cut;
-    size_t                i, ncuts, len, cuts[64], wlen, masked;
-    unsigned              seed;
-    xmlDocPtr             in, out;
-    const uint8_t        *doc;
-    ngsp_mask_status_t    st1, st2;
-    ngsp_mask_profile_t  *p;
-    ngsp_mask_xml_conf_t  xc;
+    int                      allow, ns_in, ns_out;
+    char                    *one, *cut;
+    size_t                   i, ncuts, len, cuts[64], wlen, masked;
+    unsigned                 seed;
+    xmlDocPtr                in, out;
+    const uint8_t           *doc;
+    ngsp_mask_status_t       st1, st2;
+    ngsp_mask_profile_t     *p;
+    ngsp_mask_stream_conf_t  xc;
 
     if (profiles[0] == NULL) {
         profiles[0] = mask_profile("S redact; R remove; K keep_last=2; "

@@ -21,17 +21,6 @@ def redis_now(rc):
     return sec + usec / 1e6
 
 
-def wait_fresh_second(rc, margin=0.05, room=0.5):
-    """Sleeps until Redis's clock is just past a second boundary, so that
-    what follows has `room` seconds before the next one."""
-    while True:
-        now = redis_now(rc)
-        frac = now - int(now)
-        if margin <= frac <= 1 - room:
-            return now
-        time.sleep(1 - frac + margin if frac > margin else margin - frac)
-
-
 def poll(fn, deadline=10.0, step=0.05):
     """Calls fn until it returns something true, or fails at the deadline."""
     end = time.time() + deadline

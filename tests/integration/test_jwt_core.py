@@ -383,12 +383,14 @@ def test_issuer_audience_require(nginx_factory, upstream, port, keys):
         assert r.headers["WWW-Authenticate"] == \
             'Bearer realm="LGSP \\"demo\\"", error="insufficient_scope"'
 
-    # the agency is the caller's text: escaped in the log, never a new line
-    r = get(client_id='so-x"\nforged line', scope="openid")
+    # the agency is the caller's text: escaped in the log
+    r = get(client_id='so-x"forged \\ line', scope="openid")
     assert r.status_code == 403
-    log = n.log()
-    assert 'agency "so-x\\x22\\x0aforged line"' in log
-    assert "\nforged line" not in log
+    assert 'agency "so-x\\x22forged \\x5c line"' in n.log()
+    # and one with a new line is no agency at all
+    r = get(client_id='so-x"\nforged line', scope="openid")
+    assert (r.status_code, r.headers["X-Status"]) == (401, "bad_agency")
+    assert "\nforged line" not in n.log()
 
 
 def test_token_from_cookie_or_argument(nginx_factory, upstream, port, keys):
@@ -501,3 +503,52 @@ def test_jwt_on_without_keys_is_a_config_error(nginx_factory, upstream,
     ok, out = n.check()
     assert not ok
     assert "ngsp_jwt_key_file" in out
+
+
+def private_jwk(key, kid):
+    from jwt.algorithms import ECAlgorithm
+    alg = RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else ECAlgorithm
+    j = json.loads(alg.to_jwk(key))
+    assert "d" in j
+    j["kid"] = kid
+    return j
+
+
+@pytest.mark.parametrize("which", ["rsa", "ec", "jwks"])
+def test_private_jwk_refused(nginx_factory, upstream, port, keys, which):
+    if which == "jwks":
+        pub = json.loads(RSAAlgorithm.to_jwk(keys.rsa.public_key()))
+        pub["kid"] = "pub"
+        priv = private_jwk(keys.rsa2, "leaked")
+        path = keys.file("mixed.jwks", json.dumps({"keys": [pub, priv]}))
+        named = 'key #2, kid "leaked": holds a private key'
+    else:
+        key = keys.rsa if which == "rsa" else keys.ec
+        priv = private_jwk(key, which + "1")
+        path = keys.file("priv.jwk", json.dumps(priv))
+        named = f'JWK, kid "{which}1": holds a private key (member "d")'
+    n = nginx_factory(server(port, upstream, f"ngsp_jwt_key_file {path};"),
+                      start=False)
+    ok, out = n.check()
+    assert not ok, out
+    assert f'cannot load key file "{path}"' in out
+    assert named in out
+    assert "nginx.conf:" in out
+    assert priv["d"] not in out
+
+
+def test_public_jwk_and_oct_jwk_accepted(nginx_factory, upstream, port,
+                                         keys):
+    pub = json.loads(RSAAlgorithm.to_jwk(keys.rsa.public_key()))
+    pub["kid"] = "pub"
+    oct_ = {"kty": "oct", "kid": "h1", "alg": "HS256",
+            "k": b64(HS_SECRET)}
+    path = keys.file("ok.jwks", json.dumps({"keys": [pub, oct_]}))
+    nginx_factory(server(port, upstream, f"ngsp_jwt_key_file {path};"),
+                  ports=[port])
+    upstream.routes["*"] = Reply(b"ok")
+    t = pyjwt.encode(claims(), HS_SECRET, algorithm="HS256",
+                     headers={"kid": "h1"})
+    r = requests.get(f"http://127.0.0.1:{port}/",
+                     headers={"Authorization": "Bearer " + t})
+    assert r.status_code == 200

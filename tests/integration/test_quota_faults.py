@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 import time
+import urllib.parse
 
 import pytest
 import requests
@@ -287,17 +288,33 @@ HOSTILE = [
 ]
 
 
+# no agency (a control character, more than 256 bytes: bad_agency), these
+# reach the quota as a key= value taken from the decoded URI ((?s): the dot
+# matches CR and LF too)
+VIA_KEY = {"x\r\ny", "A" * 10240, "A" * 10239}
+
+
 def test_hostile_agency_values(nginx_factory, redis_factory, ok_upstream,
                                tmp_path):
     redis = redis_factory()
     s = Site(nginx_factory, redis, ok_upstream, tmp_path,
-             {"/": "ngsp_jwt on; ngsp_quota std;"}, policies=["std 1r/d"],
+             {"/": "ngsp_jwt on; ngsp_quota std;",
+              "~ (?s)^/k/(.*)$": "ngsp_quota std key=$1;"},
+             policies=["std 1r/d"],
              http_extra="large_client_header_buffers 4 32k;")
     rc = redis.client()
+
+    def get(a):
+        if a in VIA_KEY:
+            return s.get("/k/" + urllib.parse.quote(a, safe=""))
+        return s.get("/a", a)
+
+    for a in VIA_KEY:
+        assert s.get("/a", a).status_code == 401, a
     for a in HOSTILE:
-        assert s.get("/a", a).status_code == 200, a
+        assert get(a).status_code == 200, a
     for a in HOSTILE:
-        assert s.get("/a", a).status_code == 429, a
+        assert get(a).status_code == 429, a
     keys = [k.decode("latin-1") for k in rc.keys("*")]
     assert len(keys) == len(HOSTILE)     # no two agencies share a counter
     tags = set()

@@ -153,11 +153,11 @@ mask_run_cuts(const ngsp_mask_profile_t *prof, const ngsp_mask_key_t *key,
     size_t max_depth, size_t max_value, ngsp_mask_status_t *st,
     mask_sink_t *stats)
 {
-    size_t                  i, from, to;
-    mask_sink_t             sink;
-    mask_pieces_t           ps = { NULL, 0 };
-    ngsp_mask_json_t       *j;
-    ngsp_mask_json_conf_t   conf;
+    size_t                   i, from, to;
+    mask_sink_t              sink;
+    mask_pieces_t            ps = { NULL, 0 };
+    ngsp_mask_body_t        *j;
+    ngsp_mask_stream_conf_t  conf;
 
     memset(&sink, 0, sizeof(sink));
     mask_sink_out(&sink, (const unsigned char *) "", 0, 0);
@@ -180,16 +180,16 @@ mask_run_cuts(const ngsp_mask_profile_t *prof, const ngsp_mask_key_t *key,
 
     for (i = 0; i <= ncuts && *st == NGSP_MASK_OK; i++) {
         to = (i < ncuts) ? cuts[i] : len;
-        *st = ngsp_mask_json_feed(j, mask_piece(&ps, in + from, to - from),
+        *st = ngsp_mask_body_feed(j, mask_piece(&ps, in + from, to - from),
                                   to - from);
         from = to;
     }
 
     if (*st == NGSP_MASK_OK) {
-        *st = ngsp_mask_json_finish(j);
+        *st = ngsp_mask_body_finish(j);
     }
 
-    ngsp_mask_json_free(j);
+    ngsp_mask_body_free(j);
     mask_pieces_free(&ps);
 
     if (stats) {

@@ -56,11 +56,11 @@ xml_run_cuts(const ngsp_mask_profile_t *prof, const ngsp_mask_key_t *key,
     size_t max_depth, size_t max_value, ngsp_mask_status_t *st,
     const char **why, size_t *masked)
 {
-    size_t                 i, from, to;
-    mask_sink_t            sink;
-    mask_pieces_t          ps = { NULL, 0 };
-    ngsp_mask_xml_t       *x;
-    ngsp_mask_xml_conf_t   conf;
+    size_t                   i, from, to;
+    mask_sink_t              sink;
+    mask_pieces_t            ps = { NULL, 0 };
+    ngsp_mask_body_t        *x;
+    ngsp_mask_stream_conf_t  conf;
 
     memset(&sink, 0, sizeof(sink));
     mask_sink_out(&sink, (const unsigned char *) "", 0, 0);
@@ -83,24 +83,24 @@ xml_run_cuts(const ngsp_mask_profile_t *prof, const ngsp_mask_key_t *key,
 
     for (i = 0; i <= ncuts && *st == NGSP_MASK_OK; i++) {
         to = (i < ncuts) ? cuts[i] : len;
-        *st = ngsp_mask_xml_feed(x, mask_piece(&ps, in + from, to - from),
+        *st = ngsp_mask_body_feed(x, mask_piece(&ps, in + from, to - from),
                                  to - from);
         from = to;
     }
 
     if (*st == NGSP_MASK_OK) {
-        *st = ngsp_mask_xml_finish(x);
+        *st = ngsp_mask_body_finish(x);
     }
 
     if (why) {
-        *why = ngsp_mask_xml_reason(x);
+        *why = ngsp_mask_body_reason(x);
     }
 
     if (masked) {
-        *masked = ngsp_mask_xml_masked(x);
+        *masked = ngsp_mask_body_masked(x);
     }
 
-    ngsp_mask_xml_free(x);
+    ngsp_mask_body_free(x);
     mask_pieces_free(&ps);
 
     return (char *) sink.buf;

@@ -593,6 +593,92 @@ test_jwks(void **state)
 }
 
 
+/* the public members of the test RSA key, base64url */
+static void
+rsa_ne(char **n, char **e)
+{
+    int             len;
+    BIGNUM         *bn = NULL;
+    unsigned char   buf[512];
+
+    EVP_PKEY_get_bn_param(rsa, OSSL_PKEY_PARAM_RSA_N, &bn);
+    len = BN_bn2bin(bn, buf);
+    *n = b64(buf, (size_t) len);
+    BN_free(bn);
+    bn = NULL;
+
+    EVP_PKEY_get_bn_param(rsa, OSSL_PKEY_PARAM_RSA_E, &bn);
+    len = BN_bn2bin(bn, buf);
+    *e = b64(buf, (size_t) len);
+    BN_free(bn);
+}
+
+
+/* private key members refuse the file, naming the key and its kid */
+static void
+test_private_jwk(void **state)
+{
+    char                jwk[2048], err[256], *n, *e;
+    size_t              i;
+    ngsp_jwt_keyset_t  *ks;
+    static const char  *members[] = { "d", "p", "q", "dp", "dq", "qi",
+                                      "oth" };
+
+    rsa_ne(&n, &e);
+    ks = ngsp_jwt_keyset_new();
+
+    for (i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+        snprintf(jwk, sizeof(jwk), "{\"kty\":\"RSA\",\"kid\":\"r1\","
+                 "\"n\":\"%s\",\"e\":\"%s\",\"%s\":\"AQAB\"}", n, e,
+                 members[i]);
+        assert_int_equal(add(ks, jwk, 0, NULL, err), -1);
+        assert_non_null(strstr(err, "kid \"r1\""));
+        assert_non_null(strstr(err, "private key"));
+        assert_non_null(strstr(err, members[i]));
+    }
+
+    /* an EC or OKP private key ("d"), even one meant for encryption */
+    assert_int_equal(add(ks, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"e1\","
+                     "\"x\":\"AAAA\",\"y\":\"AAAA\",\"d\":\"AAAA\"}", 0, NULL,
+                     err), -1);
+    assert_non_null(strstr(err, "JWK, kid \"e1\": holds a private key"));
+    assert_int_equal(add(ks, "{\"kty\":\"OKP\",\"crv\":\"Ed25519\","
+                     "\"use\":\"enc\",\"x\":\"AAAA\",\"d\":\"AAAA\"}", 0, NULL,
+                     err), -1);
+    assert_non_null(strstr(err, "JWK, no kid: holds a private key"));
+
+    /* a JWK without a kid of its own is named by the directive's kid= */
+    assert_int_equal(add(ks, "{\"kty\":\"EC\",\"crv\":\"P-256\","
+                     "\"x\":\"AAAA\",\"y\":\"AAAA\",\"d\":\"AAAA\"}", 0,
+                     "given", err), -1);
+    assert_non_null(strstr(err, "kid \"given\""));
+
+    /* one private key among public ones refuses the whole set */
+    snprintf(jwk, sizeof(jwk), "{\"keys\":["
+             "{\"kty\":\"RSA\",\"kid\":\"pub\",\"n\":\"%s\",\"e\":\"%s\"},"
+             "{\"kty\":\"RSA\",\"kid\":\"priv\",\"n\":\"%s\",\"e\":\"%s\","
+             "\"d\":\"AQAB\",\"p\":\"AQAB\"}]}", n, e, n, e);
+    assert_int_equal(add(ks, jwk, 0, NULL, err), -1);
+    assert_non_null(strstr(err, "key #2, kid \"priv\": holds a private key"));
+    assert_int_equal(ngsp_jwt_keyset_count(ks), 0);
+
+    /* an oct key's "k" is the shared secret itself: accepted */
+    assert_int_equal(add(ks, "{\"kty\":\"oct\",\"kid\":\"h\",\"k\":"
+                     "\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\"}", 0,
+                     NULL, err), 1);
+
+    /* the public part of the same RSA key loads */
+    snprintf(jwk, sizeof(jwk), "{\"kty\":\"RSA\",\"kid\":\"r1\","
+             "\"n\":\"%s\",\"e\":\"%s\"}", n, e);
+    assert_int_equal(add(ks, jwk, 0, NULL, err), 1);
+    assert_int_equal(ngsp_jwt_keyset_count(ks), 2);
+
+    ngsp_jwt_keyset_free(ks);
+    free(n);
+    free(e);
+}
+
+
 static void
 test_claim_text(void **state)
 {
@@ -623,6 +709,119 @@ test_claim_text(void **state)
 }
 
 
+/* no claim text ever holds a control character: JSON escapes them */
+static void
+test_claim_text_controls(void **state)
+{
+    char    *t;
+    size_t   len;
+    json_t  *c;
+
+    c = json_loads("{\"s\":\"a\\r\\nX-Role: admin\","
+                   "\"all\":\"\\b\\f\\t\\u0001\\u001f\\u007f!\","
+                   "\"a\":[\"p\\nq\",\"r\\u0002\",3],"
+                   "\"o\":{\"k\":\"x\\ny\"},"
+                   "\"keep\":\"Nguy\u1ec5n \\\\ \\\"q\\\"\"}", 0, NULL);
+    assert_non_null(c);
+
+    t = ngsp_jwt_claim_text(ngsp_jwt_claim(c, "s", 1), &len);
+    assert_string_equal(t, "a\\r\\nX-Role: admin");
+    assert_int_equal(len, strlen(t));
+    free(t);
+
+    t = ngsp_jwt_claim_text(ngsp_jwt_claim(c, "all", 3), &len);
+    assert_string_equal(t, "\\b\\f\\t\\u0001\\u001f\\u007f!");
+    assert_int_equal(len, strlen(t));
+    free(t);
+
+    t = ngsp_jwt_claim_text(ngsp_jwt_claim(c, "a", 1), &len);
+    assert_string_equal(t, "p\\nq,r\\u0002,3");
+    assert_int_equal(len, strlen(t));
+    free(t);
+
+    t = ngsp_jwt_claim_text(ngsp_jwt_claim(c, "o", 1), &len);
+    assert_string_equal(t, "{\"k\":\"x\\ny\"}");
+    free(t);
+
+    /* printable text, UTF-8, backslashes and quotes stay as they are */
+    t = ngsp_jwt_claim_text(ngsp_jwt_claim(c, "keep", 4), &len);
+    assert_string_equal(t, "Nguy\u1ec5n \\ \"q\"");
+    assert_int_equal(len, strlen(t));
+    free(t);
+
+    json_decref(c);
+}
+
+
+static void
+test_agency(void **state)
+{
+    char               long_ok[NGSP_JWT_MAX_AGENCY + 2];
+    size_t             len;
+    json_t            *c;
+    const char        *text;
+    ngsp_jwt_status_t  st;
+
+    c = json_loads("{\"ok\":\"so-tu-phap\","
+                   "\"vi\":\"S\u1edf T\u01b0 ph\u00e1p\","
+                   "\"empty\":\"\",\"null\":null,\"n\":12,\"b\":true,"
+                   "\"arr\":[\"x\"],\"obj\":{},"
+                   "\"crlf\":\"a\\r\\nX-Agency: b\",\"tab\":\"a\\tb\","
+                   "\"del\":\"a\\u007f\",\"esc\":\"\\u001b[0m\"}", 0, NULL);
+    assert_non_null(c);
+
+    text = NULL;
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "ok"), &text, &len),
+                     NGSP_JWT_OK);
+    assert_int_equal(len, 10);
+    assert_memory_equal(text, "so-tu-phap", 10);
+
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "vi"), &text, &len),
+                     NGSP_JWT_OK);
+
+    /* absent, null and empty: the next agency claim is tried */
+    assert_int_equal(ngsp_jwt_agency(NULL, &text, &len), NGSP_JWT_NO_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "empty"), &text,
+                                     &len), NGSP_JWT_NO_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "null"), &text,
+                                     &len), NGSP_JWT_NO_AGENCY);
+
+    /* present but unusable */
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "n"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "b"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "arr"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "obj"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "crlf"), &text,
+                                     &len), NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "tab"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "del"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "esc"), &text, &len),
+                     NGSP_JWT_BAD_AGENCY);
+
+    memset(long_ok, 'a', sizeof(long_ok) - 1);
+    long_ok[NGSP_JWT_MAX_AGENCY] = '\0';
+    json_object_set_new(c, "max", json_string(long_ok));
+    assert_int_equal(ngsp_jwt_agency(json_object_get(c, "max"), &text, &len),
+                     NGSP_JWT_OK);
+    assert_int_equal(len, NGSP_JWT_MAX_AGENCY);
+
+    long_ok[NGSP_JWT_MAX_AGENCY] = 'a';
+    long_ok[NGSP_JWT_MAX_AGENCY + 1] = '\0';
+    json_object_set_new(c, "long", json_string(long_ok));
+    st = ngsp_jwt_agency(json_object_get(c, "long"), &text, &len);
+    assert_int_equal(st, NGSP_JWT_BAD_AGENCY);
+    assert_string_equal(ngsp_jwt_status_name(st), "bad_agency");
+
+    json_decref(c);
+}
+
+
 int
 main(void)
 {
@@ -641,7 +840,10 @@ main(void)
         cmocka_unit_test(test_require),
         cmocka_unit_test(test_key_errors),
         cmocka_unit_test(test_jwks),
+        cmocka_unit_test(test_private_jwk),
         cmocka_unit_test(test_claim_text),
+        cmocka_unit_test(test_claim_text_controls),
+        cmocka_unit_test(test_agency),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -490,7 +490,7 @@ test_malformed(void **state)
     ngsp_mask_status_t    st;
     ngsp_mask_profile_t  *p;
     const char           *bad[] = {
-        "", " ", "{", "[", "{\"SoDinhDanh\"", "{\"SoDinhDanh\":",
+        " ", "{", "[", "{\"SoDinhDanh\"", "{\"SoDinhDanh\":",
         "{\"SoDinhDanh\":\"" MARK, "{\"SoDinhDanh\":\"" MARK "\"",
         "{\"SoDinhDanh\":\"" MARK "\",", "{\"SoDinhDanh\":" MARK,
         "{\"SoDinhDanh\":\"" MARK "\"}}", "{\"SoDinhDanh\":\"" MARK "\"]",
@@ -563,8 +563,11 @@ test_truncated_prefixes(void **state)
         for (n = 0; n < len; n++) {
             out = mask_run_cuts(p, key, data, n, NULL, 0, 0, 0, &st, NULL);
             if (st == NGSP_MASK_OK) {
-                /* only the complete document, maybe less trailing blanks */
-                assert_true(n > len - 3);
+                /*
+                 * only the complete document, maybe less trailing blanks,
+                 * or the empty body, which holds no data
+                 */
+                assert_true(n > len - 3 || (n == 0 && *out == '\0'));
             }
             for (i = 0; secrets[i]; i++) {
                 if (strstr(out, secrets[i])) {
@@ -732,10 +735,10 @@ test_fixture_values(void **state)
 static void
 test_reset_and_count(void **state)
 {
-    mask_sink_t             sink;
-    ngsp_mask_json_t       *j;
-    ngsp_mask_profile_t    *p;
-    ngsp_mask_json_conf_t   conf = { 0 };
+    mask_sink_t              sink;
+    ngsp_mask_body_t        *j;
+    ngsp_mask_profile_t     *p;
+    ngsp_mask_stream_conf_t  conf = { 0 };
     const char             *doc = "{\"SoDinhDanh\":\"1\",\"DanToc\":2,"
                                   "\"SoCMND\":[1],\"x\":3}";
 
@@ -746,23 +749,23 @@ test_reset_and_count(void **state)
     conf.data = &sink;
 
     j = ngsp_mask_json_new(&conf);
-    assert_int_equal(ngsp_mask_json_feed(j, (const unsigned char *) "{x", 2),
+    assert_int_equal(ngsp_mask_body_feed(j, (const unsigned char *) "{x", 2),
                      NGSP_MASK_ERR_SYNTAX);
-    assert_int_equal(ngsp_mask_json_offset(j), 1);
+    assert_int_equal(ngsp_mask_body_offset(j), 1);
     /* stays failed */
-    assert_int_equal(ngsp_mask_json_feed(j, (const unsigned char *) "}", 1),
+    assert_int_equal(ngsp_mask_body_feed(j, (const unsigned char *) "}", 1),
                      NGSP_MASK_ERR_SYNTAX);
 
-    ngsp_mask_json_reset(j);
+    ngsp_mask_body_reset(j);
     sink.len = 0;
-    assert_int_equal(ngsp_mask_json_feed(j, (const unsigned char *) doc,
+    assert_int_equal(ngsp_mask_body_feed(j, (const unsigned char *) doc,
                                          strlen(doc)), NGSP_MASK_OK);
-    assert_int_equal(ngsp_mask_json_finish(j), NGSP_MASK_OK);
-    assert_int_equal(ngsp_mask_json_masked(j), 3);
+    assert_int_equal(ngsp_mask_body_finish(j), NGSP_MASK_OK);
+    assert_int_equal(ngsp_mask_body_masked(j), 3);
     assert_memory_equal(sink.buf, "{\"SoDinhDanh\":\"1\",\"SoCMND\":\"***\","
                         "\"x\":3}", sink.len);
 
-    ngsp_mask_json_free(j);
+    ngsp_mask_body_free(j);
     free(sink.buf);
     ngsp_mask_profile_free(p);
 }
