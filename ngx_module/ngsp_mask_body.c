@@ -9,6 +9,7 @@
 #include "ngsp_mask_body.h"
 #include "ngsp_mask_json.h"
 #include "ngsp_mask_out.h"
+#include "ngsp_mask_sniff.h"
 #include "ngsp_mask_xml.h"
 
 
@@ -66,8 +67,17 @@ ngsp_mask_body_t *
 ngsp_mask_body_new(ngsp_mask_syntax_t syntax,
     const ngsp_mask_stream_conf_t *conf)
 {
-    return (syntax == NGSP_MASK_SYNTAX_XML) ? ngsp_mask_xml_new(conf)
-                                            : ngsp_mask_json_new(conf);
+    switch (syntax) {
+
+    case NGSP_MASK_SYNTAX_XML:
+        return ngsp_mask_xml_new(conf);
+
+    case NGSP_MASK_SYNTAX_SNIFF:
+        return ngsp_mask_sniff_new(conf);
+
+    default:
+        return ngsp_mask_json_new(conf);
+    }
 }
 
 
@@ -91,6 +101,8 @@ void
 ngsp_mask_body_reset(ngsp_mask_body_t *b)
 {
     b->dflt = ngsp_mask_profile_default(b->conf.profile);
+    b->syntax = b->ops->syntax;
+    b->fed = 0;
     b->status = NGSP_MASK_OK;
     b->why = NULL;
     b->len = 0;
@@ -107,7 +119,7 @@ ngsp_mask_body_reset(ngsp_mask_body_t *b)
 ngsp_mask_syntax_t
 ngsp_mask_body_syntax_of(const ngsp_mask_body_t *b)
 {
-    return b->ops->syntax;
+    return b->syntax;
 }
 
 
@@ -115,6 +127,8 @@ ngsp_mask_status_t
 ngsp_mask_body_feed(ngsp_mask_body_t *b, const unsigned char *p,
     size_t len)
 {
+    b->fed |= (len != 0);
+
     return b->ops->feed(b, p, len);
 }
 
@@ -122,6 +136,10 @@ ngsp_mask_body_feed(ngsp_mask_body_t *b, const unsigned char *p,
 ngsp_mask_status_t
 ngsp_mask_body_finish(ngsp_mask_body_t *b)
 {
+    if (!b->fed) {
+        return NGSP_MASK_OK;
+    }
+
     return b->ops->finish(b);
 }
 

@@ -14,8 +14,20 @@
 
 typedef enum {
     NGSP_MASK_SYNTAX_JSON = 0,
-    NGSP_MASK_SYNTAX_XML
+    NGSP_MASK_SYNTAX_XML,
+    NGSP_MASK_SYNTAX_SNIFF      /* by the first bytes that are not blank */
 } ngsp_mask_syntax_t;
+
+
+/*
+ * A sniffed body is read by its first byte that is not blank (space,
+ * tab, CR, LF; after a UTF-8 BOM, if any): "{" or "[" starts JSON, "<"
+ * XML, anything else is refused (NGSP_MASK_ERR_SYNTAX).  The blanks
+ * before it are held, at most this many (more: NGSP_MASK_ERR_VALUE),
+ * and then fed to the rewriter chosen; a body that ends blank holds no
+ * data and is output as it came.
+ */
+#define NGSP_MASK_SNIFF_MAX  4096
 
 
 typedef struct ngsp_mask_body_s  ngsp_mask_body_t;
@@ -30,8 +42,8 @@ ngsp_mask_syntax_t ngsp_mask_body_syntax(const unsigned char *type,
     size_t len);
 
 /*
- * A rewriter of the syntax (or ngsp_mask_json_new(), ngsp_mask_xml_new());
- * malloc'ed; NULL when out of memory
+ * A rewriter of the syntax (or ngsp_mask_json_new(), ngsp_mask_xml_new(),
+ * ngsp_mask_sniff_new()); malloc'ed; NULL when out of memory
  */
 ngsp_mask_body_t *ngsp_mask_body_new(ngsp_mask_syntax_t syntax,
     const ngsp_mask_stream_conf_t *conf);
@@ -40,13 +52,17 @@ void ngsp_mask_body_free(ngsp_mask_body_t *b);
 /* starts again on a new document with the same configuration */
 void ngsp_mask_body_reset(ngsp_mask_body_t *b);
 
+/* NGSP_MASK_SYNTAX_SNIFF until a sniffed body's syntax is known */
 ngsp_mask_syntax_t ngsp_mask_body_syntax_of(const ngsp_mask_body_t *b);
 
 /* the bytes of one feed may be any part of the document, even empty */
 ngsp_mask_status_t ngsp_mask_body_feed(ngsp_mask_body_t *b,
     const unsigned char *p, size_t len);
 
-/* end of input: NGSP_MASK_OK only after one complete document */
+/*
+ * end of input: NGSP_MASK_OK only after one complete document, or for an
+ * empty body (no byte fed), which holds no data whatever its syntax
+ */
 ngsp_mask_status_t ngsp_mask_body_finish(ngsp_mask_body_t *b);
 
 /* values changed (removed, redacted or rewritten) so far */

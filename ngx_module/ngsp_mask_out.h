@@ -50,6 +50,8 @@ typedef struct {
 
 struct ngsp_mask_body_s {
     const ngsp_mask_ops_t      *ops;
+    ngsp_mask_syntax_t          syntax;     /* known so far */
+    unsigned                    fed;        /* a byte has been fed */
     ngsp_mask_stream_conf_t     conf;       /* the defaults filled in */
     ngsp_mask_kind_t            dflt;       /* the profile's default */
     ngsp_mask_status_t          status;

@@ -13,6 +13,7 @@
 
 #include "ngsp_mask_json.h"
 #include "ngsp_mask_body.h"
+#include "ngsp_mask_type.h"
 
 
 #define NGX_HTTP_NGSP_MASK_MAX_VALUE   65536
@@ -37,6 +38,7 @@ typedef struct {
     ngx_http_complex_value_t   *name;       /* a variable profile name */
     ngx_http_ngsp_mask_profile_t  *profile; /* a fixed one */
     ngx_array_t                *types;      /* ngx_str_t, may hold a '*' */
+    ngx_array_t                *pass_types; /* ngx_str_t, may hold a '*' */
     size_t                      max_value;
     ngx_uint_t                  max_depth;
 } ngx_http_ngsp_mask_loc_conf_t;
@@ -52,6 +54,8 @@ char *ngx_http_ngsp_mask_profile_block(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_ngsp_mask(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_ngsp_mask_types(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_ngsp_mask_pass_types(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 void *ngx_http_ngsp_mask_create_main_conf(ngx_conf_t *cf);
 char *ngx_http_ngsp_mask_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -63,8 +67,16 @@ char *ngx_http_ngsp_mask_merge_loc_conf(ngx_conf_t *cf, void *parent,
 ngx_http_ngsp_mask_profile_t *ngx_http_ngsp_mask_find(
     ngx_http_ngsp_mask_main_conf_t *mcf, ngx_str_t *name);
 
-/* 1 if the response's Content-Type is one of types */
-ngx_int_t ngx_http_ngsp_mask_type_ok(ngx_http_request_t *r,
-    ngx_array_t *types);
+/* 1 if the media type ("type/subtype", any case) is one of types */
+ngx_int_t ngx_http_ngsp_mask_type_in(ngx_str_t *type, ngx_array_t *types);
+
+/*
+ * What a masked location does with a response, by its status line and
+ * header (ngx_http_ngsp_mask_type.c): NGX_OK to mask it with *syntax,
+ * NGX_DECLINED to pass it untouched, NGX_ABORT to refuse it (the reason
+ * is logged), NGX_ERROR.
+ */
+ngx_int_t ngx_http_ngsp_mask_decide(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_loc_conf_t *lcf, ngsp_mask_syntax_t *syntax);
 
 #endif /* NGX_HTTP_NGSP_MASK_H */

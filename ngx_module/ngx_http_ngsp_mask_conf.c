@@ -299,21 +299,20 @@ ngx_http_ngsp_mask(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-char *
-ngx_http_ngsp_mask_types(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/* a list of media types, each with at most one "*" */
+static char *
+ngx_http_ngsp_mask_type_list(ngx_conf_t *cf, ngx_array_t **list,
+    ngx_uint_t slash)
 {
-    ngx_http_ngsp_mask_loc_conf_t  *lcf = conf;
-
     ngx_str_t   *value, *t;
     ngx_uint_t   i, j, n;
 
-    if (lcf->types) {
+    if (*list) {
         return "is duplicate";
     }
 
-    lcf->types = ngx_array_create(cf->pool, cf->args->nelts,
-                                  sizeof(ngx_str_t));
-    if (lcf->types == NULL) {
+    *list = ngx_array_create(cf->pool, cf->args->nelts, sizeof(ngx_str_t));
+    if (*list == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -331,7 +330,18 @@ ngx_http_ngsp_mask_types(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        t = ngx_array_push(lcf->types);
+        if (slash && ngx_strlchr(value[i].data, value[i].data + value[i].len,
+                                 '/')
+                     == NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: \"%V\" takes media types such as "
+                               "\"application/pdf\" or \"image/*\", not "
+                               "\"%V\"", &value[0], &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        t = ngx_array_push(*list);
         if (t == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -344,45 +354,45 @@ ngx_http_ngsp_mask_types(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+char *
+ngx_http_ngsp_mask_types(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_mask_loc_conf_t  *lcf = conf;
+
+    return ngx_http_ngsp_mask_type_list(cf, &lcf->types, 0);
+}
+
+
+char *
+ngx_http_ngsp_mask_pass_types(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ngsp_mask_loc_conf_t  *lcf = conf;
+
+    return ngx_http_ngsp_mask_type_list(cf, &lcf->pass_types, 1);
+}
+
+
 /*
- * The media type of Content-Type (before any ";" and blanks, any letter
- * case) against "type/sub", "type/(star)+json"...  nginx trims only a
- * charset parameter, so the full header value is parsed here: any other
- * parameter must not let a body through unmasked.  Fail closed: a body
- * without Content-Type, or with one too long to read, is masked too (it
- * is refused if it does not parse).
+ * A media type (parsed from Content-Type by ngsp_mask_ctype_parse())
+ * against "type/sub", "type/(star)+json"..., any letter case.
  */
 ngx_int_t
-ngx_http_ngsp_mask_type_ok(ngx_http_request_t *r, ngx_array_t *types)
+ngx_http_ngsp_mask_type_in(ngx_str_t *type, ngx_array_t *types)
 {
-    u_char      *p, *last, *star;
+    u_char      *star;
     size_t       len, pre, suf;
     ngx_str_t   *t;
     ngx_uint_t   i;
     u_char       low[256];
 
-    p = r->headers_out.content_type.data;
-    last = p + r->headers_out.content_type.len;
+    len = type->len;
 
-    while (p < last && (*p == ' ' || *p == '\t')) {
-        p++;
+    if (types == NULL || len == 0 || len > sizeof(low)) {
+        return 0;
     }
 
-    for (len = 0; p + len < last; len++) {
-        if (p[len] == ';' || p[len] == ' ' || p[len] == '\t') {
-            break;
-        }
-    }
-
-    if (len == 0) {
-        return r->headers_out.content_length_n != 0;
-    }
-
-    if (len > sizeof(low)) {
-        return 1;
-    }
-
-    ngx_strlow(low, p, len);
+    ngx_strlow(low, type->data, len);
 
     t = types->elts;
 
@@ -472,6 +482,7 @@ ngx_http_ngsp_mask_create_loc_conf(ngx_conf_t *cf)
      *     lcf->name = NULL;
      *     lcf->profile = NULL;
      *     lcf->types = NULL;
+     *     lcf->pass_types = NULL;
      */
 
     lcf->enable = NGX_CONF_UNSET;
@@ -541,6 +552,11 @@ ngx_http_ngsp_mask_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
 
         conf->types = prev->types;
+    }
+
+    /* none by default: a type the masker cannot read is refused */
+    if (conf->pass_types == NULL) {
+        conf->pass_types = prev->pass_types;
     }
 
     /* a fixed profile name must name a profile */

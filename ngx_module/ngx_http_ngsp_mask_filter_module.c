@@ -4,11 +4,14 @@
  *
  * Request side: with masking on, the upstream is asked for the whole
  * body, unencoded (see ngx_http_ngsp_mask_request_headers()).  Header
- * filter: picks the profile, drops Content-Length, weakens the ETag,
+ * filter: picks the profile, refuses an interim (1xx) response, decides
+ * by Content-Type to mask, pass or refuse (ngx_http_ngsp_mask_type.c),
+ * drops Content-Length, weakens the ETag,
  * turns ranges off, and takes a gzip/deflate body it still gets for
  * inflating.  Body filter:
  * feeds the streaming rewriter (ngsp_mask_json.c or ngsp_mask_xml.c, by
- * the Content-Type: ngsp_mask_body.c) buffer by buffer;
+ * the Content-Type or the body's first bytes: ngsp_mask_body.c) buffer
+ * by buffer;
  * long unchanged spans go out as buffers pointing into the upstream's own,
  * rewritten bytes and short spans are copied into small buffers of our own
  * that are recycled; an upstream buffer is released only once all output
@@ -89,6 +92,7 @@ typedef struct {
     size_t                      held;      /* bytes queued before start */
 
     unsigned                    failed:1;
+    unsigned                    passed:1;  /* a type passed on purpose */
     unsigned                    refused:1; /* an error page was sent */
     unsigned                    zdone:1;
     unsigned                    started:1; /* output has been sent */
@@ -128,6 +132,13 @@ static ngx_command_t  ngx_http_ngsp_mask_commands[] = {
     { ngx_string("ngsp_mask_types"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_ngsp_mask_types,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_mask_pass_types"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ngsp_mask_pass_types,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -418,7 +429,7 @@ ngx_http_ngsp_mask_refuse(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
 {
-    ngx_int_t                        enc;
+    ngx_int_t                        enc, rc;
     ngx_str_t                        name;
     ngx_pool_cleanup_t              *cln;
     ngsp_mask_syntax_t               syntax;
@@ -433,9 +444,7 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
     if (!lcf->enable
         || ngx_http_get_module_ctx(r, ngx_http_ngsp_mask_filter_module)
         || r->headers_out.status == NGX_HTTP_NO_CONTENT
-        || r->headers_out.status == NGX_HTTP_NOT_MODIFIED
-        || r->headers_out.status < NGX_HTTP_OK
-        || !ngx_http_ngsp_mask_type_ok(r, lcf->types))
+        || r->headers_out.status == NGX_HTTP_NOT_MODIFIED)
     {
         /* an error page sent instead of a refused body passes here too */
         return ngx_http_next_header_filter(r);
@@ -479,6 +488,41 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
     }
 
     ctx->profile = prof->name;
+
+    /*
+     * nginx 1.22's proxy takes an interim response (100, 103, a 101 the
+     * client asked for or not) for the answer, and what follows it,
+     * the real response included, for its body: refused.  A 101 is not
+     * switched to a tunnel either (the tunnel bypasses the filters).
+     */
+    if (r->headers_out.status && r->headers_out.status < NGX_HTTP_OK) {
+        ctx->failed = 1;
+
+        if (r->upstream) {
+            r->upstream->upgrade = 0;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ngsp: cannot mask an interim response (status %ui), "
+                      "response refused", r->headers_out.status);
+        return ngx_http_ngsp_mask_refuse(r, ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+
+    rc = ngx_http_ngsp_mask_decide(r, lcf, &syntax);
+
+    if (rc == NGX_DECLINED) {
+        ctx->passed = 1;
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (rc == NGX_ABORT) {
+        ctx->failed = 1;
+        return ngx_http_ngsp_mask_refuse(r, ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     /*
      * A slice of a document can itself parse as JSON ("001099012345"
@@ -542,10 +586,7 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
         }
     }
 
-    /* the rewriter for the body's syntax, chosen by its media type */
-    syntax = ngsp_mask_body_syntax(r->headers_out.content_type.data,
-                                   r->headers_out.content_type.len);
-
+    /* the rewriter for the body's syntax (ngx_http_ngsp_mask_decide()) */
     sc.profile = prof->profile;
     sc.key = ((ngx_http_ngsp_mask_main_conf_t *)
               ngx_http_get_module_main_conf(r,
@@ -1022,7 +1063,11 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             }
         }
 
-        if (b->last_buf || b->last_in_chain || b->flush) {
+        /* the header waits for a sniffed body's syntax, flush or not */
+        if (b->last_buf || b->last_in_chain
+            || (b->flush && ngsp_mask_body_syntax_of(ctx->mask)
+                            != NGSP_MASK_SYNTAX_SNIFF))
+        {
             ctx->push = 1;
         }
 
@@ -1143,6 +1188,8 @@ ngx_http_ngsp_mask_variable(ngx_http_request_t *r,
             ngx_str_set(v, "off");
         } else if (ctx->failed) {
             ngx_str_set(v, "error");
+        } else if (ctx->passed) {
+            ngx_str_set(v, "pass");
         } else {
             ngx_str_set(v, "ok");
         }

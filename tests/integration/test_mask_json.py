@@ -234,10 +234,11 @@ def test_content_length_body_and_ranges(site, upstream):
     check_citizen(r.json())
 
 
-def test_other_types_untouched(site, upstream):
+def test_other_types_are_read_by_their_first_bytes(site, upstream):
     body = b'{"SoDinhDanh":"001099012345"}'
+    # not in ngsp_mask_types: a body that looks like JSON is masked as JSON
     upstream.routes["/t"] = Reply(body, headers={"Content-Type": "text/html"})
-    assert site("/t").content == body
+    assert site("/t").json() == {"SoDinhDanh": "********2345"}
     upstream.routes["/p"] = Reply(body, headers={
         "Content-Type": "application/problem+json"})
     assert site("/p").json() == {"SoDinhDanh": "********2345"}
@@ -246,7 +247,7 @@ def test_other_types_untouched(site, upstream):
         "Content-Type": "Application/Vnd.Dancu+JSON; charset=utf-8"})
     assert site("/xml/a").json() == {"SoDinhDanh": "********2345"}
     upstream.routes["/xml/b"] = Reply(body, headers=JSON_CT)
-    assert site("/xml/b").content == body
+    assert site("/xml/b").json() == {"SoDinhDanh": "********2345"}
 
 
 @pytest.mark.parametrize("ctype", [

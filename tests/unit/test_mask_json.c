@@ -490,7 +490,7 @@ test_malformed(void **state)
     ngsp_mask_status_t    st;
     ngsp_mask_profile_t  *p;
     const char           *bad[] = {
-        "", " ", "{", "[", "{\"SoDinhDanh\"", "{\"SoDinhDanh\":",
+        " ", "{", "[", "{\"SoDinhDanh\"", "{\"SoDinhDanh\":",
         "{\"SoDinhDanh\":\"" MARK, "{\"SoDinhDanh\":\"" MARK "\"",
         "{\"SoDinhDanh\":\"" MARK "\",", "{\"SoDinhDanh\":" MARK,
         "{\"SoDinhDanh\":\"" MARK "\"}}", "{\"SoDinhDanh\":\"" MARK "\"]",
@@ -563,8 +563,11 @@ test_truncated_prefixes(void **state)
         for (n = 0; n < len; n++) {
             out = mask_run_cuts(p, key, data, n, NULL, 0, 0, 0, &st, NULL);
             if (st == NGSP_MASK_OK) {
-                /* only the complete document, maybe less trailing blanks */
-                assert_true(n > len - 3);
+                /*
+                 * only the complete document, maybe less trailing blanks,
+                 * or the empty body, which holds no data
+                 */
+                assert_true(n > len - 3 || (n == 0 && *out == '\0'));
             }
             for (i = 0; secrets[i]; i++) {
                 if (strstr(out, secrets[i])) {
