@@ -490,28 +490,25 @@ ngx_http_ngsp_quota_preconfiguration(ngx_conf_t *cf)
 
 
 /*
- * nginx runs the access handlers of a phase last-registered first; index
- * 0 therefore runs after every other access check (JWT, allow/deny,
- * auth_basic, auth_request), so a refused request never counts.
+ * The decision of a main request runs in the precontent phase: after
+ * every access check (JWT, allow/deny, auth_basic, auth_request) whatever
+ * "satisfy" says, so a refused request never counts and an admitted one
+ * always does, without reordering other modules' handlers.
  */
 static ngx_int_t
 ngx_http_ngsp_quota_init(ngx_conf_t *cf)
 {
-    ngx_array_t                *a;
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-    a = &cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers;
 
-    h = ngx_array_push(a);
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    h = a->elts;
-    ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_http_handler_pt));
-    h[0] = ngx_http_ngsp_quota_handler;
+    *h = ngx_http_ngsp_quota_handler;
 
     /* subrequests skip the access phase: JWT and quota for them */
     if (ngx_http_ngsp_subrequest_init(cf) != NGX_OK) {

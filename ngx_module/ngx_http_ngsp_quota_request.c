@@ -529,6 +529,11 @@ ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
     ngx_http_ngsp_quota_ctx_t       *ctx;
     ngx_http_ngsp_quota_loc_conf_t  *lcf;
 
+    /* a subrequest is counted in its rewrite phase */
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
     ctx = ngx_http_ngsp_quota_get_ctx(r);
 
     if (ctx) {
@@ -596,11 +601,10 @@ ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
 
 
 /*
- * Whether the main request waits in its own access phase, with the quota
- * handler still to run (a subrequest of auth_request): under "satisfy
- * all" that handler then answers the client from the decision, with the
- * quota's own status, where auth_request would turn a refused subrequest
- * into a 500.  Under "satisfy any" one allowing check ends the phase.
+ * Whether the main request has yet to reach its own quota handler (it
+ * waits in its access phase for a subrequest of auth_request): that
+ * handler then answers the client from the decision, with the quota's own
+ * status, where auth_request would turn a refused subrequest into a 500.
  */
 static ngx_uint_t
 ngx_http_ngsp_quota_main_ahead(ngx_http_request_t *r)
@@ -608,26 +612,18 @@ ngx_http_ngsp_quota_main_ahead(ngx_http_request_t *r)
     ngx_uint_t                  i;
     ngx_http_request_t         *mr;
     ngx_http_phase_handler_t   *ph;
-    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_core_main_conf_t  *cmcf;
 
     mr = r->main;
 
-    clcf = ngx_http_get_module_loc_conf(mr, ngx_http_core_module);
-
-    if (clcf->satisfy != NGX_HTTP_SATISFY_ALL
-        || mr->write_event_handler != ngx_http_core_run_phases)
-    {
+    if (mr->write_event_handler != ngx_http_core_run_phases) {
         return 0;
     }
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
     ph = cmcf->phase_engine.handlers;
 
-    for (i = mr->phase_handler;
-         ph[i].checker == ngx_http_core_access_phase;
-         i++)
-    {
+    for (i = mr->phase_handler; ph[i].checker; i++) {
         if (ph[i].handler == ngx_http_ngsp_quota_handler) {
             return 1;
         }

@@ -114,6 +114,23 @@ def test_rejected_requests_do_not_consume(nginx_factory, redis, ok_upstream,
     assert [int(rc.get(k)) for k in keys] == [2, 2]     # d and h: 2 each
 
 
+def test_satisfy_any_still_counts(nginx_factory, redis, ok_upstream,
+                                  tmp_path):
+    """Under "satisfy any" an access check that admits the request ends
+    the access phase; the quota decides after it all the same."""
+    s = site(nginx_factory, redis, ok_upstream, tmp_path,
+             policies=["std 2r/d"],
+             locations={"/": "satisfy any; allow 127.0.0.1; deny all; "
+                             "ngsp_jwt on; ngsp_quota std;"})
+    assert s.get("/a", "any").status_code == 200
+    assert s.get("/a", "any").status_code == 200
+    r = s.get("/a", "any")
+    assert r.status_code == 429
+    assert r.headers["X-Quota"] == "rejected"
+    assert redis.client().get(
+        [k for k in redis.client().keys("ngsp:{any}:*")][0]) == b"2"
+
+
 def test_per_second_window(nginx_factory, redis, ok_upstream, tmp_path):
     """A per-second policy decides on its GCRA bucket with nginx's clock.
     The bucket is seeded so that no decision depends on how fast this
