@@ -5,15 +5,18 @@
  * Request side: with masking on, the upstream is asked for the whole
  * body, unencoded (see ngx_http_ngsp_mask_request_headers()).  Header
  * filter: picks the profile, drops Content-Length, weakens the ETag,
- * turns ranges off, and takes a gzip/deflate body it still gets for
- * inflating.  Body filter:
+ * turns ranges off, takes a gzip/deflate body it still gets for
+ * inflating, and has the body read unbuffered so that it never reaches a
+ * temp file or a cache unmasked (ngx_http_ngsp_mask_disk.c).  Body filter:
  * feeds the streaming rewriter (ngsp_mask_json.c or ngsp_mask_xml.c, by
  * the Content-Type: ngsp_mask_body.c) buffer by buffer;
  * long unchanged spans go out as buffers pointing into the upstream's own,
  * rewritten bytes and short spans are copied into small buffers of our own
  * that are recycled; an upstream buffer is released only once all output
- * made from it is sent (see ngx_http_ngsp_mask_release()).  Memory per
- * request is the rewriter's (bounded by ngsp_mask_max_depth and
+ * made from it is sent (see ngx_http_ngsp_mask_release()); a compressed
+ * body is inflated only while little of its output waits for the client
+ * (see ngx_http_ngsp_mask_inflate_body()).  Memory per request is the
+ * rewriter's (bounded by ngsp_mask_max_depth and
  * ngsp_mask_max_value) plus buffers in flight.  On any doubt the response
  * is cut short and the reason logged.
  */
@@ -46,9 +49,9 @@
  * nginx 1.22 the stock filters use 0x01 (ssi), 0x02 (sub) and 0x04
  * (copy) there.  0x08 is free: the image filter's NGX_HTTP_IMAGE_BUFFERED
  * (also 0x08) goes to r->connection->buffered, another field.  The bit
- * is set only while nothing has been sent, and cleared when the first
- * output goes: a third-party filter using 0x08 in r->buffered after this
- * one in the chain never sees it set.
+ * is set while nothing has been sent, and cleared when the first output
+ * goes; after that, only while compressed input waits for the client to
+ * read what is already sent.
  */
 #define NGX_HTTP_NGSP_MASK_BUFFERED    0x08
 #define NGX_HTTP_NGSP_MASK_ZBUF_SIZE   16384
