@@ -65,14 +65,15 @@ def check_records(data, n):
     assert not CLEAR.search(data)
 
 
-def conf(port, upstream, keyfile, temp, extra_loc="", http_extra=""):
+def conf(port, upstream, keyfile, tmp, extra_loc="", http_extra=""):
+    """tmp/ptemp: the proxy temp path; tmp/www: pages with includes."""
     return f"""
         ngsp_mask_hash_key {keyfile};
         {PROFILE}
         {http_extra}
         server {{
             listen 127.0.0.1:{port};
-            proxy_temp_path {temp};
+            proxy_temp_path {tmp}/ptemp;
             location / {{
                 ngsp_mask citizen_basic;
                 {extra_loc}
@@ -84,6 +85,21 @@ def conf(port, upstream, keyfile, temp, extra_loc="", http_extra=""):
                 proxy_buffers 16 64k;
                 proxy_busy_buffers_size 128k;
                 proxy_pass http://127.0.0.1:{upstream.port};
+            }}
+            location /widegz/ {{
+                ngsp_mask citizen_basic;
+                gzip on;
+                gzip_http_version 1.0;
+                gzip_types application/json;
+                proxy_buffer_size 64k;
+                proxy_buffers 16 64k;
+                proxy_busy_buffers_size 128k;
+                proxy_pass http://127.0.0.1:{upstream.port}/wide/;
+            }}
+            location /ssi/ {{
+                alias {tmp}/www/;
+                default_type text/html;
+                ssi on;
             }}
         }}"""
 
@@ -112,10 +128,11 @@ def temp_files(pid, temp):
     return found
 
 
-def stalled_get(port, path, rcvbuf=65536):
+def stalled_get(port, path, rcvbuf=65536, headers=""):
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.sendall(("GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % path).encode())
+    s.sendall(("GET %s HTTP/1.0\r\nHost: x\r\n%s\r\n"
+               % (path, headers)).encode())
     first = s.recv(4096)
     assert b" 200 " in first.split(b"\r\n")[0], first[:200]
     return s, first
@@ -141,7 +158,7 @@ def test_slow_client_never_spills_records_to_a_temp_file(
     """With nginx's default proxy buffering, a response the client does
     not take goes to a temp file before the body filter masks it."""
     temp = tmp_path / "ptemp"
-    n = nginx_factory(conf(port, upstream, keyfile, temp), workers=1,
+    n = nginx_factory(conf(port, upstream, keyfile, tmp_path), workers=1,
                       ports=[port])
     body = records(8000)                      # about 10 MB
     assert len(body) > 8 * 1024 * 1024
@@ -182,7 +199,7 @@ def test_slow_client_never_spills_records_to_a_temp_file(
 ])
 def test_cache_or_store_in_masked_location_refused(
         nginx_factory, upstream, keyfile, tmp_path, http, loc, directive):
-    n = nginx_factory(conf(8, upstream, keyfile, tmp_path / "t",
+    n = nginx_factory(conf(8, upstream, keyfile, tmp_path,
                            extra_loc=loc.replace("{tmp}", str(tmp_path)),
                            http_extra=http.replace("{tmp}", str(tmp_path))),
                       start=False)
@@ -210,10 +227,10 @@ def test_cache_off_in_masked_location_accepted(
                 proxy_pass http://127.0.0.1:{upstream.port};
             }}
         }}"""
-    n = nginx_factory(conf(port, upstream, keyfile, tmp_path / "t",
-                           extra_loc="proxy_cache off;", http_extra=http)
-                      .replace("location /wide/ {",
-                               "location /wide/ { proxy_cache off;"),
+    n = nginx_factory(conf(port, upstream, keyfile, tmp_path,
+                           http_extra=http)
+                      .replace("ngsp_mask citizen_basic;",
+                               "ngsp_mask citizen_basic; proxy_cache off;"),
                       ports=[port, p2])
     body = records(50)
     upstream.routes["/dancu/x"] = Reply(body, headers=JSON_CT)
@@ -237,13 +254,13 @@ def test_cache_off_in_masked_location_accepted(
 # --- a gzip upstream and slow clients ---------------------------------------
 
 
-@pytest.mark.parametrize("enc", ["identity", "gzip"])
+@pytest.mark.parametrize("enc,client", [("identity", ""), ("gzip", "")])
 def test_stalled_clients_hold_little_gzip_or_not(
-        nginx_factory, upstream, port, keyfile, tmp_path, enc):
+        nginx_factory, upstream, port, keyfile, tmp_path, enc, client):
     """Four clients stop reading a 20 MB masked list: with a gzip upstream
     the worker holds about what it holds for an unencoded one (the
     inflated output waits for the client instead of piling up)."""
-    n = nginx_factory(conf(port, upstream, keyfile, tmp_path / "t"),
+    n = nginx_factory(conf(port, upstream, keyfile, tmp_path),
                       workers=1, ports=[port])
     count = 16000
     body = records(count)
@@ -263,15 +280,49 @@ def test_stalled_clients_hold_little_gzip_or_not(
     pid = n.worker_pids()[0]
     before = hwm(pid)
 
-    clients = [stalled_get(port, "/wide/big") for _ in range(4)]
+    path, ae = "/wide/big", ""
+    if client:
+        path, ae = "/widegz/big", "Accept-Encoding: gzip\r\n"
+    clients = [stalled_get(port, path, headers=ae) for _ in range(4)]
     time.sleep(3)                    # the upstream could send it all now
     stalled = hwm(pid)
     for s, first in clients:
         head, data = read_all(s, first)
-        assert b"content-encoding" not in head.lower()
+        if client:
+            assert b"\r\nContent-Encoding: gzip" in head
+            data = gzip.decompress(data)
+        else:
+            assert b"content-encoding" not in head.lower()
         check_records(data, count)
     print("%s: worker peak RSS before %d kB, stalled %d kB"
           % (enc, before, stalled))
     # not under ASan: its quarantine keeps every freed block for a while
     if not SAN:
         assert stalled - before < 8 * 1024, (before, stalled)
+
+
+def test_ssi_page_of_compressed_lists(nginx_factory, upstream, port, keyfile,
+                                      tmp_path):
+    """Two gzip lists included in one page: the second waits (its output
+    held by nginx until the first is done) and goes on when its turn
+    comes; both arrive whole and masked."""
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "page.html").write_bytes(
+        b'<p>a</p><!--# include virtual="/wide/l1" -->'
+        b'<p>b</p><!--# include virtual="/wide/l2" --><p>c</p>')
+    nginx_factory(conf(port, upstream, keyfile, tmp_path),
+                  workers=1, ports=[port])
+    lists = {}
+    for name, n in (("l1", 3000), ("l2", 2000)):
+        lists[name] = n
+        upstream.routes["/wide/" + name] = Reply(
+            gzip.compress(records(n)), headers=dict(
+                JSON_CT, **{"Content-Encoding": "gzip"}))
+    s, first = stalled_get(port, "/ssi/page.html")
+    time.sleep(2)
+    head, data = read_all(s, first)
+    assert data.startswith(b"<p>a</p>") and data.endswith(b"<p>c</p>")
+    one, two = data[len(b"<p>a</p>"):-len(b"<p>c</p>")].split(b"<p>b</p>")
+    check_records(one, 3000)
+    check_records(two, 2000)
