@@ -86,16 +86,6 @@ def conf(port, upstream, keyfile, tmp, extra_loc="", http_extra=""):
                 proxy_busy_buffers_size 128k;
                 proxy_pass http://127.0.0.1:{upstream.port};
             }}
-            location /widegz/ {{
-                ngsp_mask citizen_basic;
-                gzip on;
-                gzip_http_version 1.0;
-                gzip_types application/json;
-                proxy_buffer_size 64k;
-                proxy_buffers 16 64k;
-                proxy_busy_buffers_size 128k;
-                proxy_pass http://127.0.0.1:{upstream.port}/wide/;
-            }}
             location /ssi/ {{
                 alias {tmp}/www/;
                 default_type text/html;
@@ -128,11 +118,12 @@ def temp_files(pid, temp):
     return found
 
 
-def stalled_get(port, path, rcvbuf=65536, headers=""):
+def stalled_get(port, path):
+    """A client that sends its request, reads the first bytes and stops
+    (a small receive buffer: nginx soon cannot write more)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.sendall(("GET %s HTTP/1.0\r\nHost: x\r\n%s\r\n"
-               % (path, headers)).encode())
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.sendall(("GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % path).encode())
     first = s.recv(4096)
     assert b" 200 " in first.split(b"\r\n")[0], first[:200]
     return s, first
@@ -242,21 +233,24 @@ def test_cache_off_in_masked_location_accepted(
     # the masked location asked the upstream twice: nothing cached
     assert [r[1] for r in upstream.requests].count("/dancu/x") == 2
     assert [r[1] for r in upstream.requests].count("/public/y") == 1
+    cached = 0
     for root, _, files in os.walk(tmp_path / "cache"):
         for f in files:
             with open(os.path.join(root, f), "rb") as fh:
                 data = fh.read()
             assert b"DanhSachCongDan" not in data
             assert not CLEAR.search(data)
+            cached += 1
+    assert cached == 1                  # /public/y
     assert "ngsp:" not in n.log()
 
 
 # --- a gzip upstream and slow clients ---------------------------------------
 
 
-@pytest.mark.parametrize("enc,client", [("identity", ""), ("gzip", "")])
+@pytest.mark.parametrize("enc", ["identity", "gzip"])
 def test_stalled_clients_hold_little_gzip_or_not(
-        nginx_factory, upstream, port, keyfile, tmp_path, enc, client):
+        nginx_factory, upstream, port, keyfile, tmp_path, enc):
     """Four clients stop reading a 20 MB masked list: with a gzip upstream
     the worker holds about what it holds for an unencoded one (the
     inflated output waits for the client instead of piling up)."""
@@ -280,19 +274,12 @@ def test_stalled_clients_hold_little_gzip_or_not(
     pid = n.worker_pids()[0]
     before = hwm(pid)
 
-    path, ae = "/wide/big", ""
-    if client:
-        path, ae = "/widegz/big", "Accept-Encoding: gzip\r\n"
-    clients = [stalled_get(port, path, headers=ae) for _ in range(4)]
+    clients = [stalled_get(port, "/wide/big") for _ in range(4)]
     time.sleep(3)                    # the upstream could send it all now
     stalled = hwm(pid)
     for s, first in clients:
         head, data = read_all(s, first)
-        if client:
-            assert b"\r\nContent-Encoding: gzip" in head
-            data = gzip.decompress(data)
-        else:
-            assert b"content-encoding" not in head.lower()
+        assert b"content-encoding" not in head.lower()
         check_records(data, count)
     print("%s: worker peak RSS before %d kB, stalled %d kB"
           % (enc, before, stalled))
