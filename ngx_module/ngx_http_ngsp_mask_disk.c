@@ -84,8 +84,9 @@ ngx_int_t
 ngx_http_ngsp_mask_check_disk(ngx_conf_t *cf)
 {
     size_t                           len;
-    u_char                          *prefix;
+    u_char                          *p, *prefix;
     const char                      *what;
+    u_char                           where[256];
     ngx_uint_t                       i, m;
     ngx_module_t                   **modules;
     ngx_http_upstream_conf_t        *ucf;
@@ -134,15 +135,23 @@ ngx_http_ngsp_mask_check_disk(ngx_conf_t *cf)
 
             clcf = loc[i].loc_conf[ngx_http_core_module.ctx_index];
 
+            if (clcf->name.len) {
+                p = ngx_snprintf(where, sizeof(where) - 1, "location \"%V\"",
+                                 &clcf->name);
+            } else {
+                p = ngx_cpymem(where, "server{}", sizeof("server{}") - 1);
+            }
+
+            *p = '\0';
+
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "ngsp: \"%*s%s\" applies to the masked "
-                          "%s \"%V\" in %s:%ui: it would keep the "
-                          "upstream's unmasked records on disk; set "
-                          "\"%*s%s off\" there",
-                          len, prefix, what,
-                          clcf->name.len ? "location" : "server",
-                          &clcf->name, loc[i].lcf->file, loc[i].lcf->line,
-                          len, prefix, what);
+                          "ngsp: \"%*s%s\" applies to the masked %s in "
+                          "%s:%ui: it would keep the upstream's unmasked "
+                          "records on disk; set \"%*s%s off\" there",
+                          len, prefix, what, where,
+                          loc[i].lcf->file ? loc[i].lcf->file
+                                           : (u_char *) "?",
+                          loc[i].lcf->line, len, prefix, what);
 
             return NGX_ERROR;
         }
