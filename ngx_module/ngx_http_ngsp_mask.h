@@ -30,6 +30,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                 profiles;   /* ngx_http_ngsp_mask_profile_t */
     ngsp_mask_key_t            *key;        /* NULL: no hash key */
+    ngx_array_t                *masked;     /* ngx_http_ngsp_mask_masked_t */
 } ngx_http_ngsp_mask_main_conf_t;
 
 
@@ -41,7 +42,16 @@ typedef struct {
     ngx_array_t                *pass_types; /* ngx_str_t, may hold a '*' */
     size_t                      max_value;
     ngx_uint_t                  max_depth;
+    u_char                     *file;       /* where the block opens */
+    ngx_uint_t                  line;
 } ngx_http_ngsp_mask_loc_conf_t;
+
+
+/* a location (or server) that masks, for checks made once all are merged */
+typedef struct {
+    void                      **loc_conf;
+    ngx_http_ngsp_mask_loc_conf_t  *lcf;
+} ngx_http_ngsp_mask_masked_t;
 
 
 extern ngx_module_t  ngx_http_ngsp_mask_filter_module;
@@ -78,5 +88,11 @@ ngx_int_t ngx_http_ngsp_mask_type_in(ngx_str_t *type, ngx_array_t *types);
  */
 ngx_int_t ngx_http_ngsp_mask_decide(ngx_http_request_t *r,
     ngx_http_ngsp_mask_loc_conf_t *lcf, ngsp_mask_syntax_t *syntax);
+
+/* NGX_ERROR if a masked location caches or stores (postconfiguration) */
+ngx_int_t ngx_http_ngsp_mask_check_disk(ngx_conf_t *cf);
+
+/* the response the masking takes is read unbuffered, never cached */
+ngx_uint_t ngx_http_ngsp_mask_unbuffer(ngx_http_request_t *r);
 
 #endif /* NGX_HTTP_NGSP_MASK_H */

@@ -466,6 +466,48 @@ ngx_http_ngsp_mask_init_main_conf(ngx_conf_t *cf, void *conf)
 }
 
 
+/*
+ * Called while merging: cf->ctx then holds the location's own loc_conf
+ * array, where other modules' settings are found later.
+ */
+static ngx_int_t
+ngx_http_ngsp_mask_add_masked(ngx_conf_t *cf,
+    ngx_http_ngsp_mask_loc_conf_t *lcf)
+{
+    void                           **loc_conf;
+    ngx_http_ngsp_mask_masked_t     *loc;
+    ngx_http_ngsp_mask_main_conf_t  *mcf;
+
+    loc_conf = ((ngx_http_conf_ctx_t *) cf->ctx)->loc_conf;
+
+    if (loc_conf[ngx_http_ngsp_mask_filter_module.ctx_index] != lcf) {
+        /* merged from elsewhere than nginx's own walk: not a location */
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_ngsp_mask_filter_module);
+
+    if (mcf->masked == NULL) {
+        mcf->masked = ngx_array_create(cf->pool, 8,
+                                       sizeof(ngx_http_ngsp_mask_masked_t));
+        if (mcf->masked == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    loc = ngx_array_push(mcf->masked);
+    if (loc == NULL) {
+        return NGX_ERROR;
+    }
+
+    loc->loc_conf = loc_conf;
+    loc->lcf = lcf;
+
+    return NGX_OK;
+}
+
+
 void *
 ngx_http_ngsp_mask_create_loc_conf(ngx_conf_t *cf)
 {
@@ -489,6 +531,11 @@ ngx_http_ngsp_mask_create_loc_conf(ngx_conf_t *cf)
     lcf->max_value = NGX_CONF_UNSET_SIZE;
     lcf->max_depth = NGX_CONF_UNSET_UINT;
 
+    if (cf->conf_file) {
+        lcf->file = cf->conf_file->file.name.data;
+        lcf->line = cf->conf_file->line;
+    }
+
     return lcf;
 }
 
@@ -511,6 +558,10 @@ ngx_http_ngsp_mask_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable = 0;
+    }
+
+    if (conf->enable && ngx_http_ngsp_mask_add_masked(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     ngx_conf_merge_size_value(conf->max_value, prev->max_value,

@@ -6,17 +6,20 @@
  * body, unencoded (see ngx_http_ngsp_mask_request_headers()).  Header
  * filter: picks the profile, refuses an interim (1xx) response, decides
  * by Content-Type to mask, pass or refuse (ngx_http_ngsp_mask_type.c),
- * drops Content-Length, weakens the ETag,
- * turns ranges off, and takes a gzip/deflate body it still gets for
- * inflating.  Body filter:
+ * drops Content-Length, weakens the ETag, turns ranges off, takes a
+ * gzip/deflate body it still gets for inflating, and has the body read
+ * unbuffered so that it never reaches a temp file or a cache unmasked
+ * (ngx_http_ngsp_mask_disk.c).  Body filter:
  * feeds the streaming rewriter (ngsp_mask_json.c or ngsp_mask_xml.c, by
  * the Content-Type or the body's first bytes: ngsp_mask_body.c) buffer
  * by buffer;
  * long unchanged spans go out as buffers pointing into the upstream's own,
  * rewritten bytes and short spans are copied into small buffers of our own
  * that are recycled; an upstream buffer is released only once all output
- * made from it is sent (see ngx_http_ngsp_mask_release()).  Memory per
- * request is the rewriter's (bounded by ngsp_mask_max_depth and
+ * made from it is sent (see ngx_http_ngsp_mask_release()); a compressed
+ * body is inflated only while little of its output waits for the client
+ * (see ngx_http_ngsp_mask_inflate_body()).  Memory per request is the
+ * rewriter's (bounded by ngsp_mask_max_depth and
  * ngsp_mask_max_value) plus buffers in flight.  On any doubt the response
  * is cut short and the reason logged.
  */
@@ -49,20 +52,29 @@
  * nginx 1.22 the stock filters use 0x01 (ssi), 0x02 (sub) and 0x04
  * (copy) there.  0x08 is free: the image filter's NGX_HTTP_IMAGE_BUFFERED
  * (also 0x08) goes to r->connection->buffered, another field.  The bit
- * is set only while nothing has been sent, and cleared when the first
- * output goes: a third-party filter using 0x08 in r->buffered after this
- * one in the chain never sees it set.
+ * is set while nothing has been sent, and cleared when the first output
+ * goes; after that, only while compressed input waits for the client to
+ * read what is already sent.
  */
 #define NGX_HTTP_NGSP_MASK_BUFFERED    0x08
 #define NGX_HTTP_NGSP_MASK_ZBUF_SIZE   16384
 
 /*
- * One upstream buffer is inflated whole, and stays pinned until all its
- * output is sent: its expansion is what a worker may hold per buffer.
- * JSON and XML compress 5-20 times; a deflate bomb reaches 1032.
+ * One upstream buffer may inflate to this many times its size, at least
+ * NGX_HTTP_NGSP_MASK_INFLATE_MIN: JSON and XML compress 5-20 times; a
+ * deflate bomb reaches 1032.  (Memory is bounded by the back-pressure
+ * below; this bounds the work that a few bytes may cause.)
  */
 #define NGX_HTTP_NGSP_MASK_INFLATE_RATIO  256
 #define NGX_HTTP_NGSP_MASK_INFLATE_MIN    (1024 * 1024)
+
+/*
+ * Inflated output is made a step at a time and sent; while more than
+ * NGX_HTTP_NGSP_MASK_BUSY of it waits for the client, the compressed
+ * input waits too (ngx_http_ngsp_mask_inflate_body()).
+ */
+#define NGX_HTTP_NGSP_MASK_INFLATE_STEP   (4 * NGX_HTTP_NGSP_MASK_ZBUF_SIZE)
+#define NGX_HTTP_NGSP_MASK_BUSY           (4 * NGX_HTTP_NGSP_MASK_ZBUF_SIZE)
 
 /*
  * The rewriter is made for one response and freed with it.  (Keeping a few
@@ -88,6 +100,9 @@ typedef struct {
 
     z_stream                   *zs;        /* gzip or deflate body */
     u_char                     *zbuf;
+    ngx_chain_t                *pending;   /* compressed, not read yet */
+    size_t                      zout;      /* made of the pending buffer */
+    size_t                      zbound;    /* 0: a new buffer */
 
     size_t                      held;      /* bytes queued before start */
 
@@ -95,10 +110,12 @@ typedef struct {
     unsigned                    passed:1;  /* a type passed on purpose */
     unsigned                    refused:1; /* an error page was sent */
     unsigned                    zdone:1;
+    unsigned                    zmore:1;   /* output without more input */
     unsigned                    started:1; /* output has been sent */
     unsigned                    push:1;    /* a flush or the end seen */
     unsigned                    header:1;  /* the header is held */
     unsigned                    done:1;    /* the whole body is queued */
+    unsigned                    unbuffered:1; /* by this filter */
 } ngx_http_ngsp_mask_ctx_t;
 
 
@@ -417,6 +434,9 @@ ngx_http_ngsp_mask_refuse(ngx_http_request_t *r,
     r->error_page = 1;
     r->keepalive = 0;
 
+    /* the body nginx may go on reading must not reach the disk either */
+    (void) ngx_http_ngsp_mask_unbuffer(r);
+
     rc = ngx_http_filter_finalize_request(r,
                                           &ngx_http_ngsp_mask_filter_module,
                                           status);
@@ -547,6 +567,8 @@ ngx_http_ngsp_mask_header_filter(ngx_http_request_t *r)
                       &r->headers_out.content_encoding->value);
         return ngx_http_ngsp_mask_refuse(r, ctx, NGX_HTTP_BAD_GATEWAY);
     }
+
+    ctx->unbuffered = ngx_http_ngsp_mask_unbuffer(r);
 
     /* what reaches the client is neither the upstream's bytes nor length */
     ngx_http_clear_content_length(r);
@@ -807,6 +829,28 @@ ngx_http_ngsp_mask_release(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b)
 }
 
 
+/*
+ * Unbuffered, nginx flags every buffer of upstream data a flush, and
+ * flushes once after the header.  When this filter turned the buffering
+ * off, those do not end the hold of the start (buffered, nothing would
+ * have): only a flush once the upstream is done with (it failed) does.
+ */
+static ngx_uint_t
+ngx_http_ngsp_mask_flush(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b)
+{
+    if (!b->flush) {
+        return 0;
+    }
+
+    if (ctx->started || !ctx->unbuffered) {
+        return 1;
+    }
+
+    return r->upstream == NULL || r->upstream->peer.connection == NULL;
+}
+
+
 /* a buffer without data that carries flags (last_buf, flush) */
 static ngx_int_t
 ngx_http_ngsp_mask_mark(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *in)
@@ -833,12 +877,16 @@ ngx_http_ngsp_mask_mark(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *in)
 }
 
 
+/*
+ * Inflates b (from b->pos on) until it is read, or until one step of
+ * output is made: the caller sends each step before the next.
+ */
 static ngsp_mask_status_t
 ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
     const char **why)
 {
     int                  rc;
-    size_t               n, out, bound;
+    size_t               n, step;
     z_stream            *zs = ctx->zs;
     ngsp_mask_status_t   st;
 
@@ -847,18 +895,32 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
         return NGSP_MASK_ERR_SYNTAX;
     }
 
-    zs->next_in = b->pos;
-    zs->avail_in = b->last - b->pos;
+    if (ngx_buf_in_memory(b)) {
+        zs->next_in = b->pos;
+        zs->avail_in = b->last - b->pos;
 
-    out = 0;
-    bound = ngx_max((size_t) NGX_HTTP_NGSP_MASK_INFLATE_MIN,
-                    zs->avail_in * NGX_HTTP_NGSP_MASK_INFLATE_RATIO);
+    } else {
+        zs->next_in = NULL;
+        zs->avail_in = 0;
+    }
+
+    if (ctx->zbound == 0) {
+        ctx->zout = 0;
+        ctx->zbound = ngx_max((size_t) NGX_HTTP_NGSP_MASK_INFLATE_MIN,
+                              zs->avail_in * NGX_HTTP_NGSP_MASK_INFLATE_RATIO);
+    }
+
+    step = 0;
 
     do {
         zs->next_out = ctx->zbuf;
         zs->avail_out = NGX_HTTP_NGSP_MASK_ZBUF_SIZE;
 
         rc = inflate(zs, Z_NO_FLUSH);
+
+        if (ngx_buf_in_memory(b)) {
+            b->pos = zs->next_in;
+        }
 
         if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
             *why = "corrupt compressed body";
@@ -867,8 +929,11 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
 
         n = NGX_HTTP_NGSP_MASK_ZBUF_SIZE - zs->avail_out;
 
-        out += n;
-        if (out > bound) {
+        /* a full zbuf: zlib may have more without more input */
+        ctx->zmore = (zs->avail_out == 0);
+
+        ctx->zout += n;
+        if (ctx->zout > ctx->zbound) {
             *why = "compressed body expands too much";
             return NGSP_MASK_ERR_VALUE;
         }
@@ -883,6 +948,7 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
 
         if (rc == Z_STREAM_END) {
             ctx->zdone = 1;
+            ctx->zmore = 0;
 
             if (zs->avail_in) {
                 *why = "data after the compressed body";
@@ -893,12 +959,155 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
         }
 
         if (rc == Z_BUF_ERROR && n == 0) {
+            ctx->zmore = 0;
             break;
         }
 
-    } while (zs->avail_in > 0 || zs->avail_out == 0);
+        step += n;
+
+    } while ((zs->avail_in > 0 || ctx->zmore)
+             && step < NGX_HTTP_NGSP_MASK_INFLATE_STEP);
 
     return NGSP_MASK_OK;
+}
+
+
+/* bytes given to the next filters and not sent yet */
+static size_t
+ngx_http_ngsp_mask_unsent(ngx_http_ngsp_mask_ctx_t *ctx)
+{
+    size_t        size;
+    ngx_chain_t  *cl;
+
+    size = 0;
+
+    for (cl = ctx->busy; cl; cl = cl->next) {
+        if (ngx_buf_in_memory(cl->buf)) {
+            size += cl->buf->last - cl->buf->pos;
+        }
+    }
+
+    return size;
+}
+
+
+static ngx_int_t ngx_http_ngsp_mask_send(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_ctx_t *ctx);
+
+
+/*
+ * A gzip or deflate body.  Its output is copied, so an input buffer goes
+ * back to its owner as soon as zlib has read it; instead, while more than
+ * NGX_HTTP_NGSP_MASK_BUSY of the output waits for the client, the rest of
+ * the input waits in ctx->pending (its owner reads no further: unbuffered,
+ * nginx reads the upstream again once its buffer is consumed) and the
+ * filter goes on when the writer calls it again.  A stalled client so
+ * costs about what it costs for an unencoded body.  NGX_DECLINED: the
+ * masking failed, *st and *why say why.
+ */
+static ngx_int_t
+ngx_http_ngsp_mask_inflate_body(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_ctx_t *ctx, ngx_chain_t *in, ngsp_mask_status_t *st,
+    const char **why)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_uint_t    flush;
+    ngx_chain_t  *cl;
+
+    if (in && ngx_chain_add_copy(r->pool, &ctx->pending, in) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    while (ctx->pending) {
+        b = ctx->pending->buf;
+
+        if (ngx_buf_size(b) && !ngx_buf_in_memory(b)) {
+            *why = "body not in memory";
+            *st = NGSP_MASK_ERR_OUTPUT;
+            return NGX_DECLINED;
+        }
+
+        if ((ngx_buf_in_memory(b) && b->last > b->pos) || ctx->zmore) {
+
+            if (ctx->started
+                && ngx_http_ngsp_mask_unsent(ctx) > NGX_HTTP_NGSP_MASK_BUSY)
+            {
+                rc = ngx_http_ngsp_mask_send(r, ctx);
+
+                if (rc == NGX_ERROR) {
+                    return NGX_ERROR;
+                }
+
+                if (ngx_http_ngsp_mask_unsent(ctx)
+                    > NGX_HTTP_NGSP_MASK_BUSY)
+                {
+                    /* the input waits: the request is not done */
+                    r->buffered |= NGX_HTTP_NGSP_MASK_BUFFERED;
+                    return rc;
+                }
+            }
+
+            *st = ngx_http_ngsp_mask_inflate(ctx, b, why);
+            ngx_http_ngsp_mask_close_copy(ctx);
+
+            if (*st != NGSP_MASK_OK) {
+                return NGX_DECLINED;
+            }
+
+            if (ngx_http_ngsp_mask_send(r, ctx) == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        /* b is read, and zlib has given all it could */
+
+        flush = ngx_http_ngsp_mask_flush(r, ctx, b);
+
+        if (b->last_buf || b->last_in_chain || flush) {
+            ctx->push = 1;
+        }
+
+        if (b->last_buf || b->last_in_chain) {
+            if (!ctx->zdone) {
+                *why = "truncated compressed body";
+                *st = NGSP_MASK_ERR_TRUNCATED;
+                return NGX_DECLINED;
+            }
+
+            *st = ngsp_mask_body_finish(ctx->mask);
+            ngx_http_ngsp_mask_close_copy(ctx);
+
+            if (*st != NGSP_MASK_OK) {
+                return NGX_DECLINED;
+            }
+
+            if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            ctx->done = 1;
+
+        } else if (flush) {
+            if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        cl = ctx->pending;
+        ctx->pending = cl->next;
+        ngx_free_chain(r->pool, cl);
+
+        ctx->zbound = 0;
+    }
+
+    if (ctx->started) {
+        r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
+    }
+
+    return ngx_http_ngsp_mask_send(r, ctx);
 }
 
 
@@ -990,8 +1199,10 @@ ngx_http_ngsp_mask_send(ngx_http_request_t *r, ngx_http_ngsp_mask_ctx_t *ctx)
 static ngx_int_t
 ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
+    ngx_int_t                  rc;
     const char                *why;
     ngx_buf_t                 *b;
+    ngx_uint_t                 flush;
     ngx_chain_t               *cl;
     ngsp_mask_status_t         st;
     ngx_http_ngsp_mask_ctx_t  *ctx;
@@ -1027,6 +1238,20 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     st = NGSP_MASK_OK;
     why = NULL;
 
+    if (ctx->zs) {
+        rc = ngx_http_ngsp_mask_inflate_body(r, ctx, in, &st, &why);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        /* what is left of the input is dropped below */
+        in = ctx->pending;
+        ctx->pending = NULL;
+
+        goto failed;
+    }
+
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
 
@@ -1037,19 +1262,11 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
 
         if (ngx_buf_in_memory(b) && b->last > b->pos) {
+            ctx->in = b;
 
-            if (ctx->zs) {
-                ctx->in = NULL;
-                st = ngx_http_ngsp_mask_inflate(ctx, b, &why);
+            st = ngsp_mask_body_feed(ctx->mask, b->pos, b->last - b->pos);
 
-            } else {
-                ctx->in = b;
-
-                st = ngsp_mask_body_feed(ctx->mask, b->pos,
-                                         b->last - b->pos);
-
-                ctx->in = NULL;
-            }
+            ctx->in = NULL;
 
             ngx_http_ngsp_mask_close_copy(ctx);
 
@@ -1063,21 +1280,17 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             }
         }
 
+        flush = ngx_http_ngsp_mask_flush(r, ctx, b);
+
         /* the header waits for a sniffed body's syntax, flush or not */
         if (b->last_buf || b->last_in_chain
-            || (b->flush && ngsp_mask_body_syntax_of(ctx->mask)
-                            != NGSP_MASK_SYNTAX_SNIFF))
+            || (flush && ngsp_mask_body_syntax_of(ctx->mask)
+                         != NGSP_MASK_SYNTAX_SNIFF))
         {
             ctx->push = 1;
         }
 
         if (b->last_buf || b->last_in_chain) {
-            if (ctx->zs && !ctx->zdone) {
-                why = "truncated compressed body";
-                st = NGSP_MASK_ERR_TRUNCATED;
-                goto failed;
-            }
-
             st = ngsp_mask_body_finish(ctx->mask);
             ngx_http_ngsp_mask_close_copy(ctx);
 
@@ -1091,7 +1304,7 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
             ctx->done = 1;
 
-        } else if (b->flush) {
+        } else if (flush) {
             if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
                 return NGX_ERROR;
             }
@@ -1103,10 +1316,7 @@ ngx_http_ngsp_mask_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 failed:
 
     ctx->failed = 1;
-
-    if (!ctx->started) {
-        r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
-    }
+    r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
 
     /* the reason and where, never the data */
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1249,6 +1459,10 @@ ngx_http_ngsp_mask_init(ngx_conf_t *cf)
 {
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
+
+    if (ngx_http_ngsp_mask_check_disk(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
