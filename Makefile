@@ -15,12 +15,18 @@ SAN         ?=
 
 B           := $(abspath $(BUILD))
 LIBS        := -lcrypto -ljansson -lhiredis -lz
-ENGINE_SRCS := $(sort $(wildcard ngx_module/ngsp_*.c))
-ENGINE_HDRS := $(sort $(wildcard ngx_module/ngsp_*.h))
-GLUE_SRCS   := $(sort $(wildcard ngx_module/ngx_http_ngsp_*.c ngx_module/ngx_http_ngsp_*.h))
-UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
-FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-ECFLAGS     := -std=gnu99 -g -O2 -Wall -Wextra -Werror -Ingx_module -fPIC \
+# one folder per concern, each with its engine (ngsp_*) and glue
+# (ngx_http_ngsp_*); tests mirror the folders
+CONCERNS    := common jwt quota redis mask
+ENGINE_SRCS := $(sort $(wildcard ngx_module/*/ngsp_*.c))
+ENGINE_HDRS := $(sort $(wildcard ngx_module/*/ngsp_*.h))
+GLUE_SRCS   := $(sort $(wildcard ngx_module/*/ngx_http_ngsp_*.c ngx_module/*/ngx_http_ngsp_*.h))
+UNIT_SRCS   := $(sort $(wildcard tests/unit/*/test_*.c))
+UNIT_HDRS   := $(sort $(wildcard tests/unit/*/*.h))
+FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/*/fuzz_*.c))
+ENGINE_INCS := $(addprefix -Ingx_module/,$(CONCERNS))
+TEST_INCS   := $(addprefix -I,$(wildcard tests/unit/*))
+ECFLAGS     := -std=gnu99 -g -O2 -Wall -Wextra -Werror $(ENGINE_INCS) -fPIC \
                -D_GNU_SOURCE
 
 ifneq ($(SAN),)
@@ -68,14 +74,14 @@ $(B)/engine/%.o: ngx_module/%.c $(ENGINE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ECFLAGS) -c $< -o $@
 
-$(B)/unit/%: tests/unit/%.c $(ENGINE_OBJS) $(wildcard tests/unit/*.h)
+$(B)/unit/%: tests/unit/%.c $(ENGINE_OBJS) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ECFLAGS) $(TEST_CFLAGS) -Wno-unused-parameter $< $(ENGINE_OBJS) -o $@ -lcmocka $(LIBS) $(TEST_LIBS)
+	$(CC) $(ECFLAGS) $(TEST_INCS) $(TEST_CFLAGS) -Wno-unused-parameter $< $(ENGINE_OBJS) -o $@ -lcmocka $(LIBS) $(TEST_LIBS)
 
 # the XML tests judge well-formedness with libxml2 (libxml2-dev)
 XML2_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
-$(B)/unit/test_mask_xml $(B)/fuzz/fuzz_mask_xml: TEST_CFLAGS = $(XML2_CFLAGS)
-$(B)/unit/test_mask_xml $(B)/fuzz/fuzz_mask_xml: TEST_LIBS = -lxml2
+$(B)/unit/mask/test_mask_xml $(B)/fuzz/mask/fuzz_mask_xml: TEST_CFLAGS = $(XML2_CFLAGS)
+$(B)/unit/mask/test_mask_xml $(B)/fuzz/mask/fuzz_mask_xml: TEST_LIBS = -lxml2
 
 .SECONDARY: $(ENGINE_OBJS)
 
@@ -110,9 +116,9 @@ asan-test: deps
 
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
 
-$(B)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRCS) $(ENGINE_HDRS)
+$(B)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRCS) $(ENGINE_HDRS) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
-	clang -std=gnu99 -g -O1 -Ingx_module -D_GNU_SOURCE \
+	clang -std=gnu99 -g -O1 $(ENGINE_INCS) $(TEST_INCS) -D_GNU_SOURCE \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  $(TEST_CFLAGS) $< $(ENGINE_SRCS) -o $@ $(LIBS) $(TEST_LIBS)
 

@@ -21,8 +21,8 @@ rm -rf "$dir" && mkdir -p "$dir/front/logs" "$dir/up/logs"
 
 # --- 1. micro-benchmark ---------------------------------------------------
 gcc -std=gnu99 -O2 -Wall -Wextra -Werror -Wno-unused-function -D_GNU_SOURCE \
-    -I"$top/ngx_module" -I"$top/tests/unit" "$here/jwt_verify.c" \
-    "$build"/engine/ngsp_*.o -o "$dir/jwt_verify" \
+    $(printf -- '-I%s ' "$top"/ngx_module/*) -I"$top/tests/unit/jwt" \
+    "$here/jwt_verify.c" "$build"/engine/*/ngsp_*.o -o "$dir/jwt_verify" \
     -ljwt -lcrypto -ljansson -lhiredis -lz
 "$dir/jwt_verify" | tee "$dir/micro"
 echo

@@ -9,7 +9,7 @@
  *            would call it
  *
  * Prints the median of several rounds in microseconds per token, and the
- * ratios.  Tokens are minted with OpenSSL (tests/unit/jwt_sign.h).
+ * ratios.  Tokens are minted with OpenSSL (tests/unit/jwt/jwt_sign.h).
  */
 
 #include <stdio.h>

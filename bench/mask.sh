@@ -30,8 +30,9 @@ record=$fixtures/citizen.json
 [ -f "$list" ] || { echo "ngsp: no $list (set NGSP_FIXTURES)"; exit 1; }
 
 if [ -z "$instr" ]; then
-    cc -std=gnu99 -O2 -I"$top/ngx_module" -D_GNU_SOURCE \
-        "$top/bench/mask_bench.c" "$top"/ngx_module/ngsp_mask_*.c \
+    cc -std=gnu99 -O2 -D_GNU_SOURCE \
+        $(printf -- '-I%s ' "$top"/ngx_module/*) -I"$top/tests/unit/mask" \
+        "$top/bench/mask_bench.c" "$top"/ngx_module/mask/ngsp_mask_*.c \
         -o "$build/mask_bench" -lcrypto -ljansson
     "$build/mask_bench" "$list" "$mb" "$reps"
 fi

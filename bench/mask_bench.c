@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "../tests/unit/mask_util.h"
+#include "mask_util.h"
 
 
 #define PIECE  16384        /* what nginx hands a filter at a time */

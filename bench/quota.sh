@@ -178,7 +178,7 @@ echo "redis: $evalsha EVALSHA for $quota_requests quota-checked requests" \
 # floors: an EVALSHA of "return 1" (Redis's own cost of running any script)
 # and a script making the same Redis calls without the decision logic.
 script_sha=$(redis-cli -p "$rport" script load \
-    "$($py -c 'import sys; sys.path.insert(0, "'"$(dirname "$0")/../tests/integration"'"); import test_quota_script as t; sys.stdout.write(t.script_text())')")
+    "$($py -c 'import sys; sys.path.insert(0, "'"$(dirname "$0")/../tests/integration/quota"'"); import test_quota_script as t; sys.stdout.write(t.script_text())')")
 floor1=$(redis-cli -p "$rport" script load "return 1")
 floor2=$(redis-cli -p "$rport" script load "
 local t = redis.call('TIME')

@@ -19,12 +19,15 @@
 #include <jansson.h>
 #include <jwt.h>
 
+#include "ngsp_version.h"
+
 
 static void
 usage(void)
 {
     fprintf(stderr, "usage: ngsp-token -k keyfile -a alg [-i kid] [-t ttl] "
-                    "[-j json] [name=value | name:=json ...]\n");
+                    "[-j json] [name=value | name:=json ...]\n"
+                    "       ngsp-token -V\n");
     exit(2);
 }
 
@@ -73,8 +76,11 @@ main(int argc, char **argv)
     unsigned char  *key;
     time_t          now;
 
-    while ((c = getopt(argc, argv, "k:a:i:t:j:")) != -1) {
+    while ((c = getopt(argc, argv, "k:a:i:t:j:V")) != -1) {
         switch (c) {
+        case 'V':
+            printf("ngsp-token (ngsp %s)\n", NGSP_VERSION);
+            return 0;
         case 'k': keyfile = optarg; break;
         case 'a': alg = optarg; break;
         case 'i': kid = optarg; break;

@@ -13,7 +13,8 @@ import requests
 import harness
 from harness import Reply
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__),
+                                   "..", "..", ".."))
 
 
 def serve(nginx_factory, upstream, port):

@@ -20,7 +20,7 @@
 
 #include <jansson.h>
 
-#include "../unit/mask_util.h"
+#include "mask_util.h"
 
 
 #define MAX_VALUE  256

@@ -10,8 +10,8 @@ import struct
 
 import pytest
 
-SRC = os.path.join(os.path.dirname(__file__), "..", "..", "ngx_module",
-                   "ngsp_quota_script.c")
+SRC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "ngx_module",
+                   "quota", "ngsp_quota_script.c")
 
 
 def script_text():

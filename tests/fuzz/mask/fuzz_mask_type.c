@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../unit/mask_util.h"
+#include "mask_util.h"
 #include "ngsp_mask_body.h"
 #include "ngsp_mask_type.h"
 

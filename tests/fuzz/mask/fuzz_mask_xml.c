@@ -24,7 +24,7 @@
 #include <string.h>
 
 #define MASK_XML_LIBXML2
-#include "../unit/mask_xml_util.h"
+#include "mask_xml_util.h"
 
 #include <libxml/tree.h>
 

@@ -1,2 +1,0 @@
-#include "ngsp_version.h"
-const char *ngsp_version = NGSP_VERSION;
