@@ -558,11 +558,16 @@ class MemcachedStub:
 
 
 def test_error_page_answered_by_an_upstream_without_content_type(
-        nginx_factory, port, keyfile):
+        nginx_factory, upstream, port, keyfile):
     """An error_page answered by memcached (whose type is default_type,
     not a header of the upstream's) is the upstream's body: masked, as
-    the same location answers directly, never passed as nginx's own."""
+    the same location answers directly, never passed as nginx's own.  A
+    static page after an intercepted upstream error still passes."""
     memc = MemcachedStub(RECORD)
+    upstream.routes["*"] = Reply(RECORD, 404, headers={
+        "Content-Type": "application/json"})
+    (keyfile.parent / "pages").mkdir()
+    (keyfile.parent / "pages" / "404.txt").write_bytes(b"not here\n")
     try:
         nginx_factory(f"""
             ngsp_mask_hash_key {keyfile};
@@ -584,11 +589,25 @@ def test_error_page_answered_by_an_upstream_without_content_type(
                     set $memcached_key k;
                     memcached_pass 127.0.0.1:{memc.port};
                 }}
+                location /pages/ {{
+                    ngsp_mask citizen_basic;
+                    types {{ }}
+                    default_type text/plain;
+                    root {keyfile.parent};
+                    proxy_intercept_errors on;
+                    error_page 404 /pages/404.txt;
+                    location /pages/api/ {{
+                        proxy_pass http://127.0.0.1:{upstream.port};
+                    }}
+                }}
             }}""", ports=[port])
         for path, status in (("/direct/a", 200), ("/missing/a", 404)):
             head, data = raw_get(port, path)
             assert status_of(head) == status, head
             assert b'"SoDinhDanh": "********2345"' in data, data[:200]
             assert_nothing_clear(data)
+        head, data = raw_get(port, "/pages/api/x")
+        assert status_of(head) == 404, head
+        assert data == b"not here\n"
     finally:
         memc.stop()
