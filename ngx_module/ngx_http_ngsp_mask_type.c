@@ -162,6 +162,11 @@ mask:
     }
 
     /* UTF-7 hides "SoDinhDanh" as "So+AEQ-inhDanh" */
+    if (ct.charset_hidden) {
+        return ngx_http_ngsp_mask_refuse_type(r,
+                          "\"charset\" outside the charset parameter", NULL);
+    }
+
     if (!ngsp_mask_ctype_charset_ok(&ct)) {
         cs.data = (u_char *) ct.charset;
         cs.len = ct.charset_len;

@@ -278,6 +278,11 @@ UTF16 = RECORD.decode().encode("utf-16")
     ('application/json; charset="utf-8', RECORD, "an unbalanced quote"),
     ("application/json; charset=utf-8; charset=utf-7", UTF7,
      "two charset parameters"),
+    # a charset that a lenient client reads (Python's requests, email)
+    ('application/json; charset=UTF-8; x="; charset=utf-7"', UTF7,
+     '"charset" outside the charset parameter'),
+    ("application/json; charset*=UTF-7", UTF7,
+     '"charset" outside the charset parameter'),
     # a charset the masker does not decode
     ("application/json; charset=utf-7", UTF7, 'charset "utf-7"'),
     ('application/json; charset="UTF-7"', UTF7, 'charset "UTF-7"'),
