@@ -83,6 +83,29 @@ ngsp_mask_bad(const unsigned char *p, const unsigned char *last,
 }
 
 
+/*
+ * "charset" written anywhere but as the name of the one charset
+ * parameter: "charset*=utf-7" (RFC 8187), "x=\"; charset=utf-7\"".
+ * Python's email and requests read those as the charset.
+ */
+static void
+ngsp_mask_charset_hidden(ngsp_mask_ctype_t *ct, const unsigned char *p,
+    size_t len)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i + 7 <= len; i++) {
+        if (ngsp_mask_is(p + i, 7, "charset")) {
+            n++;
+        }
+    }
+
+    ct->charset_hidden = (n > (ct->charset ? 1 : 0));
+}
+
+
 const char *
 ngsp_mask_ctype_parse(const unsigned char *p, size_t len,
     ngsp_mask_ctype_t *ct)
@@ -129,6 +152,7 @@ ngsp_mask_ctype_parse(const unsigned char *p, size_t len,
         p = ngsp_mask_ows(p, last);
 
         if (p == last) {
+            ngsp_mask_charset_hidden(ct, last - len, len);
             return NULL;
         }
 
@@ -216,10 +240,10 @@ int
 ngsp_mask_ctype_charset_ok(const ngsp_mask_ctype_t *ct)
 {
     if (ct->charset == NULL) {
-        return 1;
+        return !ct->charset_hidden;
     }
 
-    if (ct->charset_escaped) {
+    if (ct->charset_escaped || ct->charset_hidden) {
         return 0;
     }
 

@@ -26,6 +26,7 @@ typedef struct {
     const unsigned char  *charset;      /* the value, unquoted; NULL: none */
     size_t                charset_len;
     unsigned              charset_escaped:1;  /* a quoted-pair in it */
+    unsigned              charset_hidden:1;   /* "charset" elsewhere */
 } ngsp_mask_ctype_t;
 
 
@@ -41,7 +42,11 @@ typedef struct {
 const char *ngsp_mask_ctype_parse(const unsigned char *p, size_t len,
     ngsp_mask_ctype_t *ct);
 
-/* 1 without a charset, or with utf-8 or us-ascii (any case), else 0 */
+/*
+ * 1 without a charset, or with utf-8 or us-ascii (any case), else 0; 0
+ * too when "charset" is written anywhere else in the value ("charset*=",
+ * inside a quoted parameter): a lenient client may read that one.
+ */
 int ngsp_mask_ctype_charset_ok(const ngsp_mask_ctype_t *ct);
 
 /* what the media type ("type/subtype", any case) names */

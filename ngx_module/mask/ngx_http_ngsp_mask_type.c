@@ -133,9 +133,12 @@ ngx_http_ngsp_mask_decide(ngx_http_request_t *r,
      * An error response nginx makes itself (its own page, an error_page
      * answered here) holds no upstream data: its type passes as before.
      * One from an upstream (an error_page proxied) carries that
-     * upstream's Content-Type, or none.
+     * upstream's Content-Type, or none, or (memcached) default_type: an
+     * upstream still connected sends the body, whatever its type says.
      */
-    if (r->err_status && !own) {
+    if (r->err_status && !own
+        && (r->upstream == NULL || r->upstream->peer.connection == NULL))
+    {
         return NGX_DECLINED;
     }
 
@@ -159,6 +162,11 @@ mask:
     }
 
     /* UTF-7 hides "SoDinhDanh" as "So+AEQ-inhDanh" */
+    if (ct.charset_hidden) {
+        return ngx_http_ngsp_mask_refuse_type(r,
+                          "\"charset\" outside the charset parameter", NULL);
+    }
+
     if (!ngsp_mask_ctype_charset_ok(&ct)) {
         cs.data = (u_char *) ct.charset;
         cs.len = ct.charset_len;

@@ -278,6 +278,11 @@ UTF16 = RECORD.decode().encode("utf-16")
     ('application/json; charset="utf-8', RECORD, "an unbalanced quote"),
     ("application/json; charset=utf-8; charset=utf-7", UTF7,
      "two charset parameters"),
+    # a charset that a lenient client reads (Python's requests, email)
+    ('application/json; charset=UTF-8; x="; charset=utf-7"', UTF7,
+     '"charset" outside the charset parameter'),
+    ("application/json; charset*=UTF-7", UTF7,
+     '"charset" outside the charset parameter'),
     # a charset the masker does not decode
     ("application/json; charset=utf-7", UTF7, 'charset "utf-7"'),
     ('application/json; charset="UTF-7"', UTF7, 'charset "UTF-7"'),
@@ -517,3 +522,97 @@ def test_pass_types_inherited(nginx_factory, upstream, port, keyfile):
     assert requests.get(f"http://127.0.0.1:{port}/a").content == b"%PDF-1"
     # a list of its own replaces the inherited one
     assert requests.get(f"http://127.0.0.1:{port}/own/a").status_code == 502
+
+
+class MemcachedStub:
+    """Answers every get with one value (memcached's text protocol)."""
+
+    def __init__(self, value):
+        self.value = value
+        self.port = free_port()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(8)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with c:
+                data = b""
+                while b"\r\n" not in data:
+                    d = c.recv(1024)
+                    if not d:
+                        break
+                    data += d
+                c.sendall(b"VALUE k 0 %d\r\n%s\r\nEND\r\n"
+                          % (len(self.value), self.value))
+
+    def stop(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_error_page_answered_by_an_upstream_without_content_type(
+        nginx_factory, upstream, port, keyfile):
+    """An error_page answered by memcached (whose type is default_type,
+    not a header of the upstream's) is the upstream's body: masked, as
+    the same location answers directly, never passed as nginx's own.  A
+    static page after an intercepted upstream error still passes."""
+    memc = MemcachedStub(RECORD)
+    upstream.routes["*"] = Reply(RECORD, 404, headers={
+        "Content-Type": "application/json"})
+    (keyfile.parent / "pages").mkdir()
+    (keyfile.parent / "pages" / "404.txt").write_bytes(b"not here\n")
+    try:
+        nginx_factory(f"""
+            ngsp_mask_hash_key {keyfile};
+            {PROFILES}
+            server {{
+                listen 127.0.0.1:{port};
+                location /direct/ {{
+                    ngsp_mask citizen_basic;
+                    set $memcached_key k;
+                    memcached_pass 127.0.0.1:{memc.port};
+                }}
+                location /missing/ {{
+                    ngsp_mask citizen_basic;
+                    error_page 404 @memc;
+                    return 404;
+                }}
+                location @memc {{
+                    ngsp_mask citizen_basic;
+                    set $memcached_key k;
+                    memcached_pass 127.0.0.1:{memc.port};
+                }}
+                location /pages/ {{
+                    ngsp_mask citizen_basic;
+                    types {{ }}
+                    default_type text/plain;
+                    root {keyfile.parent};
+                    proxy_intercept_errors on;
+                    error_page 404 /pages/404.txt;
+                    location /pages/api/ {{
+                        proxy_pass http://127.0.0.1:{upstream.port};
+                    }}
+                }}
+            }}""", ports=[port])
+        for path, status in (("/direct/a", 200), ("/missing/a", 404)):
+            head, data = raw_get(port, path)
+            assert status_of(head) == status, head
+            assert b'"SoDinhDanh": "********2345"' in data, data[:200]
+            assert_nothing_clear(data)
+        head, data = raw_get(port, "/pages/api/x")
+        assert status_of(head) == 404, head
+        assert data == b"not here\n"
+    finally:
+        memc.stop()

@@ -43,6 +43,17 @@ static const struct {
     { "multipart/related; boundary=MIME; type=\"application/xop+xml\"",
       NULL, "multipart/related", NULL, 1 },
     { "application/json; v=2", NULL, "application/json", NULL, 1 },
+    /* "charset" elsewhere: a lenient client may take it for the charset */
+    { "application/json; charset*=UTF-7", NULL, "application/json", NULL,
+      0 },
+    { "application/json; charset*=utf-8''utf-7", NULL, "application/json",
+      NULL, 0 },
+    { "application/json; charset=utf-8; x=\"; charset=utf-7\"", NULL,
+      "application/json", "utf-8", 0 },
+    { "application/json; x=\"a;CHARSET=utf-7\"", NULL, "application/json",
+      NULL, 0 },
+    { "application/json; xcharset=utf-7", NULL, "application/json", NULL,
+      0 },
     { "application/json; CHARSET=utf-16", NULL, "application/json",
       "utf-16", 0 },
 
