@@ -254,7 +254,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                      allow, ns_in, ns_out;
     char                    *one, *cut;
-    size_t                   i, ncuts, len, cuts[64], wlen, masked;
+    size_t                   ncuts, len, cuts[64], wlen, masked;
     unsigned                 seed;
     xmlDocPtr                in, out;
     const uint8_t           *doc;
@@ -286,14 +286,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     one = xml_run_cuts(p, key, doc, len, NULL, 0, 32, MAX_VALUE, &st1, NULL,
                        NULL);
 
-    /* cuts from a little generator seeded by the first byte */
-    ncuts = 0;
-    for (i = 1; i < len && ncuts < 64; i++) {
-        seed = seed * 1103515245 + 12345;
-        if ((seed >> 16) % 5 == 0) {
-            cuts[ncuts++] = i;
-        }
-    }
+    ncuts = mask_seeded_cuts(seed, len, cuts, sizeof(cuts) / sizeof(cuts[0]));
 
     cut = xml_run_cuts(p, key, doc, len, cuts, ncuts, 32, MAX_VALUE, &st2, NULL,
                        NULL);

@@ -273,6 +273,24 @@ xml_run_every(const ngsp_mask_profile_t *prof, const ngsp_mask_key_t *key,
 }
 
 
+size_t
+mask_seeded_cuts(unsigned seed, size_t len, size_t *cuts, size_t max)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 1; i < len && n < max; i++) {
+        seed = seed * 1103515245 + 12345;
+        if ((seed >> 16) % 5 == 0) {
+            cuts[n++] = i;
+        }
+    }
+
+    return n;
+}
+
+
 unsigned char *
 mask_read_file(const char *path, size_t *len)
 {

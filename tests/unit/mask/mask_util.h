@@ -65,6 +65,13 @@ char *xml_run_every(const ngsp_mask_profile_t *prof,
     const ngsp_mask_key_t *key, const unsigned char *in, size_t len,
     size_t n, ngsp_mask_status_t *st);
 
+/*
+ * Ascending cut offsets in (0, len) into cuts[0..max), about one byte in
+ * five, from a little generator: the same seed gives the same cuts.
+ * Returns how many.
+ */
+size_t mask_seeded_cuts(unsigned seed, size_t len, size_t *cuts, size_t max);
+
 /* the whole file, malloc'ed and NUL-terminated; NULL if unreadable */
 unsigned char *mask_read_file(const char *path, size_t *len);
 
