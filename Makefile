@@ -23,6 +23,9 @@ ENGINE_HDRS := $(sort $(wildcard ngx_module/*/ngsp_*.h))
 GLUE_SRCS   := $(sort $(wildcard ngx_module/*/ngx_http_ngsp_*.c ngx_module/*/ngx_http_ngsp_*.h))
 UNIT_SRCS   := $(sort $(wildcard tests/unit/*/test_*.c))
 UNIT_HDRS   := $(sort $(wildcard tests/unit/*/*.h))
+# helpers of a concern's tests: tests/unit/<concern>/*.c but test_*.c,
+# linked into its unit tests, fuzzers and benches
+HELPER_SRCS := $(filter-out $(UNIT_SRCS),$(sort $(wildcard tests/unit/*/*.c)))
 FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/*/fuzz_*.c))
 ENGINE_INCS := $(addprefix -Ingx_module/,$(CONCERNS))
 TEST_INCS   := $(addprefix -I,$(wildcard tests/unit/*))
@@ -74,16 +77,25 @@ $(B)/engine/%.o: ngx_module/%.c $(ENGINE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ECFLAGS) -c $< -o $@
 
-$(B)/unit/%: tests/unit/%.c $(ENGINE_OBJS) $(UNIT_HDRS)
+HELPER_OBJS := $(patsubst tests/unit/%.c,$(B)/unit/%.o,$(HELPER_SRCS))
+
+$(B)/unit/%.o: tests/unit/%.c $(ENGINE_HDRS) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ECFLAGS) $(TEST_INCS) $(TEST_CFLAGS) -Wno-unused-parameter $< $(ENGINE_OBJS) -o $@ -lcmocka $(LIBS) $(TEST_LIBS)
+	$(CC) $(ECFLAGS) $(TEST_INCS) $(TEST_CFLAGS) -c $< -o $@
 
-# the XML tests judge well-formedness with libxml2 (libxml2-dev)
+# a test links the helpers of its concern ($(dir $*) is "<concern>/")
+$(B)/unit/%: tests/unit/%.c $(ENGINE_OBJS) $(HELPER_OBJS) $(UNIT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ECFLAGS) $(TEST_INCS) $(TEST_CFLAGS) -Wno-unused-parameter $< \
+	  $(filter $(B)/unit/$(dir $*)%,$(HELPER_OBJS)) $(ENGINE_OBJS) -o $@ \
+	  -lcmocka $(LIBS) $(TEST_LIBS)
+
+# the mask helpers judge XML with libxml2 (libxml2-dev)
 XML2_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
-$(B)/unit/mask/test_mask_xml $(B)/fuzz/mask/fuzz_mask_xml: TEST_CFLAGS = $(XML2_CFLAGS)
-$(B)/unit/mask/test_mask_xml $(B)/fuzz/mask/fuzz_mask_xml: TEST_LIBS = -lxml2
+$(B)/unit/mask/% $(B)/fuzz/mask/%: TEST_CFLAGS = $(XML2_CFLAGS)
+$(B)/unit/mask/% $(B)/fuzz/mask/%: TEST_LIBS = -lxml2
 
-.SECONDARY: $(ENGINE_OBJS)
+.SECONDARY: $(ENGINE_OBJS) $(HELPER_OBJS)
 
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
 
@@ -116,11 +128,13 @@ asan-test: deps
 
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
 
-$(B)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRCS) $(ENGINE_HDRS) $(UNIT_HDRS)
+$(B)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRCS) $(ENGINE_HDRS) $(HELPER_SRCS) \
+    $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
 	clang -std=gnu99 -g -O1 $(ENGINE_INCS) $(TEST_INCS) -D_GNU_SOURCE \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  $(TEST_CFLAGS) $< $(ENGINE_SRCS) -o $@ $(LIBS) $(TEST_LIBS)
+	  $(TEST_CFLAGS) $< $(filter tests/unit/$(dir $*)%,$(HELPER_SRCS)) \
+	  $(ENGINE_SRCS) -o $@ $(LIBS) $(TEST_LIBS)
 
 fuzz: deps $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \

@@ -9,7 +9,7 @@
  *            would call it
  *
  * Prints the median of several rounds in microseconds per token, and the
- * ratios.  Tokens are minted with OpenSSL (tests/unit/jwt/jwt_sign.h).
+ * ratios.  Tokens are minted with OpenSSL (tests/unit/jwt/jwt_sign.c).
  */
 
 #include <stdio.h>
@@ -19,6 +19,7 @@
 
 #include <jwt.h>
 #include <openssl/ec.h>
+#include <openssl/rsa.h>
 
 #include "jwt_sign.h"
 #include "ngsp_jwt.h"

@@ -32,7 +32,8 @@ record=$fixtures/citizen.json
 if [ -z "$instr" ]; then
     cc -std=gnu99 -O2 -D_GNU_SOURCE \
         $(printf -- '-I%s ' "$top"/ngx_module/*) -I"$top/tests/unit/mask" \
-        "$top/bench/mask_bench.c" "$top"/ngx_module/mask/ngsp_mask_*.c \
+        "$top/bench/mask_bench.c" "$top/tests/unit/mask/mask_util.c" \
+        "$top"/ngx_module/mask/ngsp_mask_*.c \
         -o "$build/mask_bench" -lcrypto -ljansson
     "$build/mask_bench" "$list" "$mb" "$reps"
 fi

@@ -30,7 +30,7 @@
 
 #include <libxml/parser.h>
 
-#include "ngsp_mask_xml.h"
+#include "mask_util.h"
 
 
 #define BASIC  "SoDinhDanh keep_last=4; SoCMND keep_last=3; "             \
@@ -116,63 +116,18 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 }
 
 
-static ngsp_mask_profile_t *
-profile(const char *spec)
-{
-    char                  sel[128], act[128], err[256];
-    const char           *p, *semi;
-    ngsp_mask_action_t    a;
-    ngsp_mask_profile_t  *prof;
-
-    prof = ngsp_mask_profile_new();
-
-    for (p = spec; (semi = strchr(p, ';')) != NULL; p = semi + 1) {
-        if (sscanf(p, " %127s %127[^;]", sel, act) != 2) {
-            continue;
-        }
-
-        if (strcmp(sel, "default") == 0) {
-            ngsp_mask_profile_set_default(prof, NGSP_MASK_REMOVE);
-            continue;
-        }
-
-        if (ngsp_mask_action_parse(&a, act, strlen(act), err, sizeof(err))
-            || ngsp_mask_profile_add(prof, sel, strlen(sel), &a, err,
-                                     sizeof(err)))
-        {
-            fprintf(stderr, "mask_xml: %s\n", err);
-            exit(1);
-        }
-    }
-
-    return prof;
-}
-
-
 /* the fixture with its CongDan record repeated until about mb megabytes */
 static unsigned char *
 build_doc(const char *path, size_t mb, size_t *len, size_t *records)
 {
-    FILE           *f;
-    long            n;
-    char           *fix, *rec, *rec_end, *doc, *d;
-    size_t          rec_len, want;
+    char    *fix, *rec, *rec_end, *doc, *d;
+    size_t   n, rec_len, want;
 
-    f = fopen(path, "rb");
-    if (f == NULL) {
+    fix = (char *) mask_read_file(path, &n);
+    if (fix == NULL) {
         perror(path);
         exit(1);
     }
-
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    fix = malloc(n + 1);
-    if (fread(fix, 1, n, f) != (size_t) n) {
-        exit(1);
-    }
-    fclose(f);
-    fix[n] = '\0';
 
     rec = strstr(fix, "      <dc:CongDan>");
     rec_end = strstr(fix, "</dc:CongDan>\n");
@@ -329,9 +284,9 @@ main(int argc, char **argv)
     xmlInitParser();
 
     doc = build_doc(argv[1], mb, &len, &records);
-    deny = profile(BASIC);
-    allow = profile(ALLOW);
-    nohash = profile(NOHASH);
+    deny = mask_profile(BASIC);
+    allow = mask_profile(ALLOW);
+    nohash = mask_profile(NOHASH);
     key = ngsp_mask_key_new((const unsigned char *) "bench-key", 9);
 
     o.cap = 2 * len + 1024;     /* hashes are longer than numbers */

@@ -15,7 +15,8 @@ mkdir -p "$dir"
 gcc -std=gnu99 -O2 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
     $(printf -- '-I%s ' "$top"/ngx_module/*) -I"$top/tests/unit/mask" \
     $(pkg-config --cflags libxml-2.0) \
-    "$here/mask_xml.c" "$top"/ngx_module/mask/ngsp_mask_*.c \
+    "$here/mask_xml.c" "$top/tests/unit/mask/mask_util.c" \
+    "$top"/ngx_module/mask/ngsp_mask_*.c \
     -o "$dir/mask_xml" -lxml2 -lcrypto
 echo "fixture: $fixture"
 "$dir/mask_xml" "$fixture" "${BENCH_MB:-32}" "${BENCH_ROUNDS:-7}" \

@@ -122,7 +122,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char                 *one, *cut;
-    size_t                i, ncuts, len, cuts[64];
+    size_t                ncuts, len, cuts[64];
     json_t               *in, *out;
     unsigned              seed;
     const uint8_t        *doc;
@@ -149,14 +149,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     one = mask_run_cuts(p, key, doc, len, NULL, 0, 32, MAX_VALUE, &st1,
                         NULL);
 
-    /* cuts from a little generator seeded by the first byte */
-    ncuts = 0;
-    for (i = 1; i < len && ncuts < 64; i++) {
-        seed = seed * 1103515245 + 12345;
-        if ((seed >> 16) % 5 == 0) {
-            cuts[ncuts++] = i;
-        }
-    }
+    ncuts = mask_seeded_cuts(seed, len, cuts, sizeof(cuts) / sizeof(cuts[0]));
 
     cut = mask_run_cuts(p, key, doc, len, cuts, ncuts, 32, MAX_VALUE, &st2,
                         NULL);

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MASK_XML_LIBXML2
 #include "mask_xml_util.h"
 
 #include <libxml/tree.h>
@@ -244,33 +243,6 @@ check_bounds(xmlNodePtr e)
 }
 
 
-static xmlDocPtr
-parse(const char *p, size_t len, int *ns_ok)
-{
-    xmlDocPtr         doc;
-    xmlParserCtxtPtr  ctxt;
-
-    ctxt = xmlNewParserCtxt();
-    if (ctxt == NULL) {
-        abort();
-    }
-
-    doc = xmlCtxtReadMemory(ctxt, p, (int) len, NULL, NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR
-                            | XML_PARSE_NOWARNING);
-
-    if (doc && !ctxt->wellFormed) {
-        xmlFreeDoc(doc);
-        doc = NULL;
-    }
-
-    *ns_ok = ctxt->nsWellFormed;
-    xmlFreeParserCtxt(ctxt);
-
-    return doc;
-}
-
-
 static void
 silent(void *ctx, const char *msg, ...)
 {
@@ -282,7 +254,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                      allow, ns_in, ns_out;
     char                    *one, *cut;
-    size_t                   i, ncuts, len, cuts[64], wlen, masked;
+    size_t                   ncuts, len, cuts[64], wlen, masked;
     unsigned                 seed;
     xmlDocPtr                in, out;
     const uint8_t           *doc;
@@ -314,14 +286,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     one = xml_run_cuts(p, key, doc, len, NULL, 0, 32, MAX_VALUE, &st1, NULL,
                        NULL);
 
-    /* cuts from a little generator seeded by the first byte */
-    ncuts = 0;
-    for (i = 1; i < len && ncuts < 64; i++) {
-        seed = seed * 1103515245 + 12345;
-        if ((seed >> 16) % 5 == 0) {
-            cuts[ncuts++] = i;
-        }
-    }
+    ncuts = mask_seeded_cuts(seed, len, cuts, sizeof(cuts) / sizeof(cuts[0]));
 
     cut = xml_run_cuts(p, key, doc, len, cuts, ncuts, 32, MAX_VALUE, &st2, NULL,
                        NULL);
@@ -350,11 +315,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* libxml2 takes a raw NUL for the end of input; XML never has one */
-    in = memchr(doc, 0, len) ? NULL : parse((const char *) doc, len, &ns_in);
+    in = memchr(doc, 0, len) ? NULL
+                             : xml_parse((const char *) doc, len, &ns_in);
 
     if (in != NULL) {
         if (st1 == NGSP_MASK_OK) {
-            out = parse(one, strlen(one), &ns_out);
+            out = xml_parse(one, strlen(one), &ns_out);
             if (out == NULL || (ns_in && !ns_out)) {
                 abort();
             }

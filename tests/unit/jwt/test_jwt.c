@@ -7,7 +7,13 @@
 #include <cmocka.h>
 
 #include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include <openssl/core_names.h>
+#include <openssl/pem.h>
 
 #include "ngsp_jwt.h"
 #include "jwt_sign.h"

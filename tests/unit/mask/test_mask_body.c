@@ -11,8 +11,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-/* the sink and profile helpers; the header's other ones are unused here */
-#pragma GCC diagnostic ignored "-Wunused-function"
 #include "mask_util.h"
 #include "ngsp_mask_body.h"
 

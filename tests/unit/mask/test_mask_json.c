@@ -48,32 +48,6 @@ teardown(void **state)
 }
 
 
-static unsigned char *
-fixture(const char *name, size_t *len)
-{
-    char            path[512];
-    const char     *dir;
-    unsigned char  *data;
-
-    if (strcmp(name, "congdan.json") == 0) {
-        dir = "../../conf/demo";
-    } else {
-        dir = getenv("NGSP_FIXTURES");
-        if (dir == NULL) {
-            dir = "../fixtures";
-        }
-    }
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    data = mask_read_file(path, len);
-    if (data == NULL) {
-        fail_msg("cannot read fixture %s (set NGSP_FIXTURES)", path);
-    }
-
-    return data;
-}
-
-
 /* masks text with spec; asserts the status; returns the output */
 static char *
 run(const char *spec, const char *in, ngsp_mask_status_t want)
@@ -558,7 +532,8 @@ test_truncated_prefixes(void **state)
     p = mask_profile(BASIC);
 
     for (f = 0; fixtures[f]; f++) {
-        data = fixture(fixtures[f], &len);
+        data = mask_fixture(fixtures[f], &len);
+        assert_non_null(data);
 
         for (n = 0; n < len; n++) {
             out = mask_run_cuts(p, key, data, n, NULL, 0, 0, 0, &st, NULL);
@@ -614,7 +589,8 @@ check_splits(const char *spec, const char *name)
     static const size_t   pieces[] = { 1, 2, 3, 7, 64, 1000 };
 
     p = mask_profile(spec);
-    data = fixture(name, &len);
+    data = mask_fixture(name, &len);
+    assert_non_null(data);
 
     whole = mask_run_cuts(p, key, data, len, NULL, 0, 0, 0, &st, &stats);
     assert_int_equal(st, NGSP_MASK_OK);
@@ -700,7 +676,8 @@ test_fixture_values(void **state)
     ngsp_mask_profile_t  *p;
 
     p = mask_profile(BASIC);
-    data = fixture("citizen.json", &len);
+    data = mask_fixture("citizen.json", &len);
+    assert_non_null(data);
     out = mask_run_cuts(p, key, data, len, NULL, 0, 0, 0, &st, NULL);
     assert_int_equal(st, NGSP_MASK_OK);
 

@@ -13,7 +13,6 @@
 
 #include <malloc.h>
 
-#define MASK_XML_LIBXML2
 #include "mask_xml_util.h"
 #include "ngsp_mask_body.h"
 
@@ -60,32 +59,6 @@ teardown(void **state)
     ngsp_mask_key_free(key);
     xmlCleanupParser();
     return 0;
-}
-
-
-static unsigned char *
-fixture(const char *name, size_t *len)
-{
-    char            path[512];
-    const char     *dir;
-    unsigned char  *data;
-
-    if (strcmp(name, "congdan.soap.xml") == 0) {
-        dir = "../../conf/demo";
-    } else {
-        dir = getenv("NGSP_FIXTURES");
-        if (dir == NULL) {
-            dir = "../fixtures";
-        }
-    }
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    data = mask_read_file(path, len);
-    if (data == NULL) {
-        fail_msg("cannot read fixture %s (set NGSP_FIXTURES)", path);
-    }
-
-    return data;
 }
 
 
@@ -164,7 +137,8 @@ test_fixture_basic(void **state)
     ngsp_mask_status_t    st;
     ngsp_mask_profile_t  *prof;
 
-    in = fixture("citizen.soap.xml", &len);
+    in = mask_fixture("citizen.soap.xml", &len);
+    assert_non_null(in);
     prof = mask_profile(BASIC);
 
     out = xml_run_cuts(prof, key, in, len, NULL, 0, 0, 0, &st, NULL,
@@ -227,7 +201,8 @@ test_fixture_allow_list(void **state)
     ngsp_mask_status_t    st;
     ngsp_mask_profile_t  *prof;
 
-    in = fixture("citizen.soap.xml", &len);
+    in = mask_fixture("citizen.soap.xml", &len);
+    assert_non_null(in);
     prof = mask_profile(ALLOW);
 
     out = xml_run_cuts(prof, key, in, len, NULL, 0, 0, 0, &st, NULL, NULL);
@@ -674,7 +649,8 @@ test_zero_copy(void **state)
     ngsp_mask_profile_t     *prof;
     ngsp_mask_stream_conf_t  conf;
 
-    in = fixture("citizen.soap.xml", &len);
+    in = mask_fixture("citizen.soap.xml", &len);
+    assert_non_null(in);
     prof = mask_profile(BASIC);
 
     memset(&sink, 0, sizeof(sink));
@@ -732,7 +708,8 @@ test_split_invariance(void **state)
     srand(5);
 
     for (f = 0; fixtures[f]; f++) {
-        data = fixture(fixtures[f], &len);
+        data = mask_fixture(fixtures[f], &len);
+        assert_non_null(data);
 
         for (s = 0; specs[s]; s++) {
             prof = mask_profile(specs[s]);
@@ -814,7 +791,8 @@ test_truncation_everywhere(void **state)
     ngsp_mask_status_t    st;
     ngsp_mask_profile_t  *prof;
 
-    data = fixture("citizen.soap.xml", &len);
+    data = mask_fixture("citizen.soap.xml", &len);
+    assert_non_null(data);
     prof = mask_profile(ALLOW);
 
     /* the last bytes are a newline after the root's end */
@@ -936,7 +914,8 @@ test_bounded_memory(void **state)
     ngsp_mask_stream_conf_t  conf;
     static const char       *specs[] = { BASIC, ALLOW, NULL };
 
-    fix = fixture("citizen.soap.xml", &flen);
+    fix = mask_fixture("citizen.soap.xml", &flen);
+    assert_non_null(fix);
     rec = strstr((char *) fix, "      <dc:CongDan>");
     rec_end = strstr((char *) fix, "</dc:CongDan>\n") + 14;
     rec_len = rec_end - rec;
