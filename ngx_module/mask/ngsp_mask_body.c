@@ -4,63 +4,12 @@
  */
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "ngsp_mask_body.h"
 #include "ngsp_mask_json.h"
 #include "ngsp_mask_out.h"
 #include "ngsp_mask_sniff.h"
 #include "ngsp_mask_xml.h"
-
-
-static int
-ngsp_mask_body_is(const unsigned char *p, size_t len, const char *s)
-{
-    size_t  i, n = strlen(s);
-
-    if (len != n) {
-        return 0;
-    }
-
-    for (i = 0; i < n; i++) {
-        if ((p[i] | 0x20) != (unsigned char) s[i]) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-ngsp_mask_syntax_t
-ngsp_mask_body_syntax(const unsigned char *type, size_t len)
-{
-    size_t  n;
-
-    /* the whole header value: the media type ends at ";" or a blank */
-    while (len && (*type == ' ' || *type == '\t')) {
-        type++;
-        len--;
-    }
-
-    for (n = 0; n < len; n++) {
-        if (type[n] == ';' || type[n] == ' ' || type[n] == '\t') {
-            break;
-        }
-    }
-
-    len = n;
-
-    if (ngsp_mask_body_is(type, len, "text/xml")
-        || ngsp_mask_body_is(type, len, "application/xml")
-        || (len > 4 && memchr(type, '/', len - 4) != NULL
-            && ngsp_mask_body_is(type + len - 4, 4, "+xml")))
-    {
-        return NGSP_MASK_SYNTAX_XML;
-    }
-
-    return NGSP_MASK_SYNTAX_JSON;
-}
 
 
 ngsp_mask_body_t *

@@ -1,7 +1,8 @@
 /*
  * ngsp masking of a response body: one push interface over the JSON and
  * XML rewriters, so that the body filter drives either without knowing
- * which.  The syntax is chosen from the response's media type.
+ * which.  The syntax is chosen from the response's media type
+ * (ngsp_mask_type.h), or from the body's first bytes.
  */
 
 #ifndef NGSP_MASK_BODY_H
@@ -32,14 +33,6 @@ typedef enum {
 
 typedef struct ngsp_mask_body_s  ngsp_mask_body_t;
 
-
-/*
- * The syntax of a Content-Type value (its media type, before any ";" or
- * blank, any letter case): text/xml, application/xml and any
- * type/subtype+xml are XML; anything else is JSON.
- */
-ngsp_mask_syntax_t ngsp_mask_body_syntax(const unsigned char *type,
-    size_t len);
 
 /*
  * A rewriter of the syntax (or ngsp_mask_json_new(), ngsp_mask_xml_new(),
