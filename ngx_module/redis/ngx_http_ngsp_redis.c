@@ -49,7 +49,7 @@ typedef struct {
 
 
 static char *ngx_http_ngsp_redis_parse_msec(ngx_conf_t *cf, ngx_str_t *value,
-    size_t skip, ngx_msec_t *ms);
+    ngx_msec_t *ms);
 static void ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd);
 static void ngx_http_ngsp_redis_setup(ngx_http_ngsp_redis_t *rd,
     const char *what, int argc, const char **argv, const size_t *len);
@@ -90,6 +90,7 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
     ngx_int_t    n;
     ngx_url_t    u;
     ngx_uint_t   i;
+    ngx_msec_t  *ms;
     u_char       text[NGX_SOCKADDR_STRLEN];
 
     value = cf->args->elts;
@@ -126,19 +127,13 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
-            if (ngx_http_ngsp_redis_parse_msec(cf, &value[i], 16,
-                                               &rc->connect_timeout)
-                != NGX_CONF_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-            continue;
-        }
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0
+            || ngx_strncmp(value[i].data, "stall_timeout=", 14) == 0)
+        {
+            ms = (value[i].data[0] == 'c') ? &rc->connect_timeout
+                                           : &rc->stall_timeout;
 
-        if (ngx_strncmp(value[i].data, "stall_timeout=", 14) == 0) {
-            if (ngx_http_ngsp_redis_parse_msec(cf, &value[i], 14,
-                                               &rc->stall_timeout)
+            if (ngx_http_ngsp_redis_parse_msec(cf, &value[i], ms)
                 != NGX_CONF_OK)
             {
                 return NGX_CONF_ERROR;
@@ -286,14 +281,18 @@ ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
 /* --- connection -------------------------------------------------------- */
 
 
+/* "name=time": a time above 0 */
 static char *
-ngx_http_ngsp_redis_parse_msec(ngx_conf_t *cf, ngx_str_t *value, size_t skip,
+ngx_http_ngsp_redis_parse_msec(ngx_conf_t *cf, ngx_str_t *value,
     ngx_msec_t *ms)
 {
-    ngx_str_t  s;
+    u_char     *eq;
+    ngx_str_t   s;
 
-    s.data = value->data + skip;
-    s.len = value->len - skip;
+    eq = ngx_strlchr(value->data, value->data + value->len, '=');
+
+    s.data = eq + 1;
+    s.len = value->data + value->len - s.data;
 
     *ms = ngx_parse_time(&s, 0);
 
