@@ -155,6 +155,7 @@ ngx_module_t  ngx_http_ngsp_quota_module = {
 };
 
 
+/* this worker made a Redis connection: its exit_process frees it */
 static ngx_uint_t  ngx_http_ngsp_quota_connected;
 
 
