@@ -113,6 +113,20 @@ ngx_http_ngsp_quota_header_init(ngx_conf_t *cf)
 
 
 static ngx_int_t
+ngx_http_ngsp_quota_value(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->data = data;
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ngx_http_ngsp_quota_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
@@ -124,13 +138,7 @@ ngx_http_ngsp_quota_status_variable(ngx_http_request_t *r,
     s = &ngx_http_ngsp_quota_status_names[ctx ? ctx->status
                                               : NGX_HTTP_NGSP_QUOTA_OFF];
 
-    v->data = s->data;
-    v->len = s->len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_ngsp_quota_value(v, s->data, s->len);
 }
 
 
@@ -139,6 +147,7 @@ ngx_http_ngsp_quota_remaining_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     u_char                     *p;
+    size_t                      len;
     ngx_http_ngsp_quota_ctx_t  *ctx;
 
     ctx = ngx_http_ngsp_quota_get_ctx(r);
@@ -153,15 +162,11 @@ ngx_http_ngsp_quota_remaining_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->data = p;
-    v->len = ngx_sprintf(p, "%L", (long long)
-                         ctx->decision.windows[ctx->decision.tightest]
-                         .remaining) - p;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
+    len = ngx_sprintf(p, "%L", (long long)
+                      ctx->decision.windows[ctx->decision.tightest].remaining)
+          - p;
 
-    return NGX_OK;
+    return ngx_http_ngsp_quota_value(v, p, len);
 }
 
 
@@ -178,13 +183,8 @@ ngx_http_ngsp_quota_policy_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = (u_char *) ctx->policy->name;
-    v->len = ngx_strlen(ctx->policy->name);
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_ngsp_quota_value(v, (u_char *) ctx->policy->name,
+                                     ngx_strlen(ctx->policy->name));
 }
 
 

@@ -25,6 +25,8 @@ struct ngx_http_ngsp_quota_pending_s {
 
 static void ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r,
     void *privdata);
+static ngx_int_t ngx_http_ngsp_quota_waiter(ngx_http_ngsp_quota_ctx_t *ctx,
+    ngx_http_request_t *r);
 static ngx_int_t ngx_http_ngsp_quota_send(ngx_http_request_t *r,
     ngx_http_ngsp_quota_pending_t *pd, ngx_str_t *key,
     ngsp_quota_policy_t *policy);
@@ -117,6 +119,13 @@ ngx_http_ngsp_quota_decide(ngx_http_request_t *r,
 
     ctx->decided = 1;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ngsp quota decision: %s, remaining %L, retry after %L",
+                   ctx->decision.allowed ? "allowed" : "exceeded",
+                   (long long) ctx->decision.windows[ctx->decision.tightest]
+                                                     .remaining,
+                   (long long) ctx->decision.retry_after);
+
     if (ctx->decision.allowed) {
         ctx->status = NGX_HTTP_NGSP_QUOTA_ALLOWED;
         ctx->rc = NGX_DECLINED;
@@ -175,8 +184,11 @@ ngx_http_ngsp_quota_wake(ngx_http_ngsp_quota_ctx_t *ctx)
 static ngx_int_t
 ngx_http_ngsp_quota_wait(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx)
 {
-    ngx_uint_t                   i;
     ngx_http_posted_request_t  **w, *pr;
+
+    if (ngx_http_ngsp_quota_waiter(ctx, r) != NGX_DECLINED) {
+        return NGX_OK;
+    }
 
     if (ctx->waiters == NULL) {
         ctx->waiters = ngx_array_create(r->pool, 4,
@@ -186,13 +198,8 @@ ngx_http_ngsp_quota_wait(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx)
         }
     }
 
-    w = ctx->waiters->elts;
-
-    for (i = 0; i < ctx->waiters->nelts; i++) {
-        if (w[i]->request == r) {
-            return NGX_OK;
-        }
-    }
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ngsp quota waits for the decision under way");
 
     pr = ngx_palloc(r->pool, sizeof(ngx_http_posted_request_t));
     if (pr == NULL) {
@@ -217,21 +224,39 @@ static void
 ngx_http_ngsp_quota_unwait(ngx_http_request_t *r,
     ngx_http_ngsp_quota_ctx_t *ctx)
 {
+    ngx_int_t                    i;
+    ngx_http_posted_request_t  **w;
+
+    i = ngx_http_ngsp_quota_waiter(ctx, r);
+
+    if (i != NGX_DECLINED) {
+        w = ctx->waiters->elts;
+        w[i] = w[--ctx->waiters->nelts];
+    }
+}
+
+
+/* the index of r among the waiters, or NGX_DECLINED */
+static ngx_int_t
+ngx_http_ngsp_quota_waiter(ngx_http_ngsp_quota_ctx_t *ctx,
+    ngx_http_request_t *r)
+{
     ngx_uint_t                   i;
     ngx_http_posted_request_t  **w;
 
     if (ctx->waiters == NULL) {
-        return;
+        return NGX_DECLINED;
     }
 
     w = ctx->waiters->elts;
 
     for (i = 0; i < ctx->waiters->nelts; i++) {
         if (w[i]->request == r) {
-            w[i] = w[--ctx->waiters->nelts];
-            return;
+            return i;
         }
     }
+
+    return NGX_DECLINED;
 }
 
 
@@ -273,6 +298,9 @@ ngx_http_ngsp_quota_timeout(ngx_event_t *ev)
     ctx = ev->data;
     r = ctx->request;
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ngsp quota redis timed out");
+
     /* the command stays queued; its reply will find nobody */
     if (ctx->pending) {
         ctx->pending->ctx = NULL;
@@ -296,6 +324,12 @@ ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     ctx = pd->ctx;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP,
+                   ctx ? ctx->request->connection->log : ngx_cycle->log, 0,
+                   "ngsp quota reply type %d%s%s",
+                   reply ? reply->type : -1, ctx ? "" : ", nobody waits",
+                   pd->eval ? ", after EVAL" : "");
+
     if (ctx == NULL || ngx_http_ngsp_redis_exiting()) {
         if (ctx) {
             ctx->pending = NULL;
@@ -310,6 +344,9 @@ ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (reply && reply->type == REDIS_REPLY_ERROR && !pd->eval
         && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
     {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                       "ngsp quota script not loaded: sending it");
+
         pd->eval = 1;
 
         if (ngx_http_ngsp_quota_send(ctx->request, pd, &ctx->key, ctx->policy)
@@ -434,6 +471,38 @@ ngx_http_ngsp_quota_key(ngx_http_request_t *r,
 }
 
 
+#if (NGX_DEBUG)
+
+/*
+ * The key in a debug line: the agency of a token escaped as the refusal
+ * logs it; a configured key may carry a personal identifier, so only
+ * its length.
+ */
+static void
+ngx_http_ngsp_quota_debug_key(ngx_http_request_t *r,
+    ngx_http_ngsp_quota_loc_conf_t *lcf, ngx_str_t *key)
+{
+    ngx_str_t  who;
+
+    if ((r->connection->log->log_level & NGX_LOG_DEBUG_HTTP) == 0) {
+        return;
+    }
+
+    if (lcf->key) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ngsp quota key: configured, %uz bytes", key->len);
+        return;
+    }
+
+    who = ngx_http_ngsp_log_escape(r->pool, key);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ngsp quota key: agency \"%V\"", &who);
+}
+
+#endif
+
+
 /*
  * Sends the command for the first part of the request to be counted:
  * NGX_AGAIN while it waits for the reply, NGX_DECLINED when there is
@@ -455,8 +524,14 @@ ngx_http_ngsp_quota_start(ngx_http_request_t *r,
 
     /* nothing to count by: not counted, like limit_req */
     if (key.len == 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ngsp quota no key: not counted");
         return NGX_DECLINED;
     }
+
+#if (NGX_DEBUG)
+    ngx_http_ngsp_quota_debug_key(r, lcf, &key);
+#endif
 
     /* the main request's pool: subrequests share it */
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ngsp_quota_ctx_t));
@@ -513,6 +588,10 @@ ngx_http_ngsp_quota_start(ngx_http_request_t *r,
 
     ngx_add_timer(&ctx->timer, lcf->timeout);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ngsp quota command sent, policy \"%s\", waiting %Mms",
+                   lcf->policy->name, lcf->timeout);
+
     if (r == r->main) {
         /* notice a client that goes away while we wait */
         r->read_event_handler = ngx_http_test_reading;
@@ -535,6 +614,10 @@ ngx_http_ngsp_quota_handler(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_ngsp_quota_get_ctx(r);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ngsp quota handler, %s%s", ctx ? "again" : "first",
+                   ctx && ctx->waiting ? ", still waiting" : "");
 
     if (ctx) {
         if (ctx->waiting) {
@@ -647,6 +730,10 @@ ngx_http_ngsp_quota_subrequest(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_ngsp_quota_get_ctx(r);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ngsp quota subrequest, %s%s", ctx ? "again" : "first",
+                   ctx && ctx->waiting ? ", still waiting" : "");
 
     if (ctx == NULL) {
         rc = ngx_http_ngsp_quota_start(r, lcf);

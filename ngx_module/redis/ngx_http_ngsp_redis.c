@@ -48,13 +48,37 @@ typedef struct {
 } ngx_http_ngsp_redis_t;
 
 
+static char *ngx_http_ngsp_redis_parse_msec(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_msec_t *ms);
+static void ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd);
+static void ngx_http_ngsp_redis_setup(ngx_http_ngsp_redis_t *rd,
+    const char *what, int argc, const char **argv, const size_t *len);
+static void ngx_http_ngsp_redis_read_handler(ngx_event_t *ev);
+static void ngx_http_ngsp_redis_write_handler(ngx_event_t *ev);
+static void ngx_http_ngsp_redis_ev(ngx_http_ngsp_redis_t *rd, ngx_uint_t write,
+    ngx_uint_t add);
+static void ngx_http_ngsp_redis_add_read(void *privdata);
+static void ngx_http_ngsp_redis_del_read(void *privdata);
+static void ngx_http_ngsp_redis_add_write(void *privdata);
+static void ngx_http_ngsp_redis_del_write(void *privdata);
+static void ngx_http_ngsp_redis_schedule(ngx_http_ngsp_redis_t *rd);
+static void ngx_http_ngsp_redis_cleanup(void *privdata);
+static void ngx_http_ngsp_redis_on_connect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_ngsp_redis_on_disconnect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_ngsp_redis_setup_reply(redisAsyncContext *ac, void *r,
+    void *data);
+static void ngx_http_ngsp_redis_connect_timeout(ngx_event_t *ev);
+static void ngx_http_ngsp_redis_stalled(ngx_event_t *ev);
+static void ngx_http_ngsp_redis_reconnect(ngx_event_t *ev);
+
+
+/* one connection per worker: made in init_process, freed in exit_process */
 static ngx_http_ngsp_redis_t  ngx_http_ngsp_redis;
 
 
-static void ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd);
-
-
-/* --- configuration ----------------------------------------------------- */
+/* --- interface --------------------------------------------------------- */
 
 
 char *
@@ -62,10 +86,11 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
 {
     u_char      *p;
     size_t       len;
-    ngx_str_t   *value, s;
+    ngx_str_t   *value;
     ngx_int_t    n;
     ngx_url_t    u;
     ngx_uint_t   i;
+    ngx_msec_t  *ms;
     u_char       text[NGX_SOCKADDR_STRLEN];
 
     value = cf->args->elts;
@@ -77,6 +102,14 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
     for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            if (value[i].len == 9) {
+                /* an unset environment variable in a template, often */
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ngsp: empty \"password=\" (give the "
+                                   "password, or leave the parameter out)");
+                return NGX_CONF_ERROR;
+            }
+
             rc->password.data = value[i].data + 9;
             rc->password.len = value[i].len - 9;
             continue;
@@ -86,43 +119,32 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
             n = ngx_atoi(value[i].data + 3, value[i].len - 3);
             if (n == NGX_ERROR || n > 65535) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "ngsp: invalid \"%V\"", &value[i]);
+                                   "ngsp: invalid \"%V\" (db=N, with N "
+                                   "from 0 to 65535)", &value[i]);
                 return NGX_CONF_ERROR;
             }
             rc->db = n;
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
-            s.data = value[i].data + 16;
-            s.len = value[i].len - 16;
-            rc->connect_timeout = ngx_parse_time(&s, 0);
-            if (rc->connect_timeout == (ngx_msec_t) NGX_ERROR
-                || rc->connect_timeout == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "ngsp: invalid \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-            continue;
-        }
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0
+            || ngx_strncmp(value[i].data, "stall_timeout=", 14) == 0)
+        {
+            ms = (value[i].data[0] == 'c') ? &rc->connect_timeout
+                                           : &rc->stall_timeout;
 
-        if (ngx_strncmp(value[i].data, "stall_timeout=", 14) == 0) {
-            s.data = value[i].data + 14;
-            s.len = value[i].len - 14;
-            rc->stall_timeout = ngx_parse_time(&s, 0);
-            if (rc->stall_timeout == (ngx_msec_t) NGX_ERROR
-                || rc->stall_timeout == 0)
+            if (ngx_http_ngsp_redis_parse_msec(cf, &value[i], ms)
+                != NGX_CONF_OK)
             {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "ngsp: invalid \"%V\"", &value[i]);
                 return NGX_CONF_ERROR;
             }
             continue;
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ngsp: invalid parameter \"%V\"", &value[i]);
+                           "ngsp: invalid parameter \"%V\" (ngsp_redis takes "
+                           "password=, db=, connect_timeout= and "
+                           "stall_timeout=)", &value[i]);
         return NGX_CONF_ERROR;
     }
 
@@ -133,7 +155,8 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
 
     if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ngsp: invalid redis address \"%V\"%s%s",
+                           "ngsp: invalid redis address \"%V\"%s%s (host, "
+                           "host:port or unix:/path)",
                            &value[1], u.err ? ": " : "",
                            u.err ? u.err : "");
         return NGX_CONF_ERROR;
@@ -167,6 +190,440 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
 }
 
 
+ngx_int_t
+ngx_http_ngsp_redis_init(ngx_cycle_t *cycle, ngx_http_ngsp_redis_conf_t *rc)
+{
+    ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
+
+    ngx_memzero(rd, sizeof(ngx_http_ngsp_redis_t));
+
+    rd->conf = rc;
+    rd->log = cycle->log;
+
+    rd->connect_timer.handler = ngx_http_ngsp_redis_connect_timeout;
+    rd->connect_timer.data = rd;
+    rd->connect_timer.log = cycle->log;
+    rd->connect_timer.cancelable = 1;
+
+    rd->reconnect.handler = ngx_http_ngsp_redis_reconnect;
+    rd->reconnect.data = rd;
+    rd->reconnect.log = cycle->log;
+    rd->reconnect.cancelable = 1;
+
+    rd->stall.handler = ngx_http_ngsp_redis_stalled;
+    rd->stall.data = rd;
+    rd->stall.log = cycle->log;
+    rd->stall.cancelable = 1;
+
+    ngx_http_ngsp_redis_connect(rd);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ngsp_redis_exit(void)
+{
+    ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rd->log, 0, "ngsp redis exit");
+
+    rd->exiting = 1;
+
+    if (rd->reconnect.timer_set) {
+        ngx_del_timer(&rd->reconnect);
+    }
+
+    if (rd->ac) {
+        redisAsyncFree(rd->ac);
+    }
+}
+
+
+ngx_uint_t
+ngx_http_ngsp_redis_exiting(void)
+{
+    return ngx_http_ngsp_redis.exiting;
+}
+
+
+ngx_int_t
+ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
+    const u_char *cmd, size_t len)
+{
+    ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
+
+    if (rd->ac == NULL || rd->exiting) {
+        ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                       "ngsp redis command refused: not connected");
+        return NGX_DECLINED;
+    }
+
+    if (redisAsyncFormattedCommand(rd->ac, fn, privdata, (const char *) cmd,
+                                   len)
+        != REDIS_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                   "ngsp redis command queued, %uz bytes", len);
+
+    /* not pushed back by later commands: only a reply resets it */
+    if (!rd->stall.timer_set) {
+        ngx_add_timer(&rd->stall, rd->conf->stall_timeout);
+    }
+
+    return NGX_OK;
+}
+
+
+/* --- connection -------------------------------------------------------- */
+
+
+/* "name=time": a time above 0 */
+static char *
+ngx_http_ngsp_redis_parse_msec(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_msec_t *ms)
+{
+    u_char     *eq;
+    ngx_str_t   s;
+
+    eq = ngx_strlchr(value->data, value->data + value->len, '=');
+
+    s.data = eq + 1;
+    s.len = value->data + value->len - s.data;
+
+    *ms = ngx_parse_time(&s, 0);
+
+    if (*ms == (ngx_msec_t) NGX_ERROR || *ms == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: invalid \"%V\" (a time above 0, such as "
+                           "500ms or 2s)", value);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd)
+{
+    size_t                       len[3];
+    const char                  *argv[3];
+    ngx_connection_t            *c;
+    redisAsyncContext           *ac;
+    ngx_http_ngsp_redis_conf_t  *rc;
+    u_char                       db[NGX_INT_T_LEN];
+
+    rc = rd->conf;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                   "ngsp redis connect \"%V\" to %s:%d",
+                   &rc->name, rc->host.data, rc->port);
+
+    /* a numeric address or a path: hiredis's getaddrinfo does no lookup */
+    if (rc->port) {
+        ac = redisAsyncConnect((char *) rc->host.data, rc->port);
+    } else {
+        ac = redisAsyncConnectUnix((char *) rc->host.data);
+    }
+
+    if (ac == NULL || ac->err) {
+        if (!rd->lost_logged) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "ngsp: redis \"%V\": cannot connect: %s",
+                          &rc->name, ac ? ac->errstr : "out of memory");
+            rd->lost_logged = 1;
+        }
+
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+
+        ngx_http_ngsp_redis_schedule(rd);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, rd->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_ngsp_redis_schedule(rd);
+        return;
+    }
+
+    c->data = rd;
+    c->read->handler = ngx_http_ngsp_redis_read_handler;
+    c->write->handler = ngx_http_ngsp_redis_write_handler;
+    c->read->log = rd->log;
+    c->write->log = rd->log;
+
+    rd->ac = ac;
+    rd->conn = c;
+
+    ac->data = rd;
+    ac->ev.data = rd;
+    ac->ev.addRead = ngx_http_ngsp_redis_add_read;
+    ac->ev.delRead = ngx_http_ngsp_redis_del_read;
+    ac->ev.addWrite = ngx_http_ngsp_redis_add_write;
+    ac->ev.delWrite = ngx_http_ngsp_redis_del_write;
+    ac->ev.cleanup = ngx_http_ngsp_redis_cleanup;
+
+    /* after the hooks: it asks for the write event that ends the connect */
+    redisAsyncSetConnectCallback(ac, ngx_http_ngsp_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_ngsp_redis_on_disconnect);
+
+    if (rc->port) {
+        redisEnableKeepAlive(&ac->c);
+    }
+
+    /* queued first, so every later command runs authenticated */
+    if (rc->password.len) {
+        argv[0] = "AUTH";
+        len[0] = 4;
+        argv[1] = (char *) rc->password.data;
+        len[1] = rc->password.len;
+        ngx_http_ngsp_redis_setup(rd, "AUTH", 2, argv, len);
+    }
+
+    if (rc->db) {
+        argv[0] = "SELECT";
+        len[0] = 6;
+        argv[1] = (char *) db;
+        len[1] = ngx_sprintf(db, "%i", rc->db) - db;
+        ngx_http_ngsp_redis_setup(rd, "SELECT", 2, argv, len);
+    }
+
+    /* so that the first EVALSHA of each request finds it */
+    if (rc->preload.len) {
+        argv[0] = "SCRIPT";
+        len[0] = 6;
+        argv[1] = "LOAD";
+        len[1] = 4;
+        argv[2] = (char *) rc->preload.data;
+        len[2] = rc->preload.len;
+        ngx_http_ngsp_redis_setup(rd, "SCRIPT LOAD", 3, argv, len);
+    }
+
+    ngx_add_timer(&rd->connect_timer, rc->connect_timeout);
+
+    if (ac->replies.head) {
+        ngx_add_timer(&rd->stall, rc->stall_timeout);
+    }
+}
+
+
+/* a command of the connection's own (no secret reaches the log) */
+static void
+ngx_http_ngsp_redis_setup(ngx_http_ngsp_redis_t *rd, const char *what,
+    int argc, const char **argv, const size_t *len)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                   "ngsp redis %s queued", what);
+
+    (void) redisAsyncCommandArgv(rd->ac, ngx_http_ngsp_redis_setup_reply,
+                                 (void *) what, argc, argv, len);
+}
+
+
+static void
+ngx_http_ngsp_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_ngsp_redis_t  *rd = ac->data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                   "ngsp redis connected \"%V\", status %d",
+                   &rd->conf->name, status);
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (status != REDIS_OK) {
+        if (!rd->lost_logged) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "ngsp: redis \"%V\": cannot connect: %s",
+                          &rd->conf->name, ac->errstr);
+            rd->lost_logged = 1;
+        }
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                  "ngsp: redis \"%V\" connected", &rd->conf->name);
+
+    rd->backoff = 0;
+    rd->lost_logged = 0;
+}
+
+
+static void
+ngx_http_ngsp_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_ngsp_redis_t  *rd = ac->data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                   "ngsp redis disconnected \"%V\", status %d",
+                   &rd->conf->name, status);
+
+    if (status != REDIS_OK && !rd->exiting) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "ngsp: redis \"%V\": connection lost: %s",
+                      &rd->conf->name, ac->errstr);
+        rd->lost_logged = 1;
+    }
+}
+
+
+/* AUTH and SELECT: a refusal drops the connection, retried with backoff */
+static void
+ngx_http_ngsp_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply             *reply = r;
+    ngx_http_ngsp_redis_t  *rd = ac->data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                   "ngsp redis %s reply type %d", (char *) data,
+                   reply ? reply->type : -1);
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "ngsp: redis \"%V\": %s refused: %*s", &rd->conf->name,
+                  (char *) data, (size_t) ngx_min(reply->len, 200),
+                  reply->str);
+
+    redisAsyncDisconnect(ac);
+}
+
+
+static void
+ngx_http_ngsp_redis_connect_timeout(ngx_event_t *ev)
+{
+    ngx_http_ngsp_redis_t  *rd = ev->data;
+
+    if (rd->ac == NULL || (rd->ac->c.flags & REDIS_CONNECTED)) {
+        return;
+    }
+
+    if (!rd->lost_logged) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, NGX_ETIMEDOUT,
+                      "ngsp: redis \"%V\": connect timed out",
+                      &rd->conf->name);
+        rd->lost_logged = 1;
+    }
+
+    /* fails the commands queued meanwhile, then the cleanup hook runs */
+    redisAsyncFree(rd->ac);
+}
+
+
+static void
+ngx_http_ngsp_redis_stalled(ngx_event_t *ev)
+{
+    ngx_http_ngsp_redis_t  *rd = ev->data;
+
+    if (rd->ac == NULL || rd->ac->replies.head == NULL) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "ngsp: redis \"%V\": no reply for %Mms, reconnecting",
+                  &rd->conf->name, rd->conf->stall_timeout);
+    rd->lost_logged = 1;
+
+    /* the commands still owed fail by their policy at once */
+    redisAsyncFree(rd->ac);
+}
+
+
+static void
+ngx_http_ngsp_redis_reconnect(ngx_event_t *ev)
+{
+    ngx_http_ngsp_redis_t  *rd = ev->data;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rd->log, 0, "ngsp redis reconnect");
+
+    if (rd->ac == NULL && !rd->exiting) {
+        ngx_http_ngsp_redis_connect(rd);
+    }
+}
+
+
+static void
+ngx_http_ngsp_redis_schedule(ngx_http_ngsp_redis_t *rd)
+{
+    ngx_msec_t  delay;
+
+    if (rd->exiting || rd->reconnect.timer_set) {
+        return;
+    }
+
+    delay = rd->backoff ? rd->backoff : NGX_HTTP_NGSP_REDIS_BACKOFF_MIN;
+    rd->backoff = ngx_min(delay * 2, NGX_HTTP_NGSP_REDIS_BACKOFF_MAX);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                   "ngsp redis reconnect in %Mms", delay);
+
+    ngx_add_timer(&rd->reconnect, delay);
+}
+
+
+/*
+ * hiredis is about to close the socket and free its context: forget both,
+ * and let go of the nginx connection without closing its fd.
+ */
+static void
+ngx_http_ngsp_redis_cleanup(void *privdata)
+{
+    ngx_http_ngsp_redis_t  *rd = privdata;
+
+    ngx_connection_t  *c;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                   "ngsp redis connection released");
+
+    c = rd->conn;
+
+    if (c) {
+        if (c->read->active) {
+            ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+        }
+
+        if (c->write->active) {
+            ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+        }
+
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        ngx_free_connection(c);
+        c->fd = (ngx_socket_t) -1;
+    }
+
+    rd->conn = NULL;
+    rd->ac = NULL;
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->stall.timer_set) {
+        ngx_del_timer(&rd->stall);
+    }
+
+    ngx_http_ngsp_redis_schedule(rd);
+}
+
+
 /* --- events ------------------------------------------------------------ */
 
 
@@ -175,6 +632,8 @@ ngx_http_ngsp_redis_read_handler(ngx_event_t *ev)
 {
     ngx_connection_t       *c = ev->data;
     ngx_http_ngsp_redis_t  *rd = c->data;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_EVENT, ev->log, 0, "ngsp redis read");
 
     /* may free the connection: nothing after this call touches it */
     if (rd->ac) {
@@ -196,6 +655,8 @@ ngx_http_ngsp_redis_write_handler(ngx_event_t *ev)
 {
     ngx_connection_t       *c = ev->data;
     ngx_http_ngsp_redis_t  *rd = c->data;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_EVENT, ev->log, 0, "ngsp redis write");
 
     if (rd->ac) {
         rd->flushing = 1;
@@ -286,371 +747,4 @@ ngx_http_ngsp_redis_del_write(void *privdata)
     }
 
     ngx_http_ngsp_redis_ev(rd, 1, 0);
-}
-
-
-static void
-ngx_http_ngsp_redis_schedule(ngx_http_ngsp_redis_t *rd)
-{
-    ngx_msec_t  delay;
-
-    if (rd->exiting || rd->reconnect.timer_set) {
-        return;
-    }
-
-    delay = rd->backoff ? rd->backoff : NGX_HTTP_NGSP_REDIS_BACKOFF_MIN;
-    rd->backoff = ngx_min(delay * 2, NGX_HTTP_NGSP_REDIS_BACKOFF_MAX);
-
-    ngx_add_timer(&rd->reconnect, delay);
-}
-
-
-/*
- * hiredis is about to close the socket and free its context: forget both,
- * and let go of the nginx connection without closing its fd.
- */
-static void
-ngx_http_ngsp_redis_cleanup(void *privdata)
-{
-    ngx_http_ngsp_redis_t  *rd = privdata;
-
-    ngx_connection_t  *c;
-
-    c = rd->conn;
-
-    if (c) {
-        if (c->read->active) {
-            ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-        }
-
-        if (c->write->active) {
-            ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-        }
-
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-
-        ngx_free_connection(c);
-        c->fd = (ngx_socket_t) -1;
-    }
-
-    rd->conn = NULL;
-    rd->ac = NULL;
-
-    if (rd->connect_timer.timer_set) {
-        ngx_del_timer(&rd->connect_timer);
-    }
-
-    if (rd->stall.timer_set) {
-        ngx_del_timer(&rd->stall);
-    }
-
-    ngx_http_ngsp_redis_schedule(rd);
-}
-
-
-static void
-ngx_http_ngsp_redis_on_connect(const redisAsyncContext *ac, int status)
-{
-    ngx_http_ngsp_redis_t  *rd = ac->data;
-
-    if (rd->connect_timer.timer_set) {
-        ngx_del_timer(&rd->connect_timer);
-    }
-
-    if (status != REDIS_OK) {
-        if (!rd->lost_logged) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                          "ngsp: redis \"%V\": cannot connect: %s",
-                          &rd->conf->name, ac->errstr);
-            rd->lost_logged = 1;
-        }
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, rd->log, 0,
-                  "ngsp: redis \"%V\" connected", &rd->conf->name);
-
-    rd->backoff = 0;
-    rd->lost_logged = 0;
-}
-
-
-static void
-ngx_http_ngsp_redis_on_disconnect(const redisAsyncContext *ac, int status)
-{
-    ngx_http_ngsp_redis_t  *rd = ac->data;
-
-    if (status != REDIS_OK && !rd->exiting) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "ngsp: redis \"%V\": connection lost: %s",
-                      &rd->conf->name, ac->errstr);
-        rd->lost_logged = 1;
-    }
-}
-
-
-/* AUTH and SELECT: a refusal drops the connection, retried with backoff */
-static void
-ngx_http_ngsp_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
-{
-    redisReply             *reply = r;
-    ngx_http_ngsp_redis_t  *rd = ac->data;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                  "ngsp: redis \"%V\": %s refused: %*s", &rd->conf->name,
-                  (char *) data, (size_t) ngx_min(reply->len, 200),
-                  reply->str);
-
-    redisAsyncDisconnect(ac);
-}
-
-
-static void
-ngx_http_ngsp_redis_connect_timeout(ngx_event_t *ev)
-{
-    ngx_http_ngsp_redis_t  *rd = ev->data;
-
-    if (rd->ac == NULL || (rd->ac->c.flags & REDIS_CONNECTED)) {
-        return;
-    }
-
-    if (!rd->lost_logged) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, NGX_ETIMEDOUT,
-                      "ngsp: redis \"%V\": connect timed out",
-                      &rd->conf->name);
-        rd->lost_logged = 1;
-    }
-
-    /* fails the commands queued meanwhile, then the cleanup hook runs */
-    redisAsyncFree(rd->ac);
-}
-
-
-static void
-ngx_http_ngsp_redis_stalled(ngx_event_t *ev)
-{
-    ngx_http_ngsp_redis_t  *rd = ev->data;
-
-    if (rd->ac == NULL || rd->ac->replies.head == NULL) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                  "ngsp: redis \"%V\": no reply for %Mms, reconnecting",
-                  &rd->conf->name, rd->conf->stall_timeout);
-    rd->lost_logged = 1;
-
-    /* the commands still owed fail by their policy at once */
-    redisAsyncFree(rd->ac);
-}
-
-
-static void
-ngx_http_ngsp_redis_reconnect(ngx_event_t *ev)
-{
-    ngx_http_ngsp_redis_t  *rd = ev->data;
-
-    if (rd->ac == NULL && !rd->exiting) {
-        ngx_http_ngsp_redis_connect(rd);
-    }
-}
-
-
-static void
-ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd)
-{
-    size_t                       len[2], len3[3];
-    const char                  *argv[2], *argv3[3];
-    ngx_connection_t            *c;
-    redisAsyncContext           *ac;
-    ngx_http_ngsp_redis_conf_t  *rc;
-    u_char                       db[NGX_INT_T_LEN];
-
-    rc = rd->conf;
-
-    /* a numeric address or a path: hiredis's getaddrinfo does no lookup */
-    if (rc->port) {
-        ac = redisAsyncConnect((char *) rc->host.data, rc->port);
-    } else {
-        ac = redisAsyncConnectUnix((char *) rc->host.data);
-    }
-
-    if (ac == NULL || ac->err) {
-        if (!rd->lost_logged) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                          "ngsp: redis \"%V\": cannot connect: %s",
-                          &rc->name, ac ? ac->errstr : "out of memory");
-            rd->lost_logged = 1;
-        }
-
-        if (ac) {
-            redisAsyncFree(ac);
-        }
-
-        ngx_http_ngsp_redis_schedule(rd);
-        return;
-    }
-
-    c = ngx_get_connection(ac->c.fd, rd->log);
-    if (c == NULL) {
-        redisAsyncFree(ac);
-        ngx_http_ngsp_redis_schedule(rd);
-        return;
-    }
-
-    c->data = rd;
-    c->read->handler = ngx_http_ngsp_redis_read_handler;
-    c->write->handler = ngx_http_ngsp_redis_write_handler;
-    c->read->log = rd->log;
-    c->write->log = rd->log;
-
-    rd->ac = ac;
-    rd->conn = c;
-
-    ac->data = rd;
-    ac->ev.data = rd;
-    ac->ev.addRead = ngx_http_ngsp_redis_add_read;
-    ac->ev.delRead = ngx_http_ngsp_redis_del_read;
-    ac->ev.addWrite = ngx_http_ngsp_redis_add_write;
-    ac->ev.delWrite = ngx_http_ngsp_redis_del_write;
-    ac->ev.cleanup = ngx_http_ngsp_redis_cleanup;
-
-    /* after the hooks: it asks for the write event that ends the connect */
-    redisAsyncSetConnectCallback(ac, ngx_http_ngsp_redis_on_connect);
-    redisAsyncSetDisconnectCallback(ac, ngx_http_ngsp_redis_on_disconnect);
-
-    if (rc->port) {
-        redisEnableKeepAlive(&ac->c);
-    }
-
-    /* queued first, so every later command runs authenticated */
-    if (rc->password.len) {
-        argv[0] = "AUTH";
-        len[0] = 4;
-        argv[1] = (char *) rc->password.data;
-        len[1] = rc->password.len;
-        redisAsyncCommandArgv(ac, ngx_http_ngsp_redis_setup_reply, "AUTH",
-                              2, argv, len);
-    }
-
-    if (rc->db) {
-        argv[0] = "SELECT";
-        len[0] = 6;
-        argv[1] = (char *) db;
-        len[1] = ngx_sprintf(db, "%i", rc->db) - db;
-        redisAsyncCommandArgv(ac, ngx_http_ngsp_redis_setup_reply, "SELECT",
-                              2, argv, len);
-    }
-
-    /* so that the first EVALSHA of each request finds it */
-    if (rc->preload.len) {
-        argv3[0] = "SCRIPT";
-        len3[0] = 6;
-        argv3[1] = "LOAD";
-        len3[1] = 4;
-        argv3[2] = (char *) rc->preload.data;
-        len3[2] = rc->preload.len;
-        redisAsyncCommandArgv(ac, ngx_http_ngsp_redis_setup_reply,
-                              "SCRIPT LOAD", 3, argv3, len3);
-    }
-
-    ngx_add_timer(&rd->connect_timer, rc->connect_timeout);
-
-    if (ac->replies.head) {
-        ngx_add_timer(&rd->stall, rc->stall_timeout);
-    }
-}
-
-
-/* --- interface --------------------------------------------------------- */
-
-
-ngx_int_t
-ngx_http_ngsp_redis_init(ngx_cycle_t *cycle, ngx_http_ngsp_redis_conf_t *rc)
-{
-    ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
-
-    ngx_memzero(rd, sizeof(ngx_http_ngsp_redis_t));
-
-    rd->conf = rc;
-    rd->log = cycle->log;
-
-    rd->connect_timer.handler = ngx_http_ngsp_redis_connect_timeout;
-    rd->connect_timer.data = rd;
-    rd->connect_timer.log = cycle->log;
-    rd->connect_timer.cancelable = 1;
-
-    rd->reconnect.handler = ngx_http_ngsp_redis_reconnect;
-    rd->reconnect.data = rd;
-    rd->reconnect.log = cycle->log;
-    rd->reconnect.cancelable = 1;
-
-    rd->stall.handler = ngx_http_ngsp_redis_stalled;
-    rd->stall.data = rd;
-    rd->stall.log = cycle->log;
-    rd->stall.cancelable = 1;
-
-    ngx_http_ngsp_redis_connect(rd);
-
-    return NGX_OK;
-}
-
-
-void
-ngx_http_ngsp_redis_exit(void)
-{
-    ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
-
-    rd->exiting = 1;
-
-    if (rd->reconnect.timer_set) {
-        ngx_del_timer(&rd->reconnect);
-    }
-
-    if (rd->ac) {
-        redisAsyncFree(rd->ac);
-    }
-}
-
-
-ngx_uint_t
-ngx_http_ngsp_redis_exiting(void)
-{
-    return ngx_http_ngsp_redis.exiting;
-}
-
-
-ngx_int_t
-ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
-    const u_char *cmd, size_t len)
-{
-    ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
-
-    if (rd->ac == NULL || rd->exiting) {
-        return NGX_DECLINED;
-    }
-
-    if (redisAsyncFormattedCommand(rd->ac, fn, privdata, (const char *) cmd,
-                                   len)
-        != REDIS_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    /* not pushed back by later commands: only a reply resets it */
-    if (!rd->stall.timer_set) {
-        ngx_add_timer(&rd->stall, rd->conf->stall_timeout);
-    }
-
-    return NGX_OK;
 }
