@@ -15,13 +15,50 @@
 #include "ngsp_jwt_key.h"
 
 
-/* digests fetched once: implicit fetches cost on every call in OpenSSL 3 */
+/*
+ * The digests, fetched once per process by ngsp_jwt_crypto_init(): an
+ * implicit fetch (EVP_sha256() and the like) costs on every call in
+ * OpenSSL 3.  Without it verification still works, only slower.
+ */
+static EVP_MD  *ngsp_jwt_mds[3];
+
+
+int
+ngsp_jwt_crypto_init(void)
+{
+    int                 i;
+    static const char  *names[3] = { "SHA256", "SHA384", "SHA512" };
+
+    for (i = 0; i < 3; i++) {
+        if (ngsp_jwt_mds[i] == NULL) {
+            ngsp_jwt_mds[i] = EVP_MD_fetch(NULL, names[i], NULL);
+            if (ngsp_jwt_mds[i] == NULL) {
+                ngsp_jwt_crypto_free();
+                return -1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+void
+ngsp_jwt_crypto_free(void)
+{
+    int  i;
+
+    for (i = 0; i < 3; i++) {
+        EVP_MD_free(ngsp_jwt_mds[i]);
+        ngsp_jwt_mds[i] = NULL;
+    }
+}
+
+
 static const EVP_MD *
 ngsp_jwt_md(ngsp_jwt_alg_t alg)
 {
-    static EVP_MD  *md[3];
-    int             i;
-    static const char  *names[3] = { "SHA256", "SHA384", "SHA512" };
+    int  i;
 
     switch (alg) {
     case NGSP_ALG_HS256: case NGSP_ALG_RS256: case NGSP_ALG_PS256:
@@ -40,11 +77,11 @@ ngsp_jwt_md(ngsp_jwt_alg_t alg)
         return NULL;
     }
 
-    if (md[i] == NULL) {
-        md[i] = EVP_MD_fetch(NULL, names[i], NULL);
+    if (ngsp_jwt_mds[i]) {
+        return ngsp_jwt_mds[i];
     }
 
-    return md[i];
+    return (i == 0) ? EVP_sha256() : (i == 1) ? EVP_sha384() : EVP_sha512();
 }
 
 
