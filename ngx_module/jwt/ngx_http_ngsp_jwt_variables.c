@@ -21,7 +21,7 @@ static ngx_int_t ngx_http_ngsp_jwt_member_variable(ngx_http_request_t *r,
 #define NGX_HTTP_NGSP_HEADER  1
 
 
-static ngx_http_variable_t  ngx_http_ngsp_jwt_vars[] = {
+ngx_http_variable_t  ngx_http_ngsp_jwt_vars[] = {
 
     { ngx_string("ngsp_agency"), NULL, ngx_http_ngsp_agency_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -146,25 +146,6 @@ ngx_http_ngsp_jwt_member_variable(ngx_http_request_t *r,
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_ngsp_jwt_add_variables(ngx_conf_t *cf)
-{
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_ngsp_jwt_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
 
     return NGX_OK;
 }
