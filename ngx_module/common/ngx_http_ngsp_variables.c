@@ -24,6 +24,18 @@ ngx_http_ngsp_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
 }
 
 
+void
+ngx_http_ngsp_variable_set(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->data = data;
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+}
+
+
 ngx_table_elt_t *
 ngx_http_ngsp_push_header(ngx_http_request_t *r, char *name, u_char *value,
     size_t len)

@@ -14,6 +14,10 @@
 ngx_int_t ngx_http_ngsp_add_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
 
+/* a found value, read again on every use (the modules' are per request) */
+void ngx_http_ngsp_variable_set(ngx_http_variable_value_t *v, u_char *data,
+    size_t len);
+
 /* appends "name: value" to the response's header fields; NULL on error */
 ngx_table_elt_t *ngx_http_ngsp_push_header(ngx_http_request_t *r,
     char *name, u_char *value, size_t len);

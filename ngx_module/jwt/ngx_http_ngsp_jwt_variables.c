@@ -7,6 +7,7 @@
  */
 
 #include "ngx_http_ngsp_jwt.h"
+#include "ngx_http_ngsp_variables.h"
 
 
 static ngx_int_t ngx_http_ngsp_agency_variable(ngx_http_request_t *r,
@@ -55,11 +56,7 @@ ngx_http_ngsp_agency_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = ctx->agency.data;
-    v->len = ctx->agency.len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_http_ngsp_variable_set(v, ctx->agency.data, ctx->agency.len);
 
     return NGX_OK;
 }
@@ -79,11 +76,7 @@ ngx_http_ngsp_jwt_status_variable(ngx_http_request_t *r,
 
     name = ngsp_jwt_status_name(ctx->status);
 
-    v->data = (u_char *) name;
-    v->len = ngx_strlen(name);
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_http_ngsp_variable_set(v, (u_char *) name, ngx_strlen(name));
 
     return NGX_OK;
 }
@@ -95,6 +88,7 @@ ngx_http_ngsp_jwt_member_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     char                     *text;
+    u_char                   *p;
     size_t                    len, prefix;
     json_t                   *obj, *member;
     ngx_str_t                *var;
@@ -133,19 +127,16 @@ ngx_http_ngsp_jwt_member_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = ngx_pnalloc(r->pool, len);
-    if (v->data == NULL) {
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
         free(text);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(v->data, text, len);
+    ngx_memcpy(p, text, len);
     free(text);
 
-    v->len = len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_http_ngsp_variable_set(v, p, len);
 
     return NGX_OK;
 }
