@@ -229,6 +229,11 @@ main(int argc, char **argv)
     EVP_PKEY  *rsa, *ec;
 
     sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (ngsp_jwt_crypto_init() != 0) {     /* as a worker does at start */
+        fprintf(stderr, "ngsp_jwt_crypto_init failed\n");
+        return 1;
+    }
+
     rsa = EVP_RSA_gen(2048);
     ec = EVP_EC_gen("P-256");
     if (rsa == NULL || ec == NULL) {

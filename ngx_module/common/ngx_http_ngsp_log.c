@@ -57,3 +57,31 @@ ngx_http_ngsp_log_escape(ngx_pool_t *pool, ngx_str_t *s)
 
     return out;
 }
+
+
+void
+ngx_http_ngsp_conf_error_at(ngx_conf_t *cf, ngx_str_t *file, ngx_uint_t line,
+    const char *fmt, ...)
+{
+    u_char           *p;
+    va_list           args;
+    ngx_conf_file_t   at, *saved;
+    u_char            errstr[NGX_MAX_CONF_ERRSTR];
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(errstr, errstr + NGX_MAX_CONF_ERRSTR, fmt, args);
+    va_end(args);
+
+    saved = cf->conf_file;
+
+    if (saved && file->len) {
+        at = *saved;
+        at.file.name = *file;
+        at.line = line;
+        cf->conf_file = &at;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%*s", p - errstr, errstr);
+
+    cf->conf_file = saved;
+}

@@ -116,6 +116,14 @@ ngsp_jwt_status_t ngsp_jwt_verify(const ngsp_jwt_keyset_t *ks,
 
 void ngsp_jwt_free(ngsp_jwt_t *jwt);
 
+/*
+ * Per-process crypto state (the fetched digests, the HMAC contexts):
+ * made once before verifying, freed at exit.  0 on success, -1 when
+ * OpenSSL fails.
+ */
+int ngsp_jwt_crypto_init(void);
+void ngsp_jwt_crypto_free(void);
+
 
 typedef struct {
     const char     **issuers;       /* NULL-terminated, or NULL */

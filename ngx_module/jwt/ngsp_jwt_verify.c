@@ -15,13 +15,76 @@
 #include "ngsp_jwt_key.h"
 
 
-/* digests fetched once: implicit fetches cost on every call in OpenSSL 3 */
+/*
+ * The digests, and an HMAC context per digest, made once per process by
+ * ngsp_jwt_crypto_init(): an implicit fetch (EVP_sha256(), HMAC()) costs
+ * on every call in OpenSSL 3.  The contexts are reused by each HS*
+ * verification, so a process verifies from one thread, as a worker does.
+ * Without ngsp_jwt_crypto_init() verification still works, only slower.
+ */
+static EVP_MD       *ngsp_jwt_mds[3];
+static EVP_MAC_CTX  *ngsp_jwt_hmacs[3];
+
+
+int
+ngsp_jwt_crypto_init(void)
+{
+    int                 i;
+    EVP_MAC            *mac;
+    OSSL_PARAM          params[2];
+    static const char  *names[3] = { "SHA256", "SHA384", "SHA512" };
+
+    if (ngsp_jwt_hmacs[0]) {
+        return 0;
+    }
+
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < 3; i++) {
+        ngsp_jwt_mds[i] = EVP_MD_fetch(NULL, names[i], NULL);
+        ngsp_jwt_hmacs[i] = EVP_MAC_CTX_new(mac);
+
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                     (char *) names[i], 0);
+        params[1] = OSSL_PARAM_construct_end();
+
+        if (ngsp_jwt_mds[i] == NULL || ngsp_jwt_hmacs[i] == NULL
+            || EVP_MAC_CTX_set_params(ngsp_jwt_hmacs[i], params) != 1)
+        {
+            EVP_MAC_free(mac);
+            ngsp_jwt_crypto_free();
+            return -1;
+        }
+    }
+
+    /* the contexts hold their own reference */
+    EVP_MAC_free(mac);
+
+    return 0;
+}
+
+
+void
+ngsp_jwt_crypto_free(void)
+{
+    int  i;
+
+    for (i = 0; i < 3; i++) {
+        EVP_MD_free(ngsp_jwt_mds[i]);
+        ngsp_jwt_mds[i] = NULL;
+        EVP_MAC_CTX_free(ngsp_jwt_hmacs[i]);
+        ngsp_jwt_hmacs[i] = NULL;
+    }
+}
+
+
 static const EVP_MD *
 ngsp_jwt_md(ngsp_jwt_alg_t alg)
 {
-    static EVP_MD  *md[3];
-    int             i;
-    static const char  *names[3] = { "SHA256", "SHA384", "SHA512" };
+    int  i;
 
     switch (alg) {
     case NGSP_ALG_HS256: case NGSP_ALG_RS256: case NGSP_ALG_PS256:
@@ -40,11 +103,11 @@ ngsp_jwt_md(ngsp_jwt_alg_t alg)
         return NULL;
     }
 
-    if (md[i] == NULL) {
-        md[i] = EVP_MD_fetch(NULL, names[i], NULL);
+    if (ngsp_jwt_mds[i]) {
+        return ngsp_jwt_mds[i];
     }
 
-    return md[i];
+    return (i == 0) ? EVP_sha256() : (i == 1) ? EVP_sha384() : EVP_sha512();
 }
 
 
@@ -53,7 +116,10 @@ ngsp_jwt_verify_hmac(const ngsp_jwt_key_t *key, ngsp_jwt_alg_t alg,
     const unsigned char *msg, size_t msg_len,
     const unsigned char *sig, size_t sig_len)
 {
+    int             i;
+    size_t          n;
     unsigned int    len;
+    EVP_MAC_CTX    *ctx;
     const EVP_MD   *md;
     unsigned char   mac[EVP_MAX_MD_SIZE];
 
@@ -62,8 +128,22 @@ ngsp_jwt_verify_hmac(const ngsp_jwt_key_t *key, ngsp_jwt_alg_t alg,
         return 0;
     }
 
-    if (HMAC(md, key->secret, (int) key->secret_len, msg, msg_len, mac, &len)
-        == NULL)
+    i = (alg == NGSP_ALG_HS256) ? 0 : (alg == NGSP_ALG_HS384) ? 1 : 2;
+    ctx = ngsp_jwt_hmacs[i];
+
+    if (ctx) {
+        if (EVP_MAC_init(ctx, key->secret, key->secret_len, NULL) != 1
+            || EVP_MAC_update(ctx, msg, msg_len) != 1
+            || EVP_MAC_final(ctx, mac, &n, sizeof(mac)) != 1)
+        {
+            return 0;
+        }
+
+        len = (unsigned int) n;
+
+    } else if (HMAC(md, key->secret, (int) key->secret_len, msg, msg_len,
+                    mac, &len)
+               == NULL)
     {
         return 0;
     }

@@ -23,6 +23,8 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                 enable;
+    ngx_str_t                  enable_file;    /* where ngsp_jwt was set */
+    ngx_uint_t                 enable_line;
     ngx_str_t                  realm;
     ngx_array_t               *issuers;        /* NULL-terminated char * */
     ngx_array_t               *audiences;      /* NULL-terminated char * */
@@ -79,6 +81,12 @@ ngx_int_t ngx_http_ngsp_jwt_cache_lookup(ngx_shm_zone_t *zone,
 void ngx_http_ngsp_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *digest,
     time_t expire);
 
-ngx_int_t ngx_http_ngsp_jwt_add_variables(ngx_conf_t *cf);
+/* this worker's state (memo, digests): made at start, freed at exit */
+ngx_int_t ngx_http_ngsp_jwt_init_worker(ngx_cycle_t *cycle,
+    ngx_http_ngsp_main_conf_t *mcf);
+void ngx_http_ngsp_jwt_exit_worker(void);
+
+/* $ngsp_agency, $ngsp_jwt_status, $ngsp_jwt_claim_*, $ngsp_jwt_header_* */
+extern ngx_http_variable_t  ngx_http_ngsp_jwt_vars[];
 
 #endif /* NGX_HTTP_NGSP_JWT_H */

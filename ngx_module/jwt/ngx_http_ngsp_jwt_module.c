@@ -6,26 +6,43 @@
 
 #include "ngx_http_ngsp_jwt.h"
 #include "ngx_http_ngsp_log.h"
+#include "ngx_http_ngsp_variables.h"
 
+
+static ngx_int_t ngx_http_ngsp_challenge(ngx_http_request_t *r,
+    ngx_str_t *value);
+static ngx_int_t ngx_http_ngsp_init_process(ngx_cycle_t *cycle);
+static void ngx_http_ngsp_exit_process(ngx_cycle_t *cycle);
 
 static void *ngx_http_ngsp_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_ngsp_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_ngsp_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ngsp_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static ngx_int_t ngx_http_ngsp_preconfiguration(ngx_conf_t *cf);
-static ngx_int_t ngx_http_ngsp_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ngsp_build_challenge(ngx_conf_t *cf,
+    ngx_str_t *out, ngx_str_t *realm, char *error);
 
 static char *ngx_http_ngsp_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ngsp_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ngsp_enable(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_ngsp_str_list(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ngsp_leeway(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ngsp_require(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ngsp_agency_claim(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ngsp_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_ngsp_claim_name(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name);
+
+static ngx_int_t ngx_http_ngsp_add_jwt_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ngsp_init(ngx_conf_t *cf);
 
 
 static ngx_command_t  ngx_http_ngsp_commands[] = {
@@ -46,7 +63,7 @@ static ngx_command_t  ngx_http_ngsp_commands[] = {
 
     { ngx_string("ngsp_jwt"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_http_ngsp_enable,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ngsp_loc_conf_t, enable),
       NULL },
@@ -74,7 +91,7 @@ static ngx_command_t  ngx_http_ngsp_commands[] = {
 
     { ngx_string("ngsp_jwt_leeway"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
+      ngx_http_ngsp_leeway,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ngsp_loc_conf_t, leeway),
       NULL },
@@ -95,7 +112,7 @@ static ngx_command_t  ngx_http_ngsp_commands[] = {
 
     { ngx_string("ngsp_jwt_token"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_set_complex_value_slot,
+      ngx_http_ngsp_token,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ngsp_loc_conf_t, token),
       NULL },
@@ -112,7 +129,7 @@ static ngx_command_t  ngx_http_ngsp_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_ngsp_module_ctx = {
-    ngx_http_ngsp_preconfiguration,        /* preconfiguration */
+    ngx_http_ngsp_add_jwt_variables,       /* preconfiguration */
     ngx_http_ngsp_init,                    /* postconfiguration */
 
     ngx_http_ngsp_create_main_conf,        /* create main configuration */
@@ -126,6 +143,11 @@ static ngx_http_module_t  ngx_http_ngsp_module_ctx = {
 };
 
 
+/*
+ * Named ngx_http_ngsp_module, not ..._jwt_module: the first module in
+ * config's ngx_module_name names the shared object, and users load
+ * ngx_http_ngsp_module.so.
+ */
 ngx_module_t  ngx_http_ngsp_module = {
     NGX_MODULE_V1,
     &ngx_http_ngsp_module_ctx,             /* module context */
@@ -133,35 +155,13 @@ ngx_module_t  ngx_http_ngsp_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_ngsp_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_ngsp_exit_process,            /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
-
-
-static ngx_int_t
-ngx_http_ngsp_challenge(ngx_http_request_t *r, ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    h->value = *value;
-    r->headers_out.www_authenticate = h;
-
-    return NGX_OK;
-}
 
 
 ngx_int_t
@@ -177,6 +177,9 @@ ngx_http_ngsp_handler(ngx_http_request_t *r)
     if (!lcf->enable) {
         return NGX_DECLINED;
     }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ngsp jwt access handler");
 
     ctx = ngx_http_ngsp_jwt_eval(r);
     if (ctx == NULL) {
@@ -226,6 +229,49 @@ ngx_http_ngsp_handler(ngx_http_request_t *r)
 }
 
 
+static ngx_int_t
+ngx_http_ngsp_challenge(ngx_http_request_t *r, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_ngsp_push_header(r, "WWW-Authenticate", value->data,
+                                  value->len);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.www_authenticate = h;
+
+    return NGX_OK;
+}
+
+
+/* --- worker ------------------------------------------------------------ */
+
+
+static ngx_int_t
+ngx_http_ngsp_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ngsp_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ngsp_module);
+
+    /* no http block, or no keys: no JWT is ever verified */
+    if (mcf == NULL || mcf->keyset == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_ngsp_jwt_init_worker(cycle, mcf);
+}
+
+
+static void
+ngx_http_ngsp_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ngsp_jwt_exit_worker();
+}
+
+
 /* --- configuration ----------------------------------------------------- */
 
 
@@ -268,6 +314,164 @@ ngx_http_ngsp_init_main_conf(ngx_conf_t *cf, void *conf)
 
     return ngx_http_ngsp_jwt_cache_init_conf(cf, mcf);
 }
+
+
+static void *
+ngx_http_ngsp_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ngsp_loc_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ngsp_loc_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lcf->realm = { 0, NULL };
+     *     lcf->issuers = NULL;
+     *     lcf->audiences = NULL;
+     *     lcf->requires = NULL;
+     *     lcf->token = NULL;
+     */
+
+    lcf->enable = NGX_CONF_UNSET;
+    lcf->leeway = NGX_CONF_UNSET;
+    lcf->agency_claims = NGX_CONF_UNSET_PTR;
+    lcf->log_level = NGX_CONF_UNSET_UINT;
+
+    return lcf;
+}
+
+
+static char *
+ngx_http_ngsp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ngsp_loc_conf_t  *prev = parent;
+    ngx_http_ngsp_loc_conf_t  *conf = child;
+
+    ngx_str_t                  *s;
+    ngx_http_ngsp_main_conf_t  *mcf;
+
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable_file = prev->enable_file;
+        conf->enable_line = prev->enable_line;
+    }
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_str_value(conf->realm, prev->realm, "ngsp");
+    ngx_conf_merge_value(conf->leeway, prev->leeway, 0);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_INFO);
+
+    if (conf->issuers == NULL) {
+        conf->issuers = prev->issuers;
+    }
+
+    if (conf->audiences == NULL) {
+        conf->audiences = prev->audiences;
+    }
+
+    if (conf->requires == NULL) {
+        conf->requires = prev->requires;
+    }
+
+    if (conf->token == NULL) {
+        conf->token = prev->token;
+    }
+
+    ngx_conf_merge_ptr_value(conf->agency_claims, prev->agency_claims, NULL);
+
+    if (conf->agency_claims == NULL) {
+        conf->agency_claims = ngx_array_create(cf->pool, 2,
+                                               sizeof(ngx_str_t));
+        if (conf->agency_claims == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        s = ngx_array_push_n(conf->agency_claims, 2);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(&s[0], "client_id");
+        ngx_str_set(&s[1], "azp");
+
+        /* children without their own list share this one */
+        prev->agency_claims = conf->agency_claims;
+    }
+
+    if (conf->enable) {
+        mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ngsp_module);
+
+        if (mcf->keyset == NULL) {
+            ngx_http_ngsp_conf_error_at(cf, &conf->enable_file,
+                                        conf->enable_line,
+                                        "ngsp: \"ngsp_jwt on\" needs at "
+                                        "least one \"ngsp_jwt_key_file\" "
+                                        "at http level");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_http_ngsp_build_challenge(cf, &conf->challenge, &conf->realm,
+                                      NULL) != NGX_OK
+        || ngx_http_ngsp_build_challenge(cf, &conf->challenge_invalid,
+                                         &conf->realm, "invalid_token")
+           != NGX_OK
+        || ngx_http_ngsp_build_challenge(cf, &conf->challenge_scope,
+                                         &conf->realm, "insufficient_scope")
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* Bearer realm="..."[, error="..."] with the realm's quotes escaped */
+static ngx_int_t
+ngx_http_ngsp_build_challenge(ngx_conf_t *cf, ngx_str_t *out,
+    ngx_str_t *realm, char *error)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   i;
+
+    len = sizeof("Bearer realm=\"\"") - 1 + 2 * realm->len;
+    if (error) {
+        len += sizeof(", error=\"\"") - 1 + ngx_strlen(error);
+    }
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    p = ngx_cpymem(p, "Bearer realm=\"", sizeof("Bearer realm=\"") - 1);
+
+    for (i = 0; i < realm->len; i++) {
+        if (realm->data[i] == '"' || realm->data[i] == '\\') {
+            *p++ = '\\';
+        }
+        *p++ = realm->data[i];
+    }
+
+    *p++ = '"';
+
+    if (error) {
+        p = ngx_sprintf(p, ", error=\"%s\"", error);
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/* --- directives -------------------------------------------------------- */
 
 
 static char *
@@ -422,6 +626,26 @@ ngx_http_ngsp_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* where "ngsp_jwt on" was set, for the check that keys exist (merge) */
+static char *
+ngx_http_ngsp_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_loc_conf_t  *lcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    lcf->enable_file = cf->conf_file->file.name;
+    lcf->enable_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
 /* values appended to a NULL-terminated array of C strings */
 static char *
 ngx_http_ngsp_str_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -469,11 +693,40 @@ ngx_http_ngsp_str_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
+ngx_http_ngsp_leeway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_loc_conf_t  *lcf = conf;
+
+    time_t      leeway;
+    ngx_str_t  *value;
+
+    if (lcf->leeway != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    leeway = ngx_parse_time(&value[1], 1);
+    if (leeway == (time_t) NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: invalid leeway \"%V\": a time such as "
+                           "30s or 2m", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->leeway = leeway;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
 ngx_http_ngsp_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ngsp_loc_conf_t  *lcf = conf;
 
     int                   ok;
+    char                 *want;
     ngx_str_t            *value;
     ngx_uint_t            i, n;
     ngsp_jwt_req_t       *req;
@@ -495,27 +748,45 @@ ngx_http_ngsp_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ngx_memzero(req, sizeof(ngsp_jwt_req_t));
+
+    if (ngx_http_ngsp_claim_name(cf, cmd, &value[1]) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     req->claim = (char *) value[1].data;
 
     req->op = ngsp_jwt_req_op_parse((char *) value[2].data, &ok);
     if (!ok) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ngsp: unknown operator \"%V\" (eq, ne, in, "
-                           "contains, exists, match)", &value[2]);
+                           "ngsp: unknown operator \"%V\": use eq, ne, in, "
+                           "contains, exists or match, as in "
+                           "\"ngsp_jwt_require scope contains dancu.read\"",
+                           &value[2]);
         return NGX_CONF_ERROR;
     }
 
     n = cf->args->nelts - 3;
 
-    if ((req->op == NGSP_REQ_EXISTS && n != 0)
-        || ((req->op == NGSP_REQ_EQ || req->op == NGSP_REQ_NE
-             || req->op == NGSP_REQ_MATCH) && n != 1)
-        || ((req->op == NGSP_REQ_IN || req->op == NGSP_REQ_CONTAINS)
-            && n == 0))
-    {
+    switch (req->op) {
+
+    case NGSP_REQ_EXISTS:
+        want = (n == 0) ? NULL : "no value";
+        break;
+
+    case NGSP_REQ_IN:
+    case NGSP_REQ_CONTAINS:
+        want = (n > 0) ? NULL : "one value or more";
+        break;
+
+    default:
+        want = (n == 1) ? NULL : "exactly one value";
+        break;
+    }
+
+    if (want) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ngsp: wrong number of values for \"%V\"",
-                           &value[2]);
+                           "ngsp: operator \"%V\" takes %s, not %ui",
+                           &value[2], want, n);
         return NGX_CONF_ERROR;
     }
 
@@ -573,6 +844,10 @@ ngx_http_ngsp_agency_claim(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_http_ngsp_claim_name(cf, cmd, &value[i]) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
         s = ngx_array_push(lcf->agency_claims);
         if (s == NULL) {
             return NGX_CONF_ERROR;
@@ -584,158 +859,54 @@ ngx_http_ngsp_agency_claim(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static void *
-ngx_http_ngsp_create_loc_conf(ngx_conf_t *cf)
+/* the token is read from a variable; a constant would be the token itself */
+static char *
+ngx_http_ngsp_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_ngsp_loc_conf_t  *lcf;
+    ngx_str_t  *value;
 
-    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ngsp_loc_conf_t));
-    if (lcf == NULL) {
-        return NULL;
+    value = cf->args->elts;
+
+    if (ngx_http_script_variables_count(&value[1]) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"%V\" takes a variable, such as "
+                           "$cookie_access_token or $arg_access_token, "
+                           "not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
     }
 
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     lcf->realm = { 0, NULL };
-     *     lcf->issuers = NULL;
-     *     lcf->audiences = NULL;
-     *     lcf->requires = NULL;
-     *     lcf->token = NULL;
-     */
-
-    lcf->enable = NGX_CONF_UNSET;
-    lcf->leeway = NGX_CONF_UNSET;
-    lcf->agency_claims = NGX_CONF_UNSET_PTR;
-    lcf->log_level = NGX_CONF_UNSET_UINT;
-
-    return lcf;
+    return ngx_http_set_complex_value_slot(cf, cmd, conf);
 }
 
 
-/* Bearer realm="..."[, error="..."] with the realm's quotes escaped */
+/* claims are named as in the token: a variable here is a common slip */
 static ngx_int_t
-ngx_http_ngsp_build_challenge(ngx_conf_t *cf, ngx_str_t *out,
-    ngx_str_t *realm, char *error)
+ngx_http_ngsp_claim_name(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *name)
 {
-    u_char      *p;
-    size_t       len;
-    ngx_uint_t   i;
-
-    len = sizeof("Bearer realm=\"\"") - 1 + 2 * realm->len;
-    if (error) {
-        len += sizeof(", error=\"\"") - 1 + ngx_strlen(error);
-    }
-
-    p = ngx_pnalloc(cf->pool, len);
-    if (p == NULL) {
+    if (name->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"%V\" takes a claim name such as "
+                           "client_id, not an empty string", &cmd->name);
         return NGX_ERROR;
     }
 
-    out->data = p;
-    p = ngx_cpymem(p, "Bearer realm=\"", sizeof("Bearer realm=\"") - 1);
-
-    for (i = 0; i < realm->len; i++) {
-        if (realm->data[i] == '"' || realm->data[i] == '\\') {
-            *p++ = '\\';
-        }
-        *p++ = realm->data[i];
+    if (name->data[0] == '$') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"%V\" takes a claim name such as "
+                           "client_id, not a variable: write \"%*s\", "
+                           "not \"%V\"", &cmd->name,
+                           name->len - 1, name->data + 1, name);
+        return NGX_ERROR;
     }
-
-    *p++ = '"';
-
-    if (error) {
-        p = ngx_sprintf(p, ", error=\"%s\"", error);
-    }
-
-    out->len = p - out->data;
 
     return NGX_OK;
 }
 
 
-static char *
-ngx_http_ngsp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
-{
-    ngx_http_ngsp_loc_conf_t  *prev = parent;
-    ngx_http_ngsp_loc_conf_t  *conf = child;
-
-    ngx_str_t                  *s;
-    ngx_http_ngsp_main_conf_t  *mcf;
-
-    ngx_conf_merge_value(conf->enable, prev->enable, 0);
-    ngx_conf_merge_str_value(conf->realm, prev->realm, "ngsp");
-    ngx_conf_merge_value(conf->leeway, prev->leeway, 0);
-    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_INFO);
-
-    if (conf->issuers == NULL) {
-        conf->issuers = prev->issuers;
-    }
-
-    if (conf->audiences == NULL) {
-        conf->audiences = prev->audiences;
-    }
-
-    if (conf->requires == NULL) {
-        conf->requires = prev->requires;
-    }
-
-    if (conf->token == NULL) {
-        conf->token = prev->token;
-    }
-
-    ngx_conf_merge_ptr_value(conf->agency_claims, prev->agency_claims, NULL);
-
-    if (conf->agency_claims == NULL) {
-        conf->agency_claims = ngx_array_create(cf->pool, 2,
-                                               sizeof(ngx_str_t));
-        if (conf->agency_claims == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        s = ngx_array_push_n(conf->agency_claims, 2);
-        if (s == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_str_set(&s[0], "client_id");
-        ngx_str_set(&s[1], "azp");
-
-        /* children without their own list share this one */
-        prev->agency_claims = conf->agency_claims;
-    }
-
-    if (conf->enable) {
-        mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ngsp_module);
-
-        if (mcf->keyset == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "ngsp: \"ngsp_jwt on\" needs at least one "
-                               "\"ngsp_jwt_key_file\" at http level");
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (ngx_http_ngsp_build_challenge(cf, &conf->challenge, &conf->realm,
-                                      NULL) != NGX_OK
-        || ngx_http_ngsp_build_challenge(cf, &conf->challenge_invalid,
-                                         &conf->realm, "invalid_token")
-           != NGX_OK
-        || ngx_http_ngsp_build_challenge(cf, &conf->challenge_scope,
-                                         &conf->realm, "insufficient_scope")
-           != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 static ngx_int_t
-ngx_http_ngsp_preconfiguration(ngx_conf_t *cf)
+ngx_http_ngsp_add_jwt_variables(ngx_conf_t *cf)
 {
-    return ngx_http_ngsp_jwt_add_variables(cf);
+    return ngx_http_ngsp_add_variables(cf, ngx_http_ngsp_jwt_vars);
 }
 
 

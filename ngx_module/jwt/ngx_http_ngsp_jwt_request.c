@@ -14,9 +14,65 @@
 #define NGX_HTTP_NGSP_JWT_MEMO_SLOTS  1024
 
 
-/* this worker's memo of verified tokens, for the key set it was made for */
-static ngsp_jwt_memo_t          *ngx_http_ngsp_jwt_memo;
-static const ngsp_jwt_keyset_t  *ngx_http_ngsp_jwt_memo_keys;
+/*
+ * This worker's state, made when it starts and freed when it exits: the
+ * SHA-256 that keys the shared cache and the memo of verified tokens
+ * (both only with a cache).  A reload starts new workers, so the memo
+ * never outlives the key set it was made for.
+ */
+typedef struct {
+    EVP_MD              *sha256;
+    EVP_MD_CTX          *md;
+    ngsp_jwt_memo_t     *memo;
+} ngx_http_ngsp_jwt_worker_t;
+
+
+static ngx_http_ngsp_jwt_worker_t  ngx_http_ngsp_jwt_worker;
+
+
+ngx_int_t
+ngx_http_ngsp_jwt_init_worker(ngx_cycle_t *cycle,
+    ngx_http_ngsp_main_conf_t *mcf)
+{
+    ngx_http_ngsp_jwt_worker_t  *w = &ngx_http_ngsp_jwt_worker;
+
+    if (ngsp_jwt_crypto_init() != 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "ngsp: cannot fetch the jwt digests from OpenSSL");
+        return NGX_ERROR;
+    }
+
+    if (mcf->cache == NULL) {
+        return NGX_OK;
+    }
+
+    w->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    w->md = EVP_MD_CTX_new();
+    w->memo = ngsp_jwt_memo_new(NGX_HTTP_NGSP_JWT_MEMO_SLOTS);
+
+    if (w->sha256 == NULL || w->md == NULL || w->memo == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "ngsp: cannot make the jwt cache's worker state");
+        ngx_http_ngsp_jwt_exit_worker();
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ngsp_jwt_exit_worker(void)
+{
+    ngx_http_ngsp_jwt_worker_t  *w = &ngx_http_ngsp_jwt_worker;
+
+    ngsp_jwt_memo_free(w->memo);
+    EVP_MD_CTX_free(w->md);
+    EVP_MD_free(w->sha256);
+    ngx_memzero(w, sizeof(ngx_http_ngsp_jwt_worker_t));
+
+    ngsp_jwt_crypto_free();
+}
 
 
 static void
@@ -93,38 +149,39 @@ ngx_http_ngsp_jwt_cache_expire(ngx_http_ngsp_main_conf_t *mcf,
 
 
 static ngsp_jwt_status_t
-ngx_http_ngsp_jwt_verify_cached(ngx_http_ngsp_main_conf_t *mcf,
-    ngx_str_t *token, ngsp_jwt_t *jwt)
+ngx_http_ngsp_jwt_verify_cached(ngx_http_request_t *r,
+    ngx_http_ngsp_main_conf_t *mcf, ngx_str_t *token, ngsp_jwt_t *jwt)
 {
-    ngsp_jwt_status_t     st;
-    static EVP_MD_CTX    *md;
-    static EVP_MD        *sha256;
-    u_char                digest[EVP_MAX_MD_SIZE];
+    ngsp_jwt_status_t            st;
+    ngx_http_ngsp_jwt_worker_t  *w;
+    u_char                       digest[EVP_MAX_MD_SIZE];
 
-    if (mcf->cache == NULL) {
+    w = &ngx_http_ngsp_jwt_worker;
+
+    if (mcf->cache == NULL || w->md == NULL) {
         return ngsp_jwt_verify(mcf->keyset, jwt, (char *) token->data);
     }
 
-    /* fetched once per worker: an implicit fetch costs on every call */
-    if (sha256 == NULL) {
-        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-        md = EVP_MD_CTX_new();
-    }
-
-    if (sha256 == NULL || md == NULL
-        || EVP_DigestInit_ex(md, sha256, NULL) != 1
-        || EVP_DigestUpdate(md, ngsp_jwt_keyset_digest(mcf->keyset), 32) != 1
-        || EVP_DigestUpdate(md, token->data, token->len) != 1
-        || EVP_DigestFinal_ex(md, digest, NULL) != 1)
+    if (EVP_DigestInit_ex(w->md, w->sha256, NULL) != 1
+        || EVP_DigestUpdate(w->md, ngsp_jwt_keyset_digest(mcf->keyset), 32)
+           != 1
+        || EVP_DigestUpdate(w->md, token->data, token->len) != 1
+        || EVP_DigestFinal_ex(w->md, digest, NULL) != 1)
     {
         return ngsp_jwt_verify(mcf->keyset, jwt, (char *) token->data);
     }
 
     if (ngx_http_ngsp_jwt_cache_lookup(mcf->cache, digest) == NGX_OK) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ngsp jwt cache hit");
         return NGSP_JWT_OK;
     }
 
     st = ngsp_jwt_verify(mcf->keyset, jwt, (char *) token->data);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ngsp jwt cache miss, signature: %s",
+                   ngsp_jwt_status_name(st));
 
     if (st == NGSP_JWT_OK) {
         ngx_http_ngsp_jwt_cache_insert(mcf->cache, digest,
@@ -141,6 +198,7 @@ static ngsp_jwt_status_t
 ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r, ngx_str_t *token,
     ngsp_jwt_t *jwt)
 {
+    ngsp_jwt_memo_t            *memo;
     ngsp_jwt_status_t           st;
     ngx_http_ngsp_main_conf_t  *mcf;
 
@@ -150,17 +208,14 @@ ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r, ngx_str_t *token,
         return NGSP_JWT_UNKNOWN_KEY;
     }
 
-    if (mcf->cache && ngx_http_ngsp_jwt_memo_keys != mcf->keyset) {
-        ngsp_jwt_memo_free(ngx_http_ngsp_jwt_memo);
-        ngx_http_ngsp_jwt_memo =
-                            ngsp_jwt_memo_new(NGX_HTTP_NGSP_JWT_MEMO_SLOTS);
-        ngx_http_ngsp_jwt_memo_keys = mcf->keyset;
-    }
+    /* NULL without a cache, and in a process that did not start a worker */
+    memo = ngx_http_ngsp_jwt_worker.memo;
 
-    if (mcf->cache && ngx_http_ngsp_jwt_memo
-        && ngsp_jwt_memo_get(ngx_http_ngsp_jwt_memo, (char *) token->data,
-                             token->len, ngx_time(), jwt))
+    if (memo && ngsp_jwt_memo_get(memo, (char *) token->data, token->len,
+                                  ngx_time(), jwt))
     {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ngsp jwt memo hit");
         return NGSP_JWT_OK;
     }
 
@@ -169,11 +224,10 @@ ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r, ngx_str_t *token,
         return st;
     }
 
-    st = ngx_http_ngsp_jwt_verify_cached(mcf, token, jwt);
+    st = ngx_http_ngsp_jwt_verify_cached(r, mcf, token, jwt);
 
-    if (st == NGSP_JWT_OK && mcf->cache && ngx_http_ngsp_jwt_memo) {
-        ngsp_jwt_memo_put(ngx_http_ngsp_jwt_memo, (char *) token->data,
-                          token->len, jwt,
+    if (st == NGSP_JWT_OK && memo) {
+        ngsp_jwt_memo_put(memo, (char *) token->data, token->len, jwt,
                           ngx_http_ngsp_jwt_cache_expire(mcf, jwt));
     }
 
@@ -373,11 +427,22 @@ ngx_http_ngsp_jwt_eval(ngx_http_request_t *r)
 
     /* another token is parsed and verified; the same one is judged again */
     if (!same_token) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ngsp jwt token: %s, %uz bytes",
+                       (st == NGSP_JWT_OK) ? "found"
+                                           : ngsp_jwt_status_name(st),
+                       token.len);
+
         ngsp_jwt_free(&ctx->jwt);
         ctx->token = token;
         ctx->verified = (st == NGSP_JWT_OK)
                         ? ngx_http_ngsp_jwt_check_token(r, &token, &ctx->jwt)
                         : st;
+
+    } else {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ngsp jwt judged again under a new location's "
+                       "settings");
     }
 
     ctx->conf = lcf;
@@ -391,6 +456,11 @@ ngx_http_ngsp_jwt_eval(ngx_http_request_t *r)
     if (ctx->status != NGSP_JWT_OK && ctx->status != NGSP_JWT_CLAIM_FAILED) {
         ngx_str_null(&ctx->agency);
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ngsp jwt verified: %s, judged: %s",
+                   ngsp_jwt_status_name(ctx->verified),
+                   ngsp_jwt_status_name(ctx->status));
 
     return ctx;
 }

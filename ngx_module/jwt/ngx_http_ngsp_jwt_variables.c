@@ -7,6 +7,7 @@
  */
 
 #include "ngx_http_ngsp_jwt.h"
+#include "ngx_http_ngsp_variables.h"
 
 
 static ngx_int_t ngx_http_ngsp_agency_variable(ngx_http_request_t *r,
@@ -21,7 +22,7 @@ static ngx_int_t ngx_http_ngsp_jwt_member_variable(ngx_http_request_t *r,
 #define NGX_HTTP_NGSP_HEADER  1
 
 
-static ngx_http_variable_t  ngx_http_ngsp_jwt_vars[] = {
+ngx_http_variable_t  ngx_http_ngsp_jwt_vars[] = {
 
     { ngx_string("ngsp_agency"), NULL, ngx_http_ngsp_agency_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -55,11 +56,7 @@ ngx_http_ngsp_agency_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = ctx->agency.data;
-    v->len = ctx->agency.len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_http_ngsp_variable_set(v, ctx->agency.data, ctx->agency.len);
 
     return NGX_OK;
 }
@@ -79,11 +76,7 @@ ngx_http_ngsp_jwt_status_variable(ngx_http_request_t *r,
 
     name = ngsp_jwt_status_name(ctx->status);
 
-    v->data = (u_char *) name;
-    v->len = ngx_strlen(name);
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_http_ngsp_variable_set(v, (u_char *) name, ngx_strlen(name));
 
     return NGX_OK;
 }
@@ -95,6 +88,7 @@ ngx_http_ngsp_jwt_member_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     char                     *text;
+    u_char                   *p;
     size_t                    len, prefix;
     json_t                   *obj, *member;
     ngx_str_t                *var;
@@ -133,38 +127,16 @@ ngx_http_ngsp_jwt_member_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = ngx_pnalloc(r->pool, len);
-    if (v->data == NULL) {
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
         free(text);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(v->data, text, len);
+    ngx_memcpy(p, text, len);
     free(text);
 
-    v->len = len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_ngsp_jwt_add_variables(ngx_conf_t *cf)
-{
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_ngsp_jwt_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
+    ngx_http_ngsp_variable_set(v, p, len);
 
     return NGX_OK;
 }

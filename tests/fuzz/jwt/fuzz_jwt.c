@@ -66,6 +66,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngsp_jwt_keyset_t  *tmp;
 
     if (ks == NULL) {
+        /* as a worker does at start */
+        if (ngsp_jwt_crypto_init() != 0) {
+            abort();
+        }
+
         ks = ngsp_jwt_keyset_new();
         if (ngsp_jwt_keyset_add(ks, (const unsigned char *) secret,
                                 sizeof(secret) - 1,
