@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_ngsp_quota.h"
+#include "ngx_http_ngsp_variables.h"
 
 
 #define NGX_HTTP_NGSP_QUOTA_FIELD  640
@@ -20,30 +21,6 @@ static ngx_str_t  ngx_http_ngsp_quota_status_names[] = {
     ngx_string("error"),
     ngx_string("dry_run")
 };
-
-
-static ngx_int_t
-ngx_http_ngsp_quota_push(ngx_http_request_t *r, char *name, u_char *value,
-    size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value.data = value;
-    h->value.len = len;
-
-    return NGX_OK;
-}
 
 
 static ngx_int_t
@@ -70,8 +47,8 @@ ngx_http_ngsp_quota_header_filter(ngx_http_request_t *r)
 
     len = ngsp_quota_fmt_policy((char *) p, NGX_HTTP_NGSP_QUOTA_FIELD,
                                 ctx->policy->name, &ctx->decision);
-    if (len && ngx_http_ngsp_quota_push(r, "RateLimit-Policy", p, len)
-               != NGX_OK)
+    if (len && ngx_http_ngsp_push_header(r, "RateLimit-Policy", p, len)
+               == NULL)
     {
         return NGX_ERROR;
     }
@@ -80,7 +57,7 @@ ngx_http_ngsp_quota_header_filter(ngx_http_request_t *r)
 
     len = ngsp_quota_fmt_ratelimit((char *) p, NGX_HTTP_NGSP_QUOTA_FIELD,
                                    ctx->policy->name, &ctx->decision);
-    if (len && ngx_http_ngsp_quota_push(r, "RateLimit", p, len) != NGX_OK) {
+    if (len && ngx_http_ngsp_push_header(r, "RateLimit", p, len) == NULL) {
         return NGX_ERROR;
     }
 
@@ -90,7 +67,7 @@ ngx_http_ngsp_quota_header_filter(ngx_http_request_t *r)
         && r->headers_out.status >= NGX_HTTP_BAD_REQUEST)
     {
         len = ngx_sprintf(p, "%L", (long long) ctx->decision.retry_after) - p;
-        if (ngx_http_ngsp_quota_push(r, "Retry-After", p, len) != NGX_OK) {
+        if (ngx_http_ngsp_push_header(r, "Retry-After", p, len) == NULL) {
             return NGX_ERROR;
         }
     }
@@ -113,20 +90,6 @@ ngx_http_ngsp_quota_header_init(ngx_conf_t *cf)
 
 
 static ngx_int_t
-ngx_http_ngsp_quota_value(ngx_http_variable_value_t *v, u_char *data,
-    size_t len)
-{
-    v->data = data;
-    v->len = len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
 ngx_http_ngsp_quota_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
@@ -138,7 +101,9 @@ ngx_http_ngsp_quota_status_variable(ngx_http_request_t *r,
     s = &ngx_http_ngsp_quota_status_names[ctx ? ctx->status
                                               : NGX_HTTP_NGSP_QUOTA_OFF];
 
-    return ngx_http_ngsp_quota_value(v, s->data, s->len);
+    ngx_http_ngsp_variable_set(v, s->data, s->len);
+
+    return NGX_OK;
 }
 
 
@@ -166,7 +131,9 @@ ngx_http_ngsp_quota_remaining_variable(ngx_http_request_t *r,
                       ctx->decision.windows[ctx->decision.tightest].remaining)
           - p;
 
-    return ngx_http_ngsp_quota_value(v, p, len);
+    ngx_http_ngsp_variable_set(v, p, len);
+
+    return NGX_OK;
 }
 
 
@@ -183,8 +150,10 @@ ngx_http_ngsp_quota_policy_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    return ngx_http_ngsp_quota_value(v, (u_char *) ctx->policy->name,
-                                     ngx_strlen(ctx->policy->name));
+    ngx_http_ngsp_variable_set(v, (u_char *) ctx->policy->name,
+                               ngx_strlen(ctx->policy->name));
+
+    return NGX_OK;
 }
 
 
@@ -207,17 +176,5 @@ static ngx_http_variable_t  ngx_http_ngsp_quota_vars[] = {
 ngx_int_t
 ngx_http_ngsp_quota_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_ngsp_quota_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_http_ngsp_add_variables(cf, ngx_http_ngsp_quota_vars);
 }
