@@ -157,8 +157,8 @@ int ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
 void ngx_http_ngsp_mask_close_copy(ngx_http_ngsp_mask_ctx_t *ctx);
 ngx_uint_t ngx_http_ngsp_mask_flush(ngx_http_request_t *r,
     ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b);
-ngx_int_t ngx_http_ngsp_mask_mark(ngx_http_ngsp_mask_ctx_t *ctx,
-    ngx_buf_t *in);
+ngx_int_t ngx_http_ngsp_mask_end_buf(ngx_http_ngsp_mask_ctx_t *ctx,
+    ngx_buf_t *b, ngx_uint_t flush, ngsp_mask_status_t *st);
 ngx_int_t ngx_http_ngsp_mask_send(ngx_http_request_t *r,
     ngx_http_ngsp_mask_ctx_t *ctx);
 

@@ -47,6 +47,8 @@ static void ngx_http_ngsp_mask_discard(ngx_chain_t *in);
 static ngx_chain_t *ngx_http_ngsp_mask_copy_buf(ngx_http_ngsp_mask_ctx_t *ctx);
 static ngx_int_t ngx_http_ngsp_mask_release(ngx_http_ngsp_mask_ctx_t *ctx,
     ngx_buf_t *b);
+static ngx_int_t ngx_http_ngsp_mask_mark(ngx_http_ngsp_mask_ctx_t *ctx,
+    ngx_buf_t *in);
 static void ngx_http_ngsp_mask_recycle(ngx_http_ngsp_mask_ctx_t *ctx);
 #if (NGX_DEBUG)
 static off_t ngx_http_ngsp_mask_chain_size(ngx_chain_t *cl);
@@ -150,6 +152,7 @@ static ngx_int_t
 ngx_http_ngsp_mask_feed(ngx_http_request_t *r, ngx_http_ngsp_mask_ctx_t *ctx,
     ngx_chain_t *in, ngsp_mask_status_t *st, const char **why)
 {
+    ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_uint_t    flush;
     ngx_chain_t  *cl;
@@ -196,24 +199,9 @@ ngx_http_ngsp_mask_feed(ngx_http_request_t *r, ngx_http_ngsp_mask_ctx_t *ctx,
             ctx->push = 1;
         }
 
-        if (b->last_buf || b->last_in_chain) {
-            *st = ngsp_mask_body_finish(ctx->mask);
-            ngx_http_ngsp_mask_close_copy(ctx);
-
-            if (*st != NGSP_MASK_OK) {
-                return NGX_DECLINED;
-            }
-
-            if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            ctx->done = 1;
-
-        } else if (flush) {
-            if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
-                return NGX_ERROR;
-            }
+        rc = ngx_http_ngsp_mask_end_buf(ctx, b, flush, st);
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
 
@@ -497,8 +485,41 @@ ngx_http_ngsp_mask_flush(ngx_http_request_t *r,
 }
 
 
-/* a buffer without data that carries flags (last_buf, flush) */
+/*
+ * After the data of b: at the end of the body, the rewriter finishes and
+ * the end is marked; at a flush, the flush.  NGX_DECLINED: the masking
+ * failed, *st says why.
+ */
 ngx_int_t
+ngx_http_ngsp_mask_end_buf(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
+    ngx_uint_t flush, ngsp_mask_status_t *st)
+{
+    if (b->last_buf || b->last_in_chain) {
+        *st = ngsp_mask_body_finish(ctx->mask);
+        ngx_http_ngsp_mask_close_copy(ctx);
+
+        if (*st != NGSP_MASK_OK) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx->done = 1;
+
+    } else if (flush) {
+        if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a buffer without data that carries flags (last_buf, flush) */
+static ngx_int_t
 ngx_http_ngsp_mask_mark(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *in)
 {
     ngx_buf_t    *b;

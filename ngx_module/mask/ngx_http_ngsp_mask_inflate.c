@@ -274,30 +274,15 @@ ngx_http_ngsp_mask_inflate_body(ngx_http_request_t *r,
             ctx->push = 1;
         }
 
-        if (b->last_buf || b->last_in_chain) {
-            if (!ctx->zdone) {
-                *why = "truncated compressed body";
-                *st = NGSP_MASK_ERR_TRUNCATED;
-                return NGX_DECLINED;
-            }
+        if ((b->last_buf || b->last_in_chain) && !ctx->zdone) {
+            *why = "truncated compressed body";
+            *st = NGSP_MASK_ERR_TRUNCATED;
+            return NGX_DECLINED;
+        }
 
-            *st = ngsp_mask_body_finish(ctx->mask);
-            ngx_http_ngsp_mask_close_copy(ctx);
-
-            if (*st != NGSP_MASK_OK) {
-                return NGX_DECLINED;
-            }
-
-            if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            ctx->done = 1;
-
-        } else if (flush) {
-            if (ngx_http_ngsp_mask_mark(ctx, b) != NGX_OK) {
-                return NGX_ERROR;
-            }
+        rc = ngx_http_ngsp_mask_end_buf(ctx, b, flush, st);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
         cl = ctx->pending;
