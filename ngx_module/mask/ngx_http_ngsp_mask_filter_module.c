@@ -37,7 +37,7 @@ static char *ngx_http_ngsp_mask_types(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_ngsp_mask_pass_types(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_ngsp_mask_type_list(ngx_conf_t *cf,
-    ngx_array_t **list);
+    ngx_array_t **list, ngx_uint_t all);
 
 static void *ngx_http_ngsp_mask_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_ngsp_mask_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -427,7 +427,7 @@ ngx_http_ngsp_mask_types(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ngsp_mask_loc_conf_t  *lcf = conf;
 
-    return ngx_http_ngsp_mask_type_list(cf, &lcf->types);
+    return ngx_http_ngsp_mask_type_list(cf, &lcf->types, 1);
 }
 
 
@@ -437,16 +437,19 @@ ngx_http_ngsp_mask_pass_types(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_ngsp_mask_loc_conf_t  *lcf = conf;
 
-    return ngx_http_ngsp_mask_type_list(cf, &lcf->pass_types);
+    return ngx_http_ngsp_mask_type_list(cf, &lcf->pass_types, 0);
 }
 
 
 /*
  * A list of media types ("type/subtype"), each with at most one "*":
- * the same check for the types masked and the types passed.
+ * the same check for the types masked and the types passed.  "*" alone
+ * is allowed where all says so: masking every type fails closed, passing
+ * every type would not.
  */
 static char *
-ngx_http_ngsp_mask_type_list(ngx_conf_t *cf, ngx_array_t **list)
+ngx_http_ngsp_mask_type_list(ngx_conf_t *cf, ngx_array_t **list,
+    ngx_uint_t all)
 {
     ngx_str_t   *value, *t;
     ngx_uint_t   i, j, n;
@@ -475,7 +478,8 @@ ngx_http_ngsp_mask_type_list(ngx_conf_t *cf, ngx_array_t **list)
         }
 
         if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '/')
-            == NULL)
+            == NULL
+            && !(all && value[i].len == 1 && value[i].data[0] == '*'))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "ngsp: \"%V\" takes media types such as "

@@ -149,4 +149,3 @@ ngx_http_ngsp_mask_request_headers(ngx_http_request_t *r)
 
     return NGX_DECLINED;
 }
-

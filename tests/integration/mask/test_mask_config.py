@@ -81,3 +81,16 @@ def test_hash_without_key_at_the_profile(nginx_factory, tmp_path):
     out, inc = check_included(nginx_factory, tmp_path, lines)
     assert ('ngsp: profile "p" uses "hash" but no "ngsp_mask_hash_key" is '
             f'set in {inc}:2') in out, out
+
+
+def test_mask_types_star_alone_is_all_types(nginx_factory):
+    """"*" alone in ngsp_mask_types masks every type (it fails closed) and
+    stays allowed; in ngsp_mask_pass_types it is refused."""
+    n = nginx_factory("server { location / { ngsp_mask_types *; } }",
+                      start=False)
+    ok, out = n.check()
+    assert ok, out
+    n = nginx_factory("server { location / { ngsp_mask_pass_types *; } }",
+                      start=False)
+    ok, out = n.check()
+    assert not ok and 'not "*"' in out, out
