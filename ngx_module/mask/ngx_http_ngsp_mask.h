@@ -154,13 +154,69 @@ ngx_int_t ngx_http_ngsp_mask_refuse(ngx_http_request_t *r,
 void ngx_http_ngsp_mask_body_filter_init(void);
 int ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
     unsigned flags);
-void ngx_http_ngsp_mask_close_copy(ngx_http_ngsp_mask_ctx_t *ctx);
-ngx_uint_t ngx_http_ngsp_mask_flush(ngx_http_request_t *r,
-    ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b);
 ngx_int_t ngx_http_ngsp_mask_end_buf(ngx_http_ngsp_mask_ctx_t *ctx,
     ngx_buf_t *b, ngx_uint_t flush, ngsp_mask_status_t *st);
 ngx_int_t ngx_http_ngsp_mask_send(ngx_http_request_t *r,
     ngx_http_ngsp_mask_ctx_t *ctx);
+
+/*
+ * Small steps of the output that both the body filter and the inflater
+ * take on the hot path: inline, as calls between the module's files go
+ * through the PLT.
+ */
+
+static ngx_inline void
+ngx_http_ngsp_mask_append(ngx_http_ngsp_mask_ctx_t *ctx, ngx_chain_t *cl)
+{
+    cl->next = NULL;
+    *ctx->last_out = cl;
+    ctx->last_out = &cl->next;
+}
+
+
+/* the copy buffer being filled goes into the output, in order */
+static ngx_inline void
+ngx_http_ngsp_mask_close_copy(ngx_http_ngsp_mask_ctx_t *ctx)
+{
+    ngx_chain_t  *cl = ctx->copy;
+
+    if (cl == NULL) {
+        return;
+    }
+
+    ctx->copy = NULL;
+
+    if (cl->buf->last == cl->buf->pos) {
+        cl->next = ctx->free_copy;
+        ctx->free_copy = cl;
+        return;
+    }
+
+    ngx_http_ngsp_mask_append(ctx, cl);
+}
+
+
+/*
+ * Unbuffered, nginx flags every buffer of upstream data a flush, and
+ * flushes once after the header.  When this filter turned the buffering
+ * off, those do not end the hold of the start (buffered, nothing would
+ * have): only a flush once the upstream is done with (it failed) does.
+ */
+static ngx_inline ngx_uint_t
+ngx_http_ngsp_mask_flush(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b)
+{
+    if (!b->flush) {
+        return 0;
+    }
+
+    if (ctx->started || !ctx->unbuffered) {
+        return 1;
+    }
+
+    return r->upstream == NULL || r->upstream->peer.connection == NULL;
+}
+
 
 /*
  * A gzip or deflate body (ngx_http_ngsp_mask_inflate.c): _start makes

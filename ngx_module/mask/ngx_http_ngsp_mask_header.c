@@ -355,7 +355,9 @@ ngx_http_ngsp_mask_cleanup(void *data)
         ctx->mask = NULL;
     }
 
-    ngx_http_ngsp_mask_inflate_end(ctx);
+    if (ctx->zs) {
+        ngx_http_ngsp_mask_inflate_end(ctx);
+    }
 }
 
 

@@ -280,9 +280,11 @@ ngx_http_ngsp_mask_inflate_body(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
-        rc = ngx_http_ngsp_mask_end_buf(ctx, b, flush, st);
-        if (rc != NGX_OK) {
-            return rc;
+        if (b->last_buf || b->last_in_chain || flush) {
+            rc = ngx_http_ngsp_mask_end_buf(ctx, b, flush, st);
+            if (rc != NGX_OK) {
+                return rc;
+            }
         }
 
         cl = ctx->pending;
