@@ -1,7 +1,10 @@
 /*
- * ngsp masking glue: configuration shared by the directives
- * (ngx_http_ngsp_mask_conf.c), the filters and variables
- * (ngx_http_ngsp_mask_filter_module.c).
+ * ngsp masking glue: what crosses its files.  The module, its directives
+ * and configuration: ngx_http_ngsp_mask_filter_module.c; the request
+ * side: _request.c; the header filter: _header.c; the body filter:
+ * _body_filter.c; gzip and deflate bodies: _inflate.c; the variables:
+ * _variables.c; the decision by Content-Type: _type.c; buffering and
+ * caching kept off the disk: _disk.c.
  */
 
 #ifndef NGX_HTTP_NGSP_MASK_H
@@ -23,7 +26,8 @@
 typedef struct {
     ngx_str_t                   name;
     ngsp_mask_profile_t        *profile;
-    ngx_uint_t                  line;       /* for messages */
+    ngx_str_t                   file;       /* where it is named, for */
+    ngx_uint_t                  line;       /* messages */
 } ngx_http_ngsp_mask_profile_t;
 
 
@@ -54,28 +58,73 @@ typedef struct {
 } ngx_http_ngsp_mask_masked_t;
 
 
+/*
+ * Set in r->buffered while the start is held.  That field is 4 bits; in
+ * nginx 1.22 the stock filters use 0x01 (ssi), 0x02 (sub) and 0x04
+ * (copy) there.  0x08 is free: the image filter's NGX_HTTP_IMAGE_BUFFERED
+ * (also 0x08) goes to r->connection->buffered, another field.  The bit
+ * is set while nothing has been sent, and cleared when the first output
+ * goes; after that, only while compressed input waits for the client to
+ * read what is already sent.
+ */
+#define NGX_HTTP_NGSP_MASK_BUFFERED    0x08
+
+
+/*
+ * One response's state.  The rewriter is made for one response and freed
+ * with it.  (Keeping a few per worker and resetting them saved about 4%
+ * of the instructions of a masked 2 KB record, but meant changing
+ * configuration structures while serving requests, holding buffers grown
+ * to max_value between responses, and trusting a reset to forget one
+ * agency's record before the next: not worth it.)
+ */
+typedef struct {
+    ngx_http_request_t         *r;
+    ngsp_mask_body_t           *mask;      /* NULL: pass (header only) */
+    ngx_str_t                   profile;
+
+    ngx_buf_t                  *in;        /* the buffer being fed */
+    ngx_chain_t                *copy;      /* being filled, not linked yet */
+
+    ngx_chain_t                *out;
+    ngx_chain_t               **last_out;
+    ngx_chain_t                *busy;
+    ngx_chain_t                *free_ref;  /* buffers without memory */
+    ngx_chain_t                *free_copy; /* buffers with memory */
+
+    struct z_stream_s          *zs;        /* gzip or deflate body */
+    u_char                     *zbuf;
+    ngx_chain_t                *pending;   /* compressed, not read yet */
+    size_t                      zout;      /* made of the pending buffer */
+    size_t                      zbound;    /* 0: a new buffer */
+
+    size_t                      held;      /* bytes queued before start */
+
+    unsigned                    failed:1;
+    unsigned                    passed:1;  /* a type passed on purpose */
+    unsigned                    refused:1; /* an error page was sent */
+    unsigned                    zdone:1;
+    unsigned                    zmore:1;   /* output without more input */
+    unsigned                    started:1; /* output has been sent */
+    unsigned                    push:1;    /* a flush or the end seen */
+    unsigned                    header:1;  /* the header is held */
+    unsigned                    done:1;    /* the whole body is queued */
+    unsigned                    unbuffered:1; /* by this filter */
+} ngx_http_ngsp_mask_ctx_t;
+
+
 extern ngx_module_t  ngx_http_ngsp_mask_filter_module;
 
-
-char *ngx_http_ngsp_mask_hash_key(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_ngsp_mask_profile_block(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_ngsp_mask(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_ngsp_mask_types(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_ngsp_mask_pass_types(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-
-void *ngx_http_ngsp_mask_create_main_conf(ngx_conf_t *cf);
-char *ngx_http_ngsp_mask_init_main_conf(ngx_conf_t *cf, void *conf);
-void *ngx_http_ngsp_mask_create_loc_conf(ngx_conf_t *cf);
-char *ngx_http_ngsp_mask_merge_loc_conf(ngx_conf_t *cf, void *parent,
-    void *child);
 
 /* the profile named name, NULL if none */
 ngx_http_ngsp_mask_profile_t *ngx_http_ngsp_mask_find(
     ngx_http_ngsp_mask_main_conf_t *mcf, ngx_str_t *name);
+
+/*
+ * Request side (ngx_http_ngsp_mask_request.c): a precontent handler that
+ * asks the upstream of a masked location for the whole body, unencoded.
+ */
+ngx_int_t ngx_http_ngsp_mask_request_headers(ngx_http_request_t *r);
 
 /* 1 if the media type ("type/subtype", any case) is one of types */
 ngx_int_t ngx_http_ngsp_mask_type_in(ngx_str_t *type, ngx_array_t *types);
@@ -94,5 +143,95 @@ ngx_int_t ngx_http_ngsp_mask_check_disk(ngx_conf_t *cf);
 
 /* the response the masking takes is read unbuffered, never cached */
 ngx_uint_t ngx_http_ngsp_mask_unbuffer(ngx_http_request_t *r);
+
+/* header filter (ngx_http_ngsp_mask_header.c) */
+void ngx_http_ngsp_mask_header_filter_init(void);
+ngx_int_t ngx_http_ngsp_mask_send_header(ngx_http_request_t *r);
+ngx_int_t ngx_http_ngsp_mask_refuse(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_ctx_t *ctx, ngx_int_t status);
+
+/* body filter, output and sending (ngx_http_ngsp_mask_body_filter.c) */
+void ngx_http_ngsp_mask_body_filter_init(void);
+int ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
+    unsigned flags);
+ngx_int_t ngx_http_ngsp_mask_end_buf(ngx_http_ngsp_mask_ctx_t *ctx,
+    ngx_buf_t *b, ngx_uint_t flush, ngsp_mask_status_t *st);
+ngx_int_t ngx_http_ngsp_mask_send(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_ctx_t *ctx);
+
+/*
+ * Small steps of the output that both the body filter and the inflater
+ * take on the hot path: inline, as calls between the module's files go
+ * through the PLT.
+ */
+
+static ngx_inline void
+ngx_http_ngsp_mask_append(ngx_http_ngsp_mask_ctx_t *ctx, ngx_chain_t *cl)
+{
+    cl->next = NULL;
+    *ctx->last_out = cl;
+    ctx->last_out = &cl->next;
+}
+
+
+/* the copy buffer being filled goes into the output, in order */
+static ngx_inline void
+ngx_http_ngsp_mask_close_copy(ngx_http_ngsp_mask_ctx_t *ctx)
+{
+    ngx_chain_t  *cl = ctx->copy;
+
+    if (cl == NULL) {
+        return;
+    }
+
+    ctx->copy = NULL;
+
+    if (cl->buf->last == cl->buf->pos) {
+        cl->next = ctx->free_copy;
+        ctx->free_copy = cl;
+        return;
+    }
+
+    ngx_http_ngsp_mask_append(ctx, cl);
+}
+
+
+/*
+ * Unbuffered, nginx flags every buffer of upstream data a flush, and
+ * flushes once after the header.  When this filter turned the buffering
+ * off, those do not end the hold of the start (buffered, nothing would
+ * have): only a flush once the upstream is done with (it failed) does.
+ */
+static ngx_inline ngx_uint_t
+ngx_http_ngsp_mask_flush(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b)
+{
+    if (!b->flush) {
+        return 0;
+    }
+
+    if (ctx->started || !ctx->unbuffered) {
+        return 1;
+    }
+
+    return r->upstream == NULL || r->upstream->peer.connection == NULL;
+}
+
+
+/*
+ * A gzip or deflate body (ngx_http_ngsp_mask_inflate.c): _start makes
+ * the inflater on the request's pool, _end frees zlib's state (a pool
+ * cleanup), _body feeds the rewriter with what it inflates; NGX_DECLINED
+ * from it: the masking failed, *st and *why say why.
+ */
+ngx_int_t ngx_http_ngsp_mask_inflate_start(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_ctx_t *ctx);
+void ngx_http_ngsp_mask_inflate_end(ngx_http_ngsp_mask_ctx_t *ctx);
+ngx_int_t ngx_http_ngsp_mask_inflate_body(ngx_http_request_t *r,
+    ngx_http_ngsp_mask_ctx_t *ctx, ngx_chain_t *in, ngsp_mask_status_t *st,
+    const char **why);
+
+/* $ngsp_mask_status, $ngsp_mask_profile, $ngsp_masked */
+ngx_int_t ngx_http_ngsp_mask_add_variables(ngx_conf_t *cf);
 
 #endif /* NGX_HTTP_NGSP_MASK_H */

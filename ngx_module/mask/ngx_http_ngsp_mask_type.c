@@ -191,3 +191,51 @@ mask:
 
     return NGX_OK;
 }
+
+
+/*
+ * A media type (parsed from Content-Type by ngsp_mask_ctype_parse())
+ * against "type/sub", "type/(star)+json"..., any letter case.
+ */
+ngx_int_t
+ngx_http_ngsp_mask_type_in(ngx_str_t *type, ngx_array_t *types)
+{
+    u_char      *star;
+    size_t       len, pre, suf;
+    ngx_str_t   *t;
+    ngx_uint_t   i;
+    u_char       low[256];
+
+    len = type->len;
+
+    if (types == NULL || len == 0 || len > sizeof(low)) {
+        return 0;
+    }
+
+    ngx_strlow(low, type->data, len);
+
+    t = types->elts;
+
+    for (i = 0; i < types->nelts; i++) {
+        star = ngx_strlchr(t[i].data, t[i].data + t[i].len, '*');
+
+        if (star == NULL) {
+            if (t[i].len == len && ngx_memcmp(t[i].data, low, len) == 0) {
+                return 1;
+            }
+            continue;
+        }
+
+        pre = star - t[i].data;
+        suf = t[i].len - pre - 1;
+
+        if (len >= pre + suf
+            && ngx_memcmp(t[i].data, low, pre) == 0
+            && ngx_memcmp(star + 1, low + len - suf, suf) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
