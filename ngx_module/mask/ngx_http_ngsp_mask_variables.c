@@ -5,6 +5,26 @@
  */
 
 #include "ngx_http_ngsp_mask.h"
+#include "ngx_http_ngsp_variables.h"
+
+
+static ngx_int_t ngx_http_ngsp_mask_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_ngsp_mask_vars[] = {
+
+    { ngx_string("ngsp_mask_status"), NULL,
+      ngx_http_ngsp_mask_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ngsp_mask_profile"), NULL,
+      ngx_http_ngsp_mask_variable, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ngsp_masked"), NULL,
+      ngx_http_ngsp_mask_variable, 2, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
 
 
 static ngx_int_t
@@ -61,23 +81,5 @@ ngx_http_ngsp_mask_variable(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_ngsp_mask_add_variables(ngx_conf_t *cf)
 {
-    ngx_uint_t            i;
-    ngx_http_variable_t  *var;
-    static ngx_str_t      names[] = {
-        ngx_string("ngsp_mask_status"),
-        ngx_string("ngsp_mask_profile"),
-        ngx_string("ngsp_masked")
-    };
-
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        var = ngx_http_add_variable(cf, &names[i], NGX_HTTP_VAR_NOCACHEABLE);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = ngx_http_ngsp_mask_variable;
-        var->data = i;
-    }
-
-    return NGX_OK;
+    return ngx_http_ngsp_add_variables(cf, ngx_http_ngsp_mask_vars);
 }
