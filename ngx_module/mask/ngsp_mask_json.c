@@ -102,42 +102,21 @@ typedef struct {
 } ngsp_mask_json_t;
 
 
+/*
+ * Constant tables (GNU range designators): nothing to build at run time,
+ * so no rewriter depends on a first use in some request.
+ */
+
 /* 1: ends a fast run inside a string: '"', '\\', control characters */
-static unsigned char  ngsp_json_str_stop[256];
+static const unsigned char  ngsp_json_str_stop[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1
+};
+
 /* 1: may start a value */
-static unsigned char  ngsp_json_value_start[256];
-static int            ngsp_json_init_done;
-
-
-static void
-ngsp_json_init_tables(void)
-{
-    int  c;
-
-    if (ngsp_json_init_done) {
-        return;
-    }
-
-    for (c = 0; c < 0x20; c++) {
-        ngsp_json_str_stop[c] = 1;
-    }
-
-    ngsp_json_str_stop['"'] = 1;
-    ngsp_json_str_stop['\\'] = 1;
-
-    for (c = '0'; c <= '9'; c++) {
-        ngsp_json_value_start[c] = 1;
-    }
-
-    ngsp_json_value_start['{'] = 1;
-    ngsp_json_value_start['['] = 1;
-    ngsp_json_value_start['"'] = 1;
-    ngsp_json_value_start['-'] = 1;
-    ngsp_json_value_start['t'] = 1;
-    ngsp_json_value_start['f'] = 1;
-    ngsp_json_value_start['n'] = 1;
-    ngsp_json_init_done = 1;
-}
+static const unsigned char  ngsp_json_value_start[256] = {
+    ['0' ... '9'] = 1, ['{'] = 1, ['['] = 1, ['"'] = 1, ['-'] = 1,
+    ['t'] = 1, ['f'] = 1, ['n'] = 1
+};
 
 
 static void
@@ -1415,7 +1394,6 @@ static const ngsp_mask_ops_t  ngsp_json_ops = {
     .syntax = NGSP_MASK_SYNTAX_JSON,
     .size = sizeof(ngsp_mask_json_t),
     .frame = sizeof(ngsp_json_frame_t),
-    .init = ngsp_json_init_tables,
     .alloc = NULL,              /* value buffers grow on demand */
     .free = ngsp_json_free,
     .reset = ngsp_json_reset,

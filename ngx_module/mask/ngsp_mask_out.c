@@ -30,8 +30,6 @@ ngsp_mask_out_new(const ngsp_mask_ops_t *ops,
         b->conf.max_value = NGSP_MASK_VALUE_DEFAULT;
     }
 
-    ops->init();
-
     b->stage = malloc(NGSP_MASK_STAGE);
 
     if (b->stage == NULL || (ops->alloc && ops->alloc(b) != 0)) {

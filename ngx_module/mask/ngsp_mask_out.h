@@ -35,8 +35,6 @@ typedef struct {
     size_t                      size;       /* of the rewriter's struct */
     size_t                      frame;      /* of one nesting level */
 
-    /* once per process, before the first rewriter */
-    void                      (*init)(void);
     /* the rewriter's own memory beyond the body, or NULL; -1: no memory */
     int                       (*alloc)(ngsp_mask_body_t *b);
     void                      (*free)(ngsp_mask_body_t *b);

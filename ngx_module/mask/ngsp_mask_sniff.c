@@ -22,12 +22,6 @@ typedef struct {
 } ngsp_mask_sniff_t;
 
 
-static void
-ngsp_sniff_init(void)
-{
-}
-
-
 /* the chosen rewriter's output: the held blanks are not the caller's input */
 static int
 ngsp_sniff_out(void *data, const unsigned char *p, size_t len,
@@ -259,7 +253,6 @@ static const ngsp_mask_ops_t  ngsp_sniff_ops = {
     .syntax = NGSP_MASK_SYNTAX_SNIFF,
     .size = sizeof(ngsp_mask_sniff_t),
     .frame = 0,
-    .init = ngsp_sniff_init,
     .alloc = ngsp_sniff_alloc,
     .free = ngsp_sniff_free,
     .reset = ngsp_sniff_reset,

@@ -179,48 +179,22 @@ typedef struct {
 #define C_ESC_TEXT   0x20       /* escaped in text */
 #define C_ESC_ATTR   0x40       /* escaped in an attribute value */
 
-static unsigned char  ngsp_xml_class[256];
-static int            ngsp_xml_init_done;
+#define C_NS         (C_NSTART | C_NAME)
+#define C_MARKUP     (C_TSTOP | C_ASTOP | C_ESC_TEXT | C_ESC_ATTR)
 
-
-static void
-ngsp_xml_init_tables(void)
-{
-    int             c;
-    unsigned char  *t = ngsp_xml_class;
-
-    if (ngsp_xml_init_done) {
-        return;
-    }
-
-    for (c = 0; c < 256; c++) {
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'
-            || c == ':' || c >= 0x80)
-        {
-            t[c] |= C_NSTART | C_NAME;
-        }
-
-        if ((c >= '0' && c <= '9') || c == '-' || c == '.') {
-            t[c] |= C_NAME;
-        }
-    }
-
-    t[' '] |= C_WS;
-    t['\t'] |= C_WS;
-    t['\n'] |= C_WS;
-    t['\r'] |= C_WS;
-
-    t['<'] |= C_TSTOP | C_ASTOP | C_ESC_TEXT | C_ESC_ATTR;
-    t['&'] |= C_TSTOP | C_ASTOP | C_ESC_TEXT | C_ESC_ATTR;
-    t['"'] |= C_ASTOP | C_ESC_ATTR;
-    t['\''] |= C_ASTOP | C_ESC_ATTR;
-    t['>'] |= C_ESC_TEXT | C_ESC_ATTR;
-    t['\r'] |= C_ESC_TEXT | C_ESC_ATTR;
-    t['\t'] |= C_ESC_ATTR;
-    t['\n'] |= C_ESC_ATTR;
-
-    ngsp_xml_init_done = 1;
-}
+/* constant (GNU range designators): nothing is built at run time */
+static const unsigned char  ngsp_xml_class[256] = {
+    ['a' ... 'z'] = C_NS, ['A' ... 'Z'] = C_NS, ['_'] = C_NS, [':'] = C_NS,
+    [0x80 ... 0xff] = C_NS,
+    ['0' ... '9'] = C_NAME, ['-'] = C_NAME, ['.'] = C_NAME,
+    [' '] = C_WS,
+    ['\t'] = C_WS | C_ESC_ATTR,
+    ['\n'] = C_WS | C_ESC_ATTR,
+    ['\r'] = C_WS | C_ESC_TEXT | C_ESC_ATTR,
+    ['<'] = C_MARKUP, ['&'] = C_MARKUP,
+    ['"'] = C_ASTOP | C_ESC_ATTR, ['\''] = C_ASTOP | C_ESC_ATTR,
+    ['>'] = C_ESC_TEXT | C_ESC_ATTR
+};
 
 
 /*
@@ -2370,7 +2344,6 @@ static const ngsp_mask_ops_t  ngsp_xml_ops = {
     .syntax = NGSP_MASK_SYNTAX_XML,
     .size = sizeof(ngsp_mask_xml_t),
     .frame = sizeof(ngsp_xml_frame_t),
-    .init = ngsp_xml_init_tables,
     .alloc = ngsp_xml_alloc,
     .free = ngsp_xml_free,
     .reset = ngsp_xml_reset,
