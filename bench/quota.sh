@@ -10,6 +10,10 @@
 # microseconds per EVALSHA from INFO commandstats.
 # Last, the script alone against two floors (see the end).
 # QUOTA_BENCH_ROUNDS, QUOTA_BENCH_SECONDS, QUOTA_BENCH_CONNS tune it.
+#
+#   QUOTA_BENCH_INSTR=N bench/quota.sh BUILD_DIR
+# instead counts instructions per request under callgrind
+# (bench/quota_instr.bash).
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd)
 dir=$build/bench/quota
@@ -24,6 +28,10 @@ rm -rf "$dir" && mkdir -p "$dir/front/logs" "$dir/up/logs" "$dir/redis"
 port=$(bench_free_port)
 up=$(bench_free_port)
 rport=$(bench_free_port)
+
+if [ -n "${QUOTA_BENCH_INSTR:-}" ]; then
+    . "$(dirname "$0")/quota_instr.bash"
+fi
 user=""
 [ "$(id -u)" = 0 ] && user="user root;"
 
