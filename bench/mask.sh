@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Masking benchmarks (issue 4), figures side by side in one run:
+# Masking benchmarks, figures side by side in one run:
 #  1. the engine's MB/s on one core for a list response of the fixtures'
 #     shape, beside a plain copy and a jansson parse + dump of the same
 #     bytes (bench/mask_bench.c);

@@ -528,7 +528,7 @@ decided:
 
 
 /*
- * The xml action (issue 5): the string holds an XML document, masked with
+ * The xml action: the string holds an XML document, masked with
  * the same profile by the XML rewriter and written back as a JSON string.
  * A document the XML rewriter refuses fails the response, as a malformed
  * body does.

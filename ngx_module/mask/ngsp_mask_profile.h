@@ -10,7 +10,7 @@
  *                          levels do not count; the tokenizer passes the
  *                          enclosing key's id through arrays)
  * The more specific rule (Parent.Name) wins over Name.  A name beginning
- * with '@' is an XML attribute (issue 5); JSON never produces one.
+ * with '@' is an XML attribute; JSON never produces one.
  */
 
 #ifndef NGSP_MASK_PROFILE_H

@@ -52,7 +52,7 @@
 ngsp_mask_body_t *ngsp_mask_xml_new(const ngsp_mask_stream_conf_t *conf);
 
 /*
- * The xml action on a JSON string (issue 5): the XML document in[0..len),
+ * The xml action on a JSON string: the XML document in[0..len),
  * already decoded from the string, masked whole with conf's profile into
  * *out (grown with realloc up to 4 * max_value + 4096 bytes; *out_len
  * set).  *xp keeps a rewriter between calls: NULL at first, then freed

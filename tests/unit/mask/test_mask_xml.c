@@ -1019,7 +1019,7 @@ test_string(void **state)
 }
 
 
-/* the xml action: a JSON string holding a SOAP document (issue 5) */
+/* the xml action: a JSON string holding a SOAP document */
 static void
 test_xml_action_in_json(void **state)
 {
