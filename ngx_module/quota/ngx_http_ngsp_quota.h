@@ -62,6 +62,7 @@ typedef struct {
     unsigned                         waiting:1;
     unsigned                         decided:1; /* decision is valid */
     unsigned                         answered:1; /* rc given to nginx */
+    unsigned                         configured:1; /* key= gave the key */
 } ngx_http_ngsp_quota_ctx_t;
 
 

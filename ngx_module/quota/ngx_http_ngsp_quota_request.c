@@ -133,12 +133,33 @@ ngx_http_ngsp_quota_decide(ngx_http_request_t *r,
     }
 
     s = &ctx->decision.windows[ctx->decision.tightest];
-    who = ngx_http_ngsp_log_escape(r->pool, &ctx->key);
+
+    /*
+     * An agency is named; a key= value may be a citizen's identifier (or
+     * an address), so only its length reaches the log.
+     */
+    if (ctx->configured) {
+        who.data = ngx_pnalloc(r->pool, sizeof("(configured, B bytes)")
+                                        + NGX_SIZE_T_LEN);
+        if (who.data) {
+            who.len = ngx_sprintf(who.data, "(configured, %uz bytes)",
+                                  ctx->key.len)
+                      - who.data;
+
+        } else {
+            ngx_str_set(&who, "(configured)");
+        }
+
+    } else {
+        who = ngx_http_ngsp_log_escape(r->pool, &ctx->key);
+    }
 
     ngx_log_error(lcf->log_level, r->connection->log, 0,
-                  "ngsp: quota exceeded%s: key \"%V\", policy \"%s\", "
+                  "ngsp: quota exceeded%s: key %s%V%s, policy \"%s\", "
                   "window %s limit %L, retry after %Ls",
-                  lcf->dry_run ? " (dry run)" : "", &who, ctx->policy->name,
+                  lcf->dry_run ? " (dry run)" : "",
+                  ctx->configured ? "" : "\"", &who,
+                  ctx->configured ? "" : "\"", ctx->policy->name,
                   ngsp_quota_unit_name(s->unit), (long long) s->limit,
                   (long long) ctx->decision.retry_after);
 
@@ -546,6 +567,7 @@ ngx_http_ngsp_quota_start(ngx_http_request_t *r,
     ctx->request = r;
     ctx->policy = lcf->policy;
     ctx->key = key;
+    ctx->configured = (lcf->key != NULL);
 
     ctx->timer.handler = ngx_http_ngsp_quota_timeout;
     ctx->timer.data = ctx;

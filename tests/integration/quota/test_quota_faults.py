@@ -325,10 +325,28 @@ def test_hostile_agency_values(nginx_factory, redis_factory, ok_upstream,
         assert tag == "so-tu-phap" or re.fullmatch(r"~[0-9a-f]{64}", tag)
         tags.add(tag)
     assert len(tags) == len(HOSTILE)
-    # logged escaped, never raw
+    # a key= value may be personal: only its length is logged
     log = s.nginx.log()
-    assert 'key "x\\x0D\\x0Ay"' in log or 'key "x\\x0d\\x0ay"' in log
-    assert "x\r\ny" not in log
+    assert "key (configured, 4 bytes)" in log
+    assert "x\r\ny" not in log and "x\\x0" not in log
+    # an agency with characters to escape is logged escaped
+    assert 'key "a b"' in log and 'key "{so-tu-phap}"' in log
+
+
+def test_configured_key_never_logged(nginx_factory, redis_factory,
+                                     ok_upstream, tmp_path):
+    """key= may count by a citizen's number: the refusal names its
+    length, never the value, at any level."""
+    redis = redis_factory()
+    s = Site(nginx_factory, redis, ok_upstream, tmp_path,
+             {"~ ^/congdan/([0-9]+)$": "ngsp_quota std key=$1;"},
+             policies=["std 1r/d"])
+    assert s.get("/congdan/001099012345").status_code == 200
+    assert s.get("/congdan/001099012345").status_code == 429
+    log = s.nginx.log()
+    assert "ngsp: quota exceeded: key (configured, 12 bytes)" in log
+    assert "001099012345" not in log.replace(
+        "/congdan/001099012345", "")
 
 
 def test_password_and_db_survive_reconnects(nginx_factory, redis_factory,
