@@ -32,49 +32,47 @@ ngx_http_ngsp_mask_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     u_char                    *p;
+    ngx_str_t                  value;
     ngx_http_ngsp_mask_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ngsp_mask_filter_module);
-
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
 
     switch (data) {
 
     case 0:     /* $ngsp_mask_status */
         if (ctx == NULL) {
-            ngx_str_set(v, "off");
+            ngx_str_set(&value, "off");
         } else if (ctx->failed) {
-            ngx_str_set(v, "error");
+            ngx_str_set(&value, "error");
         } else if (ctx->passed) {
-            ngx_str_set(v, "pass");
+            ngx_str_set(&value, "pass");
         } else {
-            ngx_str_set(v, "ok");
+            ngx_str_set(&value, "ok");
         }
-        return NGX_OK;
+        break;
 
     case 1:     /* $ngsp_mask_profile */
         if (ctx == NULL) {
-            v->len = 0;
-            v->data = (u_char *) "";
+            ngx_str_set(&value, "");
         } else {
-            v->len = ctx->profile.len;
-            v->data = ctx->profile.data;
+            value = ctx->profile;
         }
-        return NGX_OK;
+        break;
 
     default:    /* $ngsp_masked */
         p = ngx_pnalloc(r->pool, NGX_SIZE_T_LEN);
         if (p == NULL) {
             return NGX_ERROR;
         }
-        v->data = p;
-        v->len = ngx_sprintf(p, "%uz", (ctx && ctx->mask)
-                                       ? ngsp_mask_body_masked(ctx->mask)
-                                       : (size_t) 0) - p;
-        return NGX_OK;
+        value.data = p;
+        value.len = ngx_sprintf(p, "%uz", (ctx && ctx->mask)
+                                          ? ngsp_mask_body_masked(ctx->mask)
+                                          : (size_t) 0) - p;
     }
+
+    ngx_http_ngsp_variable_set(v, value.data, value.len);
+
+    return NGX_OK;
 }
 
 
