@@ -28,10 +28,6 @@ rm -rf "$dir" && mkdir -p "$dir/front/logs" "$dir/up/logs" "$dir/redis"
 port=$(bench_free_port)
 up=$(bench_free_port)
 rport=$(bench_free_port)
-
-if [ -n "${QUOTA_BENCH_INSTR:-}" ]; then
-    . "$(dirname "$0")/quota_instr.bash"
-fi
 user=""
 [ "$(id -u)" = 0 ] && user="user root;"
 
@@ -53,6 +49,10 @@ $(bench_temp_paths "$dir/up")
 EOF
 
 head -c 48 /dev/urandom | base64 | tr -d '\n' > "$dir/hs.secret"
+
+if [ -n "${QUOTA_BENCH_INSTR:-}" ]; then
+    . "$(dirname "$0")/quota_instr.bash"
+fi
 
 cat > "$dir/front/nginx.conf" <<EOF
 load_module $build/ngx_http_ngsp_module.so;

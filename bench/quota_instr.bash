@@ -3,35 +3,12 @@
 # ngsp_jwt alone and ngsp_jwt + ngsp_quota, N keep-alive requests a
 # location after N of warm-up, beside a real redis-server.  Exact and
 # repeatable where wall-clock figures on a shared machine are not.
-# Expects: build, dir, rport, py and the helpers of common.bash.
+# Expects from quota.sh: build, dir, port, up (its upstream's port and
+# configuration), rport, user, py, hs.secret and common.bash's helpers.
 
 n=$QUOTA_BENCH_INSTR
 so=$build/ngx_http_ngsp_module.so
 command -v valgrind >/dev/null || { echo "ngsp: needs valgrind"; exit 1; }
-
-up=$(bench_free_port)
-port=$(bench_free_port)
-user=""
-[ "$(id -u)" = 0 ] && user="user root;"
-
-cat > "$dir/up/nginx.conf" <<C
-$user
-worker_processes 1;
-pid $dir/up/nginx.pid;
-error_log $dir/up/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-$(bench_temp_paths "$dir/up")
-    server {
-        listen 127.0.0.1:$up;
-        keepalive_requests 1000000;
-        location / { return 200 '{"SoDinhDanh":"036195004321"}'; }
-    }
-}
-C
-
-head -c 48 /dev/urandom | base64 | tr -d '\n' > "$dir/hs.secret"
 
 cat > "$dir/front/nginx.conf" <<C
 load_module $so;
