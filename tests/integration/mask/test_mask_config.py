@@ -25,9 +25,8 @@ def line_of(lines, text):
 @pytest.mark.parametrize("directive", ["ngsp_mask_types",
                                        "ngsp_mask_pass_types"])
 def test_media_type_without_slash(nginx_factory, tmp_path, directive):
-    """Both type lists take media types: "json" alone is refused, with an
-    example of what is meant (it used to match nothing, silently, in
-    ngsp_mask_types)."""
+    """Both type lists take media types: "json" alone, which would match
+    nothing, is refused with an example of what is meant."""
     lines = ["server {", "    location / {",
              f"        {directive} application/json json;", "    }", "}"]
     out, inc = check_included(nginx_factory, tmp_path, lines)
