@@ -11,6 +11,8 @@ NGINX_SRC   ?= /usr/share/nginx/src
 BUILD       ?= build
 PY          ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
+# what `make integration` runs: make integration TESTS=tests/integration/quota
+TESTS       ?= tests/integration
 SAN         ?=
 
 B           := $(abspath $(BUILD))
@@ -111,7 +113,7 @@ tools: $(B)/ngsp-token
 
 integration: module tools
 	NGSP_MODULE=$(B)/ngx_http_ngsp_module.so NGSP_BUILD=$(B) NGSP_SAN=$(SAN) \
-	  $(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	  $(PY) -m pytest -q -p no:cacheprovider $(TESTS) $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) all
