@@ -347,32 +347,74 @@ ngsp_audit_uri(const ngsp_audit_rules_t *rules, const unsigned char *uri,
 }
 
 
-/* the longest value replaced that starts s[0..len): its index, or nids */
+/* the pseudonym of ids that starts s[0..len): its index, or nids */
 static size_t
-ngsp_audit_find(const ngsp_audit_result_t *res, const unsigned char *s,
-    size_t len, size_t *found)
+ngsp_audit_hash_at(const ngsp_audit_id_t *ids, size_t nids,
+    const unsigned char *s, size_t len)
 {
-    size_t                  k, best;
-    const ngsp_audit_id_t  *id;
+    size_t  k;
 
-    best = res->nids;
+    for (k = 0; k < nids; k++) {
+        if (ids[k].hash_len <= len
+            && memcmp(s, ids[k].hash, ids[k].hash_len) == 0)
+        {
+            return k;
+        }
+    }
+
+    return nids;
+}
+
+
+/*
+ * What starts s[0..len): a pseudonym, which stays as it is, or else the
+ * longest value that does not run into a pseudonym (so a short value
+ * never cuts into one).  Its index, or nids.
+ */
+static size_t
+ngsp_audit_find(const ngsp_audit_id_t *ids, size_t nids,
+    const unsigned char *s, size_t len, size_t *found)
+{
+    size_t                  j, k, n, best;
+    const ngsp_audit_id_t  *id;
+    const unsigned char    *text[2];
+    size_t                  tlen[2];
+
+    k = ngsp_audit_hash_at(ids, nids, s, len);
+
+    if (k < nids) {
+        *found = ids[k].hash_len;
+        return k;
+    }
+
+    best = nids;
     *found = 0;
 
-    for (k = 0; k < res->nids; k++) {
-        id = &res->ids[k];
+    for (k = 0; k < nids; k++) {
+        id = &ids[k];
 
-        if (id->dec_len > *found && id->dec_len <= len
-            && memcmp(s, id->dec, id->dec_len) == 0)
-        {
-            best = k;
-            *found = id->dec_len;
-        }
+        text[0] = id->dec;
+        tlen[0] = id->dec_len;
+        text[1] = id->raw;
+        tlen[1] = id->raw_len;
 
-        if (id->raw_len > *found && id->raw_len <= len
-            && memcmp(s, id->raw, id->raw_len) == 0)
-        {
-            best = k;
-            *found = id->raw_len;
+        for (n = 0; n < 2; n++) {
+            if (tlen[n] <= *found || tlen[n] > len
+                || memcmp(s, text[n], tlen[n]) != 0)
+            {
+                continue;
+            }
+
+            for (j = 1; j < tlen[n]; j++) {
+                if (ngsp_audit_hash_at(ids, nids, s + j, len - j) < nids) {
+                    break;
+                }
+            }
+
+            if (j == tlen[n]) {
+                best = k;
+                *found = tlen[n];
+            }
         }
     }
 
@@ -381,9 +423,9 @@ ngsp_audit_find(const ngsp_audit_result_t *res, const unsigned char *s,
 
 
 int
-ngsp_audit_scrub(const ngsp_audit_result_t *res, const unsigned char *s,
-    size_t len, ngsp_audit_alloc_pt alloc, void *pool, unsigned char **out,
-    size_t *out_len)
+ngsp_audit_scrub(const ngsp_audit_id_t *ids, size_t nids,
+    const unsigned char *s, size_t len, ngsp_audit_alloc_pt alloc, void *pool,
+    unsigned char **out, size_t *out_len)
 {
     int             pass;
     size_t          i, k, n, size;
@@ -397,14 +439,14 @@ ngsp_audit_scrub(const ngsp_audit_result_t *res, const unsigned char *s,
         n = 0;
 
         for (i = 0; i < len; /* void */) {
-            k = ngsp_audit_find(res, s + i, len - i, &size);
+            k = ngsp_audit_find(ids, nids, s + i, len - i, &size);
 
             if (size) {
                 if (o) {
-                    memcpy(o + n, res->ids[k].hash, res->ids[k].hash_len);
+                    memcpy(o + n, ids[k].hash, ids[k].hash_len);
                 }
 
-                n += res->ids[k].hash_len;
+                n += ids[k].hash_len;
                 i += size;
                 continue;
             }

@@ -86,14 +86,15 @@ int ngsp_audit_uri(const ngsp_audit_rules_t *rules, const unsigned char *uri,
     ngsp_audit_result_t *res);
 
 /*
- * Replaces in s[0..len) every occurrence of a value res replaced, in its
- * decoded or its raw form, by its pseudonym: for other text that carries
- * the URI in another shape (the URI sent upstream).  The longest value
- * wins at each place.  0 on success (out, out_len set), -1 on no memory.
+ * Replaces in s[0..len) every occurrence of a value of ids, in its
+ * decoded or its raw form, by its pseudonym: for text that carries the
+ * URI in another shape (the URI sent upstream, the URI after a rewrite).
+ * The longest wins at each place, and a pseudonym already there stays
+ * whole.  0 on success (out, out_len set), -1 on no memory.
  */
-int ngsp_audit_scrub(const ngsp_audit_result_t *res, const unsigned char *s,
-    size_t len, ngsp_audit_alloc_pt alloc, void *pool, unsigned char **out,
-    size_t *out_len);
+int ngsp_audit_scrub(const ngsp_audit_id_t *ids, size_t nids,
+    const unsigned char *s, size_t len, ngsp_audit_alloc_pt alloc, void *pool,
+    unsigned char **out, size_t *out_len);
 
 /*
  * Decodes percent escapes of in[0..len) into out (len bytes at most);

@@ -7,7 +7,8 @@
  *   - every argument named by the rules (decoded, without regard to
  *     case) with a value has a pseudonym as its value: 64 hex digits,
  *     and every value replaced is such a pseudonym;
- *   - with nothing replaced, scrubbing leaves the text as it is.
+ *   - scrubbing the output with its values keeps every pseudonym whole,
+ *     and with nothing replaced leaves the text as it is.
  */
 
 #include <stdint.h>
@@ -103,7 +104,7 @@ count(const unsigned char *s, size_t len, unsigned char c)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t                n;
+    size_t                i, n;
     unsigned char        *s;
     audit_arena_t         arena = { 0 };
     ngsp_audit_rules_t    rules;
@@ -157,10 +158,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    if (ngsp_audit_scrub(&r, r.data, r.len, audit_alloc, &arena, &s, &n)
+    if (ngsp_audit_scrub(r.ids, r.nids, r.data, r.len, audit_alloc, &arena,
+                         &s, &n)
         != 0)
     {
         abort();
+    }
+
+    /* pseudonyms stay whole whatever the values */
+    for (i = 0; i < r.nids; i++) {
+        if (memmem(s, n, r.ids[i].hash, r.ids[i].hash_len) == NULL) {
+            abort();
+        }
     }
 
     if (r.nids == 0 && (n != r.len || memcmp(s, r.data, n) != 0)) {

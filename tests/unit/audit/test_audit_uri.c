@@ -128,17 +128,21 @@ run(const char *uri)
 }
 
 
+/* formatted text; two calls in one assertion get two buffers */
 static char *
 expect(const char *fmt, ...)
 {
-    static char  buf[4096];
+    static char  buf[2][4096];
+    static int   k;
     va_list      ap;
 
+    k ^= 1;
+
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    vsnprintf(buf[k], sizeof(buf[k]), fmt, ap);
     va_end(ap);
 
-    return buf;
+    return buf[k];
 }
 
 
@@ -376,16 +380,32 @@ test_scrub(void **state)
 
     /* the URI sent upstream, decoded or raw, under another prefix */
     up = "/api/v1/001099012345?x=%30%301099012345&cccd=0010&y=0010";
-    assert_int_equal(ngsp_audit_scrub(&r, (const unsigned char *) up,
-                                      strlen(up), audit_alloc, &arena, &s,
-                                      &n), 0);
+    assert_int_equal(ngsp_audit_scrub(r.ids, r.nids,
+                                      (const unsigned char *) up, strlen(up),
+                                      audit_alloc, &arena, &s, &n), 0);
     /* the longest value wins where a shorter one also starts */
     assert_string_equal(expect("%.*s", (int) n, s),
                         expect("/api/v1/%s?x=%s&cccd=%s&y=%s", h, h, k, k));
 
-    assert_int_equal(ngsp_audit_scrub(&r, (const unsigned char *) "", 0,
+    assert_int_equal(ngsp_audit_scrub(r.ids, r.nids,
+                                      (const unsigned char *) "", 0,
                                       audit_alloc, &arena, &s, &n), 0);
     assert_int_equal(n, 0);
+
+    /* a short value never cuts into a pseudonym already there */
+    rules_reset();
+    add_name("c");
+    run_len("/p?c=1", 6, &r);
+    assert_int_equal(ngsp_audit_scrub(r.ids, r.nids, r.data, r.len,
+                                      audit_alloc, &arena, &s, &n), 0);
+    strcpy(k, hmac_hex("1", 1));
+    assert_string_equal(expect("%.*s", (int) n, s),
+                        expect("/p?c=%s", k));
+    assert_int_equal(ngsp_audit_scrub(r.ids, r.nids,
+                                      (const unsigned char *) "/1/x1", 5,
+                                      audit_alloc, &arena, &s, &n), 0);
+    assert_string_equal(expect("%.*s", (int) n, s),
+                        expect("/%s/x%s", k, k));
     audit_arena_free(&arena);
 }
 
