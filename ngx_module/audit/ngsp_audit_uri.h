@@ -67,7 +67,10 @@ typedef struct {
 } ngsp_audit_result_t;
 
 
-/* memory that lives as long as the caller needs the result; NULL: none */
+/*
+ * Memory aligned for any type, that lives as long as the caller needs
+ * the result; NULL: none.
+ */
 typedef void *(*ngsp_audit_alloc_pt)(void *pool, size_t size);
 
 

@@ -446,10 +446,11 @@ ngx_http_ngsp_audit_client(ngx_http_request_t *r, ngsp_audit_rules_t *rules,
 }
 
 
+/* aligned: the engine asks for arrays of offsets and structs too */
 static void *
 ngx_http_ngsp_audit_alloc(void *pool, size_t size)
 {
-    return ngx_pnalloc(pool, size ? size : 1);
+    return ngx_palloc(pool, size ? size : 1);
 }
 
 
