@@ -105,7 +105,20 @@ unit: $(UNIT_BINS)
 $(B)/ngsp-token: tools/ngsp-token.c
 	$(CC) $(ECFLAGS) $< -o $@ -ljwt -ljansson
 
-tools: $(B)/ngsp-token
+# ngspctl links the quota engine, so it derives keys as nginx does
+NGSPCTL_SRCS := $(sort $(wildcard ngspctl/*.c))
+NGSPCTL_HDRS := $(sort $(wildcard ngspctl/*.h))
+QUOTA_OBJS  := $(filter $(B)/engine/quota/%,$(ENGINE_OBJS))
+ifneq ($(SAN),)
+NGSPCTL_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+               -fno-omit-frame-pointer
+endif
+
+$(B)/ngspctl: $(NGSPCTL_SRCS) $(NGSPCTL_HDRS) $(QUOTA_OBJS) $(ENGINE_HDRS)
+	$(CC) $(ECFLAGS) $(NGSPCTL_SAN) -Ingspctl $(NGSPCTL_SRCS) $(QUOTA_OBJS) \
+	  -o $@ -lhiredis -ljansson -lcurl -lcrypto -lm
+
+tools: $(B)/ngsp-token $(B)/ngspctl
 
 # --- integration ----------------------------------------------------------
 
