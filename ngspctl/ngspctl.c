@@ -266,7 +266,7 @@ ngspctl_options_read(ngspctl_t *c, int argc, char **argv)
 
     opterr = 0;
 
-    while ((o = getopt_long(argc, argv, "hy", ngspctl_options, NULL))
+    while ((o = getopt_long(argc, argv, ":hy", ngspctl_options, NULL))
            != -1)
     {
         switch (o) {
@@ -331,6 +331,14 @@ ngspctl_options_read(ngspctl_t *c, int argc, char **argv)
                                  argv[optind - 1]);
 
         default:
+            /* "set AGENCY POLICY:UNIT -1" reaches here, not set */
+            if (optopt >= '0' && optopt <= '9') {
+                return ngspctl_error(NGSPCTL_USAGE, "invalid limit \"%s\": "
+                                     "a whole number from 0 to "
+                                     "1000000000000000, digits only",
+                                     argv[optind - 1]);
+            }
+
             return ngspctl_error(NGSPCTL_USAGE, "unknown option \"%s\" (see "
                                  "ngspctl --help)", argv[optind - 1]);
         }

@@ -189,7 +189,7 @@ ngspctl_bucket(ngspctl_window_t *w, redisReply *v, int64_t now_us)
     } else {
         step = win / (double) w->limit;
         x = (double) w->limit - level + 1e-9;
-        w->remaining = (int64_t) floor(x);
+        w->remaining = x > 0 ? (int64_t) floor(x) : 0;
         w->reset = (int64_t) floor((level * step + 999999) / 1e6);
 
         if (level + 1 <= (double) w->limit + 1e-9) {
