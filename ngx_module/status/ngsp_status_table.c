@@ -200,6 +200,13 @@ ngsp_status_table_none(ngsp_status_table_t *t)
 uint64_t *
 ngsp_status_table_other(ngsp_status_table_t *t)
 {
+    return ngsp_status_row(t, NGSP_STATUS_ROW_OTHER)->counters;
+}
+
+
+static uint64_t *
+ngsp_status_overflow(ngsp_status_table_t *t)
+{
     __atomic_fetch_add(&t->overflow, 1, __ATOMIC_RELAXED);
 
     return ngsp_status_row(t, NGSP_STATUS_ROW_OTHER)->counters;
@@ -258,7 +265,7 @@ ngsp_status_table_counters(ngsp_status_table_t *t, const unsigned char *name,
             if (mine == 0) {
                 mine = ngsp_status_take(t, hash, name, len);
                 if (mine == 0) {
-                    return ngsp_status_table_other(t);
+                    return ngsp_status_overflow(t);
                 }
             }
 
@@ -273,6 +280,12 @@ ngsp_status_table_counters(ngsp_status_table_t *t, const unsigned char *name,
             /* v now holds the row another process published here */
         }
 
+        if (v < NGSP_STATUS_ROW_FIRST + 1
+            || v > t->max_rows + NGSP_STATUS_ROW_FIRST)
+        {
+            continue;
+        }
+
         row = ngsp_status_row(t, v - 1);
 
         if (row->hash == hash && row->len == len
@@ -283,7 +296,7 @@ ngsp_status_table_counters(ngsp_status_table_t *t, const unsigned char *name,
     }
 
     /* not reached: the index has twice the slots of the rows */
-    return ngsp_status_table_other(t);
+    return ngsp_status_overflow(t);
 }
 
 
@@ -307,11 +320,19 @@ ngsp_status_table_slot(ngsp_status_table_t *t, size_t i,
 
     v = __atomic_load_n(&ngsp_status_slots(t)[i], __ATOMIC_ACQUIRE);
 
-    if (v == 0) {
+    /* a value out of range is never written; checked all the same */
+    if (v < NGSP_STATUS_ROW_FIRST + 1
+        || v > t->max_rows + NGSP_STATUS_ROW_FIRST)
+    {
         return 0;
     }
 
     row = ngsp_status_row(t, v - 1);
+
+    if (row->len == 0 || row->len > NGSP_STATUS_NAME_MAX) {
+        return 0;
+    }
+
     *name = row->name;
     *len = row->len;
     *counters = row->counters;

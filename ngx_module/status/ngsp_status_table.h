@@ -65,6 +65,7 @@ ngsp_status_table_t *ngsp_status_table_attach(void *mem, size_t size,
 uint64_t *ngsp_status_table_counters(ngsp_status_table_t *t,
     const unsigned char *name, size_t len);
 
+/* the fixed rows, to count in or to read */
 uint64_t *ngsp_status_table_none(ngsp_status_table_t *t);
 uint64_t *ngsp_status_table_other(ngsp_status_table_t *t);
 
@@ -81,7 +82,7 @@ int ngsp_status_table_slot(ngsp_status_table_t *t, size_t i,
 /* rows taken (published or lost in a race), at most max_rows */
 uint32_t ngsp_status_table_rows(const ngsp_status_table_t *t);
 
-/* names counted under "_other" since the table was made */
+/* lookups that found the table full (and so "_other") since it was made */
 uint64_t ngsp_status_table_overflow(const ngsp_status_table_t *t);
 
 /* counters are added to and read with these, never with plain access */
