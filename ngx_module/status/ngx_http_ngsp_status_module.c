@@ -389,10 +389,10 @@ ngx_http_ngsp_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                   * sizeof(uint64_t);
 
             mcf->table = ngsp_status_table_attach(p,
-                                                  mcf->block - (p - (u_char *) sh),
-                                                  (uint32_t) mcf->max_agencies,
-                                                  (uint32_t) mcf->ncounters,
-                                                  mcf->layout);
+                                       mcf->block - (p - (u_char *) sh),
+                                       (uint32_t) mcf->max_agencies,
+                                       (uint32_t) mcf->ncounters,
+                                       mcf->layout);
             if (mcf->table) {
                 mcf->sh = sh;
                 sh->generation++;
@@ -403,6 +403,21 @@ ngx_http_ngsp_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* the old workers that still count see the layout change, and stop */
         sh->layout = 0;
         ngx_slab_free(shpool, sh);
+
+    } else {
+        /*
+         * The name for the allocator's messages comes first and stays
+         * for the zone's life: a new layout's block then finds all the
+         * pages after it free, in one run.
+         */
+        len = sizeof(" in ngsp_status_zone \"\"") + shm_zone->shm.name.len;
+
+        p = ngx_slab_alloc(shpool, len);
+        if (p) {
+            ngx_sprintf(p, " in ngsp_status_zone \"%V\"%Z",
+                        &shm_zone->shm.name);
+            shpool->log_ctx = p;
+        }
     }
 
     sh = ngx_slab_alloc(shpool, mcf->block);
@@ -434,16 +449,6 @@ ngx_http_ngsp_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     sh->generation = 1;
     mcf->sh = sh;
     shpool->data = sh;
-
-    len = sizeof(" in ngsp_status_zone \"\"") + shm_zone->shm.name.len;
-
-    shpool->log_ctx = ngx_slab_alloc(shpool, len);
-    if (shpool->log_ctx == NULL) {
-        return NGX_OK;
-    }
-
-    ngx_sprintf(shpool->log_ctx, " in ngsp_status_zone \"%V\"%Z",
-                &shm_zone->shm.name);
 
     return NGX_OK;
 }
