@@ -133,18 +133,24 @@ for side in on off; do
         || { echo "status bench: /api/ ($side) does not answer 200"; exit 1; }
 done
 
-# one wrk run: "requests/s p99_ms non2xx"
+declare -A pids
+for side in on off; do
+    pids[$side]=$(pgrep -P "$(cat "$dir/$side/nginx.pid")" | tr '\n' ' ')
+done
+
+# one wrk run: "requests/s p99_ms total_requests non2xx"
 status_wrk() {
     wrk -t2 -c"$conns" -d"${secs}s" --latency \
         -H "Authorization: Bearer $token" "http://127.0.0.1:$1/api/" |
     awk '/Requests\/sec/ { rps = $2 }
          /^ +99%/ { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
                     ms = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v }
+         /requests in/ { n = $1 }
          /Non-2xx/ { bad = $NF }
-         END { printf "%s %s %d\n", rps, ms, bad }'
+         END { printf "%s %s %s %d\n", rps, ms, n, bad }'
 }
 
-declare -A rps p99
+declare -A rps p99 cpu nreq
 nbad=0
 ratios=""
 for r in $(seq "$rounds"); do
@@ -152,7 +158,10 @@ for r in $(seq "$rounds"); do
     order="off on"
     [ $((r % 2)) = 0 ] && order="on off"
     for side in $order; do
-        read -r x y bad < <(status_wrk "${port[$side]}")
+        t0=$(bench_ticks ${pids[$side]})
+        read -r x y n bad < <(status_wrk "${port[$side]}")
+        cpu[$side]=$(( ${cpu[$side]:-0} + $(bench_ticks ${pids[$side]}) - t0 ))
+        nreq[$side]=$(( ${nreq[$side]:-0} + n ))
         rps[$side]+="$x "
         p99[$side]+="$y "
         nbad=$((nbad + bad))
@@ -167,11 +176,14 @@ counted=$(curl -fs "http://127.0.0.1:${port[on]}/status?format=json" |
 echo "wrk -t2 -c$conns -d${secs}s, median of $rounds interleaved rounds;"
 echo "each front nginx: 1 worker; JWT (HS256) + quota (Redis) + masking of"
 echo "tests/fixtures/citizen.json; upstream: nginx, 1 worker"
-printf "%-12s %12s %10s\n" "status zone" "requests/s" "p99 ms"
+hz=$(getconf CLK_TCK)
+printf "%-12s %12s %10s %14s\n" "status zone" "requests/s" "p99 ms" \
+    "nginx us/req"
 for side in off on; do
-    printf "%-12s %12.0f %10.2f\n" "$side" \
+    printf "%-12s %12.0f %10.2f %14.1f\n" "$side" \
         "$(echo ${rps[$side]} | tr ' ' '\n' | bench_median)" \
-        "$(echo ${p99[$side]} | tr ' ' '\n' | bench_median)"
+        "$(echo ${p99[$side]} | tr ' ' '\n' | bench_median)" \
+        "$(echo "${cpu[$side]} $hz ${nreq[$side]}" | awk '{ print $1 / $2 * 1e6 / $3 }')"
 done
 echo "on/off: $(echo $ratios | tr ' ' '\n' | bench_median) (median of the rounds' ratios: $ratios)"
 echo "requests the zone counted for the agency: $counted"
