@@ -273,7 +273,8 @@ test_processes(void **state)
         if (pids[p] == 0) {
             for (k = 0; k < ROUNDS; k++) {
                 for (i = 0; i < NAMES + 10; i++) {
-                    snprintf(name, sizeof(name), "agency-%d", (i + p) % (NAMES + 10));
+                    snprintf(name, sizeof(name), "agency-%d",
+                             (i + p) % (NAMES + 10));
                     ngsp_status_add(&row(t, name)[1], 1);
                 }
             }

@@ -49,8 +49,9 @@ test_json(void **state)
     /* invalid UTF-8 is replaced, byte by byte */
     assert_string_equal(J("\xff"), "\\ufffd");
     assert_string_equal(J("a\xc3"), "a\\ufffd");
-    assert_string_equal(J("\xc0\xaf"), "\\ufffd\\ufffd");          /* overlong */
-    assert_string_equal(J("\xed\xa0\x80"), "\\ufffd\\ufffd\\ufffd"); /* surrogate */
+    /* overlong, surrogate */
+    assert_string_equal(J("\xc0\xaf"), "\\ufffd\\ufffd");
+    assert_string_equal(J("\xed\xa0\x80"), "\\ufffd\\ufffd\\ufffd");
     assert_string_equal(J("\xf4\x90\x80\x80"),
                         "\\ufffd\\ufffd\\ufffd\\ufffd");          /* > 10FFFF */
     assert_string_equal(J("\xe1\xbb"), "\\ufffd\\ufffd");
@@ -65,7 +66,8 @@ test_prom(void **state)
     assert_string_equal(P("a\nb"), "a\\nb");
     /* no escape exists for these: replaced, never raw */
     assert_string_equal(P("a\rb\tc\x01\x7f"),
-                        "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd");
+                        "a\xef\xbf\xbd" "b\xef\xbf\xbd"
+                        "c\xef\xbf\xbd\xef\xbf\xbd");
     assert_string_equal(P("a\0b"), "a\xef\xbf\xbd" "b");
     assert_string_equal(P("\xff" "x"), "\xef\xbf\xbd" "x");
     assert_string_equal(P("S\xe1\xbb\x9f"), "S\xe1\xbb\x9f");
