@@ -85,6 +85,22 @@ int ngsp_jwt_keyset_add_file(ngsp_jwt_keyset_t *ks, const char *path,
 
 size_t ngsp_jwt_keyset_count(const ngsp_jwt_keyset_t *ks);
 
+/* what a key is, for the status page; its strings belong to the set */
+typedef struct {
+    const char  *kid;        /* NULL: none */
+    const char  *kty;        /* "RSA", "EC", "OKP", "oct" */
+    unsigned     algs;       /* NGSP_ALG_BIT()s */
+    const char  *source;     /* the file it came from */
+    int64_t      not_after;  /* a certificate's expiry, unix seconds;
+                                0: not a certificate */
+    int          bits;       /* key size in bits (RSA modulus, EC curve,
+                                oct secret) */
+} ngsp_jwt_key_info_t;
+
+/* the i-th key of the set, in the order added: 0, or -1 past the end */
+int ngsp_jwt_keyset_info(const ngsp_jwt_keyset_t *ks, size_t i,
+    ngsp_jwt_key_info_t *info);
+
 /* SHA-256 over every key and its pins: a verification cached under one
  * key set is not trusted under another (key rotation on reload) */
 const unsigned char *ngsp_jwt_keyset_digest(const ngsp_jwt_keyset_t *ks);

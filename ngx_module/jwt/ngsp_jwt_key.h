@@ -26,6 +26,9 @@ typedef struct {
     unsigned char   *secret;        /* oct */
     size_t           secret_len;
     char            *kid;           /* NULL: the key has no kid */
+    char            *source;        /* the file it came from, or NULL */
+    int64_t          not_after;     /* a certificate's expiry, or 0 */
+    int              bits;
 } ngsp_jwt_key_t;
 
 

@@ -6,7 +6,7 @@
  */
 
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE         /* memmem() */
+#define _GNU_SOURCE         /* memmem(), timegm() */
 #endif
 
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
@@ -60,6 +61,7 @@ ngsp_jwt_key_clear(ngsp_jwt_key_t *k)
     }
 
     free(k->kid);
+    free(k->source);
     memset(k, 0, sizeof(*k));
 }
 
@@ -86,6 +88,32 @@ size_t
 ngsp_jwt_keyset_count(const ngsp_jwt_keyset_t *ks)
 {
     return ks->nkeys;
+}
+
+
+static const char *ngsp_jwt_kty_name(ngsp_jwt_kty_t kty);
+
+
+int
+ngsp_jwt_keyset_info(const ngsp_jwt_keyset_t *ks, size_t i,
+    ngsp_jwt_key_info_t *info)
+{
+    const ngsp_jwt_key_t  *k;
+
+    if (i >= ks->nkeys) {
+        return -1;
+    }
+
+    k = &ks->keys[i];
+
+    info->kid = k->kid;
+    info->kty = ngsp_jwt_kty_name(k->kty);
+    info->algs = k->algs;
+    info->source = k->source;
+    info->not_after = k->not_after;
+    info->bits = k->bits;
+
+    return 0;
 }
 
 
@@ -230,6 +258,18 @@ ngsp_jwt_keyset_push(ngsp_jwt_keyset_t *ks, ngsp_jwt_key_t *k, unsigned pin,
 
     } else {
         k->algs = type_algs;
+    }
+
+    switch (k->kty) {
+    case NGSP_KTY_OCT:
+        k->bits = (int) (k->secret_len * 8);
+        break;
+    case NGSP_KTY_OKP:
+        /* Ed25519's 32-byte key (OpenSSL counts the group's 253 bits) */
+        k->bits = 256;
+        break;
+    default:
+        k->bits = EVP_PKEY_get_bits(k->pkey);
     }
 
     if (ks->nkeys == ks->cap) {
@@ -739,6 +779,25 @@ ngsp_jwt_keyset_add_json(ngsp_jwt_keyset_t *ks, const unsigned char *data,
 /* --- PEM and secrets ------------------------------------------------- */
 
 
+/* notAfter in unix seconds, or 0 when OpenSSL cannot read it */
+static int64_t
+ngsp_jwt_x509_not_after(const X509 *x509)
+{
+    struct tm         tm;
+    const ASN1_TIME  *t;
+
+    t = X509_get0_notAfter(x509);
+
+    memset(&tm, 0, sizeof(tm));
+
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
+        return 0;
+    }
+
+    return (int64_t) timegm(&tm);
+}
+
+
 static int
 ngsp_jwt_keyset_add_pem(ngsp_jwt_keyset_t *ks, const unsigned char *data,
     size_t len, unsigned pin, const char *kid, char *err, size_t errlen)
@@ -768,6 +827,7 @@ ngsp_jwt_keyset_add_pem(ngsp_jwt_keyset_t *ks, const unsigned char *data,
         x509 = PEM_read_bio_X509(bio, NULL, NULL, NULL);
         if (x509) {
             k.pkey = X509_get_pubkey(x509);
+            k.not_after = ngsp_jwt_x509_not_after(x509);
             X509_free(x509);
         }
     }
@@ -910,7 +970,9 @@ ngsp_jwt_keyset_add_file(ngsp_jwt_keyset_t *ks, const char *path,
     int             rc;
     long            n;
     FILE           *f;
+    size_t          i, first;
     unsigned char  *buf;
+    unsigned char   digest[32];
 
     f = fopen(path, "rb");
     if (f == NULL) {
@@ -942,9 +1004,28 @@ ngsp_jwt_keyset_add_file(ngsp_jwt_keyset_t *ks, const char *path,
 
     fclose(f);
 
+    first = ks->nkeys;
+    memcpy(digest, ks->digest, sizeof(digest));
+
     rc = ngsp_jwt_keyset_add(ks, buf, (size_t) n, algs, kid, err, errlen);
 
     OPENSSL_cleanse(buf, (size_t) n);
     free(buf);
+
+    for (i = first; rc > 0 && i < ks->nkeys; i++) {
+        ks->keys[i].source = strdup(path);
+
+        if (ks->keys[i].source == NULL) {
+            /* a file loads whole or not at all */
+            while (ks->nkeys > first) {
+                ngsp_jwt_key_clear(&ks->keys[--ks->nkeys]);
+            }
+
+            memcpy(ks->digest, digest, sizeof(digest));
+            ngsp_err(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+
     return rc;
 }

@@ -73,6 +73,12 @@ ngx_int_t ngx_http_ngsp_handler(ngx_http_request_t *r);
 /* the token judged under the current location's settings; NULL on error */
 ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_jwt_eval(ngx_http_request_t *r);
 
+/*
+ * the request's state as it is, also after an internal redirect; NULL if
+ * its token was never judged (ctx->conf NULL: not yet)
+ */
+ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_jwt_get_ctx(ngx_http_request_t *r);
+
 /* shared verification cache */
 char *ngx_http_ngsp_jwt_cache_init_conf(ngx_conf_t *cf,
     ngx_http_ngsp_main_conf_t *mcf);
@@ -80,6 +86,15 @@ ngx_int_t ngx_http_ngsp_jwt_cache_lookup(ngx_shm_zone_t *zone,
     u_char *digest);
 void ngx_http_ngsp_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *digest,
     time_t expire);
+
+/* since the zone was made: a reload keeps them, as it keeps the entries */
+typedef struct {
+    uint64_t  hits, misses, entries;
+} ngx_http_ngsp_jwt_cache_stats_t;
+
+/* NGX_OK, or NGX_DECLINED when there is no cache */
+ngx_int_t ngx_http_ngsp_jwt_cache_stats(ngx_cycle_t *cycle,
+    ngx_http_ngsp_jwt_cache_stats_t *st);
 
 /* this worker's state (memo, digests): made at start, freed at exit */
 ngx_int_t ngx_http_ngsp_jwt_init_worker(ngx_cycle_t *cycle,

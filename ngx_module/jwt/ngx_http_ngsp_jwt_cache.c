@@ -12,10 +12,14 @@
 #define NGX_HTTP_NGSP_JWT_CACHE_DIGEST  32
 
 
+/* the counters change under the zone's lock and are read without it */
 typedef struct {
     ngx_rbtree_t        rbtree;
     ngx_rbtree_node_t   sentinel;
     ngx_queue_t         lru;
+    ngx_atomic_t        hits;
+    ngx_atomic_t        misses;
+    ngx_atomic_t        entries;
 } ngx_http_ngsp_jwt_cache_sh_t;
 
 
@@ -96,7 +100,8 @@ ngx_http_ngsp_jwt_cache_init_zone(ngx_shm_zone_t *zone, void *data)
         return NGX_OK;
     }
 
-    ctx->sh = ngx_slab_alloc(ctx->shpool, sizeof(ngx_http_ngsp_jwt_cache_sh_t));
+    ctx->sh = ngx_slab_calloc(ctx->shpool,
+                              sizeof(ngx_http_ngsp_jwt_cache_sh_t));
     if (ctx->sh == NULL) {
         return NGX_ERROR;
     }
@@ -199,6 +204,7 @@ ngx_http_ngsp_jwt_cache_delete(ngx_http_ngsp_jwt_cache_t *ctx,
     ngx_queue_remove(&n->queue);
     ngx_rbtree_delete(&ctx->sh->rbtree, &n->node);
     ngx_slab_free_locked(ctx->shpool, n);
+    ctx->sh->entries--;
 }
 
 
@@ -236,6 +242,13 @@ ngx_http_ngsp_jwt_cache_lookup(ngx_shm_zone_t *zone, u_char *digest)
         } else {
             ngx_http_ngsp_jwt_cache_delete(ctx, n);
         }
+    }
+
+    if (rc == NGX_OK) {
+        ctx->sh->hits++;
+
+    } else {
+        ctx->sh->misses++;
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -292,7 +305,37 @@ ngx_http_ngsp_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *digest,
         ngx_memcpy(n->digest, digest, NGX_HTTP_NGSP_JWT_CACHE_DIGEST);
         ngx_rbtree_insert(&ctx->sh->rbtree, &n->node);
         ngx_queue_insert_head(&ctx->sh->lru, &n->queue);
+        ctx->sh->entries++;
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_http_ngsp_jwt_cache_stats(ngx_cycle_t *cycle,
+    ngx_http_ngsp_jwt_cache_stats_t *st)
+{
+    ngx_http_ngsp_main_conf_t     *mcf;
+    ngx_http_ngsp_jwt_cache_t     *ctx;
+    ngx_http_ngsp_jwt_cache_sh_t  *sh;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ngsp_module);
+
+    if (mcf == NULL || mcf->cache == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = mcf->cache->data;
+    sh = ctx->sh;
+
+    if (sh == NULL) {
+        return NGX_DECLINED;
+    }
+
+    st->hits = sh->hits;
+    st->misses = sh->misses;
+    st->entries = sh->entries;
+
+    return NGX_OK;
 }

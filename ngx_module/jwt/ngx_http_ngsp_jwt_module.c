@@ -9,6 +9,10 @@
 #include "ngx_http_ngsp_variables.h"
 
 
+/* a certificate that expires within this is warned of at load */
+#define NGX_HTTP_NGSP_KEY_EXPIRY_WARN  (30 * 86400)
+
+
 static ngx_int_t ngx_http_ngsp_challenge(ngx_http_request_t *r,
     ngx_str_t *value);
 static ngx_int_t ngx_http_ngsp_init_process(ngx_cycle_t *cycle);
@@ -24,6 +28,8 @@ static ngx_int_t ngx_http_ngsp_build_challenge(ngx_conf_t *cf,
 
 static char *ngx_http_ngsp_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static void ngx_http_ngsp_key_expiry(ngx_conf_t *cf, ngsp_jwt_keyset_t *ks,
+    size_t first, ngx_str_t *path);
 static char *ngx_http_ngsp_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ngsp_enable(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -480,6 +486,7 @@ ngx_http_ngsp_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_ngsp_main_conf_t  *mcf = conf;
 
     int                  n;
+    size_t               first;
     u_char              *p, *last, *comma;
     char                *kid;
     unsigned             algs;
@@ -559,6 +566,8 @@ ngx_http_ngsp_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         cln->data = mcf->keyset;
     }
 
+    first = ngsp_jwt_keyset_count(mcf->keyset);
+
     n = ngsp_jwt_keyset_add_file(mcf->keyset, (char *) path.data, algs, kid,
                                  err, sizeof(err));
     if (n < 0) {
@@ -568,7 +577,49 @@ ngx_http_ngsp_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_http_ngsp_key_expiry(cf, mcf->keyset, first, &path);
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A certificate that expires soon (or has) is said once, when the
+ * configuration is read, so nginx -t shows it; verification goes on with
+ * the key, as the issuer may still sign with it.
+ */
+static void
+ngx_http_ngsp_key_expiry(ngx_conf_t *cf, ngsp_jwt_keyset_t *ks, size_t first,
+    ngx_str_t *path)
+{
+    size_t                i;
+    time_t                now;
+    ngx_tm_t              tm;
+    ngsp_jwt_key_info_t   info;
+
+    now = ngx_time();
+
+    for (i = first; ngsp_jwt_keyset_info(ks, i, &info) == 0; i++) {
+
+        if (info.not_after == 0
+            || info.not_after > (int64_t) now + NGX_HTTP_NGSP_KEY_EXPIRY_WARN)
+        {
+            continue;
+        }
+
+        ngx_gmtime((time_t) info.not_after, &tm);
+
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "ngsp: the certificate of key %s%s%s in \"%V\" "
+                           "%s on %4d-%02d-%02d %02d:%02d:%02d UTC",
+                           info.kid ? "\"" : "",
+                           info.kid ? info.kid : "without kid",
+                           info.kid ? "\"" : "", path,
+                           info.not_after <= (int64_t) now
+                           ? "expired" : "expires",
+                           tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                           tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+    }
 }
 
 

@@ -334,6 +334,8 @@ ngx_http_ngsp_quota_timeout(ngx_event_t *ev)
 
     ctx->waiting = 0;
 
+    ngx_http_ngsp_redis_timed_out();
+
     ngx_http_ngsp_quota_fail(r, ctx, "redis timed out");
     ngx_http_ngsp_quota_resume(&ctx->resume);
 }

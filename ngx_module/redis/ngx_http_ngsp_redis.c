@@ -18,6 +18,10 @@
  * connection for as long as TCP retransmits, each request waiting out its
  * timeout: replies owed and nothing heard for stall_timeout drop the
  * connection, and the worker connects again.
+ *
+ * Each worker counts its connection's life and its commands' latency in
+ * its own slot of a shared zone (ngx_worker indexes it), written by that
+ * worker alone, so the status handler of any worker reads them all.
  */
 
 #include <ngx_config.h>
@@ -32,19 +36,41 @@
 #define NGX_HTTP_NGSP_REDIS_BACKOFF_MAX  2000
 #define NGX_HTTP_NGSP_REDIS_STALL        5000
 
+/*
+ * worker_processes may come after the http block, so the zone cannot be
+ * sized by it: it holds as many slots as nginx can have processes, and
+ * only the pages of the slots in use are ever touched
+ */
+#define NGX_HTTP_NGSP_REDIS_SLOTS        NGX_MAX_PROCESSES
+
+
+typedef struct ngx_http_ngsp_redis_cmd_s  ngx_http_ngsp_redis_cmd_t;
+
+/* a command on its way: whom to call back, and since when it waits */
+struct ngx_http_ngsp_redis_cmd_s {
+    redisCallbackFn              *fn;
+    void                         *privdata;
+    uint64_t                      sent;         /* monotonic microseconds */
+    ngx_http_ngsp_redis_cmd_t    *next;         /* in the free list */
+};
+
 
 typedef struct {
-    ngx_http_ngsp_redis_conf_t  *conf;
-    redisAsyncContext           *ac;
-    ngx_connection_t            *conn;
-    ngx_log_t                   *log;
-    ngx_event_t                  connect_timer;
-    ngx_event_t                  reconnect;
-    ngx_event_t                  stall;
-    ngx_msec_t                   backoff;
-    unsigned                     exiting:1;
-    unsigned                     lost_logged:1;
-    unsigned                     flushing:1;
+    ngx_http_ngsp_redis_conf_t   *conf;
+    redisAsyncContext            *ac;
+    ngx_connection_t             *conn;
+    ngx_log_t                    *log;
+    ngx_event_t                   connect_timer;
+    ngx_event_t                   reconnect;
+    ngx_event_t                   stall;
+    ngx_msec_t                    backoff;
+    ngx_http_ngsp_redis_stats_t  *stats;        /* NULL: not counted */
+    ngx_http_ngsp_redis_cmd_t    *free;
+    ngx_uint_t                    setup;        /* setup replies owed */
+    unsigned                      exiting:1;
+    unsigned                      lost_logged:1;
+    unsigned                      flushing:1;
+    unsigned                      was_ready:1;  /* a connection was up */
 } ngx_http_ngsp_redis_t;
 
 
@@ -72,6 +98,39 @@ static void ngx_http_ngsp_redis_setup_reply(redisAsyncContext *ac, void *r,
 static void ngx_http_ngsp_redis_connect_timeout(ngx_event_t *ev);
 static void ngx_http_ngsp_redis_stalled(ngx_event_t *ev);
 static void ngx_http_ngsp_redis_reconnect(ngx_event_t *ev);
+static ngx_int_t ngx_http_ngsp_redis_init_zone(ngx_shm_zone_t *zone,
+    void *data);
+static void ngx_http_ngsp_redis_claim_slot(ngx_http_ngsp_redis_t *rd);
+static ngx_http_ngsp_redis_stats_t *ngx_http_ngsp_redis_slot(
+    ngx_http_ngsp_redis_t *rd);
+static void ngx_http_ngsp_redis_ready(ngx_http_ngsp_redis_t *rd);
+static void ngx_http_ngsp_redis_reply(redisAsyncContext *ac, void *r,
+    void *data);
+static uint64_t ngx_http_ngsp_redis_now_us(void);
+
+
+#define ngx_http_ngsp_redis_count(rd, field)                                  \
+    do {                                                                      \
+        ngx_http_ngsp_redis_stats_t  *st_ = ngx_http_ngsp_redis_slot(rd);     \
+                                                                              \
+        if (st_) {                                                            \
+            (void) ngx_atomic_fetch_add(&st_->field, 1);                      \
+        }                                                                     \
+    } while (0)
+
+
+const ngx_msec_int_t  ngx_http_ngsp_redis_latency_bounds_us[
+    NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS - 1] =
+{
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000
+};
+
+
+/* the zone's owner: the module of the ngsp_redis directive */
+extern ngx_module_t  ngx_http_ngsp_quota_module;
+
+static ngx_str_t  ngx_http_ngsp_redis_zone_name =
+    ngx_string("ngsp_redis_stats");
 
 
 /* one connection per worker: made in init_process, freed in exit_process */
@@ -85,7 +144,7 @@ char *
 ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
 {
     u_char      *p;
-    size_t       len;
+    size_t       len, size;
     ngx_str_t   *value;
     ngx_int_t    n;
     ngx_url_t    u;
@@ -186,6 +245,18 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
     rc->host.data[len] = '\0';
     rc->host.len = len;
 
+    size = ngx_align(NGX_HTTP_NGSP_REDIS_SLOTS
+                     * sizeof(ngx_http_ngsp_redis_stats_t), ngx_pagesize)
+           + 8 * ngx_pagesize;
+
+    rc->stats = ngx_shared_memory_add(cf, &ngx_http_ngsp_redis_zone_name,
+                                      size, &ngx_http_ngsp_quota_module);
+    if (rc->stats == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rc->stats->init = ngx_http_ngsp_redis_init_zone;
+
     return NGX_CONF_OK;
 }
 
@@ -215,6 +286,8 @@ ngx_http_ngsp_redis_init(ngx_cycle_t *cycle, ngx_http_ngsp_redis_conf_t *rc)
     rd->stall.log = cycle->log;
     rd->stall.cancelable = 1;
 
+    ngx_http_ngsp_redis_claim_slot(rd);
+
     ngx_http_ngsp_redis_connect(rd);
 
     return NGX_OK;
@@ -226,6 +299,8 @@ ngx_http_ngsp_redis_exit(void)
 {
     ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
 
+    ngx_http_ngsp_redis_cmd_t  *cmd;
+
     ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rd->log, 0, "ngsp redis exit");
 
     rd->exiting = 1;
@@ -236,6 +311,17 @@ ngx_http_ngsp_redis_exit(void)
 
     if (rd->ac) {
         redisAsyncFree(rd->ac);
+    }
+
+    while (rd->free) {
+        cmd = rd->free;
+        rd->free = cmd->next;
+        ngx_free(cmd);
+    }
+
+    /* unless a worker of a newer generation has it already */
+    if (ngx_http_ngsp_redis_slot(rd)) {
+        rd->stats->pid = 0;
     }
 }
 
@@ -253,16 +339,47 @@ ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
 {
     ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
 
+    int                         rc;
+    ngx_http_ngsp_redis_cmd_t  *c;
+
     if (rd->ac == NULL || rd->exiting) {
         ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rd->log, 0,
                        "ngsp redis command refused: not connected");
         return NGX_DECLINED;
     }
 
-    if (redisAsyncFormattedCommand(rd->ac, fn, privdata, (const char *) cmd,
-                                   len)
-        != REDIS_OK)
-    {
+    c = NULL;
+
+    if (rd->stats) {
+        c = rd->free;
+
+        if (c) {
+            rd->free = c->next;
+
+        } else {
+            /* a command not timed is still sent */
+            c = ngx_alloc(sizeof(ngx_http_ngsp_redis_cmd_t), rd->log);
+        }
+    }
+
+    if (c) {
+        c->fn = fn;
+        c->privdata = privdata;
+        c->sent = ngx_http_ngsp_redis_now_us();
+
+        rc = redisAsyncFormattedCommand(rd->ac, ngx_http_ngsp_redis_reply, c,
+                                        (const char *) cmd, len);
+        if (rc != REDIS_OK) {
+            c->next = rd->free;
+            rd->free = c;
+        }
+
+    } else {
+        rc = redisAsyncFormattedCommand(rd->ac, fn, privdata,
+                                        (const char *) cmd, len);
+    }
+
+    if (rc != REDIS_OK) {
         return NGX_DECLINED;
     }
 
@@ -330,7 +447,11 @@ ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd)
         ac = redisAsyncConnectUnix((char *) rc->host.data);
     }
 
+    rd->setup = 0;
+
     if (ac == NULL || ac->err) {
+        ngx_http_ngsp_redis_count(rd, errors);
+
         if (!rd->lost_logged) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "ngsp: redis \"%V\": cannot connect: %s",
@@ -422,8 +543,12 @@ ngx_http_ngsp_redis_setup(ngx_http_ngsp_redis_t *rd, const char *what,
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
                    "ngsp redis %s queued", what);
 
-    (void) redisAsyncCommandArgv(rd->ac, ngx_http_ngsp_redis_setup_reply,
-                                 (void *) what, argc, argv, len);
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_ngsp_redis_setup_reply,
+                              (void *) what, argc, argv, len)
+        == REDIS_OK)
+    {
+        rd->setup++;
+    }
 }
 
 
@@ -441,6 +566,8 @@ ngx_http_ngsp_redis_on_connect(const redisAsyncContext *ac, int status)
     }
 
     if (status != REDIS_OK) {
+        ngx_http_ngsp_redis_count(rd, errors);
+
         if (!rd->lost_logged) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "ngsp: redis \"%V\": cannot connect: %s",
@@ -455,6 +582,11 @@ ngx_http_ngsp_redis_on_connect(const redisAsyncContext *ac, int status)
 
     rd->backoff = 0;
     rd->lost_logged = 0;
+
+    /* else ready when the last setup command is answered */
+    if (rd->setup == 0) {
+        ngx_http_ngsp_redis_ready(rd);
+    }
 }
 
 
@@ -468,6 +600,8 @@ ngx_http_ngsp_redis_on_disconnect(const redisAsyncContext *ac, int status)
                    &rd->conf->name, status);
 
     if (status != REDIS_OK && !rd->exiting) {
+        ngx_http_ngsp_redis_count(rd, errors);
+
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "ngsp: redis \"%V\": connection lost: %s",
                       &rd->conf->name, ac->errstr);
@@ -487,9 +621,19 @@ ngx_http_ngsp_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
                    "ngsp redis %s reply type %d", (char *) data,
                    reply ? reply->type : -1);
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+    if (reply == NULL) {
         return;
     }
+
+    if (reply->type != REDIS_REPLY_ERROR) {
+        if (--rd->setup == 0) {
+            ngx_http_ngsp_redis_ready(rd);
+        }
+
+        return;
+    }
+
+    ngx_http_ngsp_redis_count(rd, errors);
 
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                   "ngsp: redis \"%V\": %s refused: %*s", &rd->conf->name,
@@ -508,6 +652,8 @@ ngx_http_ngsp_redis_connect_timeout(ngx_event_t *ev)
     if (rd->ac == NULL || (rd->ac->c.flags & REDIS_CONNECTED)) {
         return;
     }
+
+    ngx_http_ngsp_redis_count(rd, timeouts);
 
     if (!rd->lost_logged) {
         ngx_log_error(NGX_LOG_ERR, rd->log, NGX_ETIMEDOUT,
@@ -529,6 +675,8 @@ ngx_http_ngsp_redis_stalled(ngx_event_t *ev)
     if (rd->ac == NULL || rd->ac->replies.head == NULL) {
         return;
     }
+
+    ngx_http_ngsp_redis_count(rd, timeouts);
 
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                   "ngsp: redis \"%V\": no reply for %Mms, reconnecting",
@@ -611,6 +759,10 @@ ngx_http_ngsp_redis_cleanup(void *privdata)
 
     rd->conn = NULL;
     rd->ac = NULL;
+
+    if (ngx_http_ngsp_redis_slot(rd)) {
+        rd->stats->connected = 0;
+    }
 
     if (rd->connect_timer.timer_set) {
         ngx_del_timer(&rd->connect_timer);
@@ -747,4 +899,251 @@ ngx_http_ngsp_redis_del_write(void *privdata)
     }
 
     ngx_http_ngsp_redis_ev(rd, 1, 0);
+}
+
+
+/* --- statistics -------------------------------------------------------- */
+
+
+ngx_http_ngsp_redis_stats_t *
+ngx_http_ngsp_redis_stats(ngx_cycle_t *cycle, ngx_uint_t *n)
+{
+    ngx_uint_t         i;
+    ngx_shm_zone_t    *zone;
+    ngx_list_part_t   *part;
+    ngx_core_conf_t   *ccf;
+
+    *n = 0;
+
+    part = &cycle->shared_memory.part;
+    zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            zone = part->elts;
+            i = 0;
+        }
+
+        if (zone[i].tag == &ngx_http_ngsp_quota_module
+            && zone[i].shm.name.len == ngx_http_ngsp_redis_zone_name.len
+            && ngx_strncmp(zone[i].shm.name.data,
+                           ngx_http_ngsp_redis_zone_name.data,
+                           ngx_http_ngsp_redis_zone_name.len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (zone[i].data == NULL) {
+        return NULL;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    *n = ngx_min((ngx_uint_t) ccf->worker_processes,
+                 NGX_HTTP_NGSP_REDIS_SLOTS);
+
+    return zone[i].data;
+}
+
+
+void
+ngx_http_ngsp_redis_timed_out(void)
+{
+    ngx_http_ngsp_redis_count(&ngx_http_ngsp_redis, timeouts);
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_redis_init_zone(ngx_shm_zone_t *zone, void *data)
+{
+    size_t            len;
+    ngx_slab_pool_t  *shpool;
+
+    /* a reload keeps the slots: each new worker clears its own */
+    if (data) {
+        zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    if (zone->shm.exists) {
+        zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    /* not zeroed here: fresh shared memory is zero, and untouched pages
+     * cost nothing until a worker writes its slot */
+    zone->data = ngx_slab_alloc(shpool, NGX_HTTP_NGSP_REDIS_SLOTS
+                                        * sizeof(ngx_http_ngsp_redis_stats_t));
+    if (zone->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = zone->data;
+
+    len = sizeof(" in ngsp redis zone \"\"") + zone->shm.name.len;
+
+    shpool->log_ctx = ngx_slab_alloc(shpool, len);
+    if (shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(shpool->log_ctx, " in ngsp redis zone \"%V\"%Z",
+                &zone->shm.name);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A worker process (not a cache helper) starts its slot afresh.  Its pid
+ * goes in first: a worker of the last generation, still finishing its
+ * requests after a reload, sees the slot is no longer its own and stops
+ * writing to it.
+ */
+static void
+ngx_http_ngsp_redis_claim_slot(ngx_http_ngsp_redis_t *rd)
+{
+    u_char                       *p;
+    ngx_http_ngsp_redis_conf_t   *rc;
+    ngx_http_ngsp_redis_stats_t  *st;
+
+    rc = rd->conf;
+
+    if (rc->stats == NULL || rc->stats->data == NULL
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE)
+        || ngx_worker >= NGX_HTTP_NGSP_REDIS_SLOTS)
+    {
+        return;
+    }
+
+    st = (ngx_http_ngsp_redis_stats_t *) rc->stats->data + ngx_worker;
+
+    st->pid = (ngx_atomic_uint_t) ngx_pid;
+    ngx_memory_barrier();
+
+    ngx_memzero((u_char *) &st->connected,
+                sizeof(ngx_http_ngsp_redis_stats_t)
+                - offsetof(ngx_http_ngsp_redis_stats_t, connected));
+
+    if (rc->port == 0) {
+        p = ngx_snprintf(st->address, sizeof(st->address) - 1, "unix:%V",
+                         &rc->host);
+
+    } else if (ngx_strlchr(rc->host.data, rc->host.data + rc->host.len, ':')) {
+        p = ngx_snprintf(st->address, sizeof(st->address) - 1, "[%V]:%d",
+                         &rc->host, rc->port);
+
+    } else {
+        p = ngx_snprintf(st->address, sizeof(st->address) - 1, "%V:%d",
+                         &rc->host, rc->port);
+    }
+
+    *p = '\0';
+
+    rd->stats = st;
+}
+
+
+/* this worker's slot, while it is still its own */
+static ngx_http_ngsp_redis_stats_t *
+ngx_http_ngsp_redis_slot(ngx_http_ngsp_redis_t *rd)
+{
+    if (rd->stats == NULL || rd->stats->pid != (ngx_atomic_uint_t) ngx_pid) {
+        return NULL;
+    }
+
+    return rd->stats;
+}
+
+
+/* connected, authenticated, the script loaded: commands are answered */
+static void
+ngx_http_ngsp_redis_ready(ngx_http_ngsp_redis_t *rd)
+{
+    ngx_http_ngsp_redis_stats_t  *st;
+
+    st = ngx_http_ngsp_redis_slot(rd);
+
+    if (st) {
+        st->connected = 1;
+        (void) ngx_atomic_fetch_add(&st->connects, 1);
+
+        if (rd->was_ready) {
+            (void) ngx_atomic_fetch_add(&st->reconnects, 1);
+        }
+    }
+
+    rd->was_ready = 1;
+}
+
+
+/* a command's reply (NULL: the connection failed first) */
+static void
+ngx_http_ngsp_redis_reply(redisAsyncContext *ac, void *r, void *data)
+{
+    ngx_http_ngsp_redis_cmd_t  *c = data;
+
+    void                         *privdata;
+    uint64_t                      us, sent;
+    ngx_uint_t                    i;
+    redisReply                   *reply = r;
+    redisCallbackFn              *fn;
+    ngx_http_ngsp_redis_t        *rd = &ngx_http_ngsp_redis;
+    ngx_http_ngsp_redis_stats_t  *st;
+
+    fn = c->fn;
+    privdata = c->privdata;
+    sent = c->sent;
+
+    /* back to the free list first: fn may queue another command */
+    c->next = rd->free;
+    rd->free = c;
+
+    st = ngx_http_ngsp_redis_slot(rd);
+
+    if (reply && st) {
+        us = ngx_http_ngsp_redis_now_us() - sent;
+
+        for (i = 0; i < NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS - 1; i++) {
+            if (us <= (uint64_t) ngx_http_ngsp_redis_latency_bounds_us[i]) {
+                break;
+            }
+        }
+
+        (void) ngx_atomic_fetch_add(&st->latency[i], 1);
+        (void) ngx_atomic_fetch_add(&st->latency_sum_us, us);
+        (void) ngx_atomic_fetch_add(&st->commands, 1);
+
+        if (reply->type == REDIS_REPLY_ERROR) {
+            (void) ngx_atomic_fetch_add(&st->errors, 1);
+        }
+    }
+
+    fn(ac, r, privdata);
+}
+
+
+/*
+ * The time a reply takes is often well under nginx's cached millisecond,
+ * so each command reads the monotonic clock (a vDSO call, no system call).
+ */
+static uint64_t
+ngx_http_ngsp_redis_now_us(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }

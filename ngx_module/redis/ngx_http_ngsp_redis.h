@@ -14,15 +14,47 @@
 
 
 typedef struct {
-    ngx_str_t      name;            /* as configured, for logs */
-    ngx_str_t      host;            /* numeric address or unix path, NUL */
-    int            port;            /* 0: unix socket */
-    ngx_str_t      password;        /* empty: no AUTH */
-    ngx_int_t      db;              /* 0: no SELECT */
-    ngx_msec_t     connect_timeout;
-    ngx_msec_t     stall_timeout;   /* replies owed, none heard: reconnect */
-    ngx_str_t      preload;         /* a script loaded on every connect */
+    ngx_str_t        name;            /* as configured, for logs */
+    ngx_str_t        host;            /* numeric address or unix path, NUL */
+    int              port;            /* 0: unix socket */
+    ngx_str_t        password;        /* empty: no AUTH */
+    ngx_int_t        db;              /* 0: no SELECT */
+    ngx_msec_t       connect_timeout;
+    ngx_msec_t       stall_timeout;   /* replies owed, none heard: reconnect */
+    ngx_str_t        preload;         /* a script loaded on every connect */
+    ngx_shm_zone_t  *stats;           /* every worker's counters */
 } ngx_http_ngsp_redis_conf_t;
+
+
+#define NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS  12
+
+/*
+ * upper bounds in microseconds of each latency bucket but the last (+Inf):
+ * 250 500 1000 2500 5000 10000 25000 50000 100000 250000 1000000
+ */
+extern const ngx_msec_int_t  ngx_http_ngsp_redis_latency_bounds_us[
+    NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS - 1];
+
+/*
+ * One worker's counters in shared memory, written by that worker only.
+ * They start from zero with each new worker process (after a reload or a
+ * crash): Prometheus's rate() takes a counter that goes back to zero as a
+ * reset.  Commands are the requests' own; the connection's setup (AUTH,
+ * SELECT, SCRIPT LOAD) counts only among errors when refused.
+ */
+typedef struct {
+    ngx_atomic_t   pid;          /* 0: slot unused */
+    ngx_atomic_t   connected;    /* 1 while a connection is up and ready */
+    ngx_atomic_t   connects;     /* successful connections made */
+    ngx_atomic_t   reconnects;   /* connections made after one was lost */
+    ngx_atomic_t   timeouts;     /* commands that timed out / stalls */
+    ngx_atomic_t   errors;       /* error replies, protocol or I/O errors */
+    ngx_atomic_t   commands;     /* replies received */
+    ngx_atomic_t   latency[NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS];
+                                 /* per bucket, not cumulative */
+    ngx_atomic_t   latency_sum_us;
+    u_char         address[64];  /* host:port it talks to, NUL-terminated */
+} ngx_http_ngsp_redis_stats_t;
 
 
 /*
@@ -36,6 +68,16 @@ char *ngx_http_ngsp_redis_parse(ngx_conf_t *cf,
 ngx_int_t ngx_http_ngsp_redis_init(ngx_cycle_t *cycle,
     ngx_http_ngsp_redis_conf_t *rc);
 void ngx_http_ngsp_redis_exit(void);
+
+/*
+ * every worker's slot, indexed by ngx_worker (n = worker_processes); NULL,
+ * n 0 when no ngsp_redis is configured
+ */
+ngx_http_ngsp_redis_stats_t *ngx_http_ngsp_redis_stats(ngx_cycle_t *cycle,
+    ngx_uint_t *n);
+
+/* a caller's command timed out waiting for its reply */
+void ngx_http_ngsp_redis_timed_out(void);
 
 /* true while the worker tears its connection down: replies are not news */
 ngx_uint_t ngx_http_ngsp_redis_exiting(void);
