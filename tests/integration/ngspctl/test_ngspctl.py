@@ -536,3 +536,40 @@ def test_help_version_and_man_page():
         assert o in text, o
     for word in ("NGSP_REDIS_PASSWORD", "EXIT STATUS", "ngsp:{"):
         assert word in text
+
+
+# --- nginx's own status ------------------------------------------------------
+
+def test_usage_with_nginx_status(nginx_factory, redis_factory, upstream,
+                                 tmp_path):
+    """The real ngsp_status location: ngspctl takes its policies and time
+    zone from it, and what it prints matches the RateLimit fields."""
+    upstream.routes["*"] = Reply(b'{"ok":true}')
+    sport = free_port()
+    s = Site(nginx_factory, redis_factory(), upstream, tmp_path,
+             {"/": "ngsp_jwt on; ngsp_quota std;"},
+             policies=["std 10r/m 30r/d", "other 5r/h"],
+             http_extra="""ngsp_quota_timezone +05:30;
+                 ngsp_status_zone ngsp 1m;
+                 server {
+                     listen 127.0.0.1:%d;
+                     location /ngsp_status { ngsp_status; }
+                 }""" % sport)
+    url = "http://127.0.0.1:%d/ngsp_status" % sport
+    for _ in range(2):
+        r = s.get("/a", "so-tu-phap")
+    pol, left = fields(r.headers["RateLimit-Policy"]), \
+        fields(r.headers["RateLimit"])
+    u = ok_json("--status", url, "usage", "so-tu-phap", redis=s.redis)
+    assert u["timezone_offset"] == 5 * 3600 + 1800
+    assert sorted(u["policies"]) == ["other", "std"]
+    ws = u["policies"]["std"]["windows"]
+    assert [w["window"] for w in ws] == list(pol) == ["std-m", "std-d"]
+    for w in ws:
+        assert (w["limit"], w["width"]) == (pol[w["window"]]["q"],
+                                            pol[w["window"]]["w"])
+        assert w["remaining"] == left[w["window"]]["r"]
+        assert abs(w["reset"] - left[w["window"]]["t"]) <= 1
+    assert ws[1]["resets_at_local"].endswith("00:00:00 +05:30")
+    refused(2, 'policy "other" has no r/d window', "--status", url, "set",
+            "so-tu-phap", "other:d", "5", redis=s.redis)
