@@ -19,7 +19,7 @@ B           := $(abspath $(BUILD))
 LIBS        := -lcrypto -ljansson -lhiredis -lz
 # one folder per concern, each with its engine (ngsp_*) and glue
 # (ngx_http_ngsp_*); tests mirror the folders
-CONCERNS    := common jwt quota redis mask audit
+CONCERNS    := common jwt quota redis mask audit status
 ENGINE_SRCS := $(sort $(wildcard ngx_module/*/ngsp_*.c))
 ENGINE_HDRS := $(sort $(wildcard ngx_module/*/ngsp_*.h))
 GLUE_SRCS   := $(sort $(wildcard ngx_module/*/ngx_http_ngsp_*.c ngx_module/*/ngx_http_ngsp_*.h))
@@ -107,7 +107,20 @@ unit: $(UNIT_BINS)
 $(B)/ngsp-token: tools/ngsp-token.c
 	$(CC) $(ECFLAGS) $< -o $@ -ljwt -ljansson
 
-tools: $(B)/ngsp-token
+# ngspctl links the quota engine, so it derives keys as nginx does
+NGSPCTL_SRCS := $(sort $(wildcard tools/ngspctl/*.c))
+NGSPCTL_HDRS := $(sort $(wildcard tools/ngspctl/*.h))
+QUOTA_OBJS  := $(filter $(B)/engine/quota/%,$(ENGINE_OBJS))
+ifneq ($(SAN),)
+NGSPCTL_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+               -fno-omit-frame-pointer
+endif
+
+$(B)/ngspctl: $(NGSPCTL_SRCS) $(NGSPCTL_HDRS) $(QUOTA_OBJS) $(ENGINE_HDRS)
+	$(CC) $(ECFLAGS) $(NGSPCTL_SAN) -Itools/ngspctl $(NGSPCTL_SRCS) $(QUOTA_OBJS) \
+	  -o $@ -lhiredis -ljansson -lcurl -lcrypto -lm
+
+tools: $(B)/ngsp-token $(B)/ngspctl
 
 # --- integration ----------------------------------------------------------
 

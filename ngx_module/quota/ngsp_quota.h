@@ -49,6 +49,9 @@ typedef struct {
     int64_t             remaining;
     int64_t             reset;      /* seconds until fully available */
     int64_t             width;      /* the window's length in seconds */
+    int64_t             ignored;    /* an override not taken (not a whole
+                                       number 0..10^15): its length + 1;
+                                       0: none */
 } ngsp_quota_state_t;
 
 
@@ -56,6 +59,7 @@ typedef struct {
     int                 allowed;
     int64_t             retry_after;    /* seconds; rejected only */
     size_t              tightest;       /* index into windows */
+    unsigned            invalid;        /* bit i: windows[i].ignored */
     size_t              nwindows;
     ngsp_quota_state_t  windows[NGSP_QUOTA_MAX_WINDOWS];
 } ngsp_quota_decision_t;
@@ -110,7 +114,9 @@ size_t ngsp_quota_window_key(const char *tag, size_t tag_len,
  *       and limit per window; its struct format ("<dddddd"); the reply's
  *       format; then the override field ("<policy>:<unit>") per window.
  * Reply: a string of little-endian doubles: allowed, retry_after, then
- *        limit, remaining, reset, width per window.
+ *        limit, remaining, reset, width per window, then per window 0 or,
+ *        for an override ignored (not all digits, or above 10^15), its
+ *        length + 1.
  */
 extern const char    ngsp_quota_script[];
 extern const size_t  ngsp_quota_script_len;
@@ -127,7 +133,7 @@ int ngsp_quota_script_sha1(char *out);
 #define NGSP_QUOTA_CMD_MAX                                                \
     (64 + 40 + (NGSP_QUOTA_MAX_WINDOWS + 1) * (NGSP_QUOTA_KEY_MAX + 16)   \
      + 8 * (2 + 2 * NGSP_QUOTA_MAX_WINDOWS)                               \
-     + 2 * (3 + 4 * NGSP_QUOTA_MAX_WINDOWS + 16)                          \
+     + 2 * (3 + 5 * NGSP_QUOTA_MAX_WINDOWS + 16)                          \
      + NGSP_QUOTA_MAX_WINDOWS * (NGSP_QUOTA_NAME_MAX + 24))
 size_t ngsp_quota_command(unsigned char *buf, size_t size, const char *sha1,
     const char *tag, size_t tag_len, const ngsp_quota_policy_t *p, long tz);

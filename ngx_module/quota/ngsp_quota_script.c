@@ -22,6 +22,11 @@
  * bucket's state in 24 bytes, the reply in one string.  Whole numbers up
  * to 2^53 are exact as doubles; limits stop at 10^9, overrides at 10^15.
  *
+ * An override is taken only when it is all digits and at most 10^15:
+ * tonumber() alone would also read " 5", "0x10" or "1e3".  Any other
+ * value is ignored, and the reply says so (its length, for the log): an
+ * operator's typo must not pass unnoticed, nor its content be logged.
+ *
  * A bucket drains within one window of its last admission, so its key
  * needs to live that long.  Setting a TTL costs Redis about twice a write
  * that keeps it (SET ... PX against SET ... KEEPTTL), so a bucket's TTL is
@@ -41,7 +46,7 @@
 
 
 const char  ngsp_quota_script[] =
-"-- ngsp quota v6\n"
+"-- ngsp quota v7\n"
 "local n = #KEYS - 1\n"
 "local a = {struct.unpack(ARGV[2], ARGV[1])}\n"
 "local off, now = a[1], a[2]\n"
@@ -88,7 +93,8 @@ const char  ngsp_quota_script[] =
 "local ov = redis.call('HMGET', KEYS[1], unpack(ARGV, 4, 3 + n))\n"
 "local vals = redis.call('MGET', unpack(keys, 1, n))\n"
 "local retry = 0\n"
-"local r = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}\n"
+"local r = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,\n"
+"           0, 0, 0, 0, 0}\n"
 "local ra = {0, 0, 0, 0, 0}\n"
 "local wv = {0, 0, 0, 0, 0}\n"
 "local ttl = {0, 0, 0, 0, 0}\n"
@@ -96,8 +102,8 @@ const char  ngsp_quota_script[] =
 "  local u, limit = a[1 + 2 * i], a[2 + 2 * i]\n"
 "  local o = ov[i]\n"
 "  if o then\n"
-"    o = tonumber(o)\n"
-"    if o and o >= 0 and o <= 1e15 and o % 1 == 0 then limit = o end\n"
+"    local v = #o <= 16 and not string.find(o, '%D') and tonumber(o)\n"
+"    if v and v <= 1e15 then limit = v else r[2 + 4 * n + i] = #o + 1 end\n"
 "  end\n"
 "  local j = 4 * i - 1\n"
 "  local rem, reset, rt, x\n"
@@ -192,7 +198,7 @@ const char  ngsp_quota_script[] =
 "else\n"
 "  r[1], r[2] = 0, retry\n"
 "end\n"
-"return struct.pack(ARGV[3], unpack(r, 1, 2 + 4 * n))\n";
+"return struct.pack(ARGV[3], unpack(r, 1, 2 + 5 * n))\n";
 
 const size_t  ngsp_quota_script_len = sizeof(ngsp_quota_script) - 1;
 
@@ -277,7 +283,7 @@ ngsp_quota_command(unsigned char *buf, size_t size, const char *sha1,
     const char     *unit;
     unsigned char  *q, *b, blob[8 * (2 + 2 * NGSP_QUOTA_MAX_WINDOWS)];
     char            key[NGSP_QUOTA_KEY_MAX];
-    char            fmt[3 + 4 * NGSP_QUOTA_MAX_WINDOWS];
+    char            fmt[3 + 5 * NGSP_QUOTA_MAX_WINDOWS];
 
     n = p->nwindows;
 
@@ -328,9 +334,9 @@ ngsp_quota_command(unsigned char *buf, size_t size, const char *sha1,
 
     /* ARGV[2], ARGV[3]: how to unpack the arguments and pack the reply */
     fmt[0] = '<';
-    memset(fmt + 1, 'd', 2 + 4 * n);
+    memset(fmt + 1, 'd', 2 + 5 * n);
     q = ngsp_quota_arg(q, fmt, 3 + 2 * n);
-    q = ngsp_quota_arg(q, fmt, 3 + 4 * n);
+    q = ngsp_quota_arg(q, fmt, 3 + 5 * n);
 
     /* ARGV[4...]: the override field of each window, "<policy>:<unit>" */
     for (i = 0; i < n; i++) {
@@ -379,13 +385,13 @@ ngsp_quota_reply_parse(const unsigned char *s, size_t len,
     const ngsp_quota_policy_t *p, ngsp_quota_decision_t *d)
 {
     size_t               i, k;
-    int64_t              v[2 + 4 * NGSP_QUOTA_MAX_WINDOWS], *w;
+    int64_t              v[2 + 5 * NGSP_QUOTA_MAX_WINDOWS], *w;
     ngsp_quota_state_t  *st, *t;
 
     memset(d, 0, sizeof(*d));
 
     if (p->nwindows > NGSP_QUOTA_MAX_WINDOWS
-        || len != 8 * (2 + 4 * p->nwindows))
+        || len != 8 * (2 + 5 * p->nwindows))
     {
         return -1;
     }
@@ -407,11 +413,19 @@ ngsp_quota_reply_parse(const unsigned char *s, size_t len,
     for (i = 0; i < p->nwindows; i++) {
         w = v + 2 + 4 * i;
 
-        if (w[0] < 0 || w[1] < 0 || w[2] < 0 || w[3] <= 0) {
+        if (w[0] < 0 || w[1] < 0 || w[2] < 0 || w[3] <= 0
+            || v[2 + 4 * p->nwindows + i] < 0)
+        {
             return -1;
         }
 
         st = &d->windows[i];
+        st->ignored = v[2 + 4 * p->nwindows + i];
+
+        if (st->ignored) {
+            d->invalid |= 1u << i;
+        }
+
         st->unit = p->windows[i].unit;
         st->limit = w[0];
         st->remaining = w[1];

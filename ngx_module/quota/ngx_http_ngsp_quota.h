@@ -23,12 +23,15 @@ typedef enum {
 } ngx_http_ngsp_quota_status_e;
 
 
+typedef struct ngx_http_ngsp_quota_shm_s  ngx_http_ngsp_quota_shm_t;
+
 typedef struct {
     ngx_http_ngsp_redis_conf_t   redis;       /* redis.name.len 0: none */
     ngx_array_t                 *policies;    /* ngsp_quota_policy_t */
     ngx_int_t                    tz;          /* seconds east of UTC */
     ngx_uint_t                   used;        /* a location counts */
     char                         sha1[41];
+    ngx_http_ngsp_quota_shm_t   *sh;          /* NULL: no quota used */
 } ngx_http_ngsp_quota_main_conf_t;
 
 
@@ -80,6 +83,18 @@ ngx_int_t ngx_http_ngsp_quota_subrequest(ngx_http_request_t *r);
 
 /* the request's state, also after an internal redirect; NULL if none */
 ngx_http_ngsp_quota_ctx_t *ngx_http_ngsp_quota_get_ctx(ngx_http_request_t *r);
+
+/* the zone of ignored overrides: counted, logged once a minute */
+ngx_int_t ngx_http_ngsp_quota_zone_add(ngx_conf_t *cf,
+    ngx_http_ngsp_quota_main_conf_t *mcf);
+/* counts and logs the overrides the script ignored for this decision */
+void ngx_http_ngsp_quota_ignored(ngx_http_request_t *r,
+    ngx_http_ngsp_quota_ctx_t *ctx);
+/*
+ * invalid override values met by the script, every worker, since nginx
+ * started (reloads included); 0 when no location has a quota
+ */
+uint64_t ngx_http_ngsp_quota_overrides_invalid(ngx_cycle_t *cycle);
 
 ngx_int_t ngx_http_ngsp_quota_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_ngsp_quota_header_init(ngx_conf_t *cf);

@@ -175,6 +175,7 @@ ngx_http_ngsp_quota_create_main_conf(ngx_conf_t *cf)
      *     mcf->redis = { 0 };
      *     mcf->policies = NULL;
      *     mcf->used = 0;
+     *     mcf->sh = NULL;
      */
 
     mcf->tz = NGX_CONF_UNSET;
@@ -620,8 +621,9 @@ ngx_http_ngsp_quota_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ngsp_quota_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_handler_pt              *h;
+    ngx_http_core_main_conf_t        *cmcf;
+    ngx_http_ngsp_quota_main_conf_t  *mcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -631,6 +633,12 @@ ngx_http_ngsp_quota_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ngsp_quota_handler;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ngsp_quota_module);
+
+    if (mcf->used && ngx_http_ngsp_quota_zone_add(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     /* subrequests skip the access phase: JWT and quota for them */
     if (ngx_http_ngsp_subrequest_init(cf) != NGX_OK) {

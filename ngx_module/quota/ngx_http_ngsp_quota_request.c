@@ -119,6 +119,10 @@ ngx_http_ngsp_quota_decide(ngx_http_request_t *r,
 
     ctx->decided = 1;
 
+    if (ctx->decision.invalid) {
+        ngx_http_ngsp_quota_ignored(r, ctx);
+    }
+
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ngsp quota decision: %s, remaining %L, retry after %L",
                    ctx->decision.allowed ? "allowed" : "exceeded",

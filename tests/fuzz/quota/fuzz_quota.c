@@ -97,7 +97,7 @@ fuzz_reply(const uint8_t *s, size_t n)
     size_t                 i;
     char                   buf[640], err[256];
     double                 f;
-    unsigned char          v[8 * (2 + 4 * NGSP_QUOTA_MAX_WINDOWS)];
+    unsigned char          v[8 * (2 + 5 * NGSP_QUOTA_MAX_WINDOWS)];
     ngsp_quota_policy_t    p;
     ngsp_quota_decision_t  d;
 

@@ -54,17 +54,19 @@ def run(rc, lua, now_us, windows, tag="t", policy="p", off=7 * 3600):
     for u, lim in windows:
         nums += [UNITS.index(u), lim]
     args = [struct.pack("<%dd" % len(nums), *nums), "<" + "d" * (2 + 2 * n),
-            "<" + "d" * (2 + 4 * n)] + ["%s:%s" % (policy, u)
+            "<" + "d" * (2 + 5 * n)] + ["%s:%s" % (policy, u)
                                         for u, _ in windows]
     raw = rc.eval(lua, len(keys), *keys, *args)
-    assert isinstance(raw, bytes) and len(raw) == 8 * (2 + 4 * n)
-    r = [int(v) for v in struct.unpack("<%dd" % (2 + 4 * n), raw)]
-    assert r == list(struct.unpack("<%dd" % (2 + 4 * n), raw))
+    assert isinstance(raw, bytes) and len(raw) == 8 * (2 + 5 * n)
+    r = [int(v) for v in struct.unpack("<%dd" % (2 + 5 * n), raw)]
+    assert r == list(struct.unpack("<%dd" % (2 + 5 * n), raw))
     out = {"allowed": r[0], "retry": r[1], "windows": []}
     for i in range(n):
         limit, rem, reset, width = r[2 + 4 * i: 6 + 4 * i]
+        # an override ignored: its length + 1
+        ignored = r[2 + 4 * n + i]
         out["windows"].append(dict(limit=limit, remaining=rem, reset=reset,
-                                   width=width))
+                                   width=width, ignored=ignored))
     return out
 
 
@@ -253,3 +255,28 @@ def test_gcra_bucket_of_garbage_is_fresh(rc, lua, bad):
     r = run(rc, lua, t0, [("s", 5), ("d", 10)])
     assert r["allowed"] == 1 and r["windows"][0]["remaining"] == 4
     assert struct.unpack("<ddd", rc.get("ngsp:{t}:q:p:s")) == (1.0, t0, t0)
+
+
+@pytest.mark.parametrize("value,taken", [
+    (b"7", 7), (b"0", 0), (b"0007", 7), (b"1000000000000000", 10 ** 15),
+    (b"-1", None), (b"1.5", None), (b"abc", None), (b"1e16", None),
+    (b"1e3", None), (b" 5", None), (b"5 ", None), (b"0x10", None),
+    (b"", None), (b"+5", None), (b"1000000000000001", None),
+    (b"10000000000000000", None), (b"5\n", None), (b"\xff" * 40, None),
+    (b"inf", None), (b"nan", None)])
+def test_override_whole_numbers_only(rc, lua, value, taken):
+    """An override is taken only when it is all digits and at most 10^15
+    (Lua's tonumber alone reads " 5", "0x10" and "1e3"); any other value
+    is ignored, the configured limit applies, and the reply gives the
+    value's length + 1 for that window only."""
+    t0 = ts(2034, 1, 1) * 1000000
+    rc.hset("ngsp:{t}:limits", "p:d", value)
+    rc.hset("ngsp:{t}:limits", "p:h", b"9")
+    r = run(rc, lua, t0, [("h", 50), ("d", 40)])
+    h, d = r["windows"]
+    assert (h["limit"], h["ignored"]) == (9, 0)
+    if taken is None:
+        assert (d["limit"], d["ignored"]) == (40, len(value) + 1)
+    else:
+        assert (d["limit"], d["ignored"]) == (taken, 0)
+    assert r["allowed"] == (0 if taken == 0 else 1)

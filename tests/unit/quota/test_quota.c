@@ -260,21 +260,23 @@ static void
 test_reply(void **state)
 {
     size_t                 len;
-    unsigned char          b[8 * 14];
+    unsigned char          b[8 * 17];
     ngsp_quota_policy_t    p;
     ngsp_quota_decision_t  d;
     double                 ok[] = { 1, 0,
                                     20, 19, 1, 1,
                                     1000, 5, 60, 60,
-                                    50000, 5, 3600, 86400 };
+                                    50000, 5, 3600, 86400,
+                                    0, 0, 0 };
     double                 no[] = { 0, 7,
                                     20, 0, 1, 1,
                                     1000, 0, 60, 60,
-                                    50000, 100, 3600, 86400 };
+                                    50000, 100, 3600, 86400,
+                                    0, 0, 0 };
 
     policy3(&p);
 
-    len = pack(b, ok, 14);
+    len = pack(b, ok, 17);
     assert_int_equal(ngsp_quota_reply_parse(b, len, &p, &d), 0);
     assert_int_equal(d.allowed, 1);
     assert_int_equal(d.nwindows, 3);
@@ -283,34 +285,53 @@ test_reply(void **state)
     assert_int_equal(d.windows[0].remaining, 19);
     assert_int_equal(d.windows[2].width, 86400);
     assert_int_equal(d.windows[1].unit, NGSP_QUOTA_MIN);
+    assert_int_equal(d.invalid, 0);
+    assert_int_equal(d.windows[0].ignored, 0);
 
-    len = pack(b, no, 14);
+    len = pack(b, no, 17);
     assert_int_equal(ngsp_quota_reply_parse(b, len, &p, &d), 0);
     assert_int_equal(d.allowed, 0);
     assert_int_equal(d.retry_after, 7);
     assert_int_equal(d.tightest, 1);
 
     /* malformed: each refused, never half read */
-    len = pack(b, ok, 14);
+    len = pack(b, ok, 17);
     assert_int_equal(ngsp_quota_reply_parse(b, len - 8, &p, &d), -1);
     assert_int_equal(ngsp_quota_reply_parse(b, len - 1, &p, &d), -1);
     assert_int_equal(ngsp_quota_reply_parse(b, 0, &p, &d), -1);
     ok[0] = 2;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
     ok[0] = 1;
     ok[5] = 0;      /* a window of no length */
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
     ok[5] = 1;
     ok[3] = -1;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
     ok[3] = 2.5;    /* not a whole number */
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
     ok[3] = 0.0 / 0.0;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
     ok[3] = 1e300;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
     ok[3] = 19;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 14), &p, &d), 0);
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), 0);
+
+    /* overrides ignored: which windows, and each value's length + 1 */
+    ok[14] = 3;
+    ok[16] = 1;     /* an empty value */
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), 0);
+    assert_int_equal(d.invalid, 1 | 4);
+    assert_int_equal(d.windows[0].ignored, 3);
+    assert_int_equal(d.windows[1].ignored, 0);
+    assert_int_equal(d.windows[2].ignored, 1);
+    ok[15] = -1;
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
+    ok[15] = 0.5;
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
+    ok[15] = 0.0 / 0.0;
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
+    /* the reply of the previous version (no lengths) is refused */
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, no, 14), &p, &d), -1);
 }
 
 
@@ -329,7 +350,7 @@ test_command(void **state)
                                 "$25\r\nngsp:{so-tu-phap}:q:std:d\r\n"
                                 "$64\r\n";
     const char          *tail = "\r\n$9\r\n<dddddddd\r\n"
-                                "$15\r\n<dddddddddddddd\r\n"
+                                "$18\r\n<ddddddddddddddddd\r\n"
                                 "$5\r\nstd:s\r\n$5\r\nstd:m\r\n$5\r\nstd:d\r\n";
     unsigned char        blob[64];
     double               args[] = { 25200, 0, 0, 20, 1, 1000, 3, 50000 };
@@ -401,16 +422,17 @@ static void
 test_fields(void **state)
 {
     char                   buf[640];
-    unsigned char          b[8 * 14];
+    unsigned char          b[8 * 17];
     ngsp_quota_policy_t    p;
     ngsp_quota_decision_t  d;
     double                 v[] = { 1, 0,
                                    20, 19, 1, 1,
                                    1000, 999, 60, 60,
-                                   50000, 123, 3600, 86400 };
+                                   50000, 123, 3600, 86400,
+                                   0, 0, 0 };
 
     policy3(&p);
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, v, 14), &p, &d), 0);
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, v, 17), &p, &d), 0);
 
     assert_true(ngsp_quota_fmt_policy(buf, sizeof(buf), "std", &d) > 0);
     assert_string_equal(buf, "\"std-s\";q=20;w=1, \"std-m\";q=1000;w=60, "
