@@ -78,6 +78,32 @@ typedef struct {
  * to max_value between responses, and trusting a reset to forget one
  * agency's record before the next: not worth it.)
  */
+/*
+ * Why a response was refused or cut short: $ngsp_mask_reason, and the
+ * status zone's counters.  A short fixed set, so a counter per reason
+ * stays bounded; the error log has the details.
+ */
+typedef enum {
+    NGX_HTTP_NGSP_MASK_WHY_NONE = 0,
+    NGX_HTTP_NGSP_MASK_WHY_PROFILE,     /* no profile of that name */
+    NGX_HTTP_NGSP_MASK_WHY_INTERIM,     /* a 1xx response */
+    NGX_HTTP_NGSP_MASK_WHY_TYPE,        /* a Content-Type not masked */
+    NGX_HTTP_NGSP_MASK_WHY_CHARSET,     /* a charset other than UTF-8 */
+    NGX_HTTP_NGSP_MASK_WHY_PARTIAL,     /* a 206 or Content-Range */
+    NGX_HTTP_NGSP_MASK_WHY_ENCODING,    /* not gzip, deflate or identity */
+    NGX_HTTP_NGSP_MASK_WHY_COMPRESSION, /* a corrupt or huge gzip body */
+    NGX_HTTP_NGSP_MASK_WHY_SYNTAX,      /* a malformed document */
+    NGX_HTTP_NGSP_MASK_WHY_TRUNCATED,   /* ended inside a value */
+    NGX_HTTP_NGSP_MASK_WHY_DEPTH,       /* deeper than ngsp_mask_max_depth */
+    NGX_HTTP_NGSP_MASK_WHY_VALUE,       /* longer than ngsp_mask_max_value */
+    NGX_HTTP_NGSP_MASK_WHY_INTERNAL,    /* memory, or a body on disk */
+    NGX_HTTP_NGSP_MASK_WHY_N
+} ngx_http_ngsp_mask_why_e;
+
+/* the reasons' names, by ngx_http_ngsp_mask_why_e; NONE is "" */
+extern ngx_str_t  ngx_http_ngsp_mask_why_names[];
+
+
 typedef struct {
     ngx_http_request_t         *r;
     ngsp_mask_body_t           *mask;      /* NULL: pass (header only) */
@@ -101,6 +127,7 @@ typedef struct {
     size_t                      held;      /* bytes queued before start */
     off_t                       bytes_in;  /* of the body, as it came */
     off_t                       bytes_out; /* made by the rewriter */
+    ngx_http_ngsp_mask_why_e    why;       /* once failed */
 
     unsigned                    failed:1;
     unsigned                    passed:1;  /* a type passed on purpose */
@@ -135,10 +162,11 @@ ngx_int_t ngx_http_ngsp_mask_type_in(ngx_str_t *type, ngx_array_t *types);
  * What a masked location does with a response, by its status line and
  * header (ngx_http_ngsp_mask_type.c): NGX_OK to mask it with *syntax,
  * NGX_DECLINED to pass it untouched, NGX_ABORT to refuse it (the reason
- * is logged), NGX_ERROR.
+ * logged, and in *reason), NGX_ERROR.
  */
 ngx_int_t ngx_http_ngsp_mask_decide(ngx_http_request_t *r,
-    ngx_http_ngsp_mask_loc_conf_t *lcf, ngsp_mask_syntax_t *syntax);
+    ngx_http_ngsp_mask_loc_conf_t *lcf, ngsp_mask_syntax_t *syntax,
+    ngx_http_ngsp_mask_why_e *reason);
 
 /* NGX_ERROR if a masked location caches or stores (postconfiguration) */
 ngx_int_t ngx_http_ngsp_mask_check_disk(ngx_conf_t *cf);

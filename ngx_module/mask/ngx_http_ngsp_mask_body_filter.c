@@ -216,6 +216,30 @@ ngx_http_ngsp_mask_feed(ngx_http_request_t *r, ngx_http_ngsp_mask_ctx_t *ctx,
 }
 
 
+/* the reason of a failure the rewriter reports */
+static ngx_http_ngsp_mask_why_e
+ngx_http_ngsp_mask_why_of(ngsp_mask_status_t st)
+{
+    switch (st) {
+
+    case NGSP_MASK_ERR_SYNTAX:
+        return NGX_HTTP_NGSP_MASK_WHY_SYNTAX;
+
+    case NGSP_MASK_ERR_TRUNCATED:
+        return NGX_HTTP_NGSP_MASK_WHY_TRUNCATED;
+
+    case NGSP_MASK_ERR_DEPTH:
+        return NGX_HTTP_NGSP_MASK_WHY_DEPTH;
+
+    case NGSP_MASK_ERR_VALUE:
+        return NGX_HTTP_NGSP_MASK_WHY_VALUE;
+
+    default:
+        return NGX_HTTP_NGSP_MASK_WHY_INTERNAL;
+    }
+}
+
+
 /*
  * The masking failed: nothing more goes out.  Before anything is sent
  * the client gets a 502; after, the response is cut short.
@@ -229,6 +253,10 @@ ngx_http_ngsp_mask_failed(ngx_http_request_t *r,
 
     ctx->failed = 1;
     r->buffered &= ~NGX_HTTP_NGSP_MASK_BUFFERED;
+
+    if (ctx->why == NGX_HTTP_NGSP_MASK_WHY_NONE) {
+        ctx->why = ngx_http_ngsp_mask_why_of(st);
+    }
 
     /* the reason and where, never the data */
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

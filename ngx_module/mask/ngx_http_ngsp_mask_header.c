@@ -193,6 +193,7 @@ ngx_http_ngsp_mask_profile(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ngsp: mask profile \"%V\" does not exist, "
                       "response refused", &name);
+        ctx->why = NGX_HTTP_NGSP_MASK_WHY_PROFILE;
         return NGX_ABORT;
     }
 
@@ -231,10 +232,11 @@ ngx_http_ngsp_mask_check(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ngsp: cannot mask an interim response (status %ui), "
                       "response refused", r->headers_out.status);
+        ctx->why = NGX_HTTP_NGSP_MASK_WHY_INTERIM;
         return NGX_ABORT;
     }
 
-    rc = ngx_http_ngsp_mask_decide(r, lcf, syntax);
+    rc = ngx_http_ngsp_mask_decide(r, lcf, syntax, &ctx->why);
 
     if (rc != NGX_OK) {
         return rc;
@@ -249,6 +251,7 @@ ngx_http_ngsp_mask_check(ngx_http_request_t *r,
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ngsp: cannot mask a partial response, refused");
+        ctx->why = NGX_HTTP_NGSP_MASK_WHY_PARTIAL;
         return NGX_ABORT;
     }
 
@@ -259,6 +262,7 @@ ngx_http_ngsp_mask_check(ngx_http_request_t *r,
                       "ngsp: cannot mask a body with content encoding "
                       "\"%V\", response refused",
                       &r->headers_out.content_encoding->value);
+        ctx->why = NGX_HTTP_NGSP_MASK_WHY_ENCODING;
         return NGX_ABORT;
     }
 

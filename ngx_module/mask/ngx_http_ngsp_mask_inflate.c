@@ -110,6 +110,7 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
 
     if (ctx->zdone) {
         *why = "data after the compressed body";
+        ctx->why = NGX_HTTP_NGSP_MASK_WHY_COMPRESSION;
         return NGSP_MASK_ERR_SYNTAX;
     }
 
@@ -142,6 +143,7 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
 
         if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
             *why = "corrupt compressed body";
+            ctx->why = NGX_HTTP_NGSP_MASK_WHY_COMPRESSION;
             return NGSP_MASK_ERR_SYNTAX;
         }
 
@@ -153,6 +155,7 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
         ctx->zout += n;
         if (ctx->zout > ctx->zbound) {
             *why = "compressed body expands too much";
+            ctx->why = NGX_HTTP_NGSP_MASK_WHY_COMPRESSION;
             return NGSP_MASK_ERR_VALUE;
         }
 
@@ -170,6 +173,7 @@ ngx_http_ngsp_mask_inflate(ngx_http_ngsp_mask_ctx_t *ctx, ngx_buf_t *b,
 
             if (zs->avail_in) {
                 *why = "data after the compressed body";
+                ctx->why = NGX_HTTP_NGSP_MASK_WHY_COMPRESSION;
                 return NGSP_MASK_ERR_SYNTAX;
             }
 
@@ -282,6 +286,7 @@ ngx_http_ngsp_mask_inflate_body(ngx_http_request_t *r,
 
         if ((b->last_buf || b->last_in_chain) && !ctx->zdone) {
             *why = "truncated compressed body";
+            ctx->why = NGX_HTTP_NGSP_MASK_WHY_COMPRESSION;
             *st = NGSP_MASK_ERR_TRUNCATED;
             return NGX_DECLINED;
         }

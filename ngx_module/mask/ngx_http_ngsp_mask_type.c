@@ -93,7 +93,8 @@ ngx_http_ngsp_mask_refuse_type(ngx_http_request_t *r, const char *why,
 
 ngx_int_t
 ngx_http_ngsp_mask_decide(ngx_http_request_t *r,
-    ngx_http_ngsp_mask_loc_conf_t *lcf, ngsp_mask_syntax_t *syntax)
+    ngx_http_ngsp_mask_loc_conf_t *lcf, ngsp_mask_syntax_t *syntax,
+    ngx_http_ngsp_mask_why_e *reason)
 {
     ngx_str_t           type, cs;
     ngx_uint_t          n, own;
@@ -104,6 +105,7 @@ ngx_http_ngsp_mask_decide(ngx_http_request_t *r,
     n = ngx_http_ngsp_mask_upstream_types(r, &own);
 
     if (own && n > 1) {
+        *reason = NGX_HTTP_NGSP_MASK_WHY_TYPE;
         return ngx_http_ngsp_mask_refuse_type(r,
                                     "the upstream sent Content-Type twice",
                                     NULL);
@@ -118,6 +120,7 @@ ngx_http_ngsp_mask_decide(ngx_http_request_t *r,
     why = ngsp_mask_ctype_parse(r->headers_out.content_type.data,
                                 r->headers_out.content_type.len, &ct);
     if (why) {
+        *reason = NGX_HTTP_NGSP_MASK_WHY_TYPE;
         return ngx_http_ngsp_mask_refuse_type(r, why, NULL);
     }
 
@@ -156,6 +159,7 @@ mask:
      * stream would fail it mid-response.  Refused while nothing is sent.
      */
     if (media == NGSP_MASK_MEDIA_SEQ) {
+        *reason = NGX_HTTP_NGSP_MASK_WHY_TYPE;
         return ngx_http_ngsp_mask_refuse_type(r,
                                     "a stream of JSON texts is not masked",
                                     NULL);
@@ -163,6 +167,7 @@ mask:
 
     /* UTF-7 hides "SoDinhDanh" as "So+AEQ-inhDanh" */
     if (ct.charset_hidden) {
+        *reason = NGX_HTTP_NGSP_MASK_WHY_TYPE;
         return ngx_http_ngsp_mask_refuse_type(r,
                           "\"charset\" outside the charset parameter", NULL);
     }
@@ -172,6 +177,7 @@ mask:
         cs.len = ct.charset_len;
         cs = ngx_http_ngsp_log_escape(r->pool, &cs);
 
+        *reason = NGX_HTTP_NGSP_MASK_WHY_CHARSET;
         return ngx_http_ngsp_mask_refuse_type(r, "charset", &cs);
     }
 

@@ -1,7 +1,7 @@
 /*
  * ngsp masking variables: $ngsp_mask_status (off, ok, pass or error),
- * $ngsp_mask_profile (the profile's name) and $ngsp_masked (the number of
- * values masked).
+ * $ngsp_mask_profile (the profile's name), $ngsp_masked (the number of
+ * values masked) and $ngsp_mask_reason (why an error).
  */
 
 #include "ngx_http_ngsp_mask.h"
@@ -10,6 +10,23 @@
 
 static ngx_int_t ngx_http_ngsp_mask_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+
+
+ngx_str_t  ngx_http_ngsp_mask_why_names[] = {
+    ngx_null_string,
+    ngx_string("profile"),
+    ngx_string("interim"),
+    ngx_string("type"),
+    ngx_string("charset"),
+    ngx_string("partial"),
+    ngx_string("encoding"),
+    ngx_string("compression"),
+    ngx_string("syntax"),
+    ngx_string("truncated"),
+    ngx_string("depth"),
+    ngx_string("value"),
+    ngx_string("internal")
+};
 
 
 static ngx_http_variable_t  ngx_http_ngsp_mask_vars[] = {
@@ -22,6 +39,9 @@ static ngx_http_variable_t  ngx_http_ngsp_mask_vars[] = {
 
     { ngx_string("ngsp_masked"), NULL,
       ngx_http_ngsp_mask_variable, 2, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ngsp_mask_reason"), NULL,
+      ngx_http_ngsp_mask_variable, 3, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -56,6 +76,14 @@ ngx_http_ngsp_mask_variable(ngx_http_request_t *r,
             ngx_str_set(&value, "");
         } else {
             value = ctx->profile;
+        }
+        break;
+
+    case 3:     /* $ngsp_mask_reason */
+        if (ctx == NULL || !ctx->failed) {
+            ngx_str_set(&value, "");
+        } else {
+            value = ngx_http_ngsp_mask_why_names[ctx->why];
         }
         break;
 
