@@ -46,8 +46,10 @@ def workers(doc):
     return {w["worker"]: w for w in doc["redis"]["workers"]}
 
 
-def check_redis_forms(s):
-    """The Prometheus series of each worker equal its JSON; returns it."""
+def check_redis_forms(s, settled=True):
+    """The Prometheus series of each worker equal its JSON, read just
+    after; while workers retry a Redis that is down (not settled), their
+    failed connects may count in between.  Returns the JSON."""
     samples, families, _ = s.prom()
     doc = s.json()
     assert families["ngsp_redis_latency_seconds"].type == "histogram"
@@ -58,8 +60,11 @@ def check_redis_forms(s):
         assert value(samples, "ngsp_redis_connected", worker=wl) == \
             (1 if w["connected"] else 0)
         for k in ("connects", "reconnects", "timeouts", "errors"):
-            assert value(samples, "ngsp_redis_%s_total" % k,
-                         worker=wl) == w[k], k
+            v = value(samples, "ngsp_redis_%s_total" % k, worker=wl)
+            if settled or k in ("connects", "reconnects"):
+                assert v == w[k], k
+            else:
+                assert v <= w[k], k
         lat = w["latency"]
         assert lat["bounds_us"] == BOUNDS_US
         assert len(lat["counts"]) == len(BOUNDS_US) + 1
@@ -125,7 +130,7 @@ def test_redis_per_worker(nginx_factory, tmp_path, upstream, redis_factory):
     doc = poll(lambda: (lambda d: d if all(
         not w["connected"] and w["errors"] >= 1
         for w in d["redis"]["workers"]) else None)(s.json()))
-    check_redis_forms(s)
+    check_redis_forms(s, settled=False)
     for w in workers(doc).values():
         assert w["reconnects"] == 0
         assert w["commands"] == decided[w["pid"]]
