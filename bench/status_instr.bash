@@ -18,7 +18,9 @@ for side in on off; do
         > "$dir/vg.$side.log" 2>&1 &
     vg[$side]=$!
 done
-trap 'kill ${vg[on]} ${vg[off]} 2>/dev/null; cleanup' EXIT
+# valgrind writes its last dump as it exits: wait for it
+trap 'kill ${vg[on]} ${vg[off]} 2>/dev/null; wait ${vg[on]} ${vg[off]};
+      cleanup' EXIT
 
 echo "JWT (HS256) + quota + masking of tests/fixtures/citizen.json, $n"
 echo "keep-alive requests a side, each front nginx one process under callgrind"
