@@ -155,7 +155,7 @@ def test_no_redis_no_section(nginx_factory, tmp_path, upstream):
     upstream.routes["*"] = Reply(fixture("citizen.json"), headers=JSON_CT)
     s = Site(nginx_factory, tmp_path, upstream)
     assert s.json()["redis"] is None
-    _, families, text = s.prom()
+    _, _, text = s.prom()
     assert "ngsp_redis" not in text
 
 
@@ -183,7 +183,7 @@ def test_jwt_cache_and_keys(nginx_factory, tmp_path, port, upstream):
         serialization.Encoding.PEM,
         serialization.PublicFormat.SubjectPublicKeyInfo))
 
-    n = nginx_factory(f"""
+    nginx_factory(f"""
         ngsp_jwt_key_file {secret} alg=HS256;
         ngsp_jwt_key_file {tmp_path}/idp.pem kid=idp-2031;
         ngsp_jwt_key_file {tmp_path}/rsa.pem kid=r1 alg=RS256,PS256;
