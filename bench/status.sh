@@ -6,6 +6,10 @@
 # fixture) and one redis-server.  Rounds interleave the two so drift hits
 # them alike; figures are medians.
 # STATUS_BENCH_ROUNDS, STATUS_BENCH_SECONDS, STATUS_BENCH_CONNS tune it.
+#
+#   STATUS_BENCH_INSTR=N bench/status.sh BUILD_DIR
+# instead counts instructions per request of each front nginx under
+# callgrind (bench/status_instr.bash).
 set -euo pipefail
 build=$(cd "${1:?build dir}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +28,10 @@ rport=$(bench_free_port)
 declare -A port=([on]=$(bench_free_port) [off]=$(bench_free_port))
 user=""
 [ "$(id -u)" = 0 ] && user="user root;"
+front=$user
+[ -n "${STATUS_BENCH_INSTR:-}" ] && front="$user
+master_process off;
+daemon off;"
 
 cp "$here/../tests/fixtures/citizen.json" "$dir/up/citizen.json"
 cat > "$dir/up/nginx.conf" <<EOF
@@ -55,7 +63,7 @@ for side in on off; do
     [ "$side" = on ] && zone="ngsp_status_zone ngsp 4m;"
     cat > "$dir/$side/nginx.conf" <<EOF
 load_module $build/ngx_http_ngsp_module.so;
-$user
+$front
 worker_processes 1;
 pid $dir/$side/nginx.pid;
 error_log $dir/$side/logs/error.log warn;
@@ -97,7 +105,9 @@ $(bench_temp_paths "$dir/$side")
 }
 EOF
 done
-sed -i '/location = \/status/d' "$dir/off/nginx.conf"
+# the same locations on both sides: only the zone differs
+sed -i 's|location = /status { ngsp_status;|location = /status { return 404;|' \
+    "$dir/off/nginx.conf"
 
 cleanup() {
     for n in on off up; do
@@ -111,8 +121,6 @@ redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no \
     --daemonize yes --dir "$dir/redis" --logfile "$dir/redis/redis.log" \
     --pidfile "$dir/redis/redis.pid" >/dev/null
 nginx -p "$dir/up" -c "$dir/up/nginx.conf"
-nginx -p "$dir/on" -c "$dir/on/nginx.conf"
-nginx -p "$dir/off" -c "$dir/off/nginx.conf"
 
 token=$($py - "$dir/hs.secret" <<'EOF'
 import sys, time, jwt
@@ -121,6 +129,13 @@ print(jwt.encode({"client_id": "so-tu-phap", "exp": int(time.time()) + 3600},
                  key, algorithm="HS256"))
 EOF
 )
+
+if [ -n "${STATUS_BENCH_INSTR:-}" ]; then
+    . "$here/status_instr.bash"
+fi
+
+nginx -p "$dir/on" -c "$dir/on/nginx.conf"
+nginx -p "$dir/off" -c "$dir/off/nginx.conf"
 
 for side in on off; do
     for i in $(seq 50); do

@@ -300,6 +300,53 @@ ngsp_status_table_counters(ngsp_status_table_t *t, const unsigned char *name,
 }
 
 
+/* the row whose counters these are */
+static const ngsp_status_row_t *
+ngsp_status_row_of(const uint64_t *counters)
+{
+    return (const ngsp_status_row_t *) ((const unsigned char *) counters
+                                        - offsetof(ngsp_status_row_t,
+                                                   counters));
+}
+
+
+uint64_t *
+ngsp_status_table_lookup(ngsp_status_table_t *t, ngsp_status_memo_t *memo,
+    const unsigned char *name, size_t len)
+{
+    size_t                    i;
+    uint64_t                 *c;
+    const ngsp_status_row_t  *row;
+
+    if (len == 0 || len > NGSP_STATUS_NAME_MAX) {
+        return ngsp_status_table_none(t);
+    }
+
+    /* not keyed: a slot's row is compared by name before it is used */
+    i = (len ^ name[0] ^ ((size_t) name[len - 1] << 1)
+         ^ ((size_t) name[len / 2] << 2)) % NGSP_STATUS_MEMO;
+
+    c = memo->counters[i];
+
+    if (c) {
+        row = ngsp_status_row_of(c);
+
+        if (row->len == len && memcmp(row->name, name, len) == 0) {
+            return c;
+        }
+    }
+
+    c = ngsp_status_table_counters(t, name, len);
+
+    /* not the fixed rows: a name past max_rows is looked up each time */
+    if (c != ngsp_status_table_none(t) && c != ngsp_status_table_other(t)) {
+        memo->counters[i] = c;
+    }
+
+    return c;
+}
+
+
 size_t
 ngsp_status_table_nslots(const ngsp_status_table_t *t)
 {

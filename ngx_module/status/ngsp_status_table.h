@@ -65,6 +65,23 @@ ngsp_status_table_t *ngsp_status_table_attach(void *mem, size_t size,
 uint64_t *ngsp_status_table_counters(ngsp_status_table_t *t,
     const unsigned char *name, size_t len);
 
+/*
+ * One process's memo of rows it found, so that a name met again is not
+ * hashed and probed for again: a few slots, each the last row found for
+ * names of its cheap digest.  Never in shared memory; zeroed it is empty.
+ * A row's name never changes once published, so a slot stays right for
+ * the table's life; it is for one table only.
+ */
+#define NGSP_STATUS_MEMO       64
+
+typedef struct {
+    uint64_t   *counters[NGSP_STATUS_MEMO];
+} ngsp_status_memo_t;
+
+/* ngsp_status_table_counters(), looking in memo first */
+uint64_t *ngsp_status_table_lookup(ngsp_status_table_t *t,
+    ngsp_status_memo_t *memo, const unsigned char *name, size_t len);
+
 /* the fixed rows, to count in or to read */
 uint64_t *ngsp_status_table_none(ngsp_status_table_t *t);
 uint64_t *ngsp_status_table_other(ngsp_status_table_t *t);

@@ -85,6 +85,9 @@ typedef struct {
     ngsp_status_table_t         *table;
     time_t                       load_time;
 
+    /* each worker's own, copied with the configuration at fork */
+    ngsp_status_memo_t          *memo;
+
     ngx_uint_t                   handlers;    /* locations that serve it */
 } ngx_http_ngsp_status_main_conf_t;
 

@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_ngsp_status.h"
+#include "ngx_http_ngsp_jwt.h"
 #include "ngx_http_ngsp_quota.h"
 #include "ngsp_version.h"
 
@@ -16,6 +17,10 @@ static void ngx_http_ngsp_status_json_agency(ngx_http_ngsp_status_out_t *o,
     uint64_t *c);
 static void ngx_http_ngsp_status_json_mask(ngx_http_ngsp_status_out_t *o,
     ngx_http_ngsp_status_main_conf_t *mcf);
+static void ngx_http_ngsp_status_json_redis(ngx_http_ngsp_status_out_t *o,
+    ngx_http_ngsp_quota_main_conf_t *qmcf);
+static void ngx_http_ngsp_status_json_cache(ngx_http_ngsp_status_out_t *o);
+static void ngx_http_ngsp_status_json_keys(ngx_http_ngsp_status_out_t *o);
 
 
 #define lit(s)  ngx_http_ngsp_status_lit(o, s)
@@ -89,6 +94,13 @@ ngx_http_ngsp_status_json(ngx_http_ngsp_status_out_t *o,
                                      ngsp_status_table_none(mcf->table));
     lit("},\"mask\":");
     ngx_http_ngsp_status_json_mask(o, mcf);
+
+    lit(",\"redis\":");
+    ngx_http_ngsp_status_json_redis(o, qmcf);
+    lit(",\"jwt_cache\":");
+    ngx_http_ngsp_status_json_cache(o);
+    lit(",\"keys\":");
+    ngx_http_ngsp_status_json_keys(o);
 
     lit("}\n");
 }
@@ -284,4 +296,180 @@ ngx_http_ngsp_status_json_mask(ngx_http_ngsp_status_out_t *o,
     }
 
     lit("}");
+}
+
+
+/*
+ * "redis": {"server", "workers": [each worker's slot in use: its
+ * connection, counters and latency histogram]}; null without ngsp_redis
+ */
+static void
+ngx_http_ngsp_status_json_redis(ngx_http_ngsp_status_out_t *o,
+    ngx_http_ngsp_quota_main_conf_t *qmcf)
+{
+    uint64_t                      pid;
+    ngx_uint_t                    i, j, n, first;
+    ngx_http_ngsp_redis_stats_t  *st;
+
+    st = ngx_http_ngsp_redis_stats((ngx_cycle_t *) ngx_cycle, &n);
+
+    if (qmcf->redis.name.len == 0 || st == NULL) {
+        lit("null");
+        return;
+    }
+
+    lit("{\"server\":");
+    ngx_http_ngsp_status_json_str(o, qmcf->redis.name.data,
+                                  qmcf->redis.name.len);
+    lit(",\"workers\":[");
+
+    for (i = 0, first = 1; i < n; i++) {
+        pid = st[i].pid;
+
+        if (pid == 0) {
+            continue;
+        }
+
+        if (!first) {
+            lit(",");
+        }
+        first = 0;
+
+        lit("{\"worker\":");
+        ngx_http_ngsp_status_u64(o, i);
+        lit(",\"pid\":");
+        ngx_http_ngsp_status_u64(o, pid);
+        lit(",\"connected\":");
+        if (st[i].connected) {
+            lit("true");
+        } else {
+            lit("false");
+        }
+        lit(",\"address\":");
+        ngx_http_ngsp_status_json_str(o, st[i].address,
+                                      ngx_strnlen(st[i].address,
+                                                  sizeof(st[i].address)));
+        lit(",\"connects\":");
+        ngx_http_ngsp_status_u64(o, st[i].connects);
+        lit(",\"reconnects\":");
+        ngx_http_ngsp_status_u64(o, st[i].reconnects);
+        lit(",\"timeouts\":");
+        ngx_http_ngsp_status_u64(o, st[i].timeouts);
+        lit(",\"errors\":");
+        ngx_http_ngsp_status_u64(o, st[i].errors);
+        lit(",\"commands\":");
+        ngx_http_ngsp_status_u64(o, st[i].commands);
+
+        lit(",\"latency\":{\"bounds_us\":[");
+        for (j = 0; j < NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS - 1; j++) {
+            if (j) {
+                lit(",");
+            }
+            ngx_http_ngsp_status_u64(o,
+                ngx_http_ngsp_redis_latency_bounds_us[j]);
+        }
+
+        lit("],\"counts\":[");
+        for (j = 0; j < NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS; j++) {
+            if (j) {
+                lit(",");
+            }
+            ngx_http_ngsp_status_u64(o, st[i].latency[j]);
+        }
+
+        lit("],\"sum_us\":");
+        ngx_http_ngsp_status_u64(o, st[i].latency_sum_us);
+        lit("}}");
+    }
+
+    lit("]}");
+}
+
+
+/* "jwt_cache": {"hits", "misses", "entries"}; null without the cache */
+static void
+ngx_http_ngsp_status_json_cache(ngx_http_ngsp_status_out_t *o)
+{
+    ngx_http_ngsp_jwt_cache_stats_t  st;
+
+    if (ngx_http_ngsp_jwt_cache_stats((ngx_cycle_t *) ngx_cycle, &st)
+        != NGX_OK)
+    {
+        lit("null");
+        return;
+    }
+
+    lit("{\"hits\":");
+    ngx_http_ngsp_status_u64(o, st.hits);
+    lit(",\"misses\":");
+    ngx_http_ngsp_status_u64(o, st.misses);
+    lit(",\"entries\":");
+    ngx_http_ngsp_status_u64(o, st.entries);
+    lit("}");
+}
+
+
+/*
+ * "keys": [{"kid", "kty", "algs", "bits", "source", "not_after"}], in the
+ * order they were loaded; kid null without one, not_after null but for a
+ * certificate
+ */
+static void
+ngx_http_ngsp_status_json_keys(ngx_http_ngsp_status_out_t *o)
+{
+    size_t                      i;
+    ngx_uint_t                  a, first;
+    ngsp_jwt_key_info_t         k;
+    ngx_http_ngsp_main_conf_t  *jmcf;
+
+    jmcf = ngx_http_get_module_main_conf(o->r, ngx_http_ngsp_module);
+
+    lit("[");
+
+    for (i = 0;
+         jmcf->keyset && ngsp_jwt_keyset_info(jmcf->keyset, i, &k) == 0;
+         i++)
+    {
+        if (i) {
+            lit(",");
+        }
+
+        lit("{\"kid\":");
+        if (k.kid) {
+            str(k.kid);
+        } else {
+            lit("null");
+        }
+
+        lit(",\"kty\":");
+        str(k.kty ? k.kty : "");
+        lit(",\"algs\":[");
+
+        for (a = 1, first = 1; a < NGSP_ALG_MAX; a++) {
+            if (!(k.algs & NGSP_ALG_BIT(a))) {
+                continue;
+            }
+
+            if (!first) {
+                lit(",");
+            }
+            first = 0;
+
+            str(ngsp_jwt_alg_name(a));
+        }
+
+        lit("],\"bits\":");
+        ngx_http_ngsp_status_i64(o, k.bits);
+        lit(",\"source\":");
+        str(k.source ? k.source : "");
+        lit(",\"not_after\":");
+        if (k.not_after) {
+            ngx_http_ngsp_status_i64(o, k.not_after);
+        } else {
+            lit("null");
+        }
+        lit("}");
+    }
+
+    lit("]");
 }

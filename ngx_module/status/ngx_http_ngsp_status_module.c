@@ -288,6 +288,11 @@ ngx_http_ngsp_status_init_main_conf(ngx_conf_t *cf, void *conf)
 
     mcf->layout = h;
 
+    mcf->memo = ngx_pcalloc(cf->pool, sizeof(ngsp_status_memo_t));
+    if (mcf->memo == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     table = ngsp_status_table_size((uint32_t) mcf->max_agencies,
                                    (uint32_t) mcf->ncounters);
     if (table == 0) {
@@ -482,8 +487,8 @@ ngx_http_ngsp_status_row(ngx_http_ngsp_status_main_conf_t *mcf,
         return ngsp_status_table_other(mcf->table);
     }
 
-    return ngsp_status_table_counters(mcf->table, jctx->agency.data,
-                                      jctx->agency.len);
+    return ngsp_status_table_lookup(mcf->table, mcf->memo, jctx->agency.data,
+                                    jctx->agency.len);
 }
 
 
@@ -597,14 +602,21 @@ ngx_http_ngsp_status_quota(ngx_http_ngsp_status_main_conf_t *mcf,
     for (j = 0; j < ctx->decision.nwindows; j++) {
         st = &ctx->decision.windows[j];
 
-        for (k = 0; k < ctx->policy->nwindows; k++) {
-            if (ctx->policy->windows[k].unit == st->unit) {
-                break;
-            }
-        }
+        /* the decision reports the policy's windows in its order */
+        k = j;
 
-        if (k == ctx->policy->nwindows) {
-            continue;
+        if (k >= ctx->policy->nwindows
+            || ctx->policy->windows[k].unit != st->unit)
+        {
+            for (k = 0; k < ctx->policy->nwindows; k++) {
+                if (ctx->policy->windows[k].unit == st->unit) {
+                    break;
+                }
+            }
+
+            if (k == ctx->policy->nwindows) {
+                continue;
+            }
         }
 
         w = c + k * NGX_HTTP_NGSP_STATUS_WINDOW;
@@ -625,12 +637,23 @@ ngx_http_ngsp_status_mask(ngx_http_ngsp_status_main_conf_t *mcf,
     uint64_t    *c;
     ngx_uint_t   i;
 
+    /* a profile's own name, most often: the same bytes, not a copy */
     for (i = 0; i < mcf->nprofiles - 1; i++) {
-        if (mcf->profiles[i].len == ctx->profile.len
-            && ngx_memcmp(mcf->profiles[i].data, ctx->profile.data,
-                          ctx->profile.len) == 0)
+        if (mcf->profiles[i].data == ctx->profile.data
+            && mcf->profiles[i].len == ctx->profile.len)
         {
             break;
+        }
+    }
+
+    if (i == mcf->nprofiles - 1) {
+        for (i = 0; i < mcf->nprofiles - 1; i++) {
+            if (mcf->profiles[i].len == ctx->profile.len
+                && ngx_memcmp(mcf->profiles[i].data, ctx->profile.data,
+                              ctx->profile.len) == 0)
+            {
+                break;
+            }
         }
     }
 

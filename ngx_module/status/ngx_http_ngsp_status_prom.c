@@ -6,6 +6,8 @@
  */
 
 #include "ngx_http_ngsp_status.h"
+#include "ngx_http_ngsp_jwt.h"
+#include "ngx_http_ngsp_quota.h"
 #include "ngsp_version.h"
 
 
@@ -29,6 +31,13 @@ static void ngx_http_ngsp_status_prom_window(ngx_http_ngsp_status_out_t *o,
 static void ngx_http_ngsp_status_prom_mask(ngx_http_ngsp_status_out_t *o,
     ngx_http_ngsp_status_main_conf_t *mcf, const char *metric,
     ngx_uint_t first, ngx_uint_t last);
+static void ngx_http_ngsp_status_prom_redis(ngx_http_ngsp_status_out_t *o);
+static void ngx_http_ngsp_status_prom_latency(ngx_http_ngsp_status_out_t *o,
+    ngx_uint_t worker, ngx_http_ngsp_redis_stats_t *st);
+static void ngx_http_ngsp_status_prom_cache(ngx_http_ngsp_status_out_t *o);
+static void ngx_http_ngsp_status_prom_keys(ngx_http_ngsp_status_out_t *o);
+static ngx_uint_t ngx_http_ngsp_status_same_key(ngsp_jwt_key_info_t *a,
+    ngsp_jwt_key_info_t *b);
 
 
 #define lit(s)  ngx_http_ngsp_status_lit(o, s)
@@ -101,6 +110,10 @@ ngx_http_ngsp_status_prom(ngx_http_ngsp_status_out_t *o,
     ngx_http_ngsp_status_prom_mask(o, mcf, "ngsp_mask_bytes_out_total",
                                    NGX_HTTP_NGSP_STATUS_MASK_BYTES_OUT,
                                    NGX_HTTP_NGSP_STATUS_MASK_BYTES_OUT);
+
+    ngx_http_ngsp_status_prom_redis(o);
+    ngx_http_ngsp_status_prom_cache(o);
+    ngx_http_ngsp_status_prom_keys(o);
 
     for (i = 0, n = 0; i < ngsp_status_table_nslots(mcf->table); i++) {
         n += ngsp_status_table_slot(mcf->table, i, &name, &len, &c);
@@ -291,4 +304,262 @@ ngx_http_ngsp_status_prom_mask(ngx_http_ngsp_status_out_t *o,
             lit("\n");
         }
     }
+}
+
+
+#define worker_sample(metric, w, v)                                           \
+    lit(metric "{worker=\"");                                                 \
+    ngx_http_ngsp_status_u64(o, w);                                           \
+    lit("\"} ");                                                              \
+    ngx_http_ngsp_status_u64(o, v);                                           \
+    lit("\n")
+
+
+/* each worker's Redis connection, by ngx_worker; nothing without ngsp_redis */
+static void
+ngx_http_ngsp_status_prom_redis(ngx_http_ngsp_status_out_t *o)
+{
+    ngx_uint_t                    i, n;
+    ngx_http_ngsp_redis_stats_t  *st;
+
+    st = ngx_http_ngsp_redis_stats((ngx_cycle_t *) ngx_cycle, &n);
+
+    if (st == NULL) {
+        return;
+    }
+
+    family("ngsp_redis_connected", "gauge",
+           "1 while the worker's Redis connection is up and ready.");
+    for (i = 0; i < n; i++) {
+        if (st[i].pid) {
+            worker_sample("ngsp_redis_connected", i, st[i].connected ? 1 : 0);
+        }
+    }
+
+    family("ngsp_redis_connects_total", "counter",
+           "Redis connections the worker made ready.");
+    for (i = 0; i < n; i++) {
+        if (st[i].pid) {
+            worker_sample("ngsp_redis_connects_total", i, st[i].connects);
+        }
+    }
+
+    family("ngsp_redis_reconnects_total", "counter",
+           "Redis connections made ready after the first.");
+    for (i = 0; i < n; i++) {
+        if (st[i].pid) {
+            worker_sample("ngsp_redis_reconnects_total", i,
+                          st[i].reconnects);
+        }
+    }
+
+    family("ngsp_redis_timeouts_total", "counter",
+           "Redis connect timeouts, stalled connections and commands "
+           "that timed out.");
+    for (i = 0; i < n; i++) {
+        if (st[i].pid) {
+            worker_sample("ngsp_redis_timeouts_total", i, st[i].timeouts);
+        }
+    }
+
+    family("ngsp_redis_errors_total", "counter",
+           "Redis error replies, failed connects and lost connections.");
+    for (i = 0; i < n; i++) {
+        if (st[i].pid) {
+            worker_sample("ngsp_redis_errors_total", i, st[i].errors);
+        }
+    }
+
+    family("ngsp_redis_latency_seconds", "histogram",
+           "Time from sending a request's Redis command to its reply.");
+    for (i = 0; i < n; i++) {
+        if (st[i].pid) {
+            ngx_http_ngsp_status_prom_latency(o, i, &st[i]);
+        }
+    }
+}
+
+
+/*
+ * The buckets cumulative, _count their total: one read of each bucket
+ * keeps the series consistent while the worker goes on counting.
+ */
+static void
+ngx_http_ngsp_status_prom_latency(ngx_http_ngsp_status_out_t *o,
+    ngx_uint_t worker, ngx_http_ngsp_redis_stats_t *st)
+{
+    uint64_t    sum;
+    ngx_uint_t  j;
+
+    for (j = 0, sum = 0; j < NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS; j++) {
+        sum += st->latency[j];
+
+        lit("ngsp_redis_latency_seconds_bucket{worker=\"");
+        ngx_http_ngsp_status_u64(o, worker);
+        lit("\",le=\"");
+
+        if (j < NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS - 1) {
+            ngx_http_ngsp_status_micro(o,
+                ngx_http_ngsp_redis_latency_bounds_us[j]);
+        } else {
+            lit("+Inf");
+        }
+
+        lit("\"} ");
+        ngx_http_ngsp_status_u64(o, sum);
+        lit("\n");
+    }
+
+    lit("ngsp_redis_latency_seconds_sum{worker=\"");
+    ngx_http_ngsp_status_u64(o, worker);
+    lit("\"} ");
+    ngx_http_ngsp_status_micro(o, (int64_t) st->latency_sum_us);
+    lit("\n");
+
+    worker_sample("ngsp_redis_latency_seconds_count", worker, sum);
+}
+
+
+static void
+ngx_http_ngsp_status_prom_cache(ngx_http_ngsp_status_out_t *o)
+{
+    ngx_http_ngsp_jwt_cache_stats_t  st;
+
+    if (ngx_http_ngsp_jwt_cache_stats((ngx_cycle_t *) ngx_cycle, &st)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    family("ngsp_jwt_cache_hits_total", "counter",
+           "Verifications found in the shared JWT cache.");
+    lit("ngsp_jwt_cache_hits_total ");
+    ngx_http_ngsp_status_u64(o, st.hits);
+    lit("\n");
+
+    family("ngsp_jwt_cache_misses_total", "counter",
+           "Lookups in the shared JWT cache that found nothing valid.");
+    lit("ngsp_jwt_cache_misses_total ");
+    ngx_http_ngsp_status_u64(o, st.misses);
+    lit("\n");
+
+    family("ngsp_jwt_cache_entries", "gauge",
+           "Verifications held in the shared JWT cache.");
+    lit("ngsp_jwt_cache_entries ");
+    ngx_http_ngsp_status_u64(o, st.entries);
+    lit("\n");
+}
+
+
+/*
+ * One ngsp_key_info series per key and algorithm it verifies, and a
+ * certificate's expiry.  Keys alike in every label (a JWKS may hold
+ * several without kid) make one series: the earliest expiry, which is
+ * what an operator must act on.
+ */
+static void
+ngx_http_ngsp_status_prom_keys(ngx_http_ngsp_status_out_t *o)
+{
+    size_t                      i, j;
+    int64_t                     na;
+    ngx_uint_t                  a, seen;
+    ngsp_jwt_key_info_t         k, e;
+    ngx_http_ngsp_main_conf_t  *jmcf;
+
+    jmcf = ngx_http_get_module_main_conf(o->r, ngx_http_ngsp_module);
+
+    family("ngsp_key_info", "gauge",
+           "A key of the JWT key set and an algorithm it verifies.");
+
+    for (i = 0;
+         jmcf->keyset && ngsp_jwt_keyset_info(jmcf->keyset, i, &k) == 0;
+         i++)
+    {
+        for (a = 1; a < NGSP_ALG_MAX; a++) {
+            if (!(k.algs & NGSP_ALG_BIT(a))) {
+                continue;
+            }
+
+            for (j = 0, seen = 0; j < i && !seen; j++) {
+                (void) ngsp_jwt_keyset_info(jmcf->keyset, j, &e);
+                seen = ngx_http_ngsp_status_same_key(&k, &e)
+                       && (e.algs & NGSP_ALG_BIT(a))
+                       && k.kty && e.kty && ngx_strcmp(k.kty, e.kty) == 0;
+            }
+
+            if (seen) {
+                continue;
+            }
+
+            lit("ngsp_key_info{kid=");
+            label(k.kid ? k.kid : "");
+            lit(",kty=");
+            label(k.kty ? k.kty : "");
+            lit(",alg=");
+            label(ngsp_jwt_alg_name(a));
+            lit(",source=");
+            label(k.source ? k.source : "");
+            lit("} 1\n");
+        }
+    }
+
+    family("ngsp_key_not_after_seconds", "gauge",
+           "When a key's certificate expires, in unix seconds.");
+
+    for (i = 0;
+         jmcf->keyset && ngsp_jwt_keyset_info(jmcf->keyset, i, &k) == 0;
+         i++)
+    {
+        if (k.not_after == 0) {
+            continue;
+        }
+
+        na = k.not_after;
+        seen = 0;
+
+        for (j = 0;
+             ngsp_jwt_keyset_info(jmcf->keyset, j, &e) == 0;
+             j++)
+        {
+            if (j == i || e.not_after == 0
+                || !ngx_http_ngsp_status_same_key(&k, &e))
+            {
+                continue;
+            }
+
+            if (j < i) {
+                seen = 1;
+                break;
+            }
+
+            na = ngx_min(na, e.not_after);
+        }
+
+        if (seen) {
+            continue;
+        }
+
+        lit("ngsp_key_not_after_seconds{kid=");
+        label(k.kid ? k.kid : "");
+        lit(",source=");
+        label(k.source ? k.source : "");
+        lit("} ");
+        ngx_http_ngsp_status_i64(o, na);
+        lit("\n");
+    }
+}
+
+
+/* the same kid (or none) from the same file */
+static ngx_uint_t
+ngx_http_ngsp_status_same_key(ngsp_jwt_key_info_t *a, ngsp_jwt_key_info_t *b)
+{
+    const char  *ak, *bk, *as, *bs;
+
+    ak = a->kid ? a->kid : "";
+    bk = b->kid ? b->kid : "";
+    as = a->source ? a->source : "";
+    bs = b->source ? b->source : "";
+
+    return ngx_strcmp(ak, bk) == 0 && ngx_strcmp(as, bs) == 0;
 }

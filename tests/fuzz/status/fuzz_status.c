@@ -73,6 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t                i, n, len;
     uint64_t             *c;
     unsigned char        *out;
+    ngsp_status_memo_t    memo;
     ngsp_status_table_t  *t;
 
     n = ngsp_status_table_size(MAX_ROWS, 3);
@@ -81,6 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     t = ngsp_status_table_init(mem, n, MAX_ROWS, 3, 1, size);
+    memset(&memo, 0, sizeof(memo));
     out = malloc(NGSP_STATUS_JSON_MAX(256) + 1);
 
     for (i = 0; i < size; i += len) {
@@ -92,7 +94,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         c = ngsp_status_table_counters(t, data + i, len);
         ngsp_status_add(&c[0], 1);
 
-        if (ngsp_status_table_counters(t, data + i, len) != c) {
+        if (ngsp_status_table_counters(t, data + i, len) != c
+            || ngsp_status_table_lookup(t, &memo, data + i, len) != c)
+        {
             abort();
         }
 

@@ -98,6 +98,7 @@ class Site:
                     ngsp_mask citizen;
                     add_header X-Quota $ngsp_quota_status always;
                     add_header X-Mask $ngsp_mask_status always;
+                    add_header X-Pid $pid always;
                     proxy_pass http://127.0.0.1:{self.upstream.port};
                 }}
                 location /jwt/ {{

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from harness import Reply
-from status_site import SECRET, Site, fixture, token
+from status_site import Site, fixture, token
 
 JSON_CT = {"Content-Type": "application/json; charset=utf-8"}
 JWT_WORDS = ["ok", "missing", "malformed", "bad_signature", "expired",

@@ -164,6 +164,56 @@ test_overflow(void **state)
 }
 
 
+/*
+ * The memo gives the row the table gives, for names that share a memo
+ * slot too; names past max_rows stay counted as overflow each time.
+ */
+static void
+test_memo(void **state)
+{
+    int                   i, k;
+    char                  name[32];
+    size_t                size;
+    uint64_t             *mem, *c, *want[40];
+    ngsp_status_memo_t    memo;
+    ngsp_status_table_t  *t;
+
+    size = ngsp_status_table_size(30, 2);
+    mem = calloc(1, size);
+    t = ngsp_status_table_init(mem, size, 30, 2, 1, 7);
+    memset(&memo, 0, sizeof(memo));
+
+    for (k = 0; k < 3; k++) {
+        for (i = 0; i < 40; i++) {
+            /* many names of one length and ends: the same memo slot */
+            snprintf(name, sizeof(name), "a%02d-%c", i, 'z');
+            c = ngsp_status_table_lookup(t, &memo,
+                                         (const unsigned char *) name,
+                                         strlen(name));
+            if (k == 0) {
+                want[i] = c;
+            }
+
+            assert_ptr_equal(c, want[i]);
+            assert_ptr_equal(c, i < 30 ? find(t, name)
+                                       : ngsp_status_table_other(t));
+            ngsp_status_add(&c[1], 1);
+        }
+    }
+
+    assert_int_equal(ngsp_status_table_overflow(t), 3 * 10);
+    assert_int_equal(ngsp_status_get(&find(t, "a07-z")[1]), 3);
+    assert_int_equal(ngsp_status_get(&ngsp_status_table_other(t)[1]), 30);
+
+    /* names the table refuses */
+    assert_ptr_equal(ngsp_status_table_lookup(t, &memo,
+                         (const unsigned char *) "x", 0),
+                     ngsp_status_table_none(t));
+
+    free(mem);
+}
+
+
 /* a reload with the same layout keeps the counters; any change does not */
 static void
 test_attach(void **state)
@@ -313,6 +363,7 @@ main(void)
         cmocka_unit_test(test_size),
         cmocka_unit_test(test_rows),
         cmocka_unit_test(test_overflow),
+        cmocka_unit_test(test_memo),
         cmocka_unit_test(test_attach),
         cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_processes),
