@@ -17,7 +17,7 @@ B           := $(abspath $(BUILD))
 LIBS        := -lcrypto -ljansson -lhiredis -lz
 # one folder per concern, each with its engine (ngsp_*) and glue
 # (ngx_http_ngsp_*); tests mirror the folders
-CONCERNS    := common jwt quota redis mask
+CONCERNS    := common jwt quota redis mask status
 ENGINE_SRCS := $(sort $(wildcard ngx_module/*/ngsp_*.c))
 ENGINE_HDRS := $(sort $(wildcard ngx_module/*/ngsp_*.h))
 GLUE_SRCS   := $(sort $(wildcard ngx_module/*/ngx_http_ngsp_*.c ngx_module/*/ngx_http_ngsp_*.h))
@@ -42,7 +42,7 @@ NGX_LD_OPT  :=
 endif
 
 .PHONY: all module deps run stop test unit integration asan asan-test fuzz \
-        bench clean tools FORCE
+        bench clean tools status-page FORCE
 
 all: module tools
 
@@ -106,6 +106,10 @@ $(B)/ngsp-token: tools/ngsp-token.c
 	$(CC) $(ECFLAGS) $< -o $@ -ljwt -ljansson
 
 tools: $(B)/ngsp-token
+
+# the dashboard's C string, from the page (a unit test fails when stale)
+status-page:
+	@tools/gen-status-page
 
 # --- integration ----------------------------------------------------------
 
