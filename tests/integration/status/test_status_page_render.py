@@ -302,3 +302,14 @@ def test_empty_status(stub, tmp_path):
     assert "no status zone" in dom.one(id="zone").text()
     assert "no keys listed" in dom.one(id="keys").text()
     assert "no masked responses" in dom.one(id="mask").text()
+
+
+def test_refreshes_at_the_interval_chosen(stub, tmp_path):
+    # virtual time: 5.5 s at 1 s a refresh read the JSON 6 times; at the
+    # default 5 s, twice
+    dump_dom(tmp_path, stub.url("format=html&refresh=1"), budget_ms=5500)
+    fast = len(stub.json_queries)
+    del stub.json_queries[:]
+    dump_dom(tmp_path, stub.url("format=html"), budget_ms=5500)
+    slow = len(stub.json_queries)
+    assert fast >= 5 and slow == 2, (fast, slow)
