@@ -232,9 +232,8 @@ def test_header_zone_keys_mask_and_missing_sections(stub, tmp_path):
     assert dom.one("tr", data_profile="dancu").field("bytes_in") == "52 000"
 
 
-def test_redis_latency_and_jwt_cache(stub, tmp_path):
-    d = stub.data
-    d["redis"] = {"server": "127.0.0.1:6379", "workers": [
+def redis_section():
+    return {"server": "127.0.0.1:6379", "workers": [
         {"worker": 0, "pid": 1234, "connected": True,
          "address": "127.0.0.1:6379", "connects": 2, "reconnects": 1,
          "timeouts": 3, "errors": 4, "commands": 120,
@@ -252,6 +251,11 @@ def test_redis_latency_and_jwt_cache(stub, tmp_path):
                      "counts": [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 5],
                      "sum_us": 9000000}},
     ]}
+
+
+def test_redis_latency_and_jwt_cache(stub, tmp_path):
+    d = stub.data
+    d["redis"] = redis_section()
     d["jwt_cache"] = {"hits": 100, "misses": 20, "entries": 20}
     dom = dump_dom(tmp_path, stub.url())
     assert dom.field("redis_server") == "127.0.0.1:6379"
@@ -285,6 +289,8 @@ def test_failing_status_url_is_shown(stub, tmp_path):
 
 
 def test_screenshot(stub, tmp_path):
+    stub.data["redis"] = redis_section()
+    stub.data["jwt_cache"] = {"hits": 100, "misses": 20, "entries": 20}
     path = screenshot(tmp_path, stub.url(), "status-page-stub.png")
     assert path.endswith(".png")
 
