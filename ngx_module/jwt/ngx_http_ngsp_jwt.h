@@ -73,6 +73,12 @@ ngx_int_t ngx_http_ngsp_handler(ngx_http_request_t *r);
 /* the token judged under the current location's settings; NULL on error */
 ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_jwt_eval(ngx_http_request_t *r);
 
+/*
+ * the request's state as it is, also after an internal redirect; NULL if
+ * its token was never judged (ctx->conf NULL: not yet)
+ */
+ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_jwt_get_ctx(ngx_http_request_t *r);
+
 /* shared verification cache */
 char *ngx_http_ngsp_jwt_cache_init_conf(ngx_conf_t *cf,
     ngx_http_ngsp_main_conf_t *mcf);

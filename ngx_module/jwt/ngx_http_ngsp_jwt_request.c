@@ -346,7 +346,7 @@ ngx_http_ngsp_jwt_judge(ngx_http_request_t *r, ngx_http_ngsp_loc_conf_t *lcf,
 }
 
 
-static ngx_http_ngsp_jwt_ctx_t *
+ngx_http_ngsp_jwt_ctx_t *
 ngx_http_ngsp_jwt_get_ctx(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t       *cln;

@@ -99,6 +99,8 @@ typedef struct {
     size_t                      zbound;    /* 0: a new buffer */
 
     size_t                      held;      /* bytes queued before start */
+    off_t                       bytes_in;  /* of the body, as it came */
+    off_t                       bytes_out; /* made by the rewriter */
 
     unsigned                    failed:1;
     unsigned                    passed:1;  /* a type passed on purpose */

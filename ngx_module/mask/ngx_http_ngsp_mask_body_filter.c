@@ -176,6 +176,7 @@ ngx_http_ngsp_mask_feed(ngx_http_request_t *r, ngx_http_ngsp_mask_ctx_t *ctx,
                            (size_t) (b->last - b->pos));
 
             ctx->in = b;
+            ctx->bytes_in += b->last - b->pos;
 
             *st = ngsp_mask_body_feed(ctx->mask, b->pos, b->last - b->pos);
 
@@ -329,6 +330,8 @@ ngx_http_ngsp_mask_out(void *data, const u_char *p, size_t len,
     size_t        n;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
+
+    ctx->bytes_out += len;
 
     if (!ctx->started) {
         ctx->held += len;

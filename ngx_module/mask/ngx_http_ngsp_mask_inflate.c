@@ -210,6 +210,12 @@ ngx_http_ngsp_mask_inflate_body(ngx_http_request_t *r,
     ngx_uint_t    flush;
     ngx_chain_t  *cl;
 
+    for (cl = in; cl; cl = cl->next) {
+        if (ngx_buf_in_memory(cl->buf)) {
+            ctx->bytes_in += cl->buf->last - cl->buf->pos;
+        }
+    }
+
     if (in && ngx_chain_add_copy(r->pool, &ctx->pending, in) != NGX_OK) {
         return NGX_ERROR;
     }

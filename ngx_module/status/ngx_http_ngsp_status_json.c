@@ -1,0 +1,287 @@
+/*
+ * ngsp status, the JSON form: one object, the shape docs/operations.md
+ * describes.  Every name is written through the escaping of
+ * ngsp_status_text.c.
+ */
+
+#include "ngx_http_ngsp_status.h"
+#include "ngx_http_ngsp_quota.h"
+#include "ngsp_version.h"
+
+
+static void ngx_http_ngsp_status_json_policies(ngx_http_ngsp_status_out_t *o,
+    ngx_http_ngsp_status_main_conf_t *mcf);
+static void ngx_http_ngsp_status_json_agency(ngx_http_ngsp_status_out_t *o,
+    ngx_http_ngsp_status_main_conf_t *mcf, const u_char *name, size_t len,
+    uint64_t *c);
+static void ngx_http_ngsp_status_json_mask(ngx_http_ngsp_status_out_t *o,
+    ngx_http_ngsp_status_main_conf_t *mcf);
+
+
+#define lit(s)  ngx_http_ngsp_status_lit(o, s)
+#define str(s)  ngx_http_ngsp_status_json_str(o, (u_char *) (s), ngx_strlen(s))
+
+
+void
+ngx_http_ngsp_status_json(ngx_http_ngsp_status_out_t *o,
+    ngx_http_ngsp_status_main_conf_t *mcf)
+{
+    size_t                            i, len, n;
+    uint64_t                         *c;
+    ngx_time_t                       *tp;
+    const u_char                     *name;
+    ngx_http_ngsp_quota_main_conf_t  *qmcf;
+
+    qmcf = ngx_http_get_module_main_conf(o->r, ngx_http_ngsp_quota_module);
+    tp = ngx_timeofday();
+
+    lit("{\"version\":");
+    str(NGSP_VERSION);
+    lit(",\"nginx_version\":");
+    str(NGINX_VERSION);
+    lit(",\"generation\":");
+    ngx_http_ngsp_status_u64(o, mcf->sh->generation);
+    lit(",\"load_time\":");
+    ngx_http_ngsp_status_i64(o, mcf->load_time);
+    lit(",\"now\":");
+    ngx_http_ngsp_status_micro(o, (int64_t) tp->sec * 1000000
+                                  + (int64_t) tp->msec * 1000);
+    lit(",\"timezone_offset\":");
+    ngx_http_ngsp_status_i64(o, qmcf->tz);
+
+    for (i = 0, n = 0; i < ngsp_status_table_nslots(mcf->table); i++) {
+        n += ngsp_status_table_slot(mcf->table, i, &name, &len, &c);
+    }
+
+    lit(",\"zone\":{\"name\":");
+    ngx_http_ngsp_status_json_str(o, mcf->name.data, mcf->name.len);
+    lit(",\"size\":");
+    ngx_http_ngsp_status_u64(o, mcf->size);
+    lit(",\"max_agencies\":");
+    ngx_http_ngsp_status_u64(o, mcf->max_agencies);
+    lit(",\"agencies\":");
+    ngx_http_ngsp_status_u64(o, n);
+    lit(",\"overflow\":");
+    if (ngsp_status_table_overflow(mcf->table)) {
+        lit("true}");
+    } else {
+        lit("false}");
+    }
+
+    lit(",\"policies\":");
+    ngx_http_ngsp_status_json_policies(o, mcf);
+
+    lit(",\"agencies\":{");
+
+    for (i = 0, n = 0; i < ngsp_status_table_nslots(mcf->table); i++) {
+        if (ngsp_status_table_slot(mcf->table, i, &name, &len, &c)) {
+            ngx_http_ngsp_status_json_agency(o, mcf, name, len, c);
+            lit(",");
+        }
+    }
+
+    ngx_http_ngsp_status_json_agency(o, mcf, (u_char *) NGSP_STATUS_OTHER,
+                                     sizeof(NGSP_STATUS_OTHER) - 1,
+                                     ngsp_status_table_other(mcf->table));
+    lit(",");
+    ngx_http_ngsp_status_json_agency(o, mcf, (u_char *) NGSP_STATUS_NONE,
+                                     sizeof(NGSP_STATUS_NONE) - 1,
+                                     ngsp_status_table_none(mcf->table));
+    lit("},\"mask\":");
+    ngx_http_ngsp_status_json_mask(o, mcf);
+
+    lit("}\n");
+}
+
+
+static void
+ngx_http_ngsp_status_json_policies(ngx_http_ngsp_status_out_t *o,
+    ngx_http_ngsp_status_main_conf_t *mcf)
+{
+    ngx_uint_t            i, j, n, w;
+    ngsp_quota_policy_t  *p;
+
+    n = mcf->policies ? mcf->policies->nelts : 0;
+    p = n ? mcf->policies->elts : NULL;
+
+    lit("{");
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            lit(",");
+        }
+
+        str(p[i].name);
+        lit(":{\"windows\":[");
+
+        for (j = 0; j < p[i].nwindows; j++) {
+            if (j) {
+                lit(",");
+            }
+            lit("{\"unit\":");
+            str(ngsp_quota_unit_name(p[i].windows[j].unit));
+            lit(",\"limit\":");
+            ngx_http_ngsp_status_u64(o, p[i].windows[j].limit);
+            lit(",\"width\":");
+            w = ngx_http_ngsp_status_width(p[i].windows[j].unit);
+            if (w) {
+                ngx_http_ngsp_status_u64(o, w);
+            } else {
+                lit("null");
+            }
+            lit("}");
+        }
+
+        lit("]}");
+    }
+
+    lit("}");
+}
+
+
+/*
+ * "name": {"requests", "jwt": {every outcome}, "quota": {each policy it
+ * met: outcomes and the windows' last state}}
+ */
+static void
+ngx_http_ngsp_status_json_agency(ngx_http_ngsp_status_out_t *o,
+    ngx_http_ngsp_status_main_conf_t *mcf, const u_char *name, size_t len,
+    uint64_t *c)
+{
+    uint64_t              v[NGSP_JWT_STATUS_MAX], sum, *q, *w;
+    ngx_uint_t            i, j, k, np, first;
+    ngsp_quota_policy_t  *p;
+
+    for (i = 0, sum = 0; i < NGSP_JWT_STATUS_MAX; i++) {
+        v[i] = ngsp_status_get(&c[NGX_HTTP_NGSP_STATUS_JWT + i]);
+        sum += v[i];
+    }
+
+    ngx_http_ngsp_status_json_str(o, name, len);
+    lit(":{\"requests\":");
+    ngx_http_ngsp_status_u64(o, sum);
+    lit(",\"jwt\":{");
+
+    for (i = 0; i < NGSP_JWT_STATUS_MAX; i++) {
+        if (i) {
+            lit(",");
+        }
+        str(ngsp_jwt_status_name(i));
+        lit(":");
+        ngx_http_ngsp_status_u64(o, v[i]);
+    }
+
+    lit("},\"quota\":{");
+
+    np = mcf->policies ? mcf->policies->nelts : 0;
+    p = np ? mcf->policies->elts : NULL;
+    first = 1;
+
+    for (i = 0; i < np; i++) {
+        q = c + mcf->policy_base[i];
+
+        for (j = 0, sum = 0; j < NGX_HTTP_NGSP_STATUS_OUTCOMES; j++) {
+            sum += ngsp_status_get(&q[j]);
+        }
+
+        /* only the policies this agency met */
+        if (sum == 0) {
+            continue;
+        }
+
+        if (!first) {
+            lit(",");
+        }
+        first = 0;
+
+        str(p[i].name);
+        lit(":{");
+
+        for (j = 0; j < NGX_HTTP_NGSP_STATUS_OUTCOMES; j++) {
+            if (j) {
+                lit(",");
+            }
+            str(ngx_http_ngsp_status_outcome_name(j));
+            lit(":");
+            ngx_http_ngsp_status_u64(o, ngsp_status_get(&q[j]));
+        }
+
+        lit(",\"windows\":{");
+
+        for (j = 0, k = 0; j < p[i].nwindows; j++) {
+            w = q + NGX_HTTP_NGSP_STATUS_OUTCOMES
+                + j * NGX_HTTP_NGSP_STATUS_WINDOW;
+
+            if (ngsp_status_get(&w[NGX_HTTP_NGSP_STATUS_UPDATED]) == 0) {
+                continue;
+            }
+
+            if (k++) {
+                lit(",");
+            }
+
+            str(ngsp_quota_unit_name(p[i].windows[j].unit));
+            lit(":{\"limit\":");
+            ngx_http_ngsp_status_u64(o,
+                ngsp_status_get(&w[NGX_HTTP_NGSP_STATUS_LIMIT]));
+            lit(",\"remaining\":");
+            ngx_http_ngsp_status_u64(o,
+                ngsp_status_get(&w[NGX_HTTP_NGSP_STATUS_REMAINING]));
+            lit(",\"reset\":");
+            ngx_http_ngsp_status_u64(o,
+                ngsp_status_get(&w[NGX_HTTP_NGSP_STATUS_RESET]));
+            lit(",\"updated\":");
+            ngx_http_ngsp_status_u64(o,
+                ngsp_status_get(&w[NGX_HTTP_NGSP_STATUS_UPDATED]));
+            lit("}");
+        }
+
+        lit("}}");
+    }
+
+    lit("}}");
+}
+
+
+static void
+ngx_http_ngsp_status_json_mask(ngx_http_ngsp_status_out_t *o,
+    ngx_http_ngsp_status_main_conf_t *mcf)
+{
+    uint64_t    *c;
+    ngx_uint_t   i, j, unknown;
+
+    lit("{");
+
+    for (i = 0; i < mcf->nprofiles; i++) {
+        c = mcf->sh->mask + i * NGX_HTTP_NGSP_STATUS_MASK_N;
+        unknown = (i == mcf->nprofiles - 1);
+
+        /* names no profile has: only when some were met */
+        if (unknown && ngsp_status_get(&c[NGX_HTTP_NGSP_STATUS_MASK_ERROR])
+                       == 0)
+        {
+            continue;
+        }
+
+        if (i) {
+            lit(",");
+        }
+
+        ngx_http_ngsp_status_json_str(o, mcf->profiles[i].data,
+                                      mcf->profiles[i].len);
+        lit(":{");
+
+        for (j = 0; j < NGX_HTTP_NGSP_STATUS_MASK_N; j++) {
+            if (j) {
+                lit(",");
+            }
+            str(ngx_http_ngsp_status_mask_name(j));
+            lit(":");
+            ngx_http_ngsp_status_u64(o, ngsp_status_get(&c[j]));
+        }
+
+        lit("}");
+    }
+
+    lit("}");
+}
