@@ -163,28 +163,53 @@ def test_dashboard_shows_what_nginx_counted(site, tmp_path):
         for f in ("ok", "pass", "error", "fields", "bytes_in", "bytes_out"):
             assert row.value(f) == m[f], (name, f)
 
-    redis = data["redis"]
-    assert redis is not None and len(redis["workers"]) == 2
-    for w in redis["workers"]:
-        row = dom.one("tr", data_worker=str(w["worker"]))
-        for f in ("pid", "connects", "reconnects", "timeouts", "errors",
-                  "commands"):
-            assert row.value(f) == w[f], (w["worker"], f)
-        assert row.field("connected") == ("yes" if w["connected"] else "no")
-        for f, q in (("p50", 0.5), ("p99", 0.99)):
-            assert row.field(f) == micros_text(quantile_us(w["latency"], q))
-    # one decision per request past the JWT check, at least
-    assert sum(w["commands"] for w in redis["workers"]) >= 17
-
-    cache = data["jwt_cache"]
-    jwt = dom.one(id="jwt")
-    for f in ("hits", "misses", "entries"):
-        assert jwt.value(f) == cache[f], f
-    keys = dom.one(id="keys").all("tr")[1:]
-    assert len(keys) == len(data["keys"])
-    for row, k in zip(keys, data["keys"]):
-        assert row.field("source") == k["source"]
-        assert row.field("kty") == k["kty"]
+    check_providers(dom, data)
 
     shot = screenshot(tmp_path, url, "status-page.png")
     print(json.dumps({"screenshot": shot}))
+
+
+def check_providers(dom, data):
+    """Redis, the JWT cache and the keys as in the JSON (or, for a section
+    the JSON has not, the page says so)."""
+    redis = data.get("redis")
+    if redis is None:
+        assert dom.field("redis_none") == "no ngsp_redis configured"
+    else:
+        assert len(redis["workers"]) == 2
+        for w in redis["workers"]:
+            row = dom.one("tr", data_worker=str(w["worker"]))
+            for f in ("pid", "connects", "reconnects", "timeouts", "errors",
+                      "commands"):
+                assert row.value(f) == w[f], (w["worker"], f)
+            assert row.field("connected") == \
+                ("yes" if w["connected"] else "no")
+            for f, q in (("p50", 0.5), ("p99", 0.99)):
+                assert row.field(f) == \
+                    micros_text(quantile_us(w["latency"], q))
+        # one decision per request past the JWT check, at least
+        assert sum(w["commands"] for w in redis["workers"]) >= 17
+
+    cache = data.get("jwt_cache")
+    if cache is None:
+        assert dom.field("jwt_cache_none") == "no token cache"
+    else:
+        jwt = dom.one(id="jwt")
+        for f in ("hits", "misses", "entries"):
+            assert jwt.value(f) == cache[f], f
+
+    keys = dom.one(id="keys").all("tr")[1:]
+    assert len(keys) == len(data.get("keys") or [])
+    for row, k in zip(keys, data.get("keys") or []):
+        assert row.field("source") == k["source"]
+        assert row.field("kty") == k["kty"]
+
+
+@pytest.mark.xfail(strict=True, reason="the stats branch provides these "
+                   "sections; remove this mark once it is merged")
+def test_json_has_the_provider_sections(site):
+    nginx, port = site
+    data = requests.get("http://127.0.0.1:%d/status?format=json" % port,
+                        timeout=10).json()
+    assert data["redis"]["workers"] and len(data["keys"]) == 1
+    assert data["jwt_cache"] is not None
