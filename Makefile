@@ -44,7 +44,7 @@ NGX_LD_OPT  :=
 endif
 
 .PHONY: all module deps run stop test unit integration asan asan-test fuzz \
-        bench clean tools FORCE
+        bench clean tools status-page FORCE
 
 all: module tools
 
@@ -121,6 +121,10 @@ $(B)/ngspctl: $(NGSPCTL_SRCS) $(NGSPCTL_HDRS) $(QUOTA_OBJS) $(ENGINE_HDRS)
 	  -o $@ -lhiredis -ljansson -lcurl -lcrypto -lm
 
 tools: $(B)/ngsp-token $(B)/ngspctl
+
+# the dashboard's C string, from the page (a unit test fails when stale)
+status-page:
+	@tools/gen-status-page
 
 # --- integration ----------------------------------------------------------
 
