@@ -319,8 +319,16 @@ ngsp_lua_key_new(const u_char *data, size_t len, int hmac, u_char *err,
     }
 
     if (hmac) {
-        algs = NGSP_ALG_BIT(NGSP_ALG_HS256) | NGSP_ALG_BIT(NGSP_ALG_HS384)
-               | NGSP_ALG_BIT(NGSP_ALG_HS512);
+        /* each HS* takes a secret at least as long as its hash */
+        algs = NGSP_ALG_BIT(NGSP_ALG_HS256);
+
+        if (len >= 48) {
+            algs |= NGSP_ALG_BIT(NGSP_ALG_HS384);
+        }
+
+        if (len >= 64) {
+            algs |= NGSP_ALG_BIT(NGSP_ALG_HS512);
+        }
 
         if (memmem(data, len, "-----BEGIN ", 11) != NULL) {
             ngsp_lua_err(err, err_size, "a PEM key cannot be an HMAC secret");
@@ -403,6 +411,13 @@ ngsp_lua_key_verify(ngsp_lua_key_t *key, const u_char *token,
     st = ngsp_jwt_parse(&jwt, (const char *) token, token_len);
 
     if (st == NGSP_JWT_OK) {
+        /*
+         * the caller's one key verifies whatever kid the token names, as
+         * in lua-resty-jwt; the signature covers the token's bytes, not
+         * this parsed header
+         */
+        (void) json_object_del(jwt.header, "kid");
+
         st = ngsp_jwt_verify(key->keyset, &jwt, (const char *) token);
     }
 
