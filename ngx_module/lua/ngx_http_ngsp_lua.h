@@ -59,7 +59,7 @@ typedef struct {
 
 
 typedef struct {
-    const char                 *unit;       /* "second" ... "month" */
+    const char                 *unit;       /* "s", "m", "h", "d", "mo" */
     int64_t                     limit;
     int64_t                     remaining;
     int64_t                     reset;
