@@ -767,28 +767,20 @@ ngsp_lua_copy(const u_char *src, size_t n, u_char *buf, size_t size,
 }
 
 
-/* compact JSON into the buffer, with no allocation */
+/* compact JSON into the buffer, with no allocation; one pass if it fits */
 static int
 ngsp_lua_json(json_t *v, u_char *buf, size_t size, size_t *len)
 {
     size_t  n;
 
-    n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+    n = json_dumpb(v, (char *) buf, buf ? size : 0, JSON_COMPACT);
     if (n == 0) {
         return NGSP_LUA_ERROR;
     }
 
     *len = n;
 
-    if (n > size || buf == NULL) {
-        return NGSP_LUA_AGAIN;
-    }
-
-    if (json_dumpb(v, (char *) buf, size, JSON_COMPACT) != n) {
-        return NGSP_LUA_ERROR;
-    }
-
-    return NGSP_LUA_OK;
+    return (n > size || buf == NULL) ? NGSP_LUA_AGAIN : NGSP_LUA_OK;
 }
 
 
