@@ -6,7 +6,9 @@
 #      so that HTTP does not blur the two; the outputs are checked equal.
 #  (2) wrk: ngsp.verify of the request's token from Lua against the
 #      $ngsp_agency variable path (return 200 $ngsp_agency, and the same
-#      variable read from Lua), one RS256 token, the shared cache on.
+#      variable read from Lua), and against the same Lua handler without
+#      verification (the cost of running Lua at all); one RS256 token, the
+#      shared cache on; throughput and the worker's CPU per request.
 set -euo pipefail
 
 build=$(cd "${1:?build dir}" && pwd)
@@ -131,6 +133,12 @@ $(bench_temp_paths "$dir")
         location /luavar {
             content_by_lua_block { ngx.print(ngx.var.ngsp_agency) }
         }
+        location /floor {
+            content_by_lua_block {
+                local tok = ngx.var.http_authorization:sub(8)
+                ngx.print(#tok > 0 and "so-tu-phap" or "")
+            }
+        }
         location /verify {
             content_by_lua_block {
                 local ngsp = require "resty.ngsp"
@@ -174,20 +182,39 @@ awk -v a="$ml" -v b="$mn" 'BEGIN { printf "  ngsp.mask is %.1fx faster (target >
 tok=$(cat "$dir/token")
 [ "$(curl --noproxy '*' -s -H "Authorization: Bearer $tok" "$url/verify")" = so-tu-phap ]
 [ "$(curl --noproxy '*' -s -H "Authorization: Bearer $tok" "$url/var")" = so-tu-phap ]
+worker=$(pgrep -P "$(cat "$dir/nginx.pid")")
+hz=$(getconf CLK_TCK)
+locs="var luavar floor verify"
 echo "(2) wrk -t1 -c16 ${secs}s, one worker, $rounds interleaved rounds," \
-     "requests per second (median)"
-for loc in var luavar verify; do : > "$dir/w.$loc"; done
+     "medians: requests per second; the worker's CPU microseconds per" \
+     "request"
+for loc in $locs; do : > "$dir/w.$loc"; : > "$dir/c.$loc"; done
 for r in $(seq "$rounds"); do
-    for loc in var luavar verify; do
+    for loc in $locs; do
+        t0=$(bench_ticks "$worker")
         wrk -t1 -c16 -d"${secs}s" -H "Authorization: Bearer $tok" \
-            "$url/$loc" | awk '/Requests\/sec/ { print $2 }' >> "$dir/w.$loc"
+            "$url/$loc" > "$dir/wrk.out"
+        t1=$(bench_ticks "$worker")
+        awk -v t="$((t1 - t0))" -v hz="$hz" -v w="$dir/w.$loc" \
+            -v c="$dir/c.$loc" '
+            /requests in/ { n = $1 } /^Requests\/sec/ { r = $2 }
+            END { print r > w; print t / hz * 1e6 / n > c }' "$dir/wrk.out"
     done
 done
-v=$(bench_median < "$dir/w.var"); lv=$(bench_median < "$dir/w.luavar")
-ve=$(bench_median < "$dir/w.verify")
-printf '  return 200 $ngsp_agency        %9.0f\n' "$v"
-printf '  Lua: ngx.var.ngsp_agency       %9.0f\n' "$lv"
-printf '  Lua: ngsp.verify(token, opts)  %9.0f\n' "$ve"
-awk -v a="$ve" -v b="$v" -v c="$lv" 'BEGIN {
-    printf "  ngsp.verify / return $ngsp_agency: %.2fx; / Lua ngx.var: %.2fx (target >= 0.9x)\n", a / b, a / c }'
+for loc in $locs; do
+    eval "w_$loc=\$(bench_median < \"\$dir/w.\$loc\")"
+    eval "c_$loc=\$(bench_median < \"\$dir/c.\$loc\")"
+done
+row() { printf '  %-32s %9.0f %8.2f\n' "$1" "$2" "$3"; }
+row 'return 200 $ngsp_agency' "$w_var" "$c_var"
+row 'Lua: ngx.var.ngsp_agency' "$w_luavar" "$c_luavar"
+row 'Lua: the header, no verification' "$w_floor" "$c_floor"
+row 'Lua: ngsp.verify(token, opts)' "$w_verify" "$c_verify"
+awk -v v="$w_var" -v lv="$w_luavar" -v f="$w_floor" -v e="$w_verify" \
+    -v cv="$c_var" -v clv="$c_luavar" -v cf="$c_floor" -v ce="$c_verify" '
+BEGIN {
+    printf "  ngsp.verify / return $ngsp_agency: %.2fx, by CPU %.2fx (target >= 0.9x)\n", e / v, cv / ce
+    printf "  ngsp.verify / Lua ngx.var:          %.2fx, by CPU %.2fx\n", e / lv, clv / ce
+    printf "  ngsp.verify / Lua without it:       %.2fx, by CPU %.2fx\n", e / f, cf / ce
+}'
 if grep -E '\[(alert|emerg|crit)\]' "$dir/error.log"; then exit 1; fi

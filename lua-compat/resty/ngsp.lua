@@ -7,6 +7,7 @@
 
 local ffi = require "ffi"
 local base = require "resty.core.base"
+local lrucache = require "resty.lrucache"
 
 local C = ffi.C
 local ffi_new = ffi.new
@@ -15,6 +16,24 @@ local get_request = base.get_request
 local type = type
 local tostring = tostring
 local error = error
+local next = next
+local ngx_now = ngx.now
+
+-- table.clone is OpenResty's LuaJIT's; elsewhere a copy by hand
+local clone
+do
+    local ok
+    ok, clone = pcall(require, "table.clone")
+    if not ok then
+        clone = function(t)
+            local c = {}
+            for k, v in next, t do
+                c[k] = v
+            end
+            return c
+        end
+    end
+end
 
 local ABI = 1
 
@@ -78,6 +97,9 @@ int ngsp_lua_jwt_claim(ngx_http_request_t *r, const char *name,
 int ngsp_lua_jwt_verify(ngx_http_request_t *r, const char *token,
     size_t token_len, const ngsp_lua_verify_opts_t *opts, char *buf,
     size_t size, size_t *len, int *status, char *err, size_t err_size);
+int ngsp_lua_jwt_check(ngx_http_request_t *r, const char *token,
+    size_t token_len, const ngsp_lua_verify_opts_t *opts, int *status,
+    char *err, size_t err_size);
 ngsp_lua_key_t *ngsp_lua_key_new(const char *data, size_t len, int hmac,
     char *err, size_t err_size);
 void ngsp_lua_key_free(ngsp_lua_key_t *key);
@@ -279,17 +301,72 @@ local function fill(arr, v, what)
     return n
 end
 
-local function verify(b, size, r, token)
-    return C.ngsp_lua_jwt_verify(r, token, #token, opts_c, b, size,
-                                 size_ptr, status_ptr, err_buf, ERR_SIZE)
+-- The claims of tokens verified here, decoded once per token and worker:
+-- the C side still judges the token on every call (signature through its
+-- memo and cache, exp, nbf, issuer, audience, rules), and a held table is
+-- given out only when that judgement is ok.  An entry lives no longer
+-- than its token verifies under the leeway it was decoded with.
+local CLAIMS_HELD = 1024
+local held = lrucache.new(CLAIMS_HELD)
+local NO_OPTS = {}
+_M._held = held
+
+-- A fresh copy for each caller, nested objects and arrays included, so no
+-- caller's edit reaches the next one.  The copy is a plain table (pairs,
+-- # and cjson.encode see it whole), which a read-only proxy is not.
+local function deep(t)
+    local c = clone(t)
+    for k, v in next, t do
+        if type(v) == "table" then
+            c[k] = deep(v)
+        end
+    end
+    return c
+end
+
+-- h: the decoded claims and the list of their keys that hold tables
+local function hand_out(h)
+    local c = clone(h[1])
+    local nested = h[2]
+    if nested then
+        local t = h[1]
+        for i = 1, #nested do
+            local k = nested[i]
+            c[k] = deep(t[k])
+        end
+    end
+    return c
+end
+
+local function hold(token, t, leeway)
+    local nested
+    for k, v in next, t do
+        if type(v) == "table" then
+            nested = nested or {}
+            nested[#nested + 1] = k
+        end
+    end
+
+    local h = { t, nested or false }
+    local exp = t.exp
+    if type(exp) == "number" then
+        local ttl = exp + leeway - ngx_now()
+        if ttl > 0 then
+            held:set(token, h, ttl)
+        end
+    else
+        held:set(token, h)
+    end
+    return h
 end
 
 function _M.verify(token, opts)
     if type(token) ~= "string" then
         return nil, "missing"
     end
-    opts = opts or {}
-    if type(opts) ~= "table" then
+    if opts == nil then
+        opts = NO_OPTS
+    elseif type(opts) ~= "table" then
         error("bad opts: a table", 2)
     end
 
@@ -307,9 +384,33 @@ function _M.verify(token, opts)
     opts_c.requires = req_c
     opts_c.leeway = leeway
 
-    local s, rc = with_buf(verify, the_request(), token)
-    if s then
-        return decode(s)
+    local r = the_request()
+    local h = held:get(token)
+    local rc
+
+    if h then
+        rc = C.ngsp_lua_jwt_check(r, token, #token, opts_c, status_ptr,
+                                  err_buf, ERR_SIZE)
+    else
+        rc = C.ngsp_lua_jwt_verify(r, token, #token, opts_c, buf, buf_size,
+                                   size_ptr, status_ptr, err_buf, ERR_SIZE)
+        if rc == AGAIN then
+            grow(tonumber(size_ptr[0]))
+            rc = C.ngsp_lua_jwt_verify(r, token, #token, opts_c, buf,
+                                       buf_size, size_ptr, status_ptr,
+                                       err_buf, ERR_SIZE)
+        end
+        if rc == OK then
+            local t, err = decode(ffi_str(buf, size_ptr[0]))
+            if type(t) ~= "table" then
+                return nil, err or "malformed"
+            end
+            h = hold(token, t, leeway)
+        end
+    end
+
+    if rc == OK then
+        return hand_out(h)
     end
     if rc == DECLINED then
         return nil, status_names[status_ptr[0]] or "error"

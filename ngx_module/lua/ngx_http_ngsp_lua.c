@@ -40,6 +40,9 @@ static int ngsp_lua_copy(const u_char *src, size_t n, u_char *buf,
     size_t size, size_t *len);
 static int ngsp_lua_json(json_t *v, u_char *buf, size_t size, size_t *len);
 static ngx_http_ngsp_jwt_ctx_t *ngsp_lua_judged(ngx_http_request_t *r);
+static int ngsp_lua_judge(ngx_http_request_t *r, const u_char *token,
+    size_t token_len, const ngsp_lua_verify_opts_t *opts, ngsp_jwt_t *jwt,
+    int *status, u_char *err, size_t err_size);
 static int ngsp_lua_strs(ngx_http_request_t *r, const ngsp_lua_str_t *in,
     size_t n, const char ***out);
 static int ngsp_lua_rule(ngx_http_request_t *r, const ngsp_lua_str_t *rule,
@@ -190,24 +193,27 @@ ngsp_lua_jwt_claim(ngx_http_request_t *r, const u_char *name,
 /* --- any token ------------------------------------------------------------ */
 
 
-int
-ngsp_lua_jwt_verify(ngx_http_request_t *r, const u_char *token,
-    size_t token_len, const ngsp_lua_verify_opts_t *opts, u_char *buf,
-    size_t size, size_t *len, int *status, u_char *err, size_t err_size)
+/*
+ * The token's signature (through the worker's memo and the shared cache),
+ * then exp, nbf, issuer, audience and the rules, all on every call: a
+ * caller that keeps the claims of an earlier call learns here whether
+ * they still stand.  On NGSP_JWT_OK, jwt holds the claims (freed by the
+ * caller with ngsp_jwt_free).
+ */
+static int
+ngsp_lua_judge(ngx_http_request_t *r, const u_char *token, size_t token_len,
+    const ngsp_lua_verify_opts_t *opts, ngsp_jwt_t *jwt, int *status,
+    u_char *err, size_t err_size)
 {
-    int                 rc;
     ngx_str_t           tok;
     ngx_uint_t          i;
-    ngsp_jwt_t          jwt;
     ngsp_jwt_req_t     *reqs;
     ngsp_jwt_status_t   st;
     ngsp_jwt_checks_t   checks;
 
     ngsp_lua_err(err, err_size, "");
 
-    if (r == NULL || r->pool == NULL || len == NULL || status == NULL
-        || opts == NULL)
-    {
+    if (r == NULL || r->pool == NULL || status == NULL || opts == NULL) {
         ngsp_lua_err(err, err_size, "bad arguments");
         return NGSP_LUA_ERROR;
     }
@@ -268,26 +274,73 @@ ngsp_lua_jwt_verify(ngx_http_request_t *r, const u_char *token,
     tok.data = (u_char *) token;
     tok.len = token_len;
 
-    ngx_memzero(&jwt, sizeof(ngsp_jwt_t));
+    ngx_memzero(jwt, sizeof(ngsp_jwt_t));
 
-    st = ngx_http_ngsp_jwt_check_token(r, &tok, &jwt);
+    st = ngx_http_ngsp_jwt_check_token(r, &tok, jwt);
 
     if (st == NGSP_JWT_OK) {
-        st = ngsp_jwt_check_claims(&jwt, &checks, ngx_time());
+        st = ngsp_jwt_check_claims(jwt, &checks, ngx_time());
     }
 
     for (i = 0; st == NGSP_JWT_OK && i < opts->nrequires; i++) {
-        if (!ngsp_jwt_req_eval(&reqs[i], jwt.claims, ngsp_lua_regex_match)) {
+        if (!ngsp_jwt_req_eval(&reqs[i], jwt->claims, ngsp_lua_regex_match)) {
             st = NGSP_JWT_CLAIM_FAILED;
         }
     }
 
     *status = (int) st;
 
-    rc = (st == NGSP_JWT_OK) ? ngsp_lua_json(jwt.claims, buf, size, len)
-                             : NGSP_LUA_DECLINED;
+    if (st != NGSP_JWT_OK) {
+        ngsp_jwt_free(jwt);
+        return NGSP_LUA_DECLINED;
+    }
+
+    return NGSP_LUA_OK;
+}
+
+
+int
+ngsp_lua_jwt_verify(ngx_http_request_t *r, const u_char *token,
+    size_t token_len, const ngsp_lua_verify_opts_t *opts, u_char *buf,
+    size_t size, size_t *len, int *status, u_char *err, size_t err_size)
+{
+    int         rc;
+    ngsp_jwt_t  jwt;
+
+    if (len == NULL) {
+        ngsp_lua_err(err, err_size, "bad arguments");
+        return NGSP_LUA_ERROR;
+    }
+
+    rc = ngsp_lua_judge(r, token, token_len, opts, &jwt, status, err,
+                        err_size);
+    if (rc != NGSP_LUA_OK) {
+        return rc;
+    }
+
+    rc = ngsp_lua_json(jwt.claims, buf, size, len);
 
     ngsp_jwt_free(&jwt);
+
+    return rc;
+}
+
+
+/* the judgement of ngsp_lua_jwt_verify without writing the claims */
+int
+ngsp_lua_jwt_check(ngx_http_request_t *r, const u_char *token,
+    size_t token_len, const ngsp_lua_verify_opts_t *opts, int *status,
+    u_char *err, size_t err_size)
+{
+    int         rc;
+    ngsp_jwt_t  jwt;
+
+    rc = ngsp_lua_judge(r, token, token_len, opts, &jwt, status, err,
+                        err_size);
+
+    if (rc == NGSP_LUA_OK) {
+        ngsp_jwt_free(&jwt);
+    }
 
     return rc;
 }

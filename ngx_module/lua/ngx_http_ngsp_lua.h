@@ -95,6 +95,11 @@ int ngsp_lua_jwt_verify(ngx_http_request_t *r, const u_char *token,
     size_t token_len, const ngsp_lua_verify_opts_t *opts, u_char *buf,
     size_t size, size_t *len, int *status, u_char *err, size_t err_size);
 
+/* the same judgement, without the claims: for a caller that holds them */
+int ngsp_lua_jwt_check(ngx_http_request_t *r, const u_char *token,
+    size_t token_len, const ngsp_lua_verify_opts_t *opts, int *status,
+    u_char *err, size_t err_size);
+
 /* a caller's key (lua-resty-jwt's "secret"), for resty.ngsp.compat.jwt */
 ngsp_lua_key_t *ngsp_lua_key_new(const u_char *data, size_t len, int hmac,
     u_char *err, size_t err_size);

@@ -67,6 +67,35 @@ location /hostile {
         put("verify_small_buf", C.ngsp_lua_jwt_verify(r, tok, #tok, opts,
             buf, 4, len, st, err, 64))
         put("verify_small_need", len[0])
+        put("verify_null_len", C.ngsp_lua_jwt_verify(r, tok, #tok, opts,
+            buf, 64, nil, st, err, 64))
+
+        put("check_null_r", C.ngsp_lua_jwt_check(nil, tok, #tok, opts, st,
+            err, 64))
+        put("check_null_opts", C.ngsp_lua_jwt_check(r, tok, #tok, nil, st,
+            err, 64))
+        put("check_null_status", C.ngsp_lua_jwt_check(r, tok, #tok, opts,
+            nil, err, 64))
+        put("check_null_token", C.ngsp_lua_jwt_check(r, nil, 5, opts, st,
+            nil, 0))
+        put("check_null_token_status", st[0])
+        put("check_huge_token", C.ngsp_lua_jwt_check(r, tok, HUGE, opts, st,
+            err, 64))
+        put("check_huge_token_status", st[0])
+        opts.naudiences = 1
+        put("check_null_list", C.ngsp_lua_jwt_check(r, tok, #tok, opts, st,
+            err, 64))
+        opts.naudiences = HUGE
+        put("check_huge_list", C.ngsp_lua_jwt_check(r, tok, #tok, opts, st,
+            err, 64))
+        opts.naudiences = 0
+        opts.leeway = 100000
+        put("check_big_leeway", C.ngsp_lua_jwt_check(r, tok, #tok, opts, st,
+            err, 64))
+        opts.leeway = 0
+        put("check_ok", C.ngsp_lua_jwt_check(r, tok, #tok, opts, st, err,
+            64))
+        put("check_ok_status", st[0])
 
         put("key_null", C.ngsp_lua_key_new(nil, 5, 1, err, 64) == nil and 1)
         put("key_huge", C.ngsp_lua_key_new("x", HUGE, 1, err, 64) == nil
@@ -161,6 +190,12 @@ def test_hostile_sizes_and_nulls(nginx_factory, port, tmp_path):
         "verify_null_token": DECL, "verify_null_token_status": 1,
         "verify_null_list": ERR, "verify_huge_list": ERR,
         "verify_neg_leeway": ERR, "verify_small_buf": AGAIN,
+        "verify_null_len": ERR,
+        "check_null_r": ERR, "check_null_opts": ERR, "check_null_status": ERR,
+        "check_null_token": DECL, "check_null_token_status": 1,
+        "check_huge_token": DECL, "check_huge_token_status": 2,
+        "check_null_list": ERR, "check_huge_list": ERR,
+        "check_big_leeway": ERR, "check_ok": 0, "check_ok_status": 0,
         "key_null": 1, "key_huge": 1, "key_short": 1, "key_pem_hmac": 1,
         "key_verify_null": ERR,
         "mask_null_body": ERR, "mask_huge_body": ERR, "mask_null_buf": ERR,

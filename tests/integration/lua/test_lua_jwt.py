@@ -66,6 +66,37 @@ JWT_LOC = """
                                    why = why or cjson.null }))
         }
     }
+    location /held {
+        content_by_lua_block {
+            -- steps in one request, so in one worker: its held claims
+            local ngsp = require "resty.ngsp"
+            local steps = cjson.decode(ngx.var.http_x_steps)
+            local out = {}
+            for i, s in ipairs(steps) do
+                if s.sleep then
+                    ngx.sleep(s.sleep)
+                end
+                local tok = s.token or ngx.var.http_x_token
+                local held = ngsp._held:get(tok) ~= nil
+                local c, why = ngsp.verify(tok, s.opts)
+                -- as given, before any spoiling below
+                out[i] = { held = held, why = why or cjson.null,
+                           claims = c and cjson.encode(c) or cjson.null }
+                if c and s.spoil then
+                    -- what a careless caller does to its claims
+                    c.client_id = "spoilt"
+                    c.added = true
+                    c.aud = nil
+                    if c.realm then
+                        c.realm.roles[1] = "spoilt"
+                        c.realm.extra = 1
+                    end
+                    out[i].spoilt = cjson.encode(c)
+                end
+            end
+            ngx.say(cjson.encode(out))
+        }
+    }
     location /compat {
         content_by_lua_block {
             local jwt = require "resty.ngsp.compat.jwt"
@@ -180,6 +211,89 @@ def test_verify_options(site, port):
     late = rs(site, exp=int(time.time()) - 30)
     assert verify(port, late)["why"] == "expired"
     assert verify(port, late, {"leeway": 60})["claims"]["client_id"]
+
+
+def held(site, port, token, steps):
+    h = {"X-Token": token, "X-Steps": json.dumps(steps)}
+    j = get(port, "/held", headers=h).json()
+    for s in j:
+        s["claims"] = s["claims"] and json.loads(s["claims"])
+    return j
+
+
+def test_verify_held_claims_are_judged_on_every_call(site, port):
+    tok = rs(site)
+    j = held(site, port, tok, [
+        {}, {"opts": {"issuer": "https://idp.example"}},
+        {"opts": {"issuer": "https://other"}},
+        {"opts": {"audience": "other"}},
+        {"opts": {"require": "scope contains admin"}},
+        {"opts": {"require": ["client_id match ^bo-"]}},
+        {"opts": {"require": ["client_id match ^so-"],
+                  "audience": ["x", "dancu"]}}])
+    assert j[0]["held"] is False and j[0]["claims"]["client_id"]
+    assert all(s["held"] for s in j[1:])
+    assert [s["why"] for s in j] == [
+        None, None, "bad_issuer", "bad_audience", "claim_failed",
+        "claim_failed", None]
+    assert all(s["claims"] is None for s in j if s["why"])
+    assert j[6]["claims"] == j[0]["claims"]
+
+
+def test_verify_held_claims_of_an_expired_token(site, port):
+    # held under a leeway, then judged without one: expired all the same
+    late = rs(site, exp=int(time.time()) - 30)
+    j = held(site, port, late, [
+        {"opts": {"leeway": 60}}, {}, {"opts": {"leeway": 10}},
+        {"opts": {"leeway": 60}}])
+    assert j[0]["claims"]["client_id"] == "so-tu-phap"
+    assert j[1]["held"] and j[2]["held"] and j[3]["held"]
+    assert [s["why"] for s in j] == [None, "expired", "expired", None]
+    early = rs(site, nbf=int(time.time()) + 30)
+    j = held(site, port, early, [{"opts": {"leeway": 60}}, {}])
+    assert j[1]["held"] and j[1]["why"] == "not_yet_valid"
+    assert j[1]["claims"] is None
+
+
+def test_verify_held_claims_of_a_token_that_expires(site, port):
+    # valid, held, then its exp passes while the worker runs
+    exp = int(time.time()) + 2
+    tok = rs(site, exp=exp)
+    j = held(site, port, tok, [
+        {}, {},
+        {"sleep": max(exp - time.time(), 0) + 1.2},
+        {"opts": {"leeway": 30}}])
+    assert j[0]["why"] is None and j[1]["held"] and j[1]["why"] is None
+    assert j[2]["why"] == "expired" and j[2]["claims"] is None
+    assert j[3]["why"] is None
+    assert j[3]["claims"]["client_id"] == "so-tu-phap"
+
+
+def test_verify_held_claims_cannot_be_spoilt(site, port):
+    tok = rs(site, realm={"roles": ["a", "b"]})
+    j = held(site, port, tok, [{"spoil": True}, {"spoil": True}, {}])
+    assert j[1]["held"] and j[2]["held"]
+    spoilt = json.loads(j[0]["spoilt"])
+    assert spoilt["client_id"] == "spoilt"
+    assert spoilt["realm"] == {"roles": ["spoilt", "b"], "extra": 1}
+    for s in j:
+        c = s["claims"]
+        assert c["client_id"] == "so-tu-phap" and "added" not in c
+        assert c["aud"] == "dancu"
+        assert c["realm"] == {"roles": ["a", "b"]}
+
+
+def test_verify_held_claims_stay_with_their_token(site, port):
+    a = rs(site, client_id="so-a")
+    b = rs(site, client_id="so-b")
+    forged = a[:-4] + "AAAA"
+    j = held(site, port, a, [
+        {}, {"token": b}, {}, {"token": b}, {"token": forged},
+        {"token": hs(client_id="so-c")}])
+    assert [s["claims"] and s["claims"]["client_id"] for s in j] == [
+        "so-a", "so-b", "so-a", "so-b", None, "so-c"]
+    assert j[2]["held"] and j[3]["held"] and not j[4]["held"]
+    assert j[4]["why"] == "bad_signature"
 
 
 def test_verify_refusals(site, port):
