@@ -9,6 +9,8 @@
 #      variable read from Lua), and against the same Lua handler without
 #      verification (the cost of running Lua at all); one RS256 token, the
 #      shared cache on; throughput and the worker's CPU per request.
+#  (3) ngsp.verify alone, timed inside one request: claims held against
+#      claims written as JSON in C and decoded by lua-cjson on each call.
 set -euo pipefail
 
 build=$(cd "${1:?build dir}" && pwd)
@@ -139,6 +141,29 @@ $(bench_temp_paths "$dir")
                 ngx.print(#tok > 0 and "so-tu-phap" or "")
             }
         }
+        location /percall {
+            content_by_lua_block {
+                -- ngsp.verify alone, timed inside one request: with the
+                -- claims held, and with them dropped before each call
+                -- (the JSON written by C and decoded by lua-cjson)
+                local ngsp = require "resty.ngsp"
+                local held = ngsp._held
+                local tok = ngx.var.http_authorization:sub(8)
+                local o = { issuer = "https://idp.example" }
+                local drop = ngx.var.arg_f == "unheld"
+                local n = $iters
+                for i = 1, 200 do ngsp.verify(tok, o) end
+                ngx.update_time()
+                local t0 = ngx.now()
+                if drop then
+                    for i = 1, n do held:delete(tok) ngsp.verify(tok, o) end
+                else
+                    for i = 1, n do ngsp.verify(tok, o) end
+                end
+                ngx.update_time()
+                ngx.say((ngx.now() - t0) / n * 1e6)
+            }
+        }
         location /verify {
             content_by_lua_block {
                 local ngsp = require "resty.ngsp"
@@ -217,4 +242,17 @@ BEGIN {
     printf "  ngsp.verify / Lua ngx.var:          %.2fx, by CPU %.2fx\n", e / lv, clv / ce
     printf "  ngsp.verify / Lua without it:       %.2fx, by CPU %.2fx\n", e / f, cf / ce
 }'
+
+echo "(3) ngsp.verify alone, $iters calls a round inside one request," \
+     "$rounds rounds, microseconds a call (median)"
+: > "$dir/p.held"; : > "$dir/p.unheld"
+for r in $(seq "$rounds"); do
+    for f in held unheld; do
+        curl --noproxy '*' -s -H "Authorization: Bearer $tok" \
+            "$url/percall?f=$f" >> "$dir/p.$f"
+    done
+done
+ph=$(bench_median < "$dir/p.held"); pu=$(bench_median < "$dir/p.unheld")
+printf '  claims held (a copy per call)      %6.2f us\n' "$ph"
+printf '  claims written and decoded         %6.2f us\n' "$pu"
 if grep -E '\[(alert|emerg|crit)\]' "$dir/error.log"; then exit 1; fi
