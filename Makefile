@@ -19,7 +19,7 @@ B           := $(abspath $(BUILD))
 LIBS        := -lcrypto -ljansson -lhiredis -lz
 # one folder per concern, each with its engine (ngsp_*) and glue
 # (ngx_http_ngsp_*); tests mirror the folders
-CONCERNS    := common jwt quota redis mask audit status
+CONCERNS    := common jwt quota redis mask audit status lua
 ENGINE_SRCS := $(sort $(wildcard ngx_module/*/ngsp_*.c))
 ENGINE_HDRS := $(sort $(wildcard ngx_module/*/ngsp_*.h))
 GLUE_SRCS   := $(sort $(wildcard ngx_module/*/ngx_http_ngsp_*.c ngx_module/*/ngx_http_ngsp_*.h))

@@ -79,6 +79,17 @@ ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_jwt_eval(ngx_http_request_t *r);
  */
 ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_jwt_get_ctx(ngx_http_request_t *r);
 
+/*
+ * any token parsed and verified against the key set, through the memo and
+ * the shared cache; jwt is to be freed with ngsp_jwt_free()
+ */
+ngsp_jwt_status_t ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r,
+    ngx_str_t *token, ngsp_jwt_t *jwt);
+
+/* an ngsp_jwt_require rule from its words; NGX_ERROR with why in err */
+ngx_int_t ngx_http_ngsp_jwt_require_parse(ngx_pool_t *pool, ngx_str_t *value,
+    ngx_uint_t nelts, ngsp_jwt_req_t *req, ngx_str_t *err);
+
 /* shared verification cache */
 char *ngx_http_ngsp_jwt_cache_init_conf(ngx_conf_t *cf,
     ngx_http_ngsp_main_conf_t *mcf);

@@ -776,13 +776,9 @@ ngx_http_ngsp_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ngsp_loc_conf_t  *lcf = conf;
 
-    int                   ok;
-    char                 *want;
-    ngx_str_t            *value;
-    ngx_uint_t            i, n;
-    ngsp_jwt_req_t       *req;
-    ngx_regex_compile_t   rc;
-    u_char                errstr[NGX_MAX_CONF_ERRSTR];
+    ngx_str_t        *value, err;
+    ngsp_jwt_req_t   *req;
+    u_char            errstr[NGX_MAX_CONF_ERRSTR];
 
     value = cf->args->elts;
 
@@ -798,25 +794,63 @@ ngx_http_ngsp_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(req, sizeof(ngsp_jwt_req_t));
-
     if (ngx_http_ngsp_claim_name(cf, cmd, &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    req->claim = (char *) value[1].data;
+    err.len = NGX_MAX_CONF_ERRSTR;
+    err.data = errstr;
 
-    req->op = ngsp_jwt_req_op_parse((char *) value[2].data, &ok);
-    if (!ok) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ngsp: unknown operator \"%V\": use eq, ne, in, "
-                           "contains, exists or match, as in "
-                           "\"ngsp_jwt_require scope contains dancu.read\"",
-                           &value[2]);
+    if (ngx_http_ngsp_jwt_require_parse(cf->pool, &value[1],
+                                        cf->args->nelts - 1, req, &err)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V", &err);
         return NGX_CONF_ERROR;
     }
 
-    n = cf->args->nelts - 3;
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * One rule from its words (claim, operator, values), each NUL-terminated;
+ * shared with the Lua surface, so both read rules alike.  NGX_ERROR with
+ * the reason in err (err->len: its room on entry, its length on return).
+ */
+ngx_int_t
+ngx_http_ngsp_jwt_require_parse(ngx_pool_t *pool, ngx_str_t *value,
+    ngx_uint_t nelts, ngsp_jwt_req_t *req, ngx_str_t *err)
+{
+    int                   ok;
+    char                 *want;
+    ngx_uint_t            i, n;
+    ngx_regex_compile_t   rc;
+    u_char                errstr[NGX_MAX_CONF_ERRSTR];
+
+    ngx_memzero(req, sizeof(ngsp_jwt_req_t));
+
+    if (nelts < 2) {
+        err->len = ngx_snprintf(err->data, err->len,
+                                "ngsp: a rule takes a claim and an operator")
+                   - err->data;
+        return NGX_ERROR;
+    }
+
+    req->claim = (char *) value[0].data;
+
+    req->op = ngsp_jwt_req_op_parse((char *) value[1].data, &ok);
+    if (!ok) {
+        err->len = ngx_snprintf(err->data, err->len,
+                                "ngsp: unknown operator \"%V\": use eq, ne, "
+                                "in, contains, exists or match, as in "
+                                "\"ngsp_jwt_require scope contains "
+                                "dancu.read\"", &value[1])
+                   - err->data;
+        return NGX_ERROR;
+    }
+
+    n = nelts - 2;
 
     switch (req->op) {
 
@@ -835,42 +869,46 @@ ngx_http_ngsp_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (want) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ngsp: operator \"%V\" takes %s, not %ui",
-                           &value[2], want, n);
-        return NGX_CONF_ERROR;
+        err->len = ngx_snprintf(err->data, err->len,
+                                "ngsp: operator \"%V\" takes %s, not %ui",
+                                &value[1], want, n)
+                   - err->data;
+        return NGX_ERROR;
     }
 
-    req->values = ngx_pcalloc(cf->pool, (n + 1) * sizeof(char *));
+    req->values = ngx_pcalloc(pool, (n + 1) * sizeof(char *));
     if (req->values == NULL) {
-        return NGX_CONF_ERROR;
+        err->len = 0;
+        return NGX_ERROR;
     }
 
     for (i = 0; i < n; i++) {
-        req->values[i] = (char *) value[3 + i].data;
+        req->values[i] = (char *) value[2 + i].data;
     }
 
     if (req->op == NGSP_REQ_MATCH) {
-        req->regexes = ngx_pcalloc(cf->pool, sizeof(void *));
+        req->regexes = ngx_pcalloc(pool, sizeof(void *));
         if (req->regexes == NULL) {
-            return NGX_CONF_ERROR;
+            err->len = 0;
+            return NGX_ERROR;
         }
 
         ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
-        rc.pattern = value[3];
-        rc.pool = cf->pool;
+        rc.pattern = value[2];
+        rc.pool = pool;
         rc.err.len = NGX_MAX_CONF_ERRSTR;
         rc.err.data = errstr;
 
         if (ngx_regex_compile(&rc) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "ngsp: %V", &rc.err);
-            return NGX_CONF_ERROR;
+            err->len = ngx_snprintf(err->data, err->len, "ngsp: %V", &rc.err)
+                       - err->data;
+            return NGX_ERROR;
         }
 
         req->regexes[0] = rc.regex;
     }
 
-    return NGX_CONF_OK;
+    return NGX_OK;
 }
 
 

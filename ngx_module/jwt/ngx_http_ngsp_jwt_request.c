@@ -194,7 +194,7 @@ ngx_http_ngsp_jwt_verify_cached(ngx_http_request_t *r,
 
 
 /* parse and verify, or find both already done in this worker's memo */
-static ngsp_jwt_status_t
+ngsp_jwt_status_t
 ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r, ngx_str_t *token,
     ngsp_jwt_t *jwt)
 {

@@ -10,16 +10,17 @@ from harness import Nginx, Redis, Upstream, free_port  # noqa: E402
 
 @pytest.fixture
 def nginx_factory(tmp_path):
-    """make(http, main="", workers=2, ports=()) -> started Nginx.
+    """make(http, main="", workers=2, ports=(), preload="") -> started Nginx.
 
     Every instance is stopped at teardown, and the test fails if its
     error.log shows an [alert], [emerg], crash or sanitizer report.
     """
     made = []
 
-    def make(http, main="", workers=2, ports=(), start=True, events=""):
+    def make(http, main="", workers=2, ports=(), start=True, events="",
+             preload=""):
         n = Nginx(tmp_path / ("nginx%d" % len(made)), http, main=main,
-                  workers=workers, events=events)
+                  workers=workers, events=events, preload=preload)
         made.append(n)
         if start:
             n.start(ports)

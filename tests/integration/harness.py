@@ -59,12 +59,16 @@ class Nginx:
 
     http: text placed inside http {}; servers usually live there too.
     main: text placed at the top level (after load_module).
+    preload: text placed before the module's load_module (other modules
+    that must load first, such as lua-nginx-module: LUA_PRELOAD).
     """
 
-    def __init__(self, prefix, http, main="", workers=2, events=""):
+    def __init__(self, prefix, http, main="", workers=2, events="",
+                 preload=""):
         self.prefix = str(prefix)
         self.http = http
         self.main = main
+        self.preload = preload
         self.workers = workers
         self.events = events
         self.proc = None
@@ -79,6 +83,7 @@ class Nginx:
         self.http = http
         user = "user root;" if os.geteuid() == 0 else ""
         text = f"""
+{self.preload}
 load_module {MODULE};
 {user}
 worker_processes {self.workers};
@@ -165,6 +170,14 @@ http {{
             with open(path, errors="replace") as f:
                 bad.append(path + ":\n" + f.read())
         return bad
+
+
+# Debian's lua-nginx-module (libnginx-mod-http-lua, libnginx-mod-http-ndk,
+# lua-resty-core): loaded before ngsp, as a portal's nginx would
+LUA_PRELOAD = """
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+"""
 
 
 class Redis:
