@@ -14,8 +14,10 @@
 
 #include "ngsp_jwt.h"
 #include "ngsp_quota.h"
+#include "ngsp_status_page.h"
 #include "ngsp_status_table.h"
 #include "ngsp_status_text.h"
+#include "ngx_http_ngsp_mask.h"
 
 
 /* an agency's counters: the JWT outcomes, then per policy its block */
@@ -47,7 +49,10 @@ enum {
     NGX_HTTP_NGSP_STATUS_MASK_FIELDS,
     NGX_HTTP_NGSP_STATUS_MASK_BYTES_IN,
     NGX_HTTP_NGSP_STATUS_MASK_BYTES_OUT,
-    NGX_HTTP_NGSP_STATUS_MASK_N
+    /* then one per $ngsp_mask_reason word, "profile" first */
+    NGX_HTTP_NGSP_STATUS_MASK_REFUSED,
+    NGX_HTTP_NGSP_STATUS_MASK_N = NGX_HTTP_NGSP_STATUS_MASK_REFUSED
+                                  + NGX_HTTP_NGSP_MASK_WHY_N - 1
 };
 
 /* the mask row of a profile name that no profile has */
@@ -104,10 +109,6 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_ngsp_status_module;
-
-/* the HTML page (ngsp_status_page.c) */
-extern const char    ngsp_status_page[];
-extern const size_t  ngsp_status_page_len;
 
 
 /* the content handler (ngx_http_ngsp_status_handler.c) */

@@ -114,6 +114,21 @@ ngx_http_ngsp_status_handler(ngx_http_request_t *r)
     ngx_str_set(&h->key, "X-Content-Type-Options");
     ngx_str_set(&h->value, "nosniff");
 
+    /*
+     * the page pins its script and style by hash in its own <meta>; the
+     * header adds what only a header can: no framing
+     */
+    if (format == NGX_HTTP_NGSP_STATUS_HTML) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Content-Security-Policy");
+        ngx_str_set(&h->value, NGSP_STATUS_PAGE_CSP);
+    }
+
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = o.size;
 
@@ -368,7 +383,14 @@ ngx_http_ngsp_status_mask_name(ngx_uint_t i)
     static const char  *names[] = { "ok", "pass", "error", "fields",
                                     "bytes_in", "bytes_out" };
 
-    return i < NGX_HTTP_NGSP_STATUS_MASK_N ? names[i] : "?";
+    if (i < NGX_HTTP_NGSP_STATUS_MASK_REFUSED) {
+        return names[i];
+    }
+
+    i -= NGX_HTTP_NGSP_STATUS_MASK_REFUSED - 1;
+
+    return i < NGX_HTTP_NGSP_MASK_WHY_N
+           ? (const char *) ngx_http_ngsp_mask_why_names[i].data : "?";
 }
 
 

@@ -101,6 +101,9 @@ ngx_http_ngsp_status_json(ngx_http_ngsp_status_out_t *o,
     ngx_http_ngsp_status_json_cache(o);
     lit(",\"keys\":");
     ngx_http_ngsp_status_json_keys(o);
+    lit(",\"overrides_invalid\":");
+    ngx_http_ngsp_status_u64(o, ngx_http_ngsp_quota_overrides_invalid(
+                                              (ngx_cycle_t *) ngx_cycle));
 
     lit("}\n");
 }
@@ -284,7 +287,10 @@ ngx_http_ngsp_status_json_mask(ngx_http_ngsp_status_out_t *o,
         lit(":{");
 
         for (j = 0; j < NGX_HTTP_NGSP_STATUS_MASK_N; j++) {
-            if (j) {
+            if (j == NGX_HTTP_NGSP_STATUS_MASK_REFUSED) {
+                lit(",\"refused\":{");
+
+            } else if (j) {
                 lit(",");
             }
             str(ngx_http_ngsp_status_mask_name(j));
@@ -292,7 +298,7 @@ ngx_http_ngsp_status_json_mask(ngx_http_ngsp_status_out_t *o,
             ngx_http_ngsp_status_u64(o, ngsp_status_get(&c[j]));
         }
 
-        lit("}");
+        lit("}}");
     }
 
     lit("}");

@@ -242,6 +242,8 @@ ngx_http_ngsp_status_init_main_conf(ngx_conf_t *cf, void *conf)
     h = ngx_http_ngsp_status_digest(h, &v, sizeof(v));
     v = NGSP_JWT_STATUS_MAX;
     h = ngx_http_ngsp_status_digest(h, &v, sizeof(v));
+    v = NGX_HTTP_NGSP_STATUS_MASK_N;
+    h = ngx_http_ngsp_status_digest(h, &v, sizeof(v));
 
     mcf->policies = qmcf->policies;
     n = mcf->policies ? mcf->policies->nelts : 0;
@@ -662,6 +664,11 @@ ngx_http_ngsp_status_mask(ngx_http_ngsp_status_main_conf_t *mcf,
     ngsp_status_add(&c[ctx->failed ? NGX_HTTP_NGSP_STATUS_MASK_ERROR
                        : ctx->passed ? NGX_HTTP_NGSP_STATUS_MASK_PASS
                        : NGX_HTTP_NGSP_STATUS_MASK_OK], 1);
+
+    if (ctx->failed && ctx->why != NGX_HTTP_NGSP_MASK_WHY_NONE) {
+        ngsp_status_add(&c[NGX_HTTP_NGSP_STATUS_MASK_REFUSED + ctx->why - 1],
+                        1);
+    }
 
     if (ctx->mask) {
         ngsp_status_add(&c[NGX_HTTP_NGSP_STATUS_MASK_FIELDS],

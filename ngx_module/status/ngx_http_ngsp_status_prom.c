@@ -93,6 +93,12 @@ ngx_http_ngsp_status_prom(ngx_http_ngsp_status_out_t *o,
                                    NGX_HTTP_NGSP_STATUS_MASK_OK,
                                    NGX_HTTP_NGSP_STATUS_MASK_ERROR);
 
+    family("ngsp_mask_refused_total", "counter",
+           "Masked responses refused or cut short, by profile and reason.");
+    ngx_http_ngsp_status_prom_mask(o, mcf, "ngsp_mask_refused_total",
+                                   NGX_HTTP_NGSP_STATUS_MASK_REFUSED,
+                                   NGX_HTTP_NGSP_STATUS_MASK_N - 1);
+
     family("ngsp_mask_fields_total", "counter",
            "Values masked (removed, redacted or rewritten) by profile.");
     ngx_http_ngsp_status_prom_mask(o, mcf, "ngsp_mask_fields_total",
@@ -110,6 +116,14 @@ ngx_http_ngsp_status_prom(ngx_http_ngsp_status_out_t *o,
     ngx_http_ngsp_status_prom_mask(o, mcf, "ngsp_mask_bytes_out_total",
                                    NGX_HTTP_NGSP_STATUS_MASK_BYTES_OUT,
                                    NGX_HTTP_NGSP_STATUS_MASK_BYTES_OUT);
+
+    family("ngsp_overrides_invalid_total", "counter",
+           "Quota overrides in Redis that were not whole numbers from 0 to "
+           "10^15, and so were ignored, met by any worker.");
+    lit("ngsp_overrides_invalid_total ");
+    ngx_http_ngsp_status_u64(o, ngx_http_ngsp_quota_overrides_invalid(
+                                              (ngx_cycle_t *) ngx_cycle));
+    lit("\n");
 
     ngx_http_ngsp_status_prom_redis(o);
     ngx_http_ngsp_status_prom_cache(o);
@@ -295,7 +309,11 @@ ngx_http_ngsp_status_prom_mask(ngx_http_ngsp_status_out_t *o,
                                           mcf->profiles[i].len);
 
             if (first != last) {
-                lit(",outcome=");
+                if (j >= NGX_HTTP_NGSP_STATUS_MASK_REFUSED) {
+                    lit(",reason=");
+                } else {
+                    lit(",outcome=");
+                }
                 label(ngx_http_ngsp_status_mask_name(j));
             }
 

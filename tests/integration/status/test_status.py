@@ -57,6 +57,11 @@ def jwt_cases():
     ]
 
 
+REASONS = ("profile", "interim", "type", "charset", "partial", "encoding",
+           "compression", "syntax", "truncated", "depth", "value",
+           "internal")
+
+
 def prom_value(samples, name, **labels):
     return samples.get((name, tuple(sorted(labels.items()))), 0)
 
@@ -181,7 +186,8 @@ def test_counters_equal_what_was_sent(nginx_factory, tmp_path,
                       profile="citizen") == bytes_out
     assert doc["mask"]["spare"] == {"ok": 0, "pass": 0, "error": 0,
                                     "fields": 0, "bytes_in": 0,
-                                    "bytes_out": 0}
+                                    "bytes_out": 0,
+                                    "refused": dict.fromkeys(REASONS, 0)}
 
     # the rest of the document
     assert doc["version"] and doc["nginx_version"]

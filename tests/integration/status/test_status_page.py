@@ -205,8 +205,6 @@ def check_providers(dom, data):
         assert row.field("kty") == k["kty"]
 
 
-@pytest.mark.xfail(strict=True, reason="the stats branch provides these "
-                   "sections; remove this mark once it is merged")
 def test_json_has_the_provider_sections(site):
     nginx, port = site
     data = requests.get("http://127.0.0.1:%d/status?format=json" % port,
