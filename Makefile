@@ -6,6 +6,8 @@
 #   make asan       the module built with ASan+UBSan (build/asan/)
 #   make fuzz       short libFuzzer runs of every engine fuzz target
 #   make bench      side-by-side benchmarks
+#   make deb        the Debian package libnginx-mod-http-ngsp in build/deb/
+#   make deb-test   install, upgrade, remove and purge it on this machine
 
 NGINX_SRC   ?= /usr/share/nginx/src
 BUILD       ?= build
@@ -44,7 +46,7 @@ NGX_LD_OPT  :=
 endif
 
 .PHONY: all module deps run stop test unit integration asan asan-test fuzz \
-        bench clean tools status-page FORCE
+        bench clean tools status-page deb deb-test FORCE
 
 all: module tools
 
@@ -77,7 +79,7 @@ ENGINE_OBJS := $(patsubst ngx_module/%.c,$(B)/engine/%.o,$(ENGINE_SRCS))
 
 $(B)/engine/%.o: ngx_module/%.c $(ENGINE_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ECFLAGS) -c $< -o $@
+	$(CC) $(ECFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
 HELPER_OBJS := $(patsubst tests/unit/%.c,$(B)/unit/%.o,$(HELPER_SRCS))
 
@@ -117,7 +119,8 @@ NGSPCTL_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 endif
 
 $(B)/ngspctl: $(NGSPCTL_SRCS) $(NGSPCTL_HDRS) $(QUOTA_OBJS) $(ENGINE_HDRS)
-	$(CC) $(ECFLAGS) $(NGSPCTL_SAN) -Itools/ngspctl $(NGSPCTL_SRCS) $(QUOTA_OBJS) \
+	$(CC) $(ECFLAGS) $(EXTRA_CFLAGS) $(NGSPCTL_SAN) -Itools/ngspctl \
+	  $(NGSPCTL_SRCS) $(QUOTA_OBJS) $(EXTRA_LDFLAGS) \
 	  -o $@ -lhiredis -ljansson -lcurl -lcrypto -lm
 
 tools: $(B)/ngsp-token $(B)/ngspctl
@@ -178,6 +181,17 @@ stop:
 bench: deps
 	$(MAKE) all $(ENGINE_OBJS)
 	@bench/run $(B)
+
+# --- Debian package -------------------------------------------------------
+
+# DEB_VERSION=x builds the package as version x (the upgrade test's
+# rebuild); otherwise debian/changelog must carry ngsp_version.h's version
+deb:
+	@tools/install-deps deb
+	@tools/build-deb $(B)/deb $(DEB_VERSION)
+
+deb-test: deb
+	tests/deb/test_deb.sh $(B)/deb
 
 clean:
 	rm -rf $(BUILD)
