@@ -141,7 +141,9 @@ typedef struct {
 
 char *ngx_http_ngsp_jwks_conf(ngx_conf_t *cf, ngx_http_ngsp_main_conf_t *mcf);
 ngx_int_t ngx_http_ngsp_jwks_init(ngx_conf_t *cf);
-void ngx_http_ngsp_jwks_sync(ngx_http_ngsp_main_conf_t *mcf, ngx_log_t *log);
+/* 1 when this worker's set changed */
+ngx_uint_t ngx_http_ngsp_jwks_sync(ngx_http_ngsp_main_conf_t *mcf,
+    ngx_log_t *log);
 ngx_uint_t ngx_http_ngsp_jwks_usable(void);
 ngx_int_t ngx_http_ngsp_jwks_before(ngx_http_request_t *r,
     ngx_http_ngsp_main_conf_t *mcf, ngx_http_ngsp_jwt_ctx_t *ctx);

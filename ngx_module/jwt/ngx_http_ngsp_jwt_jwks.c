@@ -139,7 +139,7 @@ ngx_http_ngsp_jwks_conf(ngx_conf_t *cf, ngx_http_ngsp_main_conf_t *mcf)
 /* --- this worker's key set --------------------------------------------- */
 
 
-void
+ngx_uint_t
 ngx_http_ngsp_jwks_sync(ngx_http_ngsp_main_conf_t *mcf, ngx_log_t *log)
 {
     u_char                       *text;
@@ -155,7 +155,7 @@ ngx_http_ngsp_jwks_sync(ngx_http_ngsp_main_conf_t *mcf, ngx_log_t *log)
     w = &ngx_http_ngsp_jwks_worker;
 
     if (mcf->jwks_zone == NULL || mcf->jwks_zone->data == NULL) {
-        return;
+        return 0;
     }
 
     sh = mcf->jwks_zone->data;
@@ -167,7 +167,7 @@ ngx_http_ngsp_jwks_sync(ngx_http_ngsp_main_conf_t *mcf, ngx_log_t *log)
     if (gen == w->generation
         && (w->fetched == 0 || now - w->fetched <= mcf->jwks_stale))
     {
-        return;
+        return 0;
     }
 
     text = NULL;
@@ -194,7 +194,7 @@ ngx_http_ngsp_jwks_sync(ngx_http_ngsp_main_conf_t *mcf, ngx_log_t *log)
 
         if (len && text == NULL && now - fetched <= mcf->jwks_stale) {
             /* out of memory: the next request tries again */
-            return;
+            return 0;
         }
     }
 
@@ -204,7 +204,7 @@ ngx_http_ngsp_jwks_sync(ngx_http_ngsp_main_conf_t *mcf, ngx_log_t *log)
     {
         ngsp_jwt_keyset_free(ks);
         ngx_free(text);
-        return;
+        return 0;
     }
 
     if (text) {
@@ -248,6 +248,8 @@ ngx_http_ngsp_jwks_sync(ngx_http_ngsp_main_conf_t *mcf, ngx_log_t *log)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
                    "ngsp jwks generation %uA, %uz keys", gen,
                    ngsp_jwt_keyset_count(ks));
+
+    return 1;
 }
 
 
@@ -364,6 +366,7 @@ static ngx_int_t
 ngx_http_ngsp_jwks_start(ngx_http_request_t *r,
     ngx_http_ngsp_main_conf_t *mcf)
 {
+    ngx_list_t                   *headers;
     ngx_pool_cleanup_t           *cln;
     ngx_http_request_t           *sr;
     ngx_http_post_subrequest_t   *ps;
@@ -371,9 +374,10 @@ ngx_http_ngsp_jwks_start(ngx_http_request_t *r,
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
+    headers = ngx_list_create(r->pool, 1, sizeof(ngx_table_elt_t));
     w->buf = ngx_alloc(NGX_HTTP_NGSP_JWKS_MAX, r->connection->log);
 
-    if (ps == NULL || cln == NULL || w->buf == NULL) {
+    if (ps == NULL || cln == NULL || headers == NULL || w->buf == NULL) {
         return NGX_ERROR;
     }
 
@@ -393,13 +397,7 @@ ngx_http_ngsp_jwks_start(ngx_http_request_t *r,
      */
     ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
 
-    if (ngx_list_init(&sr->headers_in.headers, r->pool, 1,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
+    sr->headers_in.headers = *headers;
     sr->headers_in.content_length_n = -1;
     sr->headers_in.keep_alive_n = -1;
     sr->request_body = NULL;
@@ -540,7 +538,7 @@ ngx_http_ngsp_jwks_finish(ngx_http_request_t *r,
 
     ngx_http_ngsp_jwks_release(mcf);
 
-    ngx_http_ngsp_jwks_sync(mcf, r->connection->log);
+    (void) ngx_http_ngsp_jwks_sync(mcf, r->connection->log);
 }
 
 
@@ -568,7 +566,10 @@ ngx_http_ngsp_jwks_before(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    ngx_http_ngsp_jwks_sync(mcf, r->connection->log);
+    /* a result judged under the previous set is judged again */
+    if (ngx_http_ngsp_jwks_sync(mcf, r->connection->log) && ctx) {
+        ctx->conf = NULL;
+    }
 
     return NGX_OK;
 }
@@ -589,7 +590,9 @@ ngx_http_ngsp_jwks_after(ngx_http_request_t *r,
     ngx_http_ngsp_jwks_sh_t      *sh;
     ngx_http_ngsp_jwks_worker_t  *w = &ngx_http_ngsp_jwks_worker;
 
+    /* no token, or one that is not a JWS, needs no keys */
     if (r != r->main || ctx->jwks != NGX_HTTP_NGSP_JWKS_IDLE
+        || ctx->token.len == 0 || ctx->verified == NGSP_JWT_MALFORMED
         || w->sr != NULL || mcf->jwks_zone->data == NULL)
     {
         return NGX_OK;

@@ -434,7 +434,7 @@ ngx_http_ngsp_status_json_keys(ngx_http_ngsp_status_out_t *o)
     jmcf = ngx_http_get_module_main_conf(o->r, ngx_http_ngsp_module);
 
     /* this worker's set as the last fetch left it */
-    ngx_http_ngsp_jwks_sync(jmcf, o->r->connection->log);
+    (void) ngx_http_ngsp_jwks_sync(jmcf, o->r->connection->log);
 
     lit("[");
 

@@ -77,18 +77,20 @@ def site(nginx_factory, upstream, port, params="valid=2s stale=60s "
         {files}
         server {{
             listen 127.0.0.1:{port};
+            # the fetch is exempt from the server's ngsp_jwt
+            ngsp_jwt on;
             location = /_jwks {{
                 internal;
                 proxy_pass http://127.0.0.1:{upstream.port}/jwks;
                 proxy_read_timeout 1s;
             }}
             location / {{
-                ngsp_jwt on;
                 add_header X-Status $ngsp_jwt_status always;
                 add_header X-Pid $pid always;
                 proxy_pass http://127.0.0.1:{upstream.port};
             }}
             location = /status {{
+                ngsp_jwt off;
                 ngsp_status;
             }}
         }}""", ports=[port])
@@ -195,6 +197,14 @@ def test_unknown_kid_refresh_is_rate_limited(nginx_factory, upstream, port):
     n, issuer = site(nginx_factory, upstream, port,
                      params="valid=1h stale=2h refresh_unknown=30s")
     issuer.add("k1")
+
+    # no token, or one that is no JWS, needs no keys and fetches none
+    r = get(port, None)
+    assert r.status_code == 401 and r.headers["X-Status"] == "missing"
+    r = get(port, "not-a-token")
+    assert r.status_code == 401 and r.headers["X-Status"] == "malformed"
+    assert jwks_fetches(upstream) == []
+
     assert get(port, issuer.token("k1")).status_code == 200
     assert len(jwks_fetches(upstream)) == 1
 
@@ -325,7 +335,8 @@ def test_stale_set_is_dropped(nginx_factory, upstream, port):
                      params="valid=1s stale=3s refresh_unknown=1s")
     issuer.add("k1")
     tok = issuer.token("k1")
-    assert get(port, tok).status_code == 200
+    r = get(port, tok)
+    assert r.status_code == 200, (r.headers, n.log())
     issuer.mode = "500"
     r = until(lambda: (lambda r: r if r.status_code == 401 else None)(
         get(port, tok)), timeout=10)
