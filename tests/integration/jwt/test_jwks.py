@@ -67,7 +67,7 @@ class Issuer:
 
 
 def site(nginx_factory, upstream, port, params="valid=2s stale=60s "
-         "refresh_unknown=2s", files=""):
+         "refresh_unknown=2s", files="", timeout="5s"):
     issuer = Issuer()
     upstream.routes["/jwks"] = issuer.reply
     upstream.routes["*"] = Reply(b"app\n")
@@ -82,7 +82,7 @@ def site(nginx_factory, upstream, port, params="valid=2s stale=60s "
             location = /_jwks {{
                 internal;
                 proxy_pass http://127.0.0.1:{upstream.port}/jwks;
-                proxy_read_timeout 1s;
+                proxy_read_timeout {timeout};
             }}
             location / {{
                 add_header X-Status $ngsp_jwt_status always;
@@ -294,7 +294,8 @@ def failed_line(n, kind, mark):
 
 def test_bad_answers_keep_the_last_good_set(nginx_factory, upstream, port):
     n, issuer = site(nginx_factory, upstream, port,
-                     params="valid=1s stale=60s refresh_unknown=1s")
+                     params="valid=1s stale=60s refresh_unknown=1s",
+                     timeout="1s")
     issuer.add("k1")
     tok = issuer.token("k1")
     assert get(port, tok).status_code == 200
@@ -362,3 +363,54 @@ def test_directive_errors(nginx_factory, port):
             }}""", start=False)
         ok, out = n.check()
         assert not ok and text in out, out
+
+
+def test_others_verify_while_a_fetch_hangs(nginx_factory, upstream, port):
+    n, issuer = site(nginx_factory, upstream, port,
+                     params="valid=1s stale=60s refresh_unknown=1s",
+                     timeout="1s")
+    issuer.add("k1")
+    tok = issuer.token("k1")
+    assert get(port, tok).status_code == 200
+    time.sleep(1.2)
+    issuer.mode = "hang"
+
+    # this request starts the fetch and waits for it (1 s timeout)
+    waited = {}
+
+    def slow():
+        t = time.time()
+        r = get(port, tok)
+        waited["status"] = r.status_code
+        waited["pid"] = r.headers["X-Pid"]
+        waited["took"] = time.time() - t
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.3)
+
+    # meanwhile every other request answers at once with the set at hand,
+    # also in the worker whose request waits (the worker is not blocked)
+    pids = set()
+    for _ in range(10):
+        start = time.time()
+        r = get(port, tok)
+        assert r.status_code == 200
+        assert time.time() - start < 0.5
+        pids.add(r.headers["X-Pid"])
+    t.join()
+    assert waited["pid"] in pids or len(pids) == 2, (waited, pids)
+    assert waited["status"] == 200 and waited["took"] >= 0.9, waited
+    assert len([f for f in jwks_fetches(upstream)]) == 2
+
+
+def test_reload_keeps_the_fetched_set(nginx_factory, upstream, port):
+    n, issuer = site(nginx_factory, upstream, port,
+                     params="valid=1h stale=2h refresh_unknown=30s")
+    issuer.add("k1")
+    assert get(port, issuer.token("k1")).status_code == 200
+    issuer.mode = "500"
+    n.reload()
+    for _ in range(6):
+        assert get(port, issuer.token("k1")).status_code == 200
+    assert len(jwks_fetches(upstream)) == 1
