@@ -341,7 +341,8 @@ def test_stale_set_is_dropped(nginx_factory, upstream, port):
     issuer.mode = "500"
     r = until(lambda: (lambda r: r if r.status_code == 401 else None)(
         get(port, tok)), timeout=10)
-    assert r is not None and r.headers["X-Status"] == "keys_unavailable", (r.headers, n.log())
+    assert r is not None, n.log()
+    assert r.headers["X-Status"] == "keys_unavailable", (r.headers, n.log())
     assert "is past stale=, its keys are dropped" in n.log()
 
 
