@@ -16,7 +16,8 @@ ngx_http_ngsp_subrequest_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
 
-    if (r == r->main) {
+    /* the JWKS fetch carries no token and is counted by no quota */
+    if (r == r->main || ngx_http_ngsp_jwks_is_fetch(r)) {
         return NGX_DECLINED;
     }
 

@@ -25,7 +25,8 @@ static const char  *ngsp_jwt_status_names[] = {
     "unsupported_crit",
     "claim_failed",
     "no_agency",
-    "bad_agency"
+    "bad_agency",
+    "keys_unavailable"
 };
 
 

@@ -40,6 +40,7 @@ typedef enum {
     NGSP_JWT_NO_AGENCY,         /* none of the agency claims is present */
     NGSP_JWT_BAD_AGENCY,        /* not a string, too long, or a control
                                    character in it */
+    NGSP_JWT_KEYS_UNAVAILABLE,  /* keys are fetched and none are at hand */
     NGSP_JWT_STATUS_MAX
 } ngsp_jwt_status_t;
 
@@ -82,6 +83,19 @@ int ngsp_jwt_keyset_add(ngsp_jwt_keyset_t *ks, const unsigned char *data,
     size_t len, unsigned algs, const char *kid, char *err, size_t errlen);
 int ngsp_jwt_keyset_add_file(ngsp_jwt_keyset_t *ks, const char *path,
     unsigned algs, const char *kid, char *err, size_t errlen);
+
+/*
+ * Adds the keys of a JWKS (or single JWK) held in memory, as fetched from
+ * an issuer, with the refusals of a file; source names where it came
+ * from.  The set takes it whole or not at all.  Returns the number of keys
+ * added, or -1 with a reason in err.
+ */
+int ngsp_jwt_keyset_add_jwks(ngsp_jwt_keyset_t *ks, const unsigned char *data,
+    size_t len, const char *source, char *err, size_t errlen);
+
+/* appends a copy of every key of src to dst: 0, or -1 out of memory */
+int ngsp_jwt_keyset_copy(ngsp_jwt_keyset_t *dst, const ngsp_jwt_keyset_t *src,
+    char *err, size_t errlen);
 
 size_t ngsp_jwt_keyset_count(const ngsp_jwt_keyset_t *ks);
 

@@ -963,6 +963,39 @@ ngsp_jwt_keyset_add(ngsp_jwt_keyset_t *ks, const unsigned char *data,
 }
 
 
+/* adds data's keys, each naming source; whole or not at all */
+static int
+ngsp_jwt_keyset_add_sourced(ngsp_jwt_keyset_t *ks, const unsigned char *data,
+    size_t len, unsigned algs, const char *kid, const char *source,
+    char *err, size_t errlen)
+{
+    int            rc;
+    size_t         i, first;
+    unsigned char  digest[32];
+
+    first = ks->nkeys;
+    memcpy(digest, ks->digest, sizeof(digest));
+
+    rc = ngsp_jwt_keyset_add(ks, data, len, algs, kid, err, errlen);
+
+    for (i = first; rc > 0 && i < ks->nkeys; i++) {
+        ks->keys[i].source = strdup(source);
+
+        if (ks->keys[i].source == NULL) {
+            while (ks->nkeys > first) {
+                ngsp_jwt_key_clear(&ks->keys[--ks->nkeys]);
+            }
+
+            memcpy(ks->digest, digest, sizeof(digest));
+            ngsp_err(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+
+    return rc;
+}
+
+
 int
 ngsp_jwt_keyset_add_file(ngsp_jwt_keyset_t *ks, const char *path,
     unsigned algs, const char *kid, char *err, size_t errlen)
@@ -970,9 +1003,7 @@ ngsp_jwt_keyset_add_file(ngsp_jwt_keyset_t *ks, const char *path,
     int             rc;
     long            n;
     FILE           *f;
-    size_t          i, first;
     unsigned char  *buf;
-    unsigned char   digest[32];
 
     f = fopen(path, "rb");
     if (f == NULL) {
@@ -1004,28 +1035,93 @@ ngsp_jwt_keyset_add_file(ngsp_jwt_keyset_t *ks, const char *path,
 
     fclose(f);
 
-    first = ks->nkeys;
-    memcpy(digest, ks->digest, sizeof(digest));
-
-    rc = ngsp_jwt_keyset_add(ks, buf, (size_t) n, algs, kid, err, errlen);
+    rc = ngsp_jwt_keyset_add_sourced(ks, buf, (size_t) n, algs, kid, path,
+                                     err, errlen);
 
     OPENSSL_cleanse(buf, (size_t) n);
     free(buf);
 
-    for (i = first; rc > 0 && i < ks->nkeys; i++) {
-        ks->keys[i].source = strdup(path);
+    return rc;
+}
 
-        if (ks->keys[i].source == NULL) {
-            /* a file loads whole or not at all */
-            while (ks->nkeys > first) {
-                ngsp_jwt_key_clear(&ks->keys[--ks->nkeys]);
+
+int
+ngsp_jwt_keyset_add_jwks(ngsp_jwt_keyset_t *ks, const unsigned char *data,
+    size_t len, const char *source, char *err, size_t errlen)
+{
+    size_t  i;
+
+    if (err && errlen) {
+        err[0] = '\0';
+    }
+
+    for (i = 0; i < len && (data[i] == ' ' || data[i] == '\t'
+                            || data[i] == '\r' || data[i] == '\n'); i++)
+    {
+        /* void */
+    }
+
+    /* only JSON: a fetched PEM or secret would be taken on no one's word */
+    if (i == len || data[i] != '{') {
+        ngsp_err(err, errlen, "not a JWKS (no JSON object)");
+        return -1;
+    }
+
+    return ngsp_jwt_keyset_add_sourced(ks, data, len, 0, NULL, source, err,
+                                       errlen);
+}
+
+
+int
+ngsp_jwt_keyset_copy(ngsp_jwt_keyset_t *dst, const ngsp_jwt_keyset_t *src,
+    char *err, size_t errlen)
+{
+    size_t                 i;
+    ngsp_jwt_key_t         k;
+    const ngsp_jwt_key_t  *s;
+
+    for (i = 0; i < src->nkeys; i++) {
+        s = &src->keys[i];
+
+        memset(&k, 0, sizeof(k));
+        k.kty = s->kty;
+        k.not_after = s->not_after;
+
+        if (s->pkey) {
+            if (EVP_PKEY_up_ref(s->pkey) != 1) {
+                goto failed;
             }
+            k.pkey = s->pkey;
+        }
 
-            memcpy(ks->digest, digest, sizeof(digest));
-            ngsp_err(err, errlen, "out of memory");
-            rc = -1;
+        if (s->secret) {
+            k.secret = malloc(s->secret_len);
+            if (k.secret == NULL) {
+                goto failed;
+            }
+            memcpy(k.secret, s->secret, s->secret_len);
+            k.secret_len = s->secret_len;
+        }
+
+        if ((s->kid && (k.kid = strdup(s->kid)) == NULL)
+            || (s->source && (k.source = strdup(s->source)) == NULL))
+        {
+            goto failed;
+        }
+
+        /* the key passed every check once; its algorithms stay pinned */
+        if (ngsp_jwt_keyset_push(dst, &k, s->algs, "copy", err, errlen)
+            != 0)
+        {
+            return -1;
         }
     }
 
-    return rc;
+    return 0;
+
+failed:
+
+    ngsp_jwt_key_clear(&k);
+    ngsp_err(err, errlen, "out of memory");
+    return -1;
 }

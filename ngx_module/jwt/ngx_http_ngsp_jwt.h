@@ -14,10 +14,19 @@
 
 
 typedef struct {
-    ngsp_jwt_keyset_t         *keyset;
+    ngsp_jwt_keyset_t         *keyset;      /* the set verified with */
+    ngsp_jwt_keyset_t         *file_keyset; /* the files' keys */
     ngx_shm_zone_t            *cache;       /* NULL: no cache */
     size_t                     cache_size;  /* 0: off */
     time_t                     cache_valid; /* cap for tokens without exp */
+
+    /* ngsp_jwt_key_request */
+    ngx_str_t                  jwks_uri;     /* empty: none */
+    ngx_str_t                  jwks_source;  /* "jwks:<uri>", NUL-ended */
+    time_t                     jwks_valid;
+    time_t                     jwks_stale;
+    time_t                     jwks_unknown;
+    ngx_shm_zone_t            *jwks_zone;
 } ngx_http_ngsp_main_conf_t;
 
 
@@ -58,7 +67,13 @@ typedef struct {
     ngx_http_ngsp_loc_conf_t  *conf;        /* NULL: not judged yet */
     ngx_str_t                  token;       /* empty: none was found */
     ngsp_jwt_status_t          verified;    /* parse and signature */
+    ngx_uint_t                 jwks;        /* NGX_HTTP_NGSP_JWKS_* */
 } ngx_http_ngsp_jwt_ctx_t;
+
+
+#define NGX_HTTP_NGSP_JWKS_IDLE      0
+#define NGX_HTTP_NGSP_JWKS_FETCHING  1      /* waits for its fetch */
+#define NGX_HTTP_NGSP_JWKS_FETCHED   2      /* one fetch per request */
 
 
 extern ngx_module_t  ngx_http_ngsp_module;
@@ -111,6 +126,34 @@ ngx_int_t ngx_http_ngsp_jwt_cache_stats(ngx_cycle_t *cycle,
 ngx_int_t ngx_http_ngsp_jwt_init_worker(ngx_cycle_t *cycle,
     ngx_http_ngsp_main_conf_t *mcf);
 void ngx_http_ngsp_jwt_exit_worker(void);
+
+/* the memo forgets every token: the key set changed */
+void ngx_http_ngsp_jwt_keys_changed(void);
+
+/* keys fetched with ngsp_jwt_key_request */
+typedef struct {
+    ngx_str_t     location;
+    time_t        fetched;          /* 0: never */
+    uint64_t      generation;
+    const char   *last_result;
+    ngx_str_t     last_error;
+} ngx_http_ngsp_jwks_info_t;
+
+char *ngx_http_ngsp_jwks_conf(ngx_conf_t *cf, ngx_http_ngsp_main_conf_t *mcf);
+ngx_int_t ngx_http_ngsp_jwks_init(ngx_conf_t *cf);
+/* 1 when this worker's set changed */
+ngx_uint_t ngx_http_ngsp_jwks_sync(ngx_http_ngsp_main_conf_t *mcf,
+    ngx_log_t *log);
+ngx_uint_t ngx_http_ngsp_jwks_usable(void);
+ngx_int_t ngx_http_ngsp_jwks_before(ngx_http_request_t *r,
+    ngx_http_ngsp_main_conf_t *mcf, ngx_http_ngsp_jwt_ctx_t *ctx);
+ngx_int_t ngx_http_ngsp_jwks_after(ngx_http_request_t *r,
+    ngx_http_ngsp_main_conf_t *mcf, ngx_http_ngsp_jwt_ctx_t *ctx);
+ngx_uint_t ngx_http_ngsp_jwks_is_fetch(ngx_http_request_t *r);
+/* NGX_DECLINED without ngsp_jwt_key_request */
+ngx_int_t ngx_http_ngsp_jwks_info(ngx_http_request_t *r,
+    ngx_http_ngsp_jwks_info_t *info);
+void ngx_http_ngsp_jwks_exit_worker(ngx_http_ngsp_main_conf_t *mcf);
 
 /* $ngsp_agency, $ngsp_jwt_status, $ngsp_jwt_claim_*, $ngsp_jwt_header_* */
 extern ngx_http_variable_t  ngx_http_ngsp_jwt_vars[];

@@ -32,6 +32,10 @@ static void ngx_http_ngsp_key_expiry(ngx_conf_t *cf, ngsp_jwt_keyset_t *ks,
     size_t first, ngx_str_t *path);
 static char *ngx_http_ngsp_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ngsp_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_ngsp_keyset_make(ngx_conf_t *cf,
+    ngx_http_ngsp_main_conf_t *mcf);
 static char *ngx_http_ngsp_enable(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ngsp_str_list(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -56,6 +60,13 @@ static ngx_command_t  ngx_http_ngsp_commands[] = {
     { ngx_string("ngsp_jwt_key_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_ngsp_key_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ngsp_jwt_key_request"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_ngsp_key_request,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -173,23 +184,39 @@ ngx_module_t  ngx_http_ngsp_module = {
 ngx_int_t
 ngx_http_ngsp_handler(ngx_http_request_t *r)
 {
-    ngx_str_t                 *challenge, agency;
-    ngx_int_t                  status;
-    ngx_http_ngsp_jwt_ctx_t   *ctx;
-    ngx_http_ngsp_loc_conf_t  *lcf;
+    ngx_str_t                  *challenge, agency;
+    ngx_int_t                   status;
+    ngx_http_ngsp_jwt_ctx_t    *ctx;
+    ngx_http_ngsp_loc_conf_t   *lcf;
+    ngx_http_ngsp_main_conf_t  *mcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_module);
 
-    if (!lcf->enable) {
+    if (!lcf->enable || ngx_http_ngsp_jwks_is_fetch(r)) {
         return NGX_DECLINED;
     }
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ngsp jwt access handler");
 
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_module);
+
+    if (mcf->jwks_zone
+        && ngx_http_ngsp_jwks_before(r, mcf, ngx_http_ngsp_jwt_get_ctx(r))
+           == NGX_AGAIN)
+    {
+        return NGX_AGAIN;
+    }
+
     ctx = ngx_http_ngsp_jwt_eval(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (mcf->jwks_zone
+        && ngx_http_ngsp_jwks_after(r, mcf, ctx) == NGX_AGAIN)
+    {
+        return NGX_AGAIN;
     }
 
     switch (ctx->status) {
@@ -274,6 +301,11 @@ ngx_http_ngsp_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_ngsp_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_ngsp_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ngsp_module);
+
+    ngx_http_ngsp_jwks_exit_worker(mcf);
     ngx_http_ngsp_jwt_exit_worker();
 }
 
@@ -300,6 +332,7 @@ ngx_http_ngsp_create_main_conf(ngx_conf_t *cf)
 
     mcf->cache_size = NGX_CONF_UNSET_SIZE;
     mcf->cache_valid = NGX_CONF_UNSET;
+    mcf->jwks_valid = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -312,6 +345,8 @@ ngx_http_ngsp_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_size_value(mcf->cache_size, 1024 * 1024);
     ngx_conf_init_value(mcf->cache_valid, 600);
+
+    mcf->file_keyset = mcf->keyset;
 
     /* no keys, nothing to cache */
     if (mcf->keyset == NULL) {
@@ -493,7 +528,6 @@ ngx_http_ngsp_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t           *value, path;
     ngx_uint_t           i;
     ngsp_jwt_alg_t       alg;
-    ngx_pool_cleanup_t  *cln;
     char                 err[256];
 
     value = cf->args->elts;
@@ -549,21 +583,8 @@ ngx_http_ngsp_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (mcf->keyset == NULL) {
-        mcf->keyset = ngsp_jwt_keyset_new();
-        if (mcf->keyset == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        cln = ngx_pool_cleanup_add(cf->pool, 0);
-        if (cln == NULL) {
-            ngsp_jwt_keyset_free(mcf->keyset);
-            mcf->keyset = NULL;
-            return NGX_CONF_ERROR;
-        }
-
-        cln->handler = ngx_http_ngsp_keyset_cleanup;
-        cln->data = mcf->keyset;
+    if (ngx_http_ngsp_keyset_make(cf, mcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     first = ngsp_jwt_keyset_count(mcf->keyset);
@@ -580,6 +601,110 @@ ngx_http_ngsp_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_ngsp_key_expiry(cf, mcf->keyset, first, &path);
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ngsp_keyset_make(ngx_conf_t *cf, ngx_http_ngsp_main_conf_t *mcf)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (mcf->keyset) {
+        return NGX_OK;
+    }
+
+    mcf->keyset = ngsp_jwt_keyset_new();
+    if (mcf->keyset == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngsp_jwt_keyset_free(mcf->keyset);
+        mcf->keyset = NULL;
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ngsp_keyset_cleanup;
+    cln->data = mcf->keyset;
+
+    return NGX_OK;
+}
+
+
+/* ngsp_jwt_key_request uri [valid=] [stale=] [refresh_unknown=] */
+static char *
+ngx_http_ngsp_key_request(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ngsp_main_conf_t  *mcf = conf;
+
+    time_t       t, *dst;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (mcf->jwks_valid != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"%V\" takes the URI of a location, such "
+                           "as /_jwks, not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->jwks_uri = value[1];
+    mcf->jwks_valid = 600;
+    mcf->jwks_stale = 86400;
+    mcf->jwks_unknown = 30;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "valid=", 6) == 0) {
+            dst = &mcf->jwks_valid;
+            s.data = value[i].data + 6;
+
+        } else if (ngx_strncmp(value[i].data, "stale=", 6) == 0) {
+            dst = &mcf->jwks_stale;
+            s.data = value[i].data + 6;
+
+        } else if (ngx_strncmp(value[i].data, "refresh_unknown=", 16) == 0) {
+            dst = &mcf->jwks_unknown;
+            s.data = value[i].data + 16;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.len = value[i].data + value[i].len - s.data;
+        t = ngx_parse_time(&s, 1);
+
+        if (t == (time_t) NGX_ERROR || (t == 0 && dst == &mcf->jwks_valid)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: invalid \"%V\": a time such as 30s "
+                               "or 10m", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        *dst = t;
+    }
+
+    if (mcf->jwks_stale < mcf->jwks_valid) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: stale= is shorter than valid=");
+        return NGX_CONF_ERROR;
+    }
+
+    /* keys may come from the issuer alone */
+    if (ngx_http_ngsp_keyset_make(cf, mcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_ngsp_jwks_conf(cf, mcf);
 }
 
 
@@ -1014,5 +1139,5 @@ ngx_http_ngsp_init(ngx_conf_t *cf)
 
     *h = ngx_http_ngsp_handler;
 
-    return NGX_OK;
+    return ngx_http_ngsp_jwks_init(cf);
 }

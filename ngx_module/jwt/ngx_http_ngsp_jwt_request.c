@@ -75,6 +75,21 @@ ngx_http_ngsp_jwt_exit_worker(void)
 }
 
 
+void
+ngx_http_ngsp_jwt_keys_changed(void)
+{
+    ngx_http_ngsp_jwt_worker_t  *w = &ngx_http_ngsp_jwt_worker;
+
+    if (w->memo == NULL) {
+        return;
+    }
+
+    /* requests hold their own references to what the memo shared */
+    ngsp_jwt_memo_free(w->memo);
+    w->memo = ngsp_jwt_memo_new(NGX_HTTP_NGSP_JWT_MEMO_SLOTS);
+}
+
+
 static void
 ngx_http_ngsp_jwt_cleanup(void *data)
 {
@@ -225,6 +240,13 @@ ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r, ngx_str_t *token,
     }
 
     st = ngx_http_ngsp_jwt_verify_cached(r, mcf, token, jwt);
+
+    /* fetched keys are expected and none are at hand */
+    if (st == NGSP_JWT_UNKNOWN_KEY && mcf->jwks_zone
+        && !ngx_http_ngsp_jwks_usable())
+    {
+        st = NGSP_JWT_KEYS_UNAVAILABLE;
+    }
 
     if (st == NGSP_JWT_OK && memo) {
         ngsp_jwt_memo_put(memo, (char *) token->data, token->len, jwt,

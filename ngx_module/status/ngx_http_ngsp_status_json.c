@@ -21,6 +21,7 @@ static void ngx_http_ngsp_status_json_redis(ngx_http_ngsp_status_out_t *o,
     ngx_http_ngsp_quota_main_conf_t *qmcf);
 static void ngx_http_ngsp_status_json_cache(ngx_http_ngsp_status_out_t *o);
 static void ngx_http_ngsp_status_json_keys(ngx_http_ngsp_status_out_t *o);
+static void ngx_http_ngsp_status_json_jwks(ngx_http_ngsp_status_out_t *o);
 
 
 #define lit(s)  ngx_http_ngsp_status_lit(o, s)
@@ -101,6 +102,8 @@ ngx_http_ngsp_status_json(ngx_http_ngsp_status_out_t *o,
     ngx_http_ngsp_status_json_cache(o);
     lit(",\"keys\":");
     ngx_http_ngsp_status_json_keys(o);
+    lit(",\"jwks\":");
+    ngx_http_ngsp_status_json_jwks(o);
     lit(",\"overrides_invalid\":");
     ngx_http_ngsp_status_u64(o, ngx_http_ngsp_quota_overrides_invalid(
                                               (ngx_cycle_t *) ngx_cycle));
@@ -430,6 +433,9 @@ ngx_http_ngsp_status_json_keys(ngx_http_ngsp_status_out_t *o)
 
     jmcf = ngx_http_get_module_main_conf(o->r, ngx_http_ngsp_module);
 
+    /* this worker's set as the last fetch left it */
+    (void) ngx_http_ngsp_jwks_sync(jmcf, o->r->connection->log);
+
     lit("[");
 
     for (i = 0;
@@ -478,4 +484,49 @@ ngx_http_ngsp_status_json_keys(ngx_http_ngsp_status_out_t *o)
     }
 
     lit("]");
+}
+
+
+/*
+ * "jwks": {"location", "fetched", "age", "generation", "last_result",
+ * "last_error"}, or null without ngsp_jwt_key_request; fetched and age
+ * null before the first good fetch
+ */
+static void
+ngx_http_ngsp_status_json_jwks(ngx_http_ngsp_status_out_t *o)
+{
+    ngx_http_ngsp_jwks_info_t  in;
+
+    if (ngx_http_ngsp_jwks_info(o->r, &in) != NGX_OK) {
+        lit("null");
+        return;
+    }
+
+    lit("{\"location\":");
+    ngx_http_ngsp_status_json_str(o, in.location.data, in.location.len);
+    lit(",\"fetched\":");
+
+    if (in.fetched) {
+        ngx_http_ngsp_status_i64(o, in.fetched);
+        lit(",\"age\":");
+        ngx_http_ngsp_status_i64(o, ngx_time() - in.fetched);
+
+    } else {
+        lit("null,\"age\":null");
+    }
+
+    lit(",\"generation\":");
+    ngx_http_ngsp_status_u64(o, in.generation);
+    lit(",\"last_result\":");
+    str(in.last_result);
+    lit(",\"last_error\":");
+
+    if (in.last_error.len) {
+        ngx_http_ngsp_status_json_str(o, in.last_error.data,
+                                      in.last_error.len);
+    } else {
+        lit("null");
+    }
+
+    lit("}");
 }

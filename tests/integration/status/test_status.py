@@ -17,7 +17,8 @@ JSON_CT = {"Content-Type": "application/json; charset=utf-8"}
 JWT_WORDS = ["ok", "missing", "malformed", "bad_signature", "expired",
              "not_yet_valid", "bad_issuer", "bad_audience", "unknown_key",
              "alg_not_allowed", "bad_claim", "unsupported_crit",
-             "claim_failed", "no_agency", "bad_agency"]
+             "claim_failed", "no_agency", "bad_agency",
+             "keys_unavailable"]
 
 
 @pytest.fixture

@@ -331,6 +331,77 @@ test_refused_file_adds_nothing(void **state)
 }
 
 
+/* a fetched JWKS: same refusals as a file, named by its source, whole */
+static void
+test_jwks_from_memory(void **state)
+{
+    char                 err[256], *pem;
+    size_t               len;
+    ngsp_jwt_keyset_t   *ks, *all;
+    ngsp_jwt_key_info_t  info;
+    unsigned char        d1[32];
+
+    static const char  good[] =
+        "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\",\"k\":"
+        "\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\"}]}";
+    static const char  private[] =
+        "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"p\",\"crv\":\"P-256\","
+        "\"x\":\"AA\",\"y\":\"AA\",\"d\":\"AA\"}]}";
+    static const char  weak[] =
+        "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"w\",\"k\":\"MDEy\"}]}";
+
+    ks = ngsp_jwt_keyset_new();
+
+    assert_int_equal(ngsp_jwt_keyset_add_jwks(ks, (unsigned char *) good,
+                                              sizeof(good) - 1, "jwks:/_jwks",
+                                              err, sizeof(err)), 1);
+    assert_int_equal(ngsp_jwt_keyset_info(ks, 0, &info), 0);
+    assert_string_equal(info.kid, "a");
+    assert_string_equal(info.source, "jwks:/_jwks");
+    memcpy(d1, ngsp_jwt_keyset_digest(ks), 32);
+
+    assert_int_equal(ngsp_jwt_keyset_add_jwks(ks, (unsigned char *) private,
+                                              sizeof(private) - 1, "j", err,
+                                              sizeof(err)), -1);
+    assert_non_null(strstr(err, "holds a private key"));
+
+    assert_int_equal(ngsp_jwt_keyset_add_jwks(ks, (unsigned char *) weak,
+                                              sizeof(weak) - 1, "j", err,
+                                              sizeof(err)), -1);
+    assert_non_null(strstr(err, "too short"));
+
+    assert_int_equal(ngsp_jwt_keyset_add_jwks(ks, (unsigned char *) "<html>",
+                                              6, "j", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not a JWKS"));
+
+    assert_int_equal(ngsp_jwt_keyset_add_jwks(ks, (unsigned char *) "{\"k",
+                                              3, "j", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not valid JSON"));
+
+    /* a PEM key is taken from a file, never from the network */
+    pem = pubkey_pem(ec256, &len);
+    assert_int_equal(ngsp_jwt_keyset_add_jwks(ks, (unsigned char *) pem, len,
+                                              "j", err, sizeof(err)), -1);
+    free(pem);
+
+    /* the refusals left the set and its digest as they were */
+    assert_int_equal(ngsp_jwt_keyset_count(ks), 1);
+    assert_memory_equal(ngsp_jwt_keyset_digest(ks), d1, 32);
+
+    /* a copy holds the same keys under the same digest */
+    all = ngsp_jwt_keyset_new();
+    assert_int_equal(ngsp_jwt_keyset_copy(all, ks, err, sizeof(err)), 0);
+    assert_int_equal(ngsp_jwt_keyset_count(all), 1);
+    assert_memory_equal(ngsp_jwt_keyset_digest(all), d1, 32);
+    assert_int_equal(ngsp_jwt_keyset_info(all, 0, &info), 0);
+    assert_string_equal(info.source, "jwks:/_jwks");
+    assert_int_equal(info.algs, NGSP_ALG_BIT(NGSP_ALG_HS256));
+
+    ngsp_jwt_keyset_free(ks);
+    ngsp_jwt_keyset_free(all);
+}
+
+
 static void
 test_alg_names(void **state)
 {
@@ -358,6 +429,7 @@ main(void)
         cmocka_unit_test(test_public_keys_are_not_certificates),
         cmocka_unit_test(test_secret_and_jwks),
         cmocka_unit_test(test_refused_file_adds_nothing),
+        cmocka_unit_test(test_jwks_from_memory),
         cmocka_unit_test(test_alg_names),
     };
 
