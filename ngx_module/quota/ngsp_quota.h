@@ -105,6 +105,16 @@ size_t ngsp_quota_window_key(const char *tag, size_t tag_len,
     const char *policy, ngsp_quota_unit_t unit, char *out);
 
 
+/*
+ * The Redis Cluster slot of a key (0 to 16383), as CLUSTER KEYSLOT gives
+ * it: CRC16 of the hash tag (what lies between the first "{" and the
+ * first "}" after it, when not empty), else of the whole key.  Every key
+ * of an agency has the same slot, that of its tag.
+ */
+#define NGSP_QUOTA_SLOTS  16384
+unsigned ngsp_quota_slot(const char *key, size_t len);
+
+
 /* --- script ------------------------------------------------------------ */
 
 /*

@@ -117,3 +117,52 @@ ngsp_quota_window_key(const char *tag, size_t tag_len, const char *policy,
 
     return p - out;
 }
+
+
+/*
+ * CRC16-CCITT (XMODEM: polynomial 0x1021, initial 0), the checksum Redis
+ * Cluster takes of a key's hash tag, bit by bit: it runs once per
+ * decision at most, on a key of a few dozen bytes.
+ */
+static unsigned
+ngsp_quota_crc16(const unsigned char *p, size_t len)
+{
+    int       k;
+    size_t    i;
+    unsigned  crc;
+
+    crc = 0;
+
+    for (i = 0; i < len; i++) {
+        crc ^= (unsigned) p[i] << 8;
+
+        for (k = 0; k < 8; k++) {
+            crc = (crc & 0x8000) ? (crc << 1) ^ 0x1021 : crc << 1;
+        }
+
+        crc &= 0xffff;
+    }
+
+    return crc;
+}
+
+
+unsigned
+ngsp_quota_slot(const char *key, size_t len)
+{
+    size_t  s, e;
+
+    /* the first "{" and the first "}" after it, if something is between */
+    for (s = 0; s < len && key[s] != '{'; s++) { /* void */ }
+
+    if (s < len) {
+        for (e = s + 1; e < len && key[e] != '}'; e++) { /* void */ }
+
+        if (e < len && e > s + 1) {
+            return ngsp_quota_crc16((const unsigned char *) key + s + 1,
+                                    e - s - 1) & 16383;
+        }
+    }
+
+    return ngsp_quota_crc16((const unsigned char *) key, len) & 16383;
+}

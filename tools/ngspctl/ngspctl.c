@@ -34,6 +34,7 @@ static const char  ngspctl_help[] =
 "  unset AGENCY POLICY:UNIT     remove an override\n"
 "  overrides [AGENCY]           list overrides (every agency without one)\n"
 "  reset AGENCY [POLICY]        clear an agency's counters (asks first)\n"
+"  slot AGENCY                  the Redis Cluster slot of the agency's keys\n"
 "\n"
 "Options:\n"
 "  --redis ADDRESS        host:port, [ipv6]:port or unix:/path\n"
@@ -375,6 +376,7 @@ static const ngspctl_command_t  ngspctl_commands[] = {
     { "unset",     ngspctl_unset,     2, 2, "AGENCY POLICY:UNIT" },
     { "overrides", ngspctl_overrides, 0, 1, "[AGENCY]" },
     { "reset",     ngspctl_reset,     1, 2, "AGENCY [POLICY]" },
+    { "slot",      ngspctl_slot,      1, 1, "AGENCY" },
     { NULL, NULL, 0, 0, NULL }
 };
 
@@ -413,7 +415,8 @@ main(int argc, char **argv)
 
     if (cmd->name == NULL) {
         rc = ngspctl_error(NGSPCTL_USAGE, "unknown command \"%s\" (one of "
-                           "usage, set, unset, overrides, reset; see "
+                           "usage, set, unset, overrides, reset, slot; "
+                           "see "
                            "ngspctl --help)", argv[optind]);
 
     } else if (n < cmd->min || n > cmd->max) {

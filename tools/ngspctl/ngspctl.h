@@ -95,6 +95,9 @@ int ngspctl_overrides(ngspctl_t *c, int argc, char **argv);
 /* ngspctl_reset.c */
 int ngspctl_reset(ngspctl_t *c, int argc, char **argv);
 
+/* ngspctl_slot.c */
+int ngspctl_slot(ngspctl_t *c, int argc, char **argv);
+
 /* ngspctl_out.c */
 void ngspctl_print_escaped(const char *s, size_t len);
 char *ngspctl_escape(const char *s, size_t len);

@@ -211,6 +211,52 @@ test_keys(void **state)
 }
 
 
+/* slots as redis-server 7.0's CLUSTER KEYSLOT gives them */
+static void
+test_slot(void **state)
+{
+    size_t         i, n;
+    char           tag[NGSP_QUOTA_TAG_MAX + 1], k[NGSP_QUOTA_KEY_MAX];
+    unsigned       s;
+    unsigned char  big[10000];
+
+    static const struct {
+        const char  *key;
+        unsigned     slot;
+    } known[] = {
+        { "123456789", 12739 },             /* CRC16/XMODEM's check: 0x31c3 */
+        { "", 0 },
+        { "ngsp:{so-tu-phap}:limits", 16372 },
+        { "ngsp:{so-tu-phap}:q:std:d:20261202", 16372 },
+        { "foo{}{bar}", 8363 },             /* empty tag: the whole key */
+        { "foo{{bar}}zap", 4015 },          /* the tag is "{bar" */
+        { "foo{bar}{zap}", 5061 },          /* the first tag only */
+        { "{", 4092 },
+        { "}{a}", 15495 },
+        { "a{b", 13340 },
+        { "ngsp:{~9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f0"
+          "0a08}:limits", 3092 },
+    };
+
+    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        assert_int_equal(ngsp_quota_slot(known[i].key, strlen(known[i].key)),
+                         known[i].slot);
+    }
+
+    /* a hostile agency's keys all share its tag's slot */
+    memset(big, '{', sizeof(big));
+    big[17] = '}';
+    n = ngsp_quota_tag(big, sizeof(big), tag);
+    assert_int_equal(n, 65);
+    s = ngsp_quota_slot(k, ngsp_quota_limits_key(tag, n, k));
+    assert_true(s < NGSP_QUOTA_SLOTS);
+    assert_int_equal(ngsp_quota_slot(tag, n), s);
+    assert_int_equal(ngsp_quota_slot(k, ngsp_quota_window_key(tag, n, "p",
+                                                          NGSP_QUOTA_DAY, k)),
+                     s);
+}
+
+
 static void
 test_script(void **state)
 {
@@ -456,6 +502,7 @@ main(void)
         cmocka_unit_test(test_timezone),
         cmocka_unit_test(test_tag),
         cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_slot),
         cmocka_unit_test(test_script),
         cmocka_unit_test(test_reply),
         cmocka_unit_test(test_command),
