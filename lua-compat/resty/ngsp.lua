@@ -273,9 +273,6 @@ local opts_c = ffi_new("ngsp_lua_verify_opts_t")
 local iss_c = ffi_new("ngsp_lua_str_t[?]", MAX_LIST)
 local aud_c = ffi_new("ngsp_lua_str_t[?]", MAX_LIST)
 local req_c = ffi_new("ngsp_lua_str_t[?]", MAX_LIST)
-opts_c.issuers = iss_c
-opts_c.audiences = aud_c
-opts_c.requires = req_c
 
 local function fill(arr, v, what)
     if v == nil then
@@ -380,8 +377,11 @@ function _M.verify(token, opts)
 
     -- the strings stay referenced by opts during the call
     opts_c.nissuers = fill(iss_c, opts.issuer, "issuer")
+    opts_c.issuers = iss_c
     opts_c.naudiences = fill(aud_c, opts.audience, "audience")
+    opts_c.audiences = aud_c
     opts_c.nrequires = fill(req_c, opts.require, "require")
+    opts_c.requires = req_c
     opts_c.leeway = leeway
 
     local r = the_request()
