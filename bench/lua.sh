@@ -11,6 +11,12 @@
 #      shared cache on; throughput and the worker's CPU per request.
 #  (3) ngsp.verify alone, timed inside one request: claims held against
 #      claims written as JSON in C and decoded by lua-cjson on each call.
+#
+#   LUA_BENCH_INSTR=N bench/lua.sh BUILD_DIR
+# instead counts instructions under valgrind's callgrind, in one nginx
+# process (no master): per call of (1) and (3), and per request of (2)'s
+# locations (bench/lua_instr.bash).  Exact and repeatable where times on a
+# shared machine are not.
 set -euo pipefail
 
 build=$(cd "${1:?build dir}" && pwd)
@@ -19,6 +25,7 @@ record=${NGSP_FIXTURES:-$top/tests/fixtures}/citizen.json
 iters=${LUA_BENCH_ITERS:-20000}
 rounds=${LUA_BENCH_ROUNDS:-5}
 secs=${LUA_BENCH_SECONDS:-3}
+instr=${LUA_BENCH_INSTR:-}
 
 [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || {
     echo "ngsp: lua-nginx-module missing (tools/install-deps)"; exit 1; }
@@ -31,6 +38,7 @@ port=$(bench_free_port)
 cp "$record" "$dir/record.json"
 user=""
 [ "$(id -u)" = 0 ] && user="user root;"
+[ -n "$instr" ] && user="master_process off; daemon off;"
 
 /usr/bin/python3 - "$dir" <<'PY'
 import sys, time, jwt
@@ -121,9 +129,11 @@ $(bench_temp_paths "$dir")
                                            lua = by_cjson(RECORD) }))
                     return
                 end
-                local n = $iters
+                -- n and w: the calls timed and those before (the
+                -- instruction counts take the difference of two n)
+                local n = tonumber(ngx.var.arg_n) or $iters
                 local fn = ngx.var.arg_f == "ngsp" and by_ngsp or by_cjson
-                for i = 1, 200 do fn(RECORD) end
+                for i = 1, tonumber(ngx.var.arg_w) or 200 do fn(RECORD) end
                 ngx.update_time()
                 local t0 = ngx.now()
                 for i = 1, n do fn(RECORD) end
@@ -151,8 +161,10 @@ $(bench_temp_paths "$dir")
                 local tok = ngx.var.http_authorization:sub(8)
                 local o = { issuer = "https://idp.example" }
                 local drop = ngx.var.arg_f == "unheld"
-                local n = $iters
-                for i = 1, 200 do ngsp.verify(tok, o) end
+                local n = tonumber(ngx.var.arg_n) or $iters
+                for i = 1, tonumber(ngx.var.arg_w) or 200 do
+                    ngsp.verify(tok, o)
+                end
                 ngx.update_time()
                 local t0 = ngx.now()
                 if drop then
@@ -177,6 +189,9 @@ $(bench_temp_paths "$dir")
 CONF
 
 nginx -t -q -p "$dir" -c "$dir/nginx.conf"
+if [ -n "$instr" ]; then
+    . "$(dirname "$0")/lua_instr.bash"
+fi
 nginx -p "$dir" -c "$dir/nginx.conf"
 for i in $(seq 50); do
     curl --noproxy '*' -sf -o /dev/null "http://127.0.0.1:$port/var" && break

@@ -419,12 +419,6 @@ function _M.verify(token, opts)
 end
 
 
-local function mask(b, size, r, body, profile, ctype)
-    return C.ngsp_lua_mask(r, profile, #profile, body, #body, ctype,
-                           ctype and #ctype or 0, b, size, size_ptr,
-                           err_buf, ERR_SIZE)
-end
-
 -- body: a JSON or XML text; content_type: its media type, or nil to read
 -- it by the first bytes.  The masked text, or nil and why.
 function _M.mask(body, profile, content_type)
@@ -434,20 +428,32 @@ function _M.mask(body, profile, content_type)
     if type(profile) ~= "string" or profile == "" then
         return nil, "unknown profile"
     end
-    if content_type ~= nil and type(content_type) ~= "string" then
-        return nil, "content_type is not a string"
-    end
-    if content_type == "" then
-        content_type = nil
-    end
-
-    if buf_size < #body + 1024 then
-        grow(#body + 1024)
+    local ctype_len = 0
+    if content_type ~= nil then
+        if type(content_type) ~= "string" then
+            return nil, "content_type is not a string"
+        end
+        ctype_len = #content_type
     end
 
-    local s, rc = with_buf(mask, the_request(), body, profile, content_type)
-    if s then
-        return s
+    -- masking rarely makes a body longer by much: one call, mostly
+    local body_len = #body
+    if buf_size < body_len + 1024 then
+        grow(body_len + 1024)
+    end
+
+    local r = the_request()
+    local rc = C.ngsp_lua_mask(r, profile, #profile, body, body_len,
+                               content_type, ctype_len, buf, buf_size,
+                               size_ptr, err_buf, ERR_SIZE)
+    if rc == AGAIN then
+        grow(tonumber(size_ptr[0]))
+        rc = C.ngsp_lua_mask(r, profile, #profile, body, body_len,
+                             content_type, ctype_len, buf, buf_size,
+                             size_ptr, err_buf, ERR_SIZE)
+    end
+    if rc == OK then
+        return ffi_str(buf, size_ptr[0])
     end
     if rc == ERROR then
         return nil, "ngsp: " .. ffi_str(err_buf)

@@ -74,22 +74,36 @@ ngsp_jwt_memo_free(ngsp_jwt_memo_t *memo)
 }
 
 
-/* FNV-1a over the signature end of the token: that is where tokens differ */
+/*
+ * The signature end of the token, where tokens differ, eight bytes at a
+ * time (FNV-1a's steps on words), then mixed so that every bit reaches
+ * the slot's index.
+ */
 static size_t
 ngsp_jwt_memo_index(ngsp_jwt_memo_t *memo, const char *token, size_t len)
 {
-    size_t    i, from;
-    uint64_t  h;
+    size_t    i;
+    uint64_t  h, w;
 
     h = 1469598103934665603ULL ^ len;
-    from = len > 64 ? len - 64 : 0;
+    i = len > 64 ? len - 64 : 0;
 
-    for (i = from; i < len; i++) {
+    for ( /* void */ ; i + 8 <= len; i += 8) {
+        memcpy(&w, token + i, 8);
+        h ^= w;
+        h *= 1099511628211ULL;
+    }
+
+    for ( /* void */ ; i < len; i++) {
         h ^= (unsigned char) token[i];
         h *= 1099511628211ULL;
     }
 
-    return (size_t) (h ^ (h >> 32)) & memo->mask;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+
+    return (size_t) h & memo->mask;
 }
 
 

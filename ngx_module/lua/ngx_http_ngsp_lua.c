@@ -4,8 +4,8 @@
  * request or buffer, a length that lies.  Results go into the caller's
  * buffers; NGSP_LUA_AGAIN says how much room is needed, so the Lua side
  * grows its one reused buffer and calls again.  The few allocations made
- * (rule lists, a rewriter) live on the request's pool or die before the
- * call returns.
+ * (rule lists) live on the request's pool; the rewriters of ngsp_lua_mask
+ * are kept per worker, reset between calls, until the cycle's end.
  */
 
 #include "ngx_http_ngsp_lua.h"
@@ -21,6 +21,8 @@
 #define NGSP_LUA_MAX_BODY    (64 * 1024 * 1024)
 #define NGSP_LUA_MAX_KEY     (1024 * 1024)
 #define NGSP_LUA_MAX_REPLY   4096
+/* issuers and audiences copied on the stack up to this much in all */
+#define NGSP_LUA_SCRATCH     1024
 
 
 struct ngsp_lua_key_s {
@@ -35,6 +37,39 @@ typedef struct {
 } ngsp_lua_out_t;
 
 
+/*
+ * A rewriter costs more to make (its frames, stage and value buffers)
+ * than a small record does to mask, so each worker keeps the few it met,
+ * keyed by all that their configuration holds, and resets one for each
+ * call.  They write into ngsp_lua_dst, which points at the caller's
+ * buffer during a call.  The cycle's pool frees them: a reload frees
+ * the profiles they point to.
+ */
+#define NGSP_LUA_KEPT        8
+#define NGSP_LUA_CTYPE_MEMO  128
+
+typedef struct {
+    ngsp_mask_body_t           *body;
+    ngsp_mask_syntax_t          syntax;
+    const ngsp_mask_profile_t  *profile;
+    const ngsp_mask_key_t      *key;
+    size_t                      max_depth;
+    size_t                      max_value;
+} ngsp_lua_kept_t;
+
+
+static ngsp_lua_kept_t     ngsp_lua_kept[NGSP_LUA_KEPT];
+static ngx_uint_t          ngsp_lua_nkept;
+static ngx_uint_t          ngsp_lua_next_kept;
+static ngx_cycle_t        *ngsp_lua_kept_cycle;
+static ngsp_lua_out_t      ngsp_lua_dst;
+
+/* the last content type a call named, and the syntax it means */
+static u_char              ngsp_lua_ctype[NGSP_LUA_CTYPE_MEMO];
+static size_t              ngsp_lua_ctype_len;
+static ngsp_mask_syntax_t  ngsp_lua_ctype_syntax;
+
+
 static void ngsp_lua_err(u_char *err, size_t size, const char *text);
 static int ngsp_lua_copy(const u_char *src, size_t n, u_char *buf,
     size_t size, size_t *len);
@@ -44,12 +79,17 @@ static int ngsp_lua_judge(ngx_http_request_t *r, const u_char *token,
     size_t token_len, const ngsp_lua_verify_opts_t *opts, ngsp_jwt_t *jwt,
     int *status, u_char *err, size_t err_size);
 static int ngsp_lua_strs(ngx_http_request_t *r, const ngsp_lua_str_t *in,
-    size_t n, const char ***out);
+    size_t n, const char **list, u_char **pos, u_char *end);
 static int ngsp_lua_rule(ngx_http_request_t *r, const ngsp_lua_str_t *rule,
     ngsp_jwt_req_t *req, u_char *err, size_t err_size);
 static int ngsp_lua_regex_match(void *re, const char *s, size_t len);
 static int ngsp_lua_mask_out(void *data, const unsigned char *p, size_t len,
     unsigned flags);
+static const char *ngsp_lua_syntax(const u_char *ctype, size_t ctype_len,
+    ngsp_mask_syntax_t *syntax);
+static ngsp_mask_body_t *ngsp_lua_rewriter(ngsp_mask_syntax_t syntax,
+    const ngsp_mask_stream_conf_t *sc);
+static void ngsp_lua_kept_free(void *data);
 static ngsp_quota_policy_t *ngsp_lua_policy(ngx_http_request_t *r,
     const u_char *name, size_t len);
 
@@ -205,11 +245,15 @@ ngsp_lua_judge(ngx_http_request_t *r, const u_char *token, size_t token_len,
     const ngsp_lua_verify_opts_t *opts, ngsp_jwt_t *jwt, int *status,
     u_char *err, size_t err_size)
 {
+    u_char             *pos;
     ngx_str_t           tok;
     ngx_uint_t          i;
+    const char         *iss[NGSP_LUA_MAX_LIST + 1];
+    const char         *aud[NGSP_LUA_MAX_LIST + 1];
     ngsp_jwt_req_t     *reqs;
     ngsp_jwt_status_t   st;
     ngsp_jwt_checks_t   checks;
+    u_char              scratch[NGSP_LUA_SCRATCH];
 
     ngsp_lua_err(err, err_size, "");
 
@@ -242,11 +286,14 @@ ngsp_lua_judge(ngx_http_request_t *r, const u_char *token, size_t token_len,
     }
 
     checks.leeway = opts->leeway;
+    checks.issuers = opts->nissuers ? iss : NULL;
+    checks.audiences = opts->naudiences ? aud : NULL;
+    pos = scratch;
 
-    if (ngsp_lua_strs(r, opts->issuers, opts->nissuers,
-                      (const char ***) &checks.issuers) != NGSP_LUA_OK
-        || ngsp_lua_strs(r, opts->audiences, opts->naudiences,
-                         (const char ***) &checks.audiences) != NGSP_LUA_OK)
+    if (ngsp_lua_strs(r, opts->issuers, opts->nissuers, iss, &pos,
+                      scratch + sizeof(scratch)) != NGSP_LUA_OK
+        || ngsp_lua_strs(r, opts->audiences, opts->naudiences, aud, &pos,
+                         scratch + sizeof(scratch)) != NGSP_LUA_OK)
     {
         ngsp_lua_err(err, err_size, "bad issuer or audience");
         return NGSP_LUA_ERROR;
@@ -499,10 +546,7 @@ ngsp_lua_mask(ngx_http_request_t *r, const u_char *profile,
     size_t *len, u_char *err, size_t err_size)
 {
     ngx_str_t                        name;
-    ngsp_lua_out_t                   out;
     ngsp_mask_body_t                *mask;
-    ngsp_mask_ctype_t                ct;
-    ngsp_mask_media_t                media;
     ngsp_mask_status_t               st;
     ngsp_mask_syntax_t               syntax;
     ngsp_mask_stream_conf_t          sc;
@@ -539,51 +583,29 @@ ngsp_lua_mask(ngx_http_request_t *r, const u_char *profile,
     syntax = NGSP_MASK_SYNTAX_SNIFF;
 
     if (ctype_len) {
-        why = ngsp_mask_ctype_parse(ctype, ctype_len, &ct);
+        why = ngsp_lua_syntax(ctype, ctype_len, &syntax);
         if (why) {
             ngsp_lua_err(err, err_size, why);
             return NGSP_LUA_DECLINED;
         }
-
-        if (!ngsp_mask_ctype_charset_ok(&ct)) {
-            ngsp_lua_err(err, err_size, "a charset other than utf-8");
-            return NGSP_LUA_DECLINED;
-        }
-
-        media = ngsp_mask_media(ct.type, ct.type_len);
-
-        switch (media) {
-
-        case NGSP_MASK_MEDIA_JSON:
-            syntax = NGSP_MASK_SYNTAX_JSON;
-            break;
-
-        case NGSP_MASK_MEDIA_XML:
-            syntax = NGSP_MASK_SYNTAX_XML;
-            break;
-
-        default:
-            ngsp_lua_err(err, err_size, "a type neither JSON nor XML");
-            return NGSP_LUA_DECLINED;
-        }
     }
-
-    out.buf = buf;
-    out.size = size;
-    out.len = 0;
 
     sc.profile = prof->profile;
     sc.key = mcf->key;
     sc.max_depth = lcf->max_depth;
     sc.max_value = lcf->max_value;
     sc.out = ngsp_lua_mask_out;
-    sc.data = &out;
+    sc.data = &ngsp_lua_dst;
 
-    mask = ngsp_mask_body_new(syntax, &sc);
+    mask = ngsp_lua_rewriter(syntax, &sc);
     if (mask == NULL) {
         ngsp_lua_err(err, err_size, "out of memory");
         return NGSP_LUA_ERROR;
     }
+
+    ngsp_lua_dst.buf = buf;
+    ngsp_lua_dst.size = size;
+    ngsp_lua_dst.len = 0;
 
     st = ngsp_mask_body_feed(mask, body, body_len);
 
@@ -591,9 +613,11 @@ ngsp_lua_mask(ngx_http_request_t *r, const u_char *profile,
         st = ngsp_mask_body_finish(mask);
     }
 
+    ngsp_lua_dst.buf = NULL;
+    ngsp_lua_dst.size = 0;
+
     if (st != NGSP_MASK_OK) {
         ngsp_lua_err(err, err_size, ngsp_mask_body_reason(mask));
-        ngsp_mask_body_free(mask);
 
         /* fail closed: whatever was written is not the masked body */
         *len = 0;
@@ -601,11 +625,134 @@ ngsp_lua_mask(ngx_http_request_t *r, const u_char *profile,
                                            : NGSP_LUA_DECLINED;
     }
 
-    ngsp_mask_body_free(mask);
+    *len = ngsp_lua_dst.len;
 
-    *len = out.len;
+    return (ngsp_lua_dst.len > size) ? NGSP_LUA_AGAIN : NGSP_LUA_OK;
+}
 
-    return (out.len > size) ? NGSP_LUA_AGAIN : NGSP_LUA_OK;
+
+/* the syntax a content type means to the filter, or why it is refused */
+static const char *
+ngsp_lua_syntax(const u_char *ctype, size_t ctype_len,
+    ngsp_mask_syntax_t *syntax)
+{
+    const char         *why;
+    ngsp_mask_ctype_t   ct;
+
+    /* callers name the same one or two types again and again */
+    if (ctype_len == ngsp_lua_ctype_len
+        && ngx_memcmp(ctype, ngsp_lua_ctype, ctype_len) == 0)
+    {
+        *syntax = ngsp_lua_ctype_syntax;
+        return NULL;
+    }
+
+    why = ngsp_mask_ctype_parse(ctype, ctype_len, &ct);
+    if (why) {
+        return why;
+    }
+
+    if (!ngsp_mask_ctype_charset_ok(&ct)) {
+        return "a charset other than utf-8";
+    }
+
+    switch (ngsp_mask_media(ct.type, ct.type_len)) {
+
+    case NGSP_MASK_MEDIA_JSON:
+        *syntax = NGSP_MASK_SYNTAX_JSON;
+        break;
+
+    case NGSP_MASK_MEDIA_XML:
+        *syntax = NGSP_MASK_SYNTAX_XML;
+        break;
+
+    default:
+        return "a type neither JSON nor XML";
+    }
+
+    if (ctype_len <= NGSP_LUA_CTYPE_MEMO) {
+        ngx_memcpy(ngsp_lua_ctype, ctype, ctype_len);
+        ngsp_lua_ctype_len = ctype_len;
+        ngsp_lua_ctype_syntax = *syntax;
+    }
+
+    return NULL;
+}
+
+
+/* a kept rewriter of this configuration, reset; or a new one, kept */
+static ngsp_mask_body_t *
+ngsp_lua_rewriter(ngsp_mask_syntax_t syntax,
+    const ngsp_mask_stream_conf_t *sc)
+{
+    ngx_uint_t           i;
+    ngsp_lua_kept_t     *k;
+    ngsp_mask_body_t    *b;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngsp_lua_kept_cycle != (ngx_cycle_t *) ngx_cycle) {
+        ngsp_lua_kept_free(NULL);
+
+        cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        cln->handler = ngsp_lua_kept_free;
+        ngsp_lua_kept_cycle = (ngx_cycle_t *) ngx_cycle;
+    }
+
+    for (i = 0; i < ngsp_lua_nkept; i++) {
+        k = &ngsp_lua_kept[i];
+
+        if (k->syntax == syntax && k->profile == sc->profile
+            && k->key == sc->key && k->max_depth == sc->max_depth
+            && k->max_value == sc->max_value)
+        {
+            ngsp_mask_body_reset(k->body);
+            return k->body;
+        }
+    }
+
+    b = ngsp_mask_body_new(syntax, sc);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    /* full: the oldest made goes */
+    if (ngsp_lua_nkept < NGSP_LUA_KEPT) {
+        k = &ngsp_lua_kept[ngsp_lua_nkept++];
+
+    } else {
+        k = &ngsp_lua_kept[ngsp_lua_next_kept];
+        ngsp_lua_next_kept = (ngsp_lua_next_kept + 1) % NGSP_LUA_KEPT;
+        ngsp_mask_body_free(k->body);
+    }
+
+    k->body = b;
+    k->syntax = syntax;
+    k->profile = sc->profile;
+    k->key = sc->key;
+    k->max_depth = sc->max_depth;
+    k->max_value = sc->max_value;
+
+    return b;
+}
+
+
+static void
+ngsp_lua_kept_free(void *data)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngsp_lua_nkept; i++) {
+        ngsp_mask_body_free(ngsp_lua_kept[i].body);
+    }
+
+    ngx_memzero(ngsp_lua_kept, sizeof(ngsp_lua_kept));
+    ngsp_lua_nkept = 0;
+    ngsp_lua_next_kept = 0;
+    ngsp_lua_kept_cycle = NULL;
 }
 
 
@@ -837,46 +984,43 @@ ngsp_lua_json(json_t *v, u_char *buf, size_t size, size_t *len)
 }
 
 
-/* a NULL-terminated list of NUL-terminated copies, on the request's pool */
+/*
+ * list: n NUL-terminated copies, then NULL; the copies go into [*pos, end)
+ * (the caller's stack) while they fit, then onto the request's pool
+ */
 static int
 ngsp_lua_strs(ngx_http_request_t *r, const ngsp_lua_str_t *in, size_t n,
-    const char ***out)
+    const char **list, u_char **pos, u_char *end)
 {
-    u_char       *p;
-    size_t        i;
-    const char  **list;
-
-    *out = NULL;
-
-    if (n == 0) {
-        return NGSP_LUA_OK;
-    }
-
-    list = ngx_pcalloc(r->pool, (n + 1) * sizeof(char *));
-    if (list == NULL) {
-        return NGSP_LUA_ERROR;
-    }
+    u_char  *p;
+    size_t   i, len;
 
     for (i = 0; i < n; i++) {
-        if (in[i].data == NULL || in[i].len == 0
-            || in[i].len > NGSP_LUA_MAX_RULE
-            || ngx_strlchr((u_char *) in[i].data,
-                           (u_char *) in[i].data + in[i].len, '\0'))
+        len = in[i].len;
+
+        if (in[i].data == NULL || len == 0 || len > NGSP_LUA_MAX_RULE
+            || memchr(in[i].data, '\0', len) != NULL)
         {
             return NGSP_LUA_ERROR;
         }
 
-        p = ngx_pnalloc(r->pool, in[i].len + 1);
-        if (p == NULL) {
-            return NGSP_LUA_ERROR;
+        if ((size_t) (end - *pos) > len) {
+            p = *pos;
+            *pos += len + 1;
+
+        } else {
+            p = ngx_pnalloc(r->pool, len + 1);
+            if (p == NULL) {
+                return NGSP_LUA_ERROR;
+            }
         }
 
-        ngx_memcpy(p, in[i].data, in[i].len);
-        p[in[i].len] = '\0';
+        ngx_memcpy(p, in[i].data, len);
+        p[len] = '\0';
         list[i] = (const char *) p;
     }
 
-    *out = list;
+    list[n] = NULL;
 
     return NGSP_LUA_OK;
 }

@@ -161,6 +161,23 @@ ngsp_json_stops16(const unsigned char *p)
                _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)));
 }
 
+
+/* a bit for each of the 16 bytes at p that is not a JSON blank */
+static inline unsigned
+ngsp_json_solid16(const unsigned char *p)
+{
+    __m128i  v, ws;
+
+    v = _mm_loadu_si128((const __m128i *) p);
+    ws = _mm_or_si128(
+             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')),
+                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))));
+
+    return ~_mm_movemask_epi8(ws) & 0xffff;
+}
+
 #endif
 
 
@@ -813,15 +830,30 @@ ngsp_json_is_ws(unsigned char c)
 
 /*
  * Past the blanks at p (none if *p is not one): the single blank of ", "
- * and ": " in one test, any run of them otherwise.  end if they end the
- * feed.
+ * and ": " in one test, any run of them otherwise (a pretty-printed
+ * line's indentation sixteen bytes at a time with SSE2).  end if they end
+ * the feed.
  */
 static inline const unsigned char *
 ngsp_json_blanks(const unsigned char *p, const unsigned char *end)
 {
+#if defined(__SSE2__)
+    unsigned  m;
+#endif
+
     if (*p == ' ' && p + 1 < end && p[1] > ' ') {
         return p + 1;
     }
+
+#if defined(__SSE2__)
+    while (end - p >= 16) {
+        m = ngsp_json_solid16(p);
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+        p += 16;
+    }
+#endif
 
     while (p < end && ngsp_json_is_ws(*p)) {
         p++;

@@ -21,6 +21,13 @@ PROFILE = """
     }
 """
 
+# more profiles than a worker keeps rewriters for (NGSP_LUA_KEPT)
+MANY = "".join(f"""
+    ngsp_mask_profile p{i} {{
+        SoDinhDanh keep_last={i % 6 + 1};
+        HoVaTen initials;
+    }}""" for i in range(12))
+
 CASES = [("citizen.json", "application/json"),
          ("citizens.json", "application/json"),
          ("citizen.soap.xml", "text/xml; charset=utf-8")]
@@ -34,6 +41,7 @@ def site(nginx_factory, upstream, port, keyfile):  # noqa: F811
     http = f"""
         ngsp_mask_hash_key {keyfile};
         {PROFILE}
+        {MANY}
         client_body_buffer_size 1m;
         server {{
             listen 127.0.0.1:{port};
@@ -56,6 +64,41 @@ def site(nginx_factory, upstream, port, keyfile):  # noqa: F811
                         return
                     end
                     ngx.print(out)
+                }}
+            }}
+            location /reuse {{
+                # one worker's kept rewriters, reset between calls: after
+                # refusals, across syntaxes and types, past their number
+                content_by_lua_block {{
+                    local ngsp = require "resty.ngsp"
+                    ngx.req.read_body()
+                    local both = ngx.req.get_body_data()
+                    local at = both:find("\\0--\\0", 1, true)
+                    local json = both:sub(1, at - 1)
+                    local xml = both:sub(at + 4)
+                    local res = {{}}
+                    local function put(k, out, why)
+                        res[#res + 1] = k .. "=" .. tostring(out or why)
+                    end
+                    for round = 1, 3 do
+                        put("json", ngsp.mask(json, "citizen_basic",
+                                              "application/json"))
+                        put("cut", ngsp.mask(json:sub(1, 100),
+                                             "citizen_basic",
+                                             "application/json"))
+                        put("html", ngsp.mask(json, "citizen_basic",
+                                              "text/html"))
+                        put("xml", ngsp.mask(xml, "citizen_basic",
+                                             "text/xml; charset=utf-8"))
+                        put("bad", ngsp.mask("<a>", "citizen_basic",
+                                             "text/xml; charset=utf-8"))
+                        put("sniff", ngsp.mask(xml, "citizen_basic"))
+                        for i = 0, 11 do
+                            put("p" .. i, ngsp.mask(json, "p" .. i,
+                                                    "application/json"))
+                        end
+                    end
+                    ngx.print(table.concat(res, "\\0"))
                 }}
             }}
         }}"""
@@ -104,3 +147,30 @@ def test_lua_mask_large_body_grows_the_buffer(site, port):
     assert r.status_code == 200
     assert r.content.count(b'"********2345"') == 5000
     assert b"001099012345" not in r.content
+
+
+def test_lua_mask_kept_rewriters_start_clean(site, port):
+    import requests
+    want = {}
+    for name in ("citizen.json", "citizen.soap.xml"):
+        c = requests.get(f"http://127.0.0.1:{port}/c/{name}", timeout=10)
+        assert c.status_code == 200
+        want[name] = c.content
+    r = post(port, "/reuse", fixture("citizen.json") + b"\0--\0"
+             + fixture("citizen.soap.xml"), {})
+    assert r.status_code == 200, r.text
+    items = r.content.split(b"\0")
+    assert len(items) == 3 * 18
+    rounds = [items[i * 18:(i + 1) * 18] for i in range(3)]
+    # every round gives the same bytes: nothing of a call reaches the next
+    assert rounds[0] == rounds[1] == rounds[2]
+    got = dict(i.split(b"=", 1) for i in rounds[0])
+    assert got[b"json"] == want["citizen.json"]
+    assert got[b"xml"] == got[b"sniff"] == want["citizen.soap.xml"]
+    assert got[b"cut"].startswith(b"truncated")
+    assert b"neither JSON" in got[b"html"]
+    assert got[b"bad"] != b"" and b"<a>" not in got[b"bad"]
+    for i in range(12):
+        k = f"p{i}".encode()
+        assert b"001099012345" not in got[k]
+        assert b"*" * (12 - (i % 6 + 1)) in got[k]
