@@ -72,6 +72,9 @@ def test_demo(tmp_path):
         q = doc["agencies"]["so-noi-vu"]["quota"]["standard"]
         # the status zone counts the decisions nginx made, not Lua's
         assert q["allowed"] == 2 and q["rejected"] == 1
+        # the issuer's key came from the stub's JWKS, not from a file
+        assert [k["source"] for k in doc["keys"]] == ["jwks:/_jwks"]
+        assert doc["jwks"]["generation"] >= 1
         page = requests.get(url + "/ngsp/status", timeout=10)
         assert page.headers["Content-Type"].startswith("text/html")
 
