@@ -23,9 +23,12 @@ HOSTILE = [b"{", b"}", b"{}", b"a}b{c", b"{so-tu-phap}", b"so tu phap",
 
 @pytest.fixture(scope="module")
 def cluster_redis(tmp_path_factory):
-    from harness import Redis
+    from harness import Redis, free_port
     d = tmp_path_factory.mktemp("keyslot")
+    # the bus port defaults to port + 10000, which may be out of range or
+    # taken: give it a free one
     r = Redis(d / "redis", args=["--cluster-enabled", "yes",
+                                 "--cluster-port", str(free_port()),
                                  "--cluster-config-file",
                                  str(d / "nodes.conf")]).start()
     yield r.client()
