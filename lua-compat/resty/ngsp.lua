@@ -371,8 +371,8 @@ function _M.verify(token, opts)
     end
 
     local leeway = opts.leeway or 0
-    if type(leeway) ~= "number" or leeway < 0 or leeway > 86400 then
-        error("bad leeway: seconds, 0 to 86400", 2)
+    if type(leeway) ~= "number" or leeway < 0 or leeway > 3600 then
+        error("bad leeway: seconds, 0 to 3600", 2)
     end
 
     -- the strings stay referenced by opts during the call

@@ -155,10 +155,17 @@ int ngsp_jwt_crypto_init(void);
 void ngsp_jwt_crypto_free(void);
 
 
+/*
+ * A skew allowance beyond an hour no longer describes clocks: it turns
+ * exp off.
+ */
+#define NGSP_JWT_LEEWAY_MAX  3600
+
+
 typedef struct {
     const char     **issuers;       /* NULL-terminated, or NULL */
     const char     **audiences;     /* NULL-terminated, or NULL */
-    long             leeway;        /* seconds */
+    long             leeway;        /* seconds, 0..NGSP_JWT_LEEWAY_MAX */
 } ngsp_jwt_checks_t;
 
 /* exp, nbf (with leeway), iss, aud */

@@ -450,7 +450,8 @@ ngx_http_ngsp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                         conf->enable_line,
                                         "ngsp: \"ngsp_jwt on\" needs at "
                                         "least one \"ngsp_jwt_key_file\" "
-                                        "at http level");
+                                        "or \"ngsp_jwt_key_request\" at "
+                                        "http level");
             return NGX_CONF_ERROR;
         }
     }
@@ -887,6 +888,13 @@ ngx_http_ngsp_leeway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ngsp: invalid leeway \"%V\": a time such as "
                            "30s or 2m", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (leeway > NGSP_JWT_LEEWAY_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: leeway \"%V\" is more than 1h: a skew "
+                           "that large turns expiry off", &value[1]);
         return NGX_CONF_ERROR;
     }
 

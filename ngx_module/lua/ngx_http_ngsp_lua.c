@@ -279,7 +279,7 @@ ngsp_lua_judge(ngx_http_request_t *r, const u_char *token, size_t token_len,
         || (opts->nissuers && opts->issuers == NULL)
         || (opts->naudiences && opts->audiences == NULL)
         || (opts->nrequires && opts->requires == NULL)
-        || opts->leeway < 0 || opts->leeway > 86400)
+        || opts->leeway < 0 || opts->leeway > NGSP_JWT_LEEWAY_MAX)
     {
         ngsp_lua_err(err, err_size, "bad options");
         return NGSP_LUA_ERROR;
@@ -492,7 +492,9 @@ ngsp_lua_key_verify(ngsp_lua_key_t *key, const u_char *token,
     ngsp_jwt_status_t   st;
     ngsp_jwt_checks_t   checks;
 
-    if (key == NULL || status == NULL || leeway < 0 || leeway > 86400) {
+    if (key == NULL || status == NULL || leeway < 0
+        || leeway > NGSP_JWT_LEEWAY_MAX)
+    {
         return NGSP_LUA_ERROR;
     }
 

@@ -122,7 +122,16 @@ def test_bad_leeway(nginx_factory, tmp_path, pem, value):
             n.conf, directive)
 
 
+@pytest.mark.parametrize("value", ["3601", "61m", "2h", "1d", "52w"])
+def test_leeway_beyond_an_hour_refused(nginx_factory, tmp_path, pem, value):
+    directive = f"ngsp_jwt_leeway {value};"
+    n = nginx_factory(site(tmp_path, pem, directive), start=False)
+    refused(n, f'leeway "{value}" is more than 1h: a skew that large turns '
+               'expiry off', n.conf, directive)
+
+
 @pytest.mark.parametrize("loc", ["ngsp_jwt_leeway 30;",
+                                 "ngsp_jwt_leeway 1h;",
                                  "ngsp_jwt_leeway 2m;",
                                  "ngsp_jwt_token $cookie_at;",
                                  "ngsp_agency_claim agency_code azp;",
@@ -147,8 +156,9 @@ def test_jwt_on_without_keys_named_at_the_included_directive(
             include {inc};
         }}"""
     n = nginx_factory(http, start=False)
-    refused(n, '"ngsp_jwt on" needs at least one "ngsp_jwt_key_file" at '
-               'http level', str(inc), "ngsp_jwt on;")
+    refused(n, '"ngsp_jwt on" needs at least one "ngsp_jwt_key_file" or '
+               '"ngsp_jwt_key_request" at http level', str(inc),
+            "ngsp_jwt on;")
 
 
 def test_jwt_on_inherited_without_keys_named_where_set(nginx_factory,

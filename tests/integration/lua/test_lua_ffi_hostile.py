@@ -89,7 +89,7 @@ location /hostile {
         put("check_huge_list", C.ngsp_lua_jwt_check(r, tok, #tok, opts, st,
             err, 64))
         opts.naudiences = 0
-        opts.leeway = 100000
+        opts.leeway = 3601
         put("check_big_leeway", C.ngsp_lua_jwt_check(r, tok, #tok, opts, st,
             err, 64))
         opts.leeway = 0

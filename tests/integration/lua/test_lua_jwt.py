@@ -108,6 +108,8 @@ JWT_LOC = """
                 spec = { scope = function(v) return v == "x" end }
             elseif ngx.var.arg_spec == "grace" then
                 spec = { lifetime_grace_period = 120 }
+            elseif ngx.var.arg_spec == "hugegrace" then
+                spec = { lifetime_grace_period = 3601 }
             end
             local o = jwt:verify(key, ngx.var.http_x_token, spec)
             local l = jwt.load_jwt(ngx.var.http_x_token)
@@ -319,6 +321,7 @@ def test_verify_bad_options_are_errors(site, port):
             ({"require": ""}, "empty or bad rule"),
             ({"require": ["x exists"] * 65}, "more than 64"),
             ({"leeway": -1}, "bad leeway"),
+            ({"leeway": 3601}, "bad leeway: seconds, 0 to 3600"),
             ({"issuer": 5}, "bad issuer")):
         j = verify(port, tok, opts)
         assert "error" in j, opts
@@ -350,6 +353,9 @@ def test_compat_claims_and_lifetime(site, port):
     assert j["verified"] is False and j["reason"] == "expired"
     assert j["valid"] is True and j["load_valid"] is True
     assert compat(site, port, late, spec="grace")["verified"] is True
+    j = compat(site, port, late, spec="hugegrace")
+    assert j["verified"] is False
+    assert j["reason"] == "ngsp: bad lifetime_grace_period"
 
 
 def test_compat_refuses_hs256_signed_with_the_rsa_pem(site, port):

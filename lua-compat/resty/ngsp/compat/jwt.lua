@@ -183,7 +183,7 @@ function _M.verify(...)
     end
 
     local leeway = spec and spec.lifetime_grace_period or 0
-    if type(leeway) ~= "number" or leeway < 0 or leeway > 86400 then
+    if type(leeway) ~= "number" or leeway < 0 or leeway > 3600 then
         obj.reason = "ngsp: bad lifetime_grace_period"
         return obj
     end
