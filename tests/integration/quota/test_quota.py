@@ -2,7 +2,6 @@
 overrides, dry run, the order after JWT, and configuration errors."""
 
 import datetime
-import time
 
 import pytest
 
