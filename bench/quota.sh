@@ -197,7 +197,7 @@ echo "return 1" > "$dir/floor-return1.lua"
 # (a string of its size for three windows), returned
 cat > "$dir/floor-v8.lua" <<'LUA'
 local t = redis.call('TIME')
-local o = redis.call('HGETALL', KEYS[1])
+local o = redis.call('EXISTS', KEYS[1])
 local s = redis.call('GET', KEYS[2])
 s = '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567'
     .. '89abcdef01234567'

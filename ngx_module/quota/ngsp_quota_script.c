@@ -32,9 +32,9 @@
  *   tonumber and 3600 per number made a string).  Whole numbers up to 2^53
  *   are exact as doubles; limits stop at 10^9, overrides at 10^15.
  * - Overrides stay in the limits hash that ngspctl writes, read with
- *   HGETALL: an agency without any (most) costs an empty reply, cheaper
- *   than HMGET's nil per window.  The state never goes into that hash: with
- *   a per-citizen key it would never expire.
+ *   HMGET only when the hash EXISTS: an agency without any (most) costs an
+ *   integer reply instead of a table of nils.  The state never goes into
+ *   that hash: with a per-citizen key it would never expire.
  * - The month's end is worked out on the calendar once a month: a stored
  *   end that is a local midnight less than 28 days ahead is this month's.
  *
@@ -63,7 +63,10 @@ const char  ngsp_quota_script[] =
 "  now = t[1] * 1000000 + t[2]\n"
 "end\n"
 "local n = #ARGV - 3\n"
-"local ov = redis.call('HGETALL', KEYS[1])\n"
+"local ov\n"
+"if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+"  ov = redis.call('HMGET', KEYS[1], unpack(ARGV, 4, 3 + n))\n"
+"end\n"
 "local st = redis.call('GET', KEYS[2])\n"
 "local s, last, ll\n"
 "if st and #st == 40 + 16 * n then\n"
@@ -82,19 +85,14 @@ const char  ngsp_quota_script[] =
 "  local u, lim = a[2 + 2 * i], a[3 + 2 * i]\n"
 "  local j = 4 + 2 * i\n"
 "  r[j + 1] = lim\n"
-"  if ov[1] then\n"
-"    local f, o = ARGV[3 + i]\n"
-"    for k = 1, #ov, 2 do\n"
-"      if ov[k] == f then o = ov[k + 1] end\n"
-"    end\n"
-"    if o then\n"
-"      local v = #o <= 16 and not string.find(o, '%D') and tonumber(o)\n"
-"      if v and v <= 1e15 then\n"
-"        lim = v\n"
-"        r[j + 1] = v\n"
-"      else\n"
-"        r[j + 1] = -1 - #o\n"
-"      end\n"
+"  local o = ov and ov[i]\n"
+"  if o then\n"
+"    local v = #o <= 16 and not string.find(o, '%D') and tonumber(o)\n"
+"    if v and v <= 1e15 then\n"
+"      lim = v\n"
+"      r[j + 1] = v\n"
+"    else\n"
+"      r[j + 1] = -1 - #o\n"
 "    end\n"
 "  end\n"
 "  local level, e = 0\n"

@@ -269,7 +269,7 @@ test_script(void **state)
     assert_int_equal(ngsp_quota_script_len, strlen(ngsp_quota_script));
     /* Redis's clock, never the caller's unless a test passes one */
     assert_non_null(strstr(ngsp_quota_script, "redis.call('TIME')"));
-    assert_non_null(strstr(ngsp_quota_script, "HGETALL"));
+    assert_non_null(strstr(ngsp_quota_script, "HMGET"));
     assert_non_null(strstr(ngsp_quota_script, "-- ngsp quota v8\n"));
 }
 
