@@ -8,7 +8,9 @@
 # Rounds interleave the three so drift hits them alike; figures are
 # medians.  Then Redis's own cost: commands per quota-checked request and
 # microseconds per EVALSHA from INFO commandstats.
-# Last, the script alone against two floors (see the end).
+# Last, the script alone, against its floors and its previous version,
+# with decisions per second per Redis core (see the end); with
+# QUOTA_BENCH_CG=1, also in redis-server's instructions per decision.
 # QUOTA_BENCH_ROUNDS, QUOTA_BENCH_SECONDS, QUOTA_BENCH_CONNS tune it.
 #
 #   QUOTA_BENCH_INSTR=N bench/quota.sh BUILD_DIR
@@ -181,49 +183,75 @@ echo "redis: $evalsha EVALSHA for $quota_requests quota-checked requests" \
 [ "$quota_bad" = 0 ] || echo "quota bench: $quota_bad responses were not 2xx"
 
 # The script alone, pipelined on the same Redis with the command nginx
-# sends (its arguments packed as ngsp_quota_command() packs them: a binary
-# string, which redis-benchmark's command line cannot carry), beside two
-# floors: an EVALSHA of "return 1" (Redis's own cost of running any script)
-# and a script making the same Redis calls without the decision logic.
-script_sha=$(redis-cli -p "$rport" script load \
-    "$($py -c 'import sys; sys.path.insert(0, "'"$(dirname "$0")/../tests/integration/quota"'"); import test_quota_script as t; sys.stdout.write(t.script_text())')")
-floor1=$(redis-cli -p "$rport" script load "return 1")
-floor2=$(redis-cli -p "$rport" script load "
+# sends (bench/quota_script.py), for the 2-window policy above and a
+# 3-window one (20r/s 1000r/m 50000r/d), beside its floors: an EVALSHA of
+# "return 1" (Redis's own cost of running any script) and scripts making
+# the same Redis calls without the decision logic; and the previous
+# version, v7 (one key per window, bench/quota-v7.lua, kept for this
+# comparison only), against its own floor.  Every decision admits and
+# writes: 20000 calls over 2000 agencies.
+script_c=$(dirname "$0")/../ngx_module/quota/ngsp_quota_script.c
+v7=$(dirname "$0")/quota-v7.lua
+echo "return 1" > "$dir/floor-return1.lua"
+# v8's calls: the clock, the overrides, the state, the state written back
+# (a string of its size for three windows), returned
+cat > "$dir/floor-v8.lua" <<'LUA'
 local t = redis.call('TIME')
-redis.call('HMGET', KEYS[1], ARGV[4], ARGV[5])
-redis.call('MGET', KEYS[2], KEYS[3] .. ':20261201')
+local o = redis.call('EXISTS', KEYS[1])
+local s = redis.call('GET', KEYS[2])
+s = '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567'
+    .. '89abcdef01234567'
+redis.call('SET', KEYS[2], s, 'KEEPTTL')
+return s
+LUA
+# v7's for s, m and d: one bucket write per GCRA window, INCR of the day
+cat > "$dir/floor-v7.lua" <<'LUA'
+-- ngsp quota v7 (its calls only)
+local t = redis.call('TIME')
+redis.call('HMGET', KEYS[1], ARGV[4], ARGV[5], ARGV[6])
+redis.call('MGET', KEYS[2], KEYS[3], KEYS[4] .. ':20261201')
 redis.call('SET', KEYS[2], '0123456789abcdef01234567', 'KEEPTTL')
-redis.call('INCR', KEYS[3] .. ':20261201')
-return 1")
-script_usec() {
-    $py - "$rport" "$1" <<'PY'
-import struct, sys, redis
-rc = redis.Redis(port=int(sys.argv[1]))
-keys = ["ngsp:{so-tu-phap}:limits", "ngsp:{so-tu-phap}:q:bench:s",
-        "ngsp:{so-tu-phap}:q:bench:d"]
-args = [struct.pack("<6d", 25200, 0, 0, 1000000, 3, 1000000000),
-        "<dddddd", "<dddddddddd", "bench:s", "bench:d"]
-rc.config_resetstat()
-p = rc.pipeline(transaction=False)
-for i in range(20000):
-    p.evalsha(sys.argv[2], 3, *keys, *args)
-    if i % 64 == 63:
-        p.execute()
-p.execute()
-print(rc.info("commandstats")["cmdstat_evalsha"]["usec_per_call"])
-PY
-}
+redis.call('SET', KEYS[3], '0123456789abcdef01234567', 'KEEPTTL')
+redis.call('INCR', KEYS[4] .. ':20261201')
+local r = '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'
+return r .. r .. '0123456789abcdef'
+LUA
+three=s:20,m:1000,d:50000
+two=s:1000000,d:1000000000
+rows=("return1|$dir/floor-return1.lua|$three|EVALSHA of 'return 1'"
+      "calls8|$dir/floor-v8.lua|$three|v8's Redis calls, no decision logic"
+      "v8_3|$script_c|$three|v8 (ngsp_quota_script.c), $three"
+      "v8_2|$script_c|$two|v8, $two"
+      "calls7|$dir/floor-v7.lua|$three|v7's Redis calls, no decision logic"
+      "v7_3|$v7|$three|v7 (bench/quota-v7.lua), $three"
+      "v7_2|$v7|$two|v7, $two")
 declare -A su
-for r in 1 2 3; do
-    su[ngsp]+="$(script_usec "$script_sha") "
-    su[return1]+="$(script_usec "$floor1") "
-    su[calls]+="$(script_usec "$floor2") "
+for r in $(seq "$rounds"); do
+    for row in "${rows[@]}"; do
+        IFS='|' read -r key file windows _ <<< "$row"
+        su[$key]+="$($py "$(dirname "$0")/quota_script.py" "$rport" "$file" \
+                      "$windows" usec) "
+    done
 done
-m_ngsp=$(echo ${su[ngsp]} | tr ' ' '\n' | bench_median)
-m_r1=$(echo ${su[return1]} | tr ' ' '\n' | bench_median)
-m_calls=$(echo ${su[calls]} | tr ' ' '\n' | bench_median)
+med() { echo ${su[$1]} | tr ' ' '\n' | bench_median; }
 echo
-echo "the script alone (pipelined 64 deep, 20000 calls, median of 3 interleaved):"
-printf "  %-46s %6.2f us\n" "EVALSHA of 'return 1'" "$m_r1" \
-    "the same Redis calls, no decision logic" "$m_calls" \
-    "the ngsp script" "$m_ngsp"
+echo "the script alone (20000 EVALSHA over 2000 agencies, pipelined 64 deep," \
+     "median of $rounds interleaved rounds): Redis CPU per decision," \
+     "decisions per second per Redis core, and x v7 for the same policy"
+for row in "${rows[@]}"; do
+    IFS='|' read -r key _ windows name <<< "$row"
+    m=$(med "$key")
+    case $key in
+        v8_3) x=$(echo "$m $(med v7_3)" | awk '{ printf "%.2f", $1 / $2 }') ;;
+        v8_2) x=$(echo "$m $(med v7_2)" | awk '{ printf "%.2f", $1 / $2 }') ;;
+        *) x="" ;;
+    esac
+    printf "  %-56s %6.2f us %9.0f /s %6s\n" "$name" "$m" \
+        "$(echo "$m" | awk '{ print 1e6 / $1 }')" "$x"
+done
+
+# QUOTA_BENCH_CG=1: the same, counted in instructions of redis-server under
+# callgrind (exact and repeatable where the times above swing)
+if [ -n "${QUOTA_BENCH_CG:-}" ]; then
+    . "$(dirname "$0")/quota_cg.bash"
+fi

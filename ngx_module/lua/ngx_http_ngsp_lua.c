@@ -895,9 +895,10 @@ ngsp_lua_quota_reply(ngx_http_request_t *r, const u_char *policy,
     size_t policy_len, const u_char *reply, size_t reply_len,
     ngsp_lua_quota_decision_t *d)
 {
-    size_t                  i;
-    ngsp_quota_policy_t    *p;
-    ngsp_quota_decision_t   qd;
+    size_t                            i;
+    ngsp_quota_policy_t              *p;
+    ngsp_quota_decision_t             qd;
+    ngx_http_ngsp_quota_main_conf_t  *mcf;
 
     if (r == NULL || d == NULL || reply == NULL || reply_len == 0
         || reply_len > NGSP_LUA_MAX_REPLY)
@@ -910,7 +911,9 @@ ngsp_lua_quota_reply(ngx_http_request_t *r, const u_char *policy,
         return NGSP_LUA_DECLINED;
     }
 
-    if (ngsp_quota_reply_parse(reply, reply_len, p, &qd) != 0
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_quota_module);
+
+    if (ngsp_quota_reply_parse(reply, reply_len, p, (long) mcf->tz, &qd) != 0
         || qd.nwindows > NGSP_QUOTA_MAX_WINDOWS)
     {
         return NGSP_LUA_ERROR;

@@ -2,8 +2,9 @@
  * ngsp quota engine: policies, Redis keys, the Lua script that decides,
  * its reply, and the RateLimit header fields.  Plain C, no nginx headers.
  *
- * Time is Redis's (TIME inside the script), so the calendar math lives in
- * the script; this side only builds its arguments and reads its answer.
+ * Time is Redis's (TIME inside the script): the script decides and replies
+ * with raw levels and its clock; this side builds its arguments and derives
+ * what the fields say (remaining, reset, retry-after) from that reply.
  */
 
 #ifndef NGSP_QUOTA_H
@@ -99,10 +100,13 @@ size_t ngsp_quota_tag(const unsigned char *agency, size_t len, char *out);
 /* "ngsp:{tag}:limits"; out needs NGSP_QUOTA_TAG_MAX + 16 */
 size_t ngsp_quota_limits_key(const char *tag, size_t tag_len, char *out);
 
-/* "ngsp:{tag}:q:policy:unit"; out needs NGSP_QUOTA_KEY_MAX */
-#define NGSP_QUOTA_KEY_MAX  (NGSP_QUOTA_TAG_MAX + NGSP_QUOTA_NAME_MAX + 20)
-size_t ngsp_quota_window_key(const char *tag, size_t tag_len,
-    const char *policy, ngsp_quota_unit_t unit, char *out);
+/*
+ * "ngsp:{tag}:q:policy": the state of every window of one policy for one
+ * agency, in one string; out needs NGSP_QUOTA_KEY_MAX
+ */
+#define NGSP_QUOTA_KEY_MAX  (NGSP_QUOTA_TAG_MAX + NGSP_QUOTA_NAME_MAX + 12)
+size_t ngsp_quota_state_key(const char *tag, size_t tag_len,
+    const char *policy, char *out);
 
 
 /*
@@ -118,21 +122,29 @@ unsigned ngsp_quota_slot(const char *key, size_t len);
 /* --- script ------------------------------------------------------------ */
 
 /*
- * KEYS: limits hash, then one base key per window.
+ * KEYS: the limits hash, the state key.
  * ARGV: a string of little-endian doubles: utc offset seconds, now in
- *       microseconds (0: Redis TIME), then unit code (ngsp_quota_unit_t)
- *       and limit per window; its struct format ("<dddddd"); the reply's
- *       format; then the override field ("<policy>:<unit>") per window.
- * Reply: a string of little-endian doubles: allowed, retry_after, then
- *        limit, remaining, reset, width per window, then per window 0 or,
- *        for an override ignored (not all digits, or above 10^15), its
- *        length + 1.
+ *       microseconds (0: Redis TIME), the policy's shape
+ *       (ngsp_quota_shape()), then unit code (ngsp_quota_unit_t) and limit
+ *       per window; its struct format ("<ddddddddd"); the state's format;
+ *       then the override field ("<policy>:<unit>") per window.
+ * Reply and state: a string of NGSP_QUOTA_STATE_LEN(n) bytes, doubles:
+ *       shape, when the key expires (us), now (us), 1 admitted or 0
+ *       refused, the month window's end (us; 0: none), then per window the
+ *       level before this request (requests; a GCRA bucket drained to now)
+ *       and the limit in force, or -(length + 1) for an override ignored
+ *       (not all digits, or above 10^15).
  */
+#define NGSP_QUOTA_STATE_LEN(n)  (8 * (5 + 2 * (n)))
+
 extern const char    ngsp_quota_script[];
 extern const size_t  ngsp_quota_script_len;
 
 /* hex SHA1 of the script (41 bytes with the NUL); 0 or -1 */
 int ngsp_quota_script_sha1(char *out);
+
+/* a number naming the policy's units in order: a state of another is new */
+double ngsp_quota_shape(const ngsp_quota_policy_t *p);
 
 /*
  * The whole command in Redis's protocol, for an agency's tag: EVALSHA of
@@ -141,16 +153,39 @@ int ngsp_quota_script_sha1(char *out);
  * ngsp_quota_script_len for EVAL) or the arguments are out of range.
  */
 #define NGSP_QUOTA_CMD_MAX                                                \
-    (64 + 40 + (NGSP_QUOTA_MAX_WINDOWS + 1) * (NGSP_QUOTA_KEY_MAX + 16)   \
-     + 8 * (2 + 2 * NGSP_QUOTA_MAX_WINDOWS)                               \
-     + 2 * (3 + 5 * NGSP_QUOTA_MAX_WINDOWS + 16)                          \
+    (64 + 40 + 2 * (NGSP_QUOTA_KEY_MAX + 16)                              \
+     + 8 * (3 + 2 * NGSP_QUOTA_MAX_WINDOWS)                               \
+     + 2 * (4 + 2 * NGSP_QUOTA_MAX_WINDOWS + 16)                          \
      + NGSP_QUOTA_MAX_WINDOWS * (NGSP_QUOTA_NAME_MAX + 24))
 size_t ngsp_quota_command(unsigned char *buf, size_t size, const char *sha1,
     const char *tag, size_t tag_len, const ngsp_quota_policy_t *p, long tz);
 
-/* 0 and *d filled from the reply string, or -1 when malformed */
+/*
+ * 0 and *d filled from the reply string, or -1 when malformed: the levels
+ * and limits it carries, turned into remaining, reset, width and
+ * retry-after at the reply's clock, calendar windows in offset tz.
+ */
 int ngsp_quota_reply_parse(const unsigned char *s, size_t len,
-    const ngsp_quota_policy_t *p, ngsp_quota_decision_t *d);
+    const ngsp_quota_policy_t *p, long tz, ngsp_quota_decision_t *d);
+
+/*
+ * A stored state read at now_us as the script reads it, for tools that
+ * show usage: per window, the level a request would meet (GCRA drained at
+ * limit[i] per window), the level as stored after the last admission and
+ * when that was (*measured_us; 0 when there is no usable state).  Anything
+ * the script would not take is no state.  0, or -1 for bad arguments.
+ */
+int ngsp_quota_state_read(const unsigned char *st, size_t len,
+    const ngsp_quota_policy_t *p, const int64_t *limit, int64_t now_us,
+    long tz, double *level, double *stored, int64_t *measured_us);
+
+/*
+ * A window's span around now_us, calendar windows in offset tz: its
+ * length in seconds and, for calendar windows, its end in Unix
+ * microseconds (0 for GCRA windows, which have no edge).
+ */
+void ngsp_quota_span(ngsp_quota_unit_t unit, int64_t now_us, long tz,
+    int64_t *width, int64_t *end_us);
 
 
 /*

@@ -93,26 +93,21 @@ ngsp_quota_limits_key(const char *tag, size_t tag_len, char *out)
 
 
 size_t
-ngsp_quota_window_key(const char *tag, size_t tag_len, const char *policy,
-    ngsp_quota_unit_t unit, char *out)
+ngsp_quota_state_key(const char *tag, size_t tag_len, const char *policy,
+    char *out)
 {
-    char        *p;
-    const char  *u;
-    size_t       plen;
+    char    *p;
+    size_t   plen;
 
     plen = strlen(policy);
     if (plen > NGSP_QUOTA_NAME_MAX) {
         return 0;
     }
 
-    u = ngsp_quota_unit_name(unit);
-
     p = ngsp_quota_cpy(out, "ngsp:{", 6);
     p = ngsp_quota_cpy(p, tag, tag_len);
     p = ngsp_quota_cpy(p, "}:q:", 4);
     p = ngsp_quota_cpy(p, policy, plen);
-    *p++ = ':';
-    p = ngsp_quota_cpy(p, u, strlen(u));
     *p = '\0';
 
     return p - out;

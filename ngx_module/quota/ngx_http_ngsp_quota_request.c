@@ -341,6 +341,18 @@ ngx_http_ngsp_quota_timeout(ngx_event_t *ev)
 }
 
 
+/* the offset the calendar windows are counted in */
+static long
+ngx_http_ngsp_quota_tz(ngx_http_request_t *r)
+{
+    ngx_http_ngsp_quota_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_quota_module);
+
+    return (long) mcf->tz;
+}
+
+
 static void
 ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -403,7 +415,9 @@ ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     } else if (reply->type != REDIS_REPLY_STRING
                || ngsp_quota_reply_parse((u_char *) reply->str, reply->len,
-                                         ctx->policy, &ctx->decision)
+                                         ctx->policy,
+                                         ngx_http_ngsp_quota_tz(ctx->request),
+                                         &ctx->decision)
                   != 0)
     {
         ngx_http_ngsp_quota_fail(ctx->request, ctx, "unexpected redis reply");

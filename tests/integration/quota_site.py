@@ -2,6 +2,7 @@
 stub upstream; tokens minted by PyJWT for any agency."""
 
 import re
+import struct
 import time
 
 import jwt as pyjwt
@@ -96,3 +97,42 @@ class Site:
         return (session or self.session).get(self.url(path), headers=h,
                                              timeout=kw.pop("timeout", 10),
                                              **kw)
+
+
+def quota_state(raw, units=None):
+    """A policy's state as the quota script stores it (one string per
+    agency and policy, ngsp_quota_script.c): little-endian doubles, the
+    policy's shape, when the key expires and when the state was measured
+    (microseconds), 1 (admitted), the month window's end, then per window
+    the level before the last admitted request and the limit in force.
+    "counts" are the levels after it: what each window holds."""
+    assert raw is not None and len(raw) % 8 == 0 and len(raw) >= 56
+    n = (len(raw) // 8 - 5) // 2
+    assert len(raw) == 8 * (5 + 2 * n)
+    v = struct.unpack("<%dd" % (5 + 2 * n), raw)
+    if units is not None:
+        assert v[0] == quota_shape(units)
+    return dict(shape=v[0], expires=v[1], measured=v[2], admitted=v[3],
+                month_end=v[4], levels=[v[5 + 2 * i] for i in range(n)],
+                counts=[v[5 + 2 * i] + 1 for i in range(n)],
+                limits=[v[6 + 2 * i] for i in range(n)])
+
+
+UNITS = ["s", "m", "h", "d", "mo"]
+
+
+def quota_shape(units):
+    """The policy's units as the script names them: a base-8 digit per
+    window, its unit code + 1 (units sorted as nginx sorts them)."""
+    shape = 0
+    for u in units:
+        shape = shape * 8 + UNITS.index(u) + 1
+    return shape
+
+
+def pack_state(units, measured, levels, limits, expires=0, month_end=0):
+    """A state as the script would have written it after an admission."""
+    nums = [quota_shape(units), expires, measured, 1, month_end]
+    for lv, lim in zip(levels, limits):
+        nums += [lv, lim]
+    return struct.pack("<%dd" % len(nums), *nums)

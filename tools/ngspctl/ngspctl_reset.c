@@ -1,7 +1,10 @@
 /*
  * ngspctl reset AGENCY [POLICY]: deletes the agency's counters (every
- * GCRA bucket and calendar counter under ngsp:{tag}:q:, or one policy's),
- * so its next request starts from full windows.  Overrides are kept.
+ * policy's state under ngsp:{tag}:q:, or one policy's), so its next
+ * request starts from full windows.  Overrides are kept.  A policy's
+ * counters are its state, ngsp:{tag}:q:POLICY, and what an older version
+ * kept per window, ngsp:{tag}:q:POLICY:*: after a rolling upgrade both may
+ * be there, and both count.
  * It asks first on a terminal; without one it needs --yes, so that a
  * script never resets by accident.
  */
@@ -37,6 +40,48 @@ ngspctl_confirm(ngspctl_t *c, const ngspctl_agency_t *a, const char *policy,
     {
         return ngspctl_error(NGSPCTL_FAIL, "nothing reset");
     }
+
+    return 0;
+}
+
+
+/* the policy's state key, when it exists, after the older keys found */
+static int
+ngspctl_add_state(ngspctl_t *c, const ngspctl_agency_t *a,
+    const char *policy, char ***keys, size_t *nkeys)
+{
+    char        **v, key[NGSP_QUOTA_KEY_MAX];
+    redisReply   *r;
+    long long     exists;
+
+    if (ngsp_quota_state_key(a->tag, a->tag_len, policy, key) == 0) {
+        return ngspctl_error(NGSPCTL_USAGE, "invalid policy name");
+    }
+
+    r = ngspctl_redis(c, "EXISTS %s", key);
+    if (r == NULL) {
+        return NGSPCTL_FAIL;
+    }
+
+    exists = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+
+    if (exists != 1) {
+        return 0;
+    }
+
+    v = realloc(*keys, (*nkeys + 1) * sizeof(char *));
+    if (v == NULL) {
+        return ngspctl_error(NGSPCTL_FAIL, "out of memory");
+    }
+
+    *keys = v;
+    v[*nkeys] = strdup(key);
+    if (v[*nkeys] == NULL) {
+        return ngspctl_error(NGSPCTL_FAIL, "out of memory");
+    }
+
+    (*nkeys)++;
 
     return 0;
 }
@@ -102,6 +147,14 @@ ngspctl_reset(ngspctl_t *c, int argc, char **argv)
     rc = ngspctl_scan(c, pattern, &keys, &nkeys);
     if (rc != 0) {
         return rc;
+    }
+
+    if (policy) {
+        rc = ngspctl_add_state(c, &a, policy, &keys, &nkeys);
+        if (rc != 0) {
+            ngspctl_free_keys(keys, nkeys);
+            return rc;
+        }
     }
 
     deleted = 0;

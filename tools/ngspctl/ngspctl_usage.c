@@ -1,13 +1,14 @@
 /*
  * ngspctl usage AGENCY [POLICY]: each window's limit in force, what is
  * used and left, and when it is fully available again, computed as the
- * quota script computes them (ngsp_quota_script.c), at Redis's time:
+ * quota script and nginx compute them, at Redis's time: the policy's state
+ * (one string per agency and policy, ngsp_quota_script.c) read as the
+ * script reads it (ngsp_quota_state_read()):
  *
- * - s and m are GCRA buckets of three little-endian doubles (the level in
- *   requests, the microsecond it was measured at, when its TTL was set),
- *   draining at limit per window: decoded into requests and seconds;
- * - h, d and mo are counters named after the current local window in the
- *   offset of ngsp_quota_timezone.
+ * - s and m are GCRA buckets, a level in requests draining at limit per
+ *   window: decoded into requests and seconds;
+ * - h, d and mo count the current local window in the offset of
+ *   ngsp_quota_timezone.
  *
  * So what it prints is what nginx's RateLimit fields would say now.
  */
@@ -37,148 +38,43 @@ typedef struct {
     int64_t             resets_at;      /* unix seconds */
     double              level;          /* a bucket as stored */
     double              measured;       /* when, unix seconds; 0: none */
-    char                key[NGSP_QUOTA_KEY_MAX + 16];
+    char                key[NGSP_QUOTA_KEY_MAX];
 } ngspctl_window_t;
 
 
-static int
-ngspctl_month_days(int y, int m)
-{
-    static const int  days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-                                 30, 31 };
-
-    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) {
-        return 29;
-    }
-
-    return days[m - 1];
-}
-
-
-/* a calendar window: its key's date, where it ends, its length */
+/* a calendar window: what is counted in it, when it ends */
 static void
-ngspctl_calendar(ngspctl_window_t *w, int64_t now_us, long tz)
+ngspctl_count(ngspctl_window_t *w, double used, int64_t now_us, long tz)
 {
-    size_t     len;
-    int64_t    lt, start, stop, dn;
-    time_t     t;
-    struct tm  tm;
+    int64_t  end_us;
 
-    lt = now_us / 1000000 + tz;
-    dn = lt / 86400;
-    t = (time_t) lt;
-    gmtime_r(&t, &tm);
+    ngsp_quota_span(w->unit, now_us, tz, &w->width, &end_us);
 
-    len = strlen(w->key);
+    w->resets_at = end_us / 1000000;
+    w->reset = (end_us - now_us + 999999) / 1000000;
 
-    if (w->unit == NGSP_QUOTA_HOUR) {
-        start = lt - lt % 3600;
-        stop = start + 3600;
-        snprintf(w->key + len, sizeof(w->key) - len, ":%04d%02d%02d%02d",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
-
-    } else if (w->unit == NGSP_QUOTA_DAY) {
-        start = dn * 86400;
-        stop = start + 86400;
-        snprintf(w->key + len, sizeof(w->key) - len, ":%04d%02d%02d",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-
-    } else {
-        start = (dn - tm.tm_mday + 1) * 86400;
-        stop = start + 86400 * (int64_t) ngspctl_month_days(
-                                              tm.tm_year + 1900,
-                                              tm.tm_mon + 1);
-        snprintf(w->key + len, sizeof(w->key) - len, ":%04d%02d",
-                 tm.tm_year + 1900, tm.tm_mon + 1);
-    }
-
-    w->width = stop - start;
-    w->resets_at = stop - tz;
-    w->reset = ((stop - tz) * 1000000 - now_us + 999999) / 1000000;
-}
-
-
-static void
-ngspctl_count(ngspctl_window_t *w, redisReply *v)
-{
-    char     *end;
-    int64_t   used;
-
-    used = 0;
-
-    if (v->type == REDIS_REPLY_STRING) {
-        used = strtoll(v->str, &end, 10);
-        if (*end || used < 0) {
-            used = 0;
-        }
-    }
-
-    w->used = (double) used;
-    w->remaining = (int64_t) w->limit - used;
+    w->used = used;
+    w->remaining = (int64_t) w->limit - (int64_t) used;
     if (w->remaining < 0) {
         w->remaining = 0;
     }
 
-    w->retry = used < (int64_t) w->limit ? 0 : w->reset;
+    w->retry = used < (double) w->limit ? 0 : w->reset;
     if (w->retry && w->retry < 1) {
         w->retry = 1;
     }
 }
 
 
-static double
-ngspctl_le_double(const unsigned char *p)
-{
-    int       i;
-    double    f;
-    uint64_t  u;
-
-    u = 0;
-
-    for (i = 7; i >= 0; i--) {
-        u = u << 8 | p[i];
-    }
-
-    memcpy(&f, &u, sizeof(f));
-
-    return f;
-}
-
-
-/* a GCRA bucket as the script reads it: anything malformed is empty */
+/* a GCRA bucket drained to now: in requests and seconds */
 static void
-ngspctl_bucket(ngspctl_window_t *w, redisReply *v, int64_t now_us)
+ngspctl_bucket(ngspctl_window_t *w, double level, int64_t now_us)
 {
-    double  win, now, level, last, set, step, x;
+    double  win, step, x;
 
     win = w->unit == NGSP_QUOTA_SEC ? 1e6 : 6e7;
-    now = (double) now_us;
 
     w->width = (int64_t) (win / 1e6);
-
-    level = 0;
-
-    if (v->type == REDIS_REPLY_STRING && v->len == 24) {
-        w->level = ngspctl_le_double((unsigned char *) v->str);
-        last = ngspctl_le_double((unsigned char *) v->str + 8);
-        set = ngspctl_le_double((unsigned char *) v->str + 16);
-
-        if (w->level >= 0 && w->level < 1e16 && last >= 0 && last < 1e17
-            && set >= 0)
-        {
-            w->measured = last / 1e6;
-            level = w->level;
-
-            if (last < now) {
-                level -= (now - last) * (double) w->limit / win;
-            }
-
-            if (level < 0) {
-                level = 0;
-            }
-        }
-    }
-
     w->used = level;
 
     if (w->limit == 0) {
@@ -237,15 +133,23 @@ ngspctl_policy_read(ngspctl_t *c, const ngspctl_agency_t *a,
     const ngsp_quota_policy_t *p, int64_t now_us, ngspctl_window_t *ws)
 {
     size_t              i, n;
-    redisReply         *ov, *vals;
+    int64_t             measured, limit[NGSP_QUOTA_MAX_WINDOWS];
+    redisReply         *ov, *st;
     ngspctl_window_t   *w;
+    double              level[NGSP_QUOTA_MAX_WINDOWS];
+    double              stored[NGSP_QUOTA_MAX_WINDOWS];
     const char         *argv[2 + NGSP_QUOTA_MAX_WINDOWS];
     size_t              lens[2 + NGSP_QUOTA_MAX_WINDOWS];
     char                limits[NGSP_QUOTA_TAG_MAX + 16];
+    char                key[NGSP_QUOTA_KEY_MAX];
     char                fields[NGSP_QUOTA_MAX_WINDOWS][NGSP_QUOTA_NAME_MAX
                                                        + 4];
 
     n = p->nwindows;
+
+    if (ngsp_quota_state_key(a->tag, a->tag_len, p->name, key) == 0) {
+        return ngspctl_error(NGSPCTL_FAIL, "policy name too long");
+    }
 
     for (i = 0; i < n; i++) {
         w = &ws[i];
@@ -253,11 +157,7 @@ ngspctl_policy_read(ngspctl_t *c, const ngspctl_agency_t *a,
         w->unit = p->windows[i].unit;
         w->gcra = w->unit <= NGSP_QUOTA_MIN;
         w->configured = p->windows[i].limit;
-        ngsp_quota_window_key(a->tag, a->tag_len, p->name, w->unit, w->key);
-
-        if (!w->gcra) {
-            ngspctl_calendar(w, now_us, c->tz);
-        }
+        memcpy(w->key, key, sizeof(key));
 
         snprintf(fields[i], sizeof(fields[i]), "%s:%s", p->name,
                  ngsp_quota_unit_name(w->unit));
@@ -278,42 +178,62 @@ ngspctl_policy_read(ngspctl_t *c, const ngspctl_agency_t *a,
         return NGSPCTL_FAIL;
     }
 
-    argv[0] = "MGET";
-    lens[0] = 4;
+    argv[0] = "GET";
+    lens[0] = 3;
+    argv[1] = key;
+    lens[1] = strlen(key);
 
-    for (i = 0; i < n; i++) {
-        argv[1 + i] = ws[i].key;
-        lens[1 + i] = strlen(ws[i].key);
-    }
-
-    vals = ngspctl_redis_argv(c, (int) (1 + n), argv, lens);
-    if (vals == NULL) {
+    st = ngspctl_redis_argv(c, 2, argv, lens);
+    if (st == NULL) {
         freeReplyObject(ov);
         return NGSPCTL_FAIL;
     }
 
     if (ov->type != REDIS_REPLY_ARRAY || ov->elements != n
-        || vals->type != REDIS_REPLY_ARRAY || vals->elements != n)
+        || (st->type != REDIS_REPLY_STRING && st->type != REDIS_REPLY_NIL))
     {
         freeReplyObject(ov);
-        freeReplyObject(vals);
+        freeReplyObject(st);
         return ngspctl_error(NGSPCTL_FAIL, "redis %s: unexpected reply to "
-                             "HMGET or MGET", c->redis);
+                             "HMGET or GET", c->redis);
     }
 
     for (i = 0; i < n; i++) {
         ngspctl_override(&ws[i], ov->element[i]);
+        limit[i] = (int64_t) ws[i].limit;
+    }
 
-        if (ws[i].gcra) {
-            ngspctl_bucket(&ws[i], vals->element[i], now_us);
+    if (ngsp_quota_state_read(st->type == REDIS_REPLY_STRING
+                              ? (unsigned char *) st->str : NULL,
+                              st->type == REDIS_REPLY_STRING ? st->len : 0,
+                              p, limit, now_us, c->tz, level, stored,
+                              &measured)
+        != 0)
+    {
+        freeReplyObject(ov);
+        freeReplyObject(st);
+        return ngspctl_error(NGSPCTL_FAIL, "cannot read the state of "
+                             "policy \"%s\"", p->name);
+    }
+
+    for (i = 0; i < n; i++) {
+        w = &ws[i];
+
+        if (w->gcra) {
+            if (measured) {
+                w->level = stored[i];
+                w->measured = (double) measured / 1e6;
+            }
+
+            ngspctl_bucket(w, level[i], now_us);
 
         } else {
-            ngspctl_count(&ws[i], vals->element[i]);
+            ngspctl_count(w, level[i], now_us, c->tz);
         }
     }
 
     freeReplyObject(ov);
-    freeReplyObject(vals);
+    freeReplyObject(st);
 
     return 0;
 }

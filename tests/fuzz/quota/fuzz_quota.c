@@ -71,7 +71,7 @@ fuzz_agency(const unsigned char *s, size_t n)
 
     if (len) {
         ngsp_quota_limits_key(a, len, k);
-        ngsp_quota_window_key(a, len, "p", NGSP_QUOTA_MONTH, k);
+        ngsp_quota_state_key(a, len, "p", k);
         if (strchr(k, '{') != strrchr(k, '{') || strchr(k, '}') == NULL) {
             abort();
         }
@@ -95,9 +95,12 @@ static void
 fuzz_reply(const uint8_t *s, size_t n)
 {
     size_t                 i;
+    long                   tz;
     char                   buf[640], err[256];
-    double                 f;
-    unsigned char          v[8 * (2 + 5 * NGSP_QUOTA_MAX_WINDOWS)];
+    double                 f, level[NGSP_QUOTA_MAX_WINDOWS],
+                           stored[NGSP_QUOTA_MAX_WINDOWS];
+    int64_t                measured, lim[NGSP_QUOTA_MAX_WINDOWS];
+    unsigned char          v[NGSP_QUOTA_STATE_LEN(NGSP_QUOTA_MAX_WINDOWS)];
     ngsp_quota_policy_t    p;
     ngsp_quota_decision_t  d;
 
@@ -108,8 +111,16 @@ fuzz_reply(const uint8_t *s, size_t n)
     ngsp_quota_policy_add(&p, "4r/d", 4, err, sizeof(err));
     ngsp_quota_policy_add(&p, "5r/mo", 5, err, sizeof(err));
 
+    tz = n ? ((long) s[0] - 128) * 397 : 0;
+
+    for (i = 0; i < p.nwindows; i++) {
+        lim[i] = (int64_t) p.windows[i].limit;
+    }
+
     /* raw bytes as they are: any length, any double, NaN and infinities */
-    ngsp_quota_reply_parse(s, n, &p, &d);
+    ngsp_quota_reply_parse(s, n, &p, tz, &d);
+    ngsp_quota_state_read(s, n, &p, lim, 1800000000000000, tz, level,
+                          stored, &measured);
 
     /* then small whole numbers, so that well-formed replies come often */
     if (n > sizeof(v) / 8) {
@@ -123,7 +134,15 @@ fuzz_reply(const uint8_t *s, size_t n)
         memcpy(v + 8 * i, &f, 8);       /* little-endian hosts only */
     }
 
-    if (ngsp_quota_reply_parse(v, sizeof(v), &p, &d) != 0) {
+    f = ngsp_quota_shape(&p);
+    memcpy(v, &f, 8);
+    f = 1800000000000000.0 + (n > 2 ? s[2] * 1000003.0 : 0);
+    memcpy(v + 16, &f, 8);
+
+    ngsp_quota_state_read(v, sizeof(v), &p, lim, 1800000000000000, tz,
+                          level, stored, &measured);
+
+    if (ngsp_quota_reply_parse(v, sizeof(v), &p, tz, &d) != 0) {
         return;
     }
 

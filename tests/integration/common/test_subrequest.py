@@ -11,7 +11,7 @@ import pytest
 import redis as redis_py
 
 from harness import Reply, free_port
-from quota_site import SECRET, poll, token
+from quota_site import SECRET, poll, quota_state, token
 
 PAGE3 = ("p:<!--# include virtual=\"/counted/1\" -->"
          "|<!--# include virtual=\"/counted/2\" -->"
@@ -124,7 +124,8 @@ class SubSite:
 
     def counted(self):
         rc = self.redis.client()
-        return sum(int(rc.get(k)) for k in rc.keys("ngsp:*"))
+        return sum(quota_state(rc.get(k), ["d"])["counts"][0]
+                   for k in rc.keys("ngsp:*"))
 
     def paths(self):
         return [p for _, p, _ in self.upstream.requests]

@@ -9,14 +9,13 @@ import os
 import pty
 import re
 import shutil
-import struct
 import subprocess
 import threading
 
 import pytest
 
 from harness import BUILD, Reply, free_port
-from quota_site import Site, token
+from quota_site import Site, pack_state, token
 
 NGSPCTL = os.path.join(BUILD, "ngspctl")
 TZ = 7 * 3600
@@ -159,9 +158,11 @@ def test_usage_matches_ratelimit_fields(site, status):
         assert w["remaining"] == left[name]["r"]
         assert abs(w["reset"] - left[name]["t"]) <= 1
         assert w["override"] is None and w["override_ignored"] is None
-    # calendar counters: 3 used, expiring at the local window's end
+    # calendar counters: 3 used, expiring at the local window's end; every
+    # window of the policy in one state key
     d = ws[2]
-    assert d["used"] == 3 and d["key"].startswith("ngsp:{so-tu-phap}:q:std:d:")
+    assert d["used"] == 3 and d["key"] == "ngsp:{so-tu-phap}:q:std"
+    assert {w["key"] for w in ws} == {"ngsp:{so-tu-phap}:q:std"}
     assert abs(u["now"] + d["reset"] - d["resets_at"]) <= 1
     assert (d["resets_at"] + TZ) % 86400 == 0         # local midnight
     assert d["resets_at_local"].endswith("00:00:00 +07:00")
@@ -205,12 +206,16 @@ def test_usage_decodes_gcra_bucket(site, status):
     rc = site.redis.client()
     sec, usec = rc.time()
     ahead = (sec + 10) * 1e6 + usec
-    rc.set("ngsp:{ag-fast}:q:fast:s", struct.pack("<ddd", 60, ahead, ahead))
+    rc.set("ngsp:{ag-fast}:q:fast",
+           pack_state(["s", "d"], ahead, [59, 3], [50, 1000]), px=60000)
     u = ok_json("--status", status.url, "usage", "ag-fast", "fast",
                 redis=site.redis)
     s = u["policies"]["fast"]["windows"][0]
     assert (s["used"], s["remaining"], s["reset"], s["retry_after"]) == \
         (60, 0, 2, 1)
+    assert s["bucket"] == {"level": 60, "measured_at": ahead / 1e6}
+    d = u["policies"]["fast"]["windows"][1]
+    assert (d["used"], d["remaining"]) == (4, 996)
     r = site.get("/fast/a", "ag-fast")
     assert r.status_code == 429 and r.headers["Retry-After"] == "1"
     assert fields(r.headers["RateLimit"])["fast-s"] == {"r": 0, "t": 2}
@@ -302,19 +307,28 @@ def test_reset_with_yes_clears_counters_and_keeps_overrides(site, status):
         site.get("/a", "so-gd")
         site.get("/fast/a", "so-gd")
     ok("set", "so-gd", "std:d", "4", redis=site.redis)
-    assert len(counters(rc, "so-gd")) == 6
+    assert counters(rc, "so-gd") == ["ngsp:{so-gd}:q:fast",
+                                     "ngsp:{so-gd}:q:std"]
+    # what an older version left per window, during a rolling upgrade
+    old = ["ngsp:{so-gd}:q:fast:s", "ngsp:{so-gd}:q:std:d:20261202",
+           "ngsp:{so-gd}:q:std:mo:202612"]
+    for k in old:
+        rc.set(k, 1)
+    rc.set("ngsp:{so-gdx}:q:fast", 1)             # another agency's
+    assert len(counters(rc, "so-gd")) == 5
 
     # without a terminal and without --yes: refused, nothing deleted
     refused(2, "--yes", "reset", "so-gd", redis=site.redis)
-    assert len(counters(rc, "so-gd")) == 6
+    assert len(counters(rc, "so-gd")) == 5
 
     j = ok_json("--status", status.url, "--yes", "reset", "so-gd", "fast",
                 redis=site.redis)
     assert (j["deleted"], j["policy"]) == (2, "fast")
-    assert len(counters(rc, "so-gd")) == 4
+    assert counters(rc, "so-gd") == ["ngsp:{so-gd}:q:std"] + old[1:]
     out = ok("--yes", "reset", "so-gd", redis=site.redis)
-    assert '"so-gd": 4 counters deleted' in out
+    assert '"so-gd": 3 counters deleted' in out
     assert counters(rc, "so-gd") == []
+    assert rc.get("ngsp:{so-gdx}:q:fast") == b"1"
     assert rc.hget("ngsp:{so-gd}:limits", "std:d") == b"4"
     u = ok_json("--status", status.url, "usage", "so-gd", "std",
                 redis=site.redis)
@@ -342,13 +356,14 @@ def tty_run(args, answer, redis):
 def test_reset_asks_on_a_terminal(site):
     rc = site.redis.client()
     site.get("/a", "so-tc")
+    rc.set("ngsp:{so-tc}:q:std:h:2026120212", 1)     # an older version's
     code, out, err = tty_run(["reset", "so-tc"], b"n\n", site.redis)
     assert (code, out) == (1, "")
-    assert 'Reset 4 counters of agency "so-tc"? [y/N]' in err
+    assert 'Reset 2 counters of agency "so-tc"? [y/N]' in err
     assert "ngspctl: nothing reset" in err
-    assert len(counters(rc, "so-tc")) == 4
+    assert len(counters(rc, "so-tc")) == 2
     code, out, err = tty_run(["reset", "so-tc", "std"], b"y\n", site.redis)
-    assert code == 0 and "4 counters deleted" in out, err
+    assert code == 0 and "2 counters deleted" in out, err
     assert counters(rc, "so-tc") == []
 
 

@@ -55,7 +55,8 @@ def test_slot_is_cluster_keyslot(cluster_redis, agency):
     assert j["tag"] == t
     assert 0 <= j["slot"] < 16384
     # every key of the agency is in that slot, whatever follows the tag
-    for key in ["ngsp:{%s}:limits" % t, "ngsp:{%s}:q:std:s" % t,
+    for key in ["ngsp:{%s}:limits" % t, "ngsp:{%s}:q:std" % t,
+                "ngsp:{%s}:q:std:s" % t,
                 "ngsp:{%s}:q:std:d:20261202" % t]:
         assert cluster_redis.execute_command("CLUSTER", "KEYSLOT", key) \
             == j["slot"], key

@@ -2,13 +2,11 @@
 overrides, dry run, the order after JWT, and configuration errors."""
 
 import datetime
-import struct
-import time
 
 import pytest
 
 from harness import Reply
-from quota_site import Site, redis_now, token
+from quota_site import Site, pack_state, quota_state, redis_now, token
 
 TZ = 7 * 3600
 
@@ -110,8 +108,10 @@ def test_rejected_requests_do_not_consume(nginx_factory, redis, ok_upstream,
     assert s.get("/a", "ag").status_code == 200
     for _ in range(5):
         assert s.get("/a", "ag").status_code == 429
-    keys = sorted(k.decode() for k in rc.keys("ngsp:*"))
-    assert [int(rc.get(k)) for k in keys] == [2, 2]     # d and h: 2 each
+    keys = [k.decode() for k in rc.keys("ngsp:*")]
+    assert keys == ["ngsp:{ag}:q:std"]
+    # h and d: 2 each, the rejections counted nowhere
+    assert quota_state(rc.get(keys[0]), ["h", "d"])["counts"] == [2, 2]
 
 
 def test_satisfy_any_still_counts(nginx_factory, redis, ok_upstream,
@@ -127,23 +127,24 @@ def test_satisfy_any_still_counts(nginx_factory, redis, ok_upstream,
     r = s.get("/a", "any")
     assert r.status_code == 429
     assert r.headers["X-Quota"] == "rejected"
-    assert redis.client().get(
-        [k for k in redis.client().keys("ngsp:{any}:*")][0]) == b"2"
+    rc = redis.client()
+    assert rc.keys("ngsp:{any}:*") == [b"ngsp:{any}:q:std"]
+    assert quota_state(rc.get("ngsp:{any}:q:std"), ["d"])["counts"] == [2]
 
 
 def test_per_second_window(nginx_factory, redis, ok_upstream, tmp_path):
-    """A per-second policy decides on its GCRA bucket with nginx's clock.
+    """A per-second policy decides on its GCRA bucket with Redis's clock.
     The bucket is seeded so that no decision depends on how fast this
     machine runs; GCRA's timing itself (spacing, retry, the edge burst) is
     proven with a fixed clock in test_quota_script.py."""
     s = site(nginx_factory, redis, ok_upstream, tmp_path,
              policies=["std 2r/s"])
     rc = redis.client()
-    key = "ngsp:{sec}:q:std:s"
+    key = "ngsp:{sec}:q:std"
     now_us = int(redis_now(rc) * 1000000)
 
     # full, measured a minute ahead: nothing drains, every request waits
-    full = struct.pack("<ddd", 2.0, now_us + 60000000, now_us)
+    full = pack_state(["s"], now_us + 60000000, [1.0], [2])
     rc.set(key, full, px=60000)
     for _ in range(3):
         r = s.get("/a", "sec")
@@ -153,43 +154,52 @@ def test_per_second_window(nginx_factory, redis, ok_upstream, tmp_path):
     assert rc.get(key) == full             # rejected: nothing written
 
     # full, measured 1.5 s ago: drained, a whole burst is back (and the
-    # TTL, set more than a window ago, is renewed to two windows)
-    rc.set(key, struct.pack("<ddd", 2.0, now_us - 1500000, now_us - 1500000),
-           px=500)
-    t0 = time.time()
+    # TTL, with less than a window left, is set again to two windows)
+    rc.set(key, pack_state(["s"], now_us - 1500000, [1.0], [2],
+                           expires=now_us + 500000), px=500)
+    t0 = redis_now(rc)
     r = s.get("/a", "sec")
-    t1 = time.time()
+    t1 = redis_now(rc)
     assert r.status_code == 200
     assert r.headers["RateLimit-Policy"] == '"std-s";q=2;w=1'
-    level, last, _ = struct.unpack("<ddd", rc.get(key))
-    assert level == 1.0
-    # nginx's clock, in microseconds, is the decision's
-    assert t0 * 1e6 - 1e6 <= last <= t1 * 1e6 + 1e6
+    assert r.headers["RateLimit"] == '"std-s";r=1;t=1'
+    st = quota_state(rc.get(key), ["s"])
+    assert st["levels"] == [0.0] and st["counts"] == [1.0]
+    assert st["limits"] == [2.0] and st["admitted"] == 1
+    # Redis's clock, in microseconds, is the decision's
+    assert t0 * 1e6 <= st["measured"] <= t1 * 1e6
+    assert st["expires"] == st["measured"] + 2000000 - st["measured"] % 1000
     assert 1500 < rc.pttl(key) <= 2000
 
 
-def test_daily_hourly_monthly_keys_expire_at_local_boundaries(
+def test_daily_hourly_monthly_state_expires_at_the_longest_window(
         nginx_factory, redis, ok_upstream, tmp_path):
     s = site(nginx_factory, redis, ok_upstream, tmp_path,
              policies=["std 10r/h 10r/d 10r/mo"])
     rc = redis.client()
-    assert s.get("/a", "so-tu-phap").status_code == 200
+    t0 = redis_now(rc)
+    r = s.get("/a", "so-tu-phap")
+    assert r.status_code == 200
     now = redis_now(rc)
     loc = datetime.datetime.utcfromtimestamp(int(now) + TZ)
-    day = loc.strftime("%Y%m%d")
-    keys = {
-        "ngsp:{so-tu-phap}:q:std:h:" + loc.strftime("%Y%m%d%H"):
-            ((int(now) + TZ) // 3600 + 1) * 3600 - TZ,
-        "ngsp:{so-tu-phap}:q:std:d:" + day:
-            ((int(now) + TZ) // 86400 + 1) * 86400 - TZ,
-    }
+    h_end = ((int(now) + TZ) // 3600 + 1) * 3600 - TZ
+    d_end = ((int(now) + TZ) // 86400 + 1) * 86400 - TZ
     nxt = datetime.datetime(loc.year + loc.month // 12, loc.month % 12 + 1, 1)
-    keys["ngsp:{so-tu-phap}:q:std:mo:" + loc.strftime("%Y%m")] = int(
-        (nxt - datetime.datetime(1970, 1, 1)).total_seconds()) - TZ
-    assert sorted(k.decode() for k in rc.keys("ngsp:*")) == sorted(keys)
-    for k, end in keys.items():
-        assert rc.get(k) == b"1"
-        assert abs(rc.ttl(k) - (end - now)) <= 2, k
+    mo_end = int((nxt - datetime.datetime(1970, 1, 1)).total_seconds()) - TZ
+    assert rc.keys("ngsp:*") == [b"ngsp:{so-tu-phap}:q:std"]
+    key = "ngsp:{so-tu-phap}:q:std"
+    st = quota_state(rc.get(key), ["h", "d", "mo"])
+    assert st["counts"] == [1, 1, 1] and st["limits"] == [10, 10, 10]
+    assert st["month_end"] == mo_end * 1000000
+    assert st["expires"] == mo_end * 1000000
+    assert rc.execute_command("PEXPIRETIME", key) == mo_end * 1000
+    assert t0 * 1e6 <= st["measured"] <= now * 1e6
+    # what nginx tells, derived from the reply: each window's own end,
+    # rounded up from Redis's microsecond
+    m = int(st["measured"])
+    assert r.headers["RateLimit"] == ", ".join(
+        '"std-%s";r=9;t=%d' % (u, -((m - end * 1000000) // 1000000))
+        for u, end in (("h", h_end), ("d", d_end), ("mo", mo_end)))
 
 
 def test_timezone_directive(nginx_factory, redis, ok_upstream, tmp_path):
@@ -199,10 +209,10 @@ def test_timezone_directive(nginx_factory, redis, ok_upstream, tmp_path):
     assert s.get("/a", "tz").status_code == 200
     now = redis_now(rc)
     off = -(3 * 3600 + 1800)
-    day = datetime.datetime.utcfromtimestamp(int(now) + off).strftime("%Y%m%d")
-    key = "ngsp:{tz}:q:std:d:" + day
+    key = "ngsp:{tz}:q:std"
     end = ((int(now) + off) // 86400 + 1) * 86400 - off
-    assert abs(rc.ttl(key) - (end - now)) <= 2
+    assert rc.execute_command("PEXPIRETIME", key) == end * 1000
+    assert quota_state(rc.get(key), ["d"])["expires"] == end * 1000000
 
 
 def test_overrides_apply_on_next_request_and_are_removed(
@@ -295,7 +305,8 @@ def test_error_page_redirect_counts_once(nginx_factory, redis, ok_upstream,
     assert ok_upstream.requests[-1][1] == "/over"
     assert "Retry-After" not in r.headers
     [key] = rc.keys("ngsp:{ep}:q:*")
-    assert int(rc.get(key)) == 2
+    assert key == b"ngsp:{ep}:q:std"
+    assert quota_state(rc.get(key), ["d"])["counts"] == [2]
 
 
 def test_refusal_logged_at_error_by_default(nginx_factory, redis,

@@ -204,10 +204,11 @@ test_keys(void **state)
                      strlen("ngsp:{so-tu-phap}:limits"));
     assert_string_equal(k, "ngsp:{so-tu-phap}:limits");
 
-    ngsp_quota_window_key("so-tu-phap", 10, "standard", NGSP_QUOTA_MONTH, k);
-    assert_string_equal(k, "ngsp:{so-tu-phap}:q:standard:mo");
-    ngsp_quota_window_key("ab", 2, "p", NGSP_QUOTA_SEC, k);
-    assert_string_equal(k, "ngsp:{ab}:q:p:s");
+    assert_int_equal(ngsp_quota_state_key("so-tu-phap", 10, "standard", k),
+                     strlen("ngsp:{so-tu-phap}:q:standard"));
+    assert_string_equal(k, "ngsp:{so-tu-phap}:q:standard");
+    ngsp_quota_state_key("ab", 2, "p", k);
+    assert_string_equal(k, "ngsp:{ab}:q:p");
 }
 
 
@@ -228,6 +229,7 @@ test_slot(void **state)
         { "", 0 },
         { "ngsp:{so-tu-phap}:limits", 16372 },
         { "ngsp:{so-tu-phap}:q:std:d:20261202", 16372 },
+        { "ngsp:{so-tu-phap}:q:std", 16372 },
         { "foo{}{bar}", 8363 },             /* empty tag: the whole key */
         { "foo{{bar}}zap", 4015 },          /* the tag is "{bar" */
         { "foo{bar}{zap}", 5061 },          /* the first tag only */
@@ -251,8 +253,7 @@ test_slot(void **state)
     s = ngsp_quota_slot(k, ngsp_quota_limits_key(tag, n, k));
     assert_true(s < NGSP_QUOTA_SLOTS);
     assert_int_equal(ngsp_quota_slot(tag, n), s);
-    assert_int_equal(ngsp_quota_slot(k, ngsp_quota_window_key(tag, n, "p",
-                                                          NGSP_QUOTA_DAY, k)),
+    assert_int_equal(ngsp_quota_slot(k, ngsp_quota_state_key(tag, n, "p", k)),
                      s);
 }
 
@@ -269,6 +270,7 @@ test_script(void **state)
     /* Redis's clock, never the caller's unless a test passes one */
     assert_non_null(strstr(ngsp_quota_script, "redis.call('TIME')"));
     assert_non_null(strstr(ngsp_quota_script, "HMGET"));
+    assert_non_null(strstr(ngsp_quota_script, "-- ngsp quota v8\n"));
 }
 
 
@@ -302,82 +304,289 @@ pack(unsigned char *out, const double *v, size_t n)
 }
 
 
+/* 2034-05-06 07:08:09.25 at +07:00, in microseconds */
+#define NOW  2030486889250000.0
+#define TZ   25200
+
+
+/* a reply of policy3 as the script packs it */
+static size_t
+reply3(unsigned char *b, double ok, const double *levels,
+    const double *limits)
+{
+    size_t  i;
+    double  v[11] = { 84, 0, NOW, 0, 0 };
+
+    v[3] = ok;
+
+    for (i = 0; i < 3; i++) {
+        v[5 + 2 * i] = levels[i];
+        v[6 + 2 * i] = limits[i];
+    }
+
+    return pack(b, v, 11);
+}
+
+
 static void
 test_reply(void **state)
 {
     size_t                 len;
-    unsigned char          b[8 * 17];
+    unsigned char          b[8 * 11];
     ngsp_quota_policy_t    p;
     ngsp_quota_decision_t  d;
-    double                 ok[] = { 1, 0,
-                                    20, 19, 1, 1,
-                                    1000, 5, 60, 60,
-                                    50000, 5, 3600, 86400,
-                                    0, 0, 0 };
-    double                 no[] = { 0, 7,
-                                    20, 0, 1, 1,
-                                    1000, 0, 60, 60,
-                                    50000, 100, 3600, 86400,
-                                    0, 0, 0 };
+    double                 lim[] = { 20, 1000, 50000 };
+    double                 lv[] = { 0, 994, 49994 };
+    double                 v[11];
+
+    policy3(&p);
+    assert_true(ngsp_quota_shape(&p) == 84);    /* (1 * 8 + 2) * 8 + 4 */
+
+    /* admitted: remaining and reset after this request */
+    len = reply3(b, 1, lv, lim);
+    assert_int_equal(ngsp_quota_reply_parse(b, len, &p, TZ, &d), 0);
+    assert_int_equal(d.allowed, 1);
+    assert_int_equal(d.retry_after, 0);
+    assert_int_equal(d.nwindows, 3);
+    assert_int_equal(d.windows[0].unit, NGSP_QUOTA_SEC);
+    assert_int_equal(d.windows[0].limit, 20);
+    assert_int_equal(d.windows[0].remaining, 19);
+    assert_int_equal(d.windows[0].reset, 1);        /* 1/20 s, rounded up */
+    assert_int_equal(d.windows[0].width, 1);
+    assert_int_equal(d.windows[1].remaining, 5);
+    assert_int_equal(d.windows[1].reset, 60);       /* 995 x 60 ms: 59.7 */
+    assert_int_equal(d.windows[1].width, 60);
+    assert_int_equal(d.windows[2].remaining, 5);
+    /* the local day ends at 2034-05-07 00:00 +07:00 */
+    assert_int_equal(d.windows[2].reset, 2030547600 - 2030486889);
+    assert_int_equal(d.windows[2].width, 86400);
+    /* 5 left in both m and d: the longer wait wins */
+    assert_int_equal(d.tightest, 2);
+    assert_int_equal(d.invalid, 0);
+
+    /* a bucket drained part way: whole requests left, time rounded up */
+    lv[0] = 2.5;
+    assert_int_equal(ngsp_quota_reply_parse(b, reply3(b, 1, lv, lim), &p, TZ,
+                                            &d), 0);
+    assert_int_equal(d.windows[0].remaining, 16);   /* 17.5: 17, then -1 */
+    assert_int_equal(d.windows[0].reset, 1);        /* 3.5 / 20 s */
+    lv[0] = 0;
+
+    /* refused by the day window: retry when the day ends, nothing taken */
+    lv[2] = 50000;
+    len = reply3(b, 0, lv, lim);
+    assert_int_equal(ngsp_quota_reply_parse(b, len, &p, TZ, &d), 0);
+    assert_int_equal(d.allowed, 0);
+    assert_int_equal(d.retry_after, 2030547600 - 2030486889);
+    assert_int_equal(d.windows[2].remaining, 0);
+    assert_int_equal(d.windows[1].remaining, 6);
+    assert_int_equal(d.windows[0].remaining, 20);
+    assert_int_equal(d.tightest, 2);
+
+    /* refused by the second window: one request's spacing, at least 1 s */
+    lv[2] = 5;
+    lv[0] = 19.99;
+    assert_int_equal(ngsp_quota_reply_parse(b, reply3(b, 0, lv, lim), &p, TZ,
+                                            &d), 0);
+    assert_int_equal(d.allowed, 0);
+    assert_int_equal(d.retry_after, 1);
+    assert_int_equal(d.windows[0].remaining, 0);
+    assert_int_equal(d.tightest, 0);
+
+    /* the script's decision and this arithmetic must agree */
+    assert_int_equal(ngsp_quota_reply_parse(b, reply3(b, 1, lv, lim), &p, TZ,
+                                            &d), -1);
+    lv[0] = 0;
+    assert_int_equal(ngsp_quota_reply_parse(b, reply3(b, 0, lv, lim), &p, TZ,
+                                            &d), -1);
+
+    /* a limit of 0 refuses for a whole window */
+    lim[1] = 0;
+    assert_int_equal(ngsp_quota_reply_parse(b, reply3(b, 0, lv, lim), &p, TZ,
+                                            &d), 0);
+    assert_int_equal(d.retry_after, 60);
+    assert_int_equal(d.windows[1].remaining, 0);
+    assert_int_equal(d.windows[1].reset, 60);
+    lim[1] = 1000;
+
+    /* overrides ignored: which windows, and each value's length + 1 */
+    lim[0] = -3;
+    lim[2] = -1;    /* an empty value */
+    assert_int_equal(ngsp_quota_reply_parse(b, reply3(b, 1, lv, lim), &p, TZ,
+                                            &d), 0);
+    assert_int_equal(d.invalid, 1 | 4);
+    assert_int_equal(d.windows[0].ignored, 3);
+    assert_int_equal(d.windows[0].limit, 20);       /* the configured one */
+    assert_int_equal(d.windows[1].ignored, 0);
+    assert_int_equal(d.windows[2].ignored, 1);
+    assert_int_equal(d.windows[2].limit, 50000);
+    lim[0] = 20;
+    lim[2] = 50000;
+
+    /* an override taken is the limit in force */
+    lim[1] = 7;
+    lv[1] = 0;
+    assert_int_equal(ngsp_quota_reply_parse(b, reply3(b, 1, lv, lim), &p, TZ,
+                                            &d), 0);
+    assert_int_equal(d.windows[1].limit, 7);
+    assert_int_equal(d.windows[1].remaining, 6);
+    assert_int_equal(d.windows[1].reset, 9);        /* 1 x 60/7 s */
+    lim[1] = 1000;
+
+    /* malformed: each refused, never half read */
+    len = reply3(b, 1, lv, lim);
+    assert_int_equal(ngsp_quota_reply_parse(b, len - 8, &p, TZ, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(b, len - 1, &p, TZ, &d), -1);
+    assert_int_equal(ngsp_quota_reply_parse(b, 0, &p, TZ, &d), -1);
+
+    memcpy(v, (double[]) { 84, 0, NOW, 1, 0, 0, 20, 0, 1000, 0, 50000 },
+           sizeof(v));
+    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, v, 11), &p, TZ, &d),
+                     0);
+
+    {
+        static const struct {
+            size_t  at;
+            double  value;
+        } bad[] = {
+            { 0, 85 },              /* another policy's shape */
+            { 2, -1 },              /* no clock */
+            { 2, 0.5 },
+            { 2, 1e300 },
+            { 3, 2 },               /* neither admitted nor refused */
+            { 5, -1 },              /* a negative level */
+            { 5, 1e300 },
+            { 9, 2.5 },             /* a calendar count in halves */
+            { 6, 1.5 },             /* a limit not whole */
+            { 6, 1e16 },
+        };
+        size_t  i;
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            double  w[11];
+
+            memcpy(w, v, sizeof(w));
+            w[bad[i].at] = bad[i].value;
+            assert_int_equal(ngsp_quota_reply_parse(b, pack(b, w, 11), &p,
+                                                    TZ, &d), -1);
+            w[bad[i].at] = 0.0 / 0.0;
+            assert_int_equal(ngsp_quota_reply_parse(b, pack(b, w, 11), &p,
+                                                    TZ, &d), -1);
+        }
+    }
+
+    /* the reply of the previous version (17 doubles) is refused */
+    memset(b, 0, sizeof(b));
+    assert_int_equal(ngsp_quota_reply_parse(b, 8 * 11, &p, TZ, &d), -1);
+}
+
+
+/* calendar windows against Python's calendar: lengths and local ends */
+static void
+test_span(void **state)
+{
+    size_t   i;
+    int64_t  width, end;
+
+    static const struct {
+        int64_t            now;
+        long               tz;
+        ngsp_quota_unit_t  unit;
+        int64_t            width, end;
+    } known[] = {
+        { 2030486889, 25200, NGSP_QUOTA_HOUR, 3600, 2030490000 },
+        { 2030486889, 25200, NGSP_QUOTA_DAY, 86400, 2030547600 },
+        { 2030486889, 25200, NGSP_QUOTA_MONTH, 31 * 86400, 2032707600 },
+        /* leap year: February has 29 days, and 2100 is not one */
+        { 1961598600, 25200, NGSP_QUOTA_MONTH, 2505600, 1961686800 },
+        { 4107513600, 25200, NGSP_QUOTA_MONTH, 2419200, 4107517200 },
+        /* the last second of a year at -03:30 */
+        { 1925004599, -12600, NGSP_QUOTA_MONTH, 31 * 86400, 1925004600 },
+        { 1925004599, -12600, NGSP_QUOTA_HOUR, 3600, 1925004600 },
+        /* +05:45: local hours start at a quarter past */
+        { 1901211240, 20700, NGSP_QUOTA_HOUR, 3600, 1901211300 },
+        { 1901211240, 20700, NGSP_QUOTA_DAY, 86400, 1901211300 },
+        { 1901211300, 20700, NGSP_QUOTA_DAY, 86400, 1901211300 + 86400 },
+    };
+
+    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        ngsp_quota_span(known[i].unit, known[i].now * 1000000 + 999999,
+                        known[i].tz, &width, &end);
+        assert_int_equal(width, known[i].width);
+        assert_int_equal(end, known[i].end * 1000000);
+    }
+
+    ngsp_quota_span(NGSP_QUOTA_MIN, 0, 0, &width, &end);
+    assert_int_equal(width, 60);
+    assert_int_equal(end, 0);
+}
+
+
+/* a stored state read as the script reads it, for ngspctl usage */
+static void
+test_state_read(void **state)
+{
+    size_t               len;
+    int64_t              measured;
+    unsigned char        b[8 * 11];
+    ngsp_quota_policy_t  p;
+    double               level[3], stored[3];
+    int64_t              lim[] = { 20, 1000, 50000 };
+    double               v[] = { 84, 0, NOW, 1, 0, 4, 20, 9, 1000,
+                                 41, 50000 };
 
     policy3(&p);
 
-    len = pack(b, ok, 17);
-    assert_int_equal(ngsp_quota_reply_parse(b, len, &p, &d), 0);
-    assert_int_equal(d.allowed, 1);
-    assert_int_equal(d.nwindows, 3);
-    /* 5 left in both m and d: the longer wait wins */
-    assert_int_equal(d.tightest, 2);
-    assert_int_equal(d.windows[0].remaining, 19);
-    assert_int_equal(d.windows[2].width, 86400);
-    assert_int_equal(d.windows[1].unit, NGSP_QUOTA_MIN);
-    assert_int_equal(d.invalid, 0);
-    assert_int_equal(d.windows[0].ignored, 0);
+    len = pack(b, v, 11);
 
-    len = pack(b, no, 17);
-    assert_int_equal(ngsp_quota_reply_parse(b, len, &p, &d), 0);
-    assert_int_equal(d.allowed, 0);
-    assert_int_equal(d.retry_after, 7);
-    assert_int_equal(d.tightest, 1);
+    /* half a second later: s drained by 10 (to 0), m by 8.33, d kept */
+    assert_int_equal(ngsp_quota_state_read(b, len, &p, lim,
+                                           (int64_t) NOW + 500000, TZ,
+                                           level, stored, &measured), 0);
+    assert_int_equal(measured, (int64_t) NOW);
+    assert_true(stored[0] == 5 && stored[1] == 10 && stored[2] == 42);
+    assert_true(level[0] == 0 && level[2] == 42);
+    assert_true(level[1] == 10 - 500000.0 * 1000 / 60000000);
 
-    /* malformed: each refused, never half read */
-    len = pack(b, ok, 17);
-    assert_int_equal(ngsp_quota_reply_parse(b, len - 8, &p, &d), -1);
-    assert_int_equal(ngsp_quota_reply_parse(b, len - 1, &p, &d), -1);
-    assert_int_equal(ngsp_quota_reply_parse(b, 0, &p, &d), -1);
-    ok[0] = 2;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
-    ok[0] = 1;
-    ok[5] = 0;      /* a window of no length */
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
-    ok[5] = 1;
-    ok[3] = -1;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
-    ok[3] = 2.5;    /* not a whole number */
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
-    ok[3] = 0.0 / 0.0;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
-    ok[3] = 1e300;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
-    ok[3] = 19;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), 0);
+    assert_int_equal(ngsp_quota_state_read(b, len, &p, lim,
+                                           (int64_t) NOW + 100000, TZ,
+                                           level, stored, &measured), 0);
+    assert_true(level[0] == 3);                 /* 5 - 0.1 s x 20/s */
+    assert_true(level[1] == 10 - 100000.0 * 1000 / 60000000);
 
-    /* overrides ignored: which windows, and each value's length + 1 */
-    ok[14] = 3;
-    ok[16] = 1;     /* an empty value */
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), 0);
-    assert_int_equal(d.invalid, 1 | 4);
-    assert_int_equal(d.windows[0].ignored, 3);
-    assert_int_equal(d.windows[1].ignored, 0);
-    assert_int_equal(d.windows[2].ignored, 1);
-    ok[15] = -1;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
-    ok[15] = 0.5;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
-    ok[15] = 0.0 / 0.0;
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, ok, 17), &p, &d), -1);
-    /* the reply of the previous version (no lengths) is refused */
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, no, 14), &p, &d), -1);
+    /* the next local day is a new window */
+    assert_int_equal(ngsp_quota_state_read(b, len, &p, lim,
+                                           2030547600000000, TZ,
+                                           level, stored, &measured), 0);
+    assert_true(level[2] == 0);
+
+    /* what the script would not take is no state */
+    v[0] = 85;
+    assert_int_equal(ngsp_quota_state_read(b, pack(b, v, 11), &p, lim,
+                                           (int64_t) NOW, TZ, level, stored,
+                                           &measured), 0);
+    assert_true(measured == 0 && stored[2] == 0 && level[2] == 0);
+    v[0] = 84;
+    v[3] = 0;
+    assert_int_equal(ngsp_quota_state_read(b, pack(b, v, 11), &p, lim,
+                                           (int64_t) NOW, TZ, level, stored,
+                                           &measured), 0);
+    assert_true(measured == 0);
+    v[3] = 1;
+    assert_int_equal(ngsp_quota_state_read(b, len - 8, &p, lim,
+                                           (int64_t) NOW, TZ, level, stored,
+                                           &measured), 0);
+    assert_true(measured == 0);
+    assert_int_equal(ngsp_quota_state_read(NULL, 0, &p, lim, (int64_t) NOW,
+                                           TZ, level, stored, &measured), 0);
+    assert_true(measured == 0 && level[0] == 0);
+
+    /* a garbage level is 0, the others kept */
+    v[9] = 0.0 / 0.0;
+    assert_int_equal(ngsp_quota_state_read(b, pack(b, v, 11), &p, lim,
+                                           (int64_t) NOW, TZ, level, stored,
+                                           &measured), 0);
+    assert_true(level[2] == 0 && stored[1] == 10);
 }
 
 
@@ -389,17 +598,16 @@ test_command(void **state)
     char                 sha[41], err[256], name[64];
     char                 tag[NGSP_QUOTA_TAG_MAX + 1];
     unsigned char        buf[NGSP_QUOTA_CMD_MAX], *big;
-    const char          *head = "*13\r\n$7\r\nEVALSHA\r\n$40\r\n";
-    const char          *keys = "$1\r\n4\r\n$24\r\nngsp:{so-tu-phap}:limits\r\n"
-                                "$25\r\nngsp:{so-tu-phap}:q:std:s\r\n"
-                                "$25\r\nngsp:{so-tu-phap}:q:std:m\r\n"
-                                "$25\r\nngsp:{so-tu-phap}:q:std:d\r\n"
-                                "$64\r\n";
-    const char          *tail = "\r\n$9\r\n<dddddddd\r\n"
-                                "$18\r\n<ddddddddddddddddd\r\n"
+    const char          *head = "*11\r\n$7\r\nEVALSHA\r\n$40\r\n";
+    const char          *keys = "$1\r\n2\r\n$24\r\nngsp:{so-tu-phap}:limits\r\n"
+                                "$23\r\nngsp:{so-tu-phap}:q:std\r\n"
+                                "$72\r\n";
+    const char          *tail = "\r\n$10\r\n<ddddddddd\r\n"
+                                "$12\r\n<ddddddddddd\r\n"
                                 "$5\r\nstd:s\r\n$5\r\nstd:m\r\n$5\r\nstd:d\r\n";
-    unsigned char        blob[64];
-    double               args[] = { 25200, 0, 0, 20, 1, 1000, 3, 50000 };
+    unsigned char        blob[72];
+    double               args[] = { 25200, 0, 84, 0, 20, 1, 1000, 3,
+                                    50000 };
 
     policy3(&p);
     assert_int_equal(ngsp_quota_script_sha1(sha), 0);
@@ -410,9 +618,9 @@ test_command(void **state)
     assert_memory_equal(buf, head, strlen(head));
     assert_memory_equal(buf + strlen(head), sha, 40);
     assert_memory_equal(buf + strlen(head) + 42, keys, strlen(keys));
-    pack(blob, args, 8);
-    assert_memory_equal(buf + strlen(head) + 42 + strlen(keys), blob, 64);
-    assert_int_equal(len, strlen(head) + 42 + strlen(keys) + 64
+    pack(blob, args, 9);
+    assert_memory_equal(buf + strlen(head) + 42 + strlen(keys), blob, 72);
+    assert_int_equal(len, strlen(head) + 42 + strlen(keys) + 72
                           + strlen(tail));
     assert_memory_equal(buf + len - strlen(tail), tail, strlen(tail));
 
@@ -432,7 +640,7 @@ test_command(void **state)
     ngsp_quota_policy_add(&one, "5r/h", 4, err, sizeof(err));
     ngsp_quota_policy_add(&one, "5r/mo", 5, err, sizeof(err));
     assert_true(ngsp_quota_command(buf, sizeof(buf), sha, "a", 1, &one, 0));
-    assert_memory_equal(buf, "*17\r\n", 5);
+    assert_memory_equal(buf, "*13\r\n", 5);
 
     /* the largest: a hashed tag, a 64-character name, five windows */
     memset(name, 'p', 64);
@@ -448,7 +656,7 @@ test_command(void **state)
     len = ngsp_quota_command(buf, sizeof(buf), sha, tag, NGSP_QUOTA_TAG_MAX,
                              &one, -50400);
     assert_true(len > 0 && len <= sizeof(buf));
-    assert_memory_equal(buf, "*17\r\n", 5);
+    assert_memory_equal(buf, "*13\r\n", 5);
 
     /* EVAL carries the script itself */
     big = malloc(NGSP_QUOTA_CMD_MAX + ngsp_quota_script_len);
@@ -458,7 +666,7 @@ test_command(void **state)
     len = ngsp_quota_command(big, NGSP_QUOTA_CMD_MAX + ngsp_quota_script_len,
                              NULL, "so-tu-phap", 10, &p, 25200);
     assert_true(len > ngsp_quota_script_len);
-    assert_memory_equal(big, "*13\r\n$4\r\nEVAL\r\n$", 15);
+    assert_memory_equal(big, "*11\r\n$4\r\nEVAL\r\n$", 15);
     assert_memory_equal(big + len - strlen(tail), tail, strlen(tail));
     free(big);
 }
@@ -468,23 +676,23 @@ static void
 test_fields(void **state)
 {
     char                   buf[640];
-    unsigned char          b[8 * 17];
+    unsigned char          b[8 * 11];
     ngsp_quota_policy_t    p;
     ngsp_quota_decision_t  d;
-    double                 v[] = { 1, 0,
-                                   20, 19, 1, 1,
-                                   1000, 999, 60, 60,
-                                   50000, 123, 3600, 86400,
-                                   0, 0, 0 };
+    double                 lim[] = { 20, 1000, 50000 };
+    double                 lv[] = { 0, 0, 49876 };
 
     policy3(&p);
-    assert_int_equal(ngsp_quota_reply_parse(b, pack(b, v, 17), &p, &d), 0);
+    /* an offset that puts the local day's end 3599.75 s ahead */
+    assert_int_equal(ngsp_quota_reply_parse(b, reply3(b, 1, lv, lim), &p,
+                                            -4089, &d), 0);
+    assert_int_equal(d.windows[2].reset, 3600);
 
     assert_true(ngsp_quota_fmt_policy(buf, sizeof(buf), "std", &d) > 0);
     assert_string_equal(buf, "\"std-s\";q=20;w=1, \"std-m\";q=1000;w=60, "
                              "\"std-d\";q=50000;w=86400");
     assert_true(ngsp_quota_fmt_ratelimit(buf, sizeof(buf), "std", &d) > 0);
-    assert_string_equal(buf, "\"std-s\";r=19;t=1, \"std-m\";r=999;t=60, "
+    assert_string_equal(buf, "\"std-s\";r=19;t=1, \"std-m\";r=999;t=1, "
                              "\"std-d\";r=123;t=3600");
 
     /* too small: nothing, never a cut field */
@@ -505,6 +713,8 @@ main(void)
         cmocka_unit_test(test_slot),
         cmocka_unit_test(test_script),
         cmocka_unit_test(test_reply),
+        cmocka_unit_test(test_span),
+        cmocka_unit_test(test_state_read),
         cmocka_unit_test(test_command),
         cmocka_unit_test(test_fields),
     };
