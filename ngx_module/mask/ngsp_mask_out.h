@@ -66,6 +66,7 @@ struct ngsp_mask_body_s {
 
     unsigned char              *stage;      /* NGSP_MASK_STAGE bytes */
     size_t                      staged;
+    size_t                      span_copy;  /* ngsp_mask_body_copy_spans() */
 
     size_t                      offset;     /* of the current feed */
     size_t                      err_offset;
@@ -125,7 +126,20 @@ static inline int
 ngsp_mask_out_span(ngsp_mask_body_t *b, const unsigned char *from,
     const unsigned char *to)
 {
+    size_t  n;
+
     if (from == NULL || to <= from) {
+        return 0;
+    }
+
+    n = to - from;
+
+    if (n <= b->span_copy && b->staged && n <= NGSP_MASK_STAGE - b->staged)
+    {
+        /* a short span after the rewriter's own bytes, for a caller
+         * that copies anyway: staged too, one callback rather than two */
+        memcpy(b->stage + b->staged, from, n);
+        b->staged += n;
         return 0;
     }
 
@@ -133,7 +147,7 @@ ngsp_mask_out_span(ngsp_mask_body_t *b, const unsigned char *from,
         return -1;
     }
 
-    return b->conf.out(b->conf.data, from, to - from, NGSP_MASK_OUT_INPUT);
+    return b->conf.out(b->conf.data, from, n, NGSP_MASK_OUT_INPUT);
 }
 
 
