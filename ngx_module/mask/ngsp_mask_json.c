@@ -315,7 +315,13 @@ ngsp_json_put_string(ngsp_mask_json_t *j, const unsigned char *p,
     {
         s = j->body.stage + j->body.staged;
         s[0] = '"';
-        memcpy(s + 1, p, len);
+
+        if (len <= 64) {
+            ngsp_mask_copy_short(s + 1, p, len);
+        } else {
+            memcpy(s + 1, p, len);
+        }
+
         s[len + 1] = '"';
         j->body.staged += len + 2;
 
@@ -895,6 +901,36 @@ ngsp_json_skip(const unsigned char *p, const unsigned char *end)
 
 
 /*
+ * The same where a line break is likely, between the members of a
+ * pretty-printed object: its indentation is spaces, one compare each.
+ */
+NGSP_JSON_INLINE const unsigned char *
+ngsp_json_skip_line(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__)
+    unsigned              m;
+    const unsigned char  *q;
+
+    if (end - p > 16 && *p == '\n') {
+        m = ~_mm_movemask_epi8(_mm_cmpeq_epi8(
+                 _mm_loadu_si128((const __m128i *) (p + 1)),
+                 _mm_set1_epi8(' '))) & 0xffff;
+
+        if (m) {
+            q = p + 1 + __builtin_ctz(m);
+
+            if (*q > ' ') {
+                return q;
+            }
+        }
+    }
+#endif
+
+    return ngsp_json_skip(p, end);
+}
+
+
+/*
  * c is the byte at p after any blanks; leaves the loop when the blanks end
  * the feed.
  */
@@ -1124,7 +1160,7 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
         member_key:
 
             /* p is where the key may start, the member pending */
-            q = ngsp_json_skip(p, end);
+            q = ngsp_json_skip_line(p, end);
 
             if (q == end || *q != '"') {
                 j->state = ST_OBJ_KEY;
@@ -1160,9 +1196,35 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
             p = q + 1;
             q = ngsp_json_skip(p, end);
 
-            if (q == end || *q != '"'
-                || (size_t) (q - j->tent) > 8 * b->conf.max_value)
-            {
+            if (q == end || (size_t) (q - j->tent) > 8 * b->conf.max_value) {
+                j->state = ST_VALUE;
+                NEXT(value);
+            }
+
+            if (*q == '{' && j->depth < b->conf.max_depth) {
+                /* a nested object no rule names: kept, entered */
+                j->pending = 0;
+                top->emitted = 1;
+                j->disp = D_EMIT;
+                j->action = NULL;
+
+                top = &j->frames[j->depth++];
+                top->type = '{';
+                top->skip = 0;
+                top->emitted = 0;
+                top->disp = D_EMIT;
+                top->parent = 0;
+                top->inherit = NULL;
+
+                /* its first member is pending from just after the brace */
+                j->pending = 1;
+                j->tent = q + 1;
+                p = q + 1;
+                j->state = ST_OBJ_FIRST;
+                NEXT(first);
+            }
+
+            if (*q != '"') {
                 j->state = ST_VALUE;
                 NEXT(value);
             }
@@ -1539,6 +1601,22 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
         j->depth--;
         top = j->depth ? &j->frames[j->depth - 1] : NULL;
         p++;
+
+        if (f->disp == D_EMIT) {
+            /* all ngsp_json_end_value() would do; on without a dispatch */
+            if (j->depth == 0) {
+                j->state = ST_DONE;
+                continue;
+            }
+
+            j->state = ST_AFTER;
+
+            if (p < end) {
+                goto after;
+            }
+
+            continue;
+        }
 
         if (ngsp_json_end_value(j, (ngsp_json_disp_t) f->disp, p) != 0) {
             goto failed;

@@ -121,6 +121,37 @@ ngsp_mask_out_put(ngsp_mask_body_t *b, const void *data, size_t len)
 }
 
 
+/*
+ * n bytes, a few dozen at most, without a call: fixed-size copies (one
+ * move each) that overlap rather than a loop over the tail.
+ */
+static inline void
+ngsp_mask_copy_short(unsigned char *d, const unsigned char *s, size_t n)
+{
+    size_t  i;
+
+    if (n >= 16) {
+        for (i = 0; i + 16 < n; i += 16) {
+            memcpy(d + i, s + i, 16);
+        }
+        memcpy(d + n - 16, s + n - 16, 16);
+
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+
+    } else {
+        for (i = 0; i < n; i++) {
+            d[i] = s[i];
+        }
+    }
+}
+
+
 /* input bytes [from, to), after whatever is staged */
 static inline int
 ngsp_mask_out_span(ngsp_mask_body_t *b, const unsigned char *from,
@@ -138,7 +169,7 @@ ngsp_mask_out_span(ngsp_mask_body_t *b, const unsigned char *from,
     {
         /* a short span after the rewriter's own bytes, for a caller
          * that copies anyway: staged too, one callback rather than two */
-        memcpy(b->stage + b->staged, from, n);
+        ngsp_mask_copy_short(b->stage + b->staged, from, n);
         b->staged += n;
         return 0;
     }
