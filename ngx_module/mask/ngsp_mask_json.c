@@ -72,7 +72,7 @@ typedef struct {
 
 typedef struct {
     ngsp_mask_body_t            body;       /* first: what is shared */
-    uint64_t                    lens;       /* of the profile's names */
+    ngsp_mask_name_filter_t     names;      /* of the profile */
 
     ngsp_json_state_t           state;
     size_t                      depth;
@@ -131,7 +131,7 @@ ngsp_json_reset(ngsp_mask_body_t *b)
 {
     ngsp_mask_json_t  *j = (ngsp_mask_json_t *) b;
 
-    j->lens = ngsp_mask_profile_lengths(b->conf.profile);
+    ngsp_mask_profile_filter(b->conf.profile, &j->names);
     j->state = ST_VALUE;
     j->depth = 0;
     j->esc = 0;
@@ -604,6 +604,38 @@ ngsp_json_put_masked(ngsp_mask_json_t *j, const ngsp_mask_action_t *act,
     n = ngsp_mask_action_apply(act, b->conf.key, p, len, b->res);
 
     return ngsp_json_put_string(j, b->res, n, 1);
+}
+
+
+/*
+ * The same for a value read whole without escapes: it holds no quote,
+ * backslash or control character, and no action but replace makes one
+ * from such text (the others keep characters of it, or write '*', '.',
+ * "***", hex digits and U+FFFD).  The result needs no escape, so it goes
+ * straight into the stage when there is room.
+ */
+static int
+ngsp_json_put_clean(ngsp_mask_json_t *j, const ngsp_mask_action_t *act,
+    const unsigned char *p, size_t len)
+{
+    size_t             n;
+    unsigned char     *s;
+    ngsp_mask_body_t  *b = &j->body;
+
+    n = ngsp_mask_action_out_max(act, len);
+
+    if (act->kind == NGSP_MASK_REPLACE || n + 2 > NGSP_MASK_STAGE - b->staged)
+    {
+        return ngsp_json_put_masked(j, act, p, len);
+    }
+
+    s = b->stage + b->staged;
+    s[0] = '"';
+    n = ngsp_mask_action_apply(act, b->conf.key, p, len, s + 1);
+    s[n + 1] = '"';
+    b->staged += n + 2;
+
+    return 0;
 }
 
 
@@ -1177,8 +1209,8 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
             }
 
             j->decode = 1;
-            j->key = (j->lens >> (n < 64 ? n : 63) & 1)
-                     ? ngsp_mask_profile_name(b->conf.profile, v, n)
+            j->key = ngsp_mask_name_may_be(&j->names, v, n)
+                     ? ngsp_mask_profile_lookup(b->conf.profile, v, n)
                      : 0;
             p = q + 1;
 
@@ -1322,7 +1354,7 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
                     j->action = act;
                     j->span = NULL;
 
-                    if (ngsp_json_put_masked(j, act, v + 1, n) != 0) {
+                    if (ngsp_json_put_clean(j, act, v + 1, n) != 0) {
                         goto failed;
                     }
                 }
@@ -1384,8 +1416,8 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
                     goto failed;
                 }
 
-                j->key = (j->decode && (j->lens >> (n < 64 ? n : 63) & 1))
-                         ? ngsp_mask_profile_name(b->conf.profile, p, n)
+                j->key = (j->decode && ngsp_mask_name_may_be(&j->names, p, n))
+                         ? ngsp_mask_profile_lookup(b->conf.profile, p, n)
                          : 0;
                 p = q + 1;
                 j->state = ST_COLON;
