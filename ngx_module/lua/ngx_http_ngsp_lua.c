@@ -721,6 +721,10 @@ ngsp_lua_rewriter(ngsp_mask_syntax_t syntax,
         return NULL;
     }
 
+    /* every byte is copied into the caller's buffer: a short span after
+     * a masked value costs less staged than in a callback of its own */
+    ngsp_mask_body_copy_spans(b, 64);
+
     /* full: the oldest made goes */
     if (ngsp_lua_nkept < NGSP_LUA_KEPT) {
         k = &ngsp_lua_kept[ngsp_lua_nkept++];

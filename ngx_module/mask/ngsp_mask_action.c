@@ -308,6 +308,31 @@ ngsp_ascii_end(const unsigned char *p, const unsigned char *end)
 }
 
 
+/*
+ * n '*' (identifiers are a dozen bytes: stores of eight that overlap
+ * rather than a call)
+ */
+static void
+ngsp_stars(unsigned char *o, size_t n)
+{
+    size_t          i;
+    const uint64_t  stars = 0x2a2a2a2a2a2a2a2aull;
+
+    if (n < 8) {
+        for (i = 0; i < n; i++) {
+            o[i] = '*';
+        }
+        return;
+    }
+
+    for (i = 0; i + 8 < n; i += 8) {
+        memcpy(o + i, &stars, 8);
+    }
+
+    memcpy(o + n - 8, &stars, 8);
+}
+
+
 static size_t
 ngsp_mask_keep(const ngsp_mask_action_t *a, const unsigned char *in,
     size_t len, unsigned char *out)
@@ -323,11 +348,11 @@ ngsp_mask_keep(const ngsp_mask_action_t *a, const unsigned char *in,
         if (a->kind == NGSP_MASK_KEEP_FIRST) {
             first = a->n < len ? a->n : len;
             memcpy(out, in, first);
-            memset(out + first, '*', len - first);
+            ngsp_stars(out + first, len - first);
 
         } else {
             last = a->n < len ? len - a->n : 0;
-            memset(out, '*', last);
+            ngsp_stars(out, last);
             memcpy(out + last, in + last, len - last);
         }
 
@@ -373,6 +398,39 @@ ngsp_is_space(unsigned char c)
 }
 
 
+/*
+ * The first byte at or after p that is ' ' or below (a blank, or a control
+ * character the caller tells apart), or end: eight bytes at a time.
+ */
+static const unsigned char *
+ngsp_word_end(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t  w, m;
+
+    while (end - p >= 8) {
+        memcpy(&w, p, 8);
+
+        /* the high bit of each byte below 0x21, from its borrow; a byte
+         * with the high bit set never counts, and the lowest is exact */
+        m = (w - 0x2121212121212121ull) & ~w & 0x8080808080808080ull;
+
+        if (m) {
+            return p + (__builtin_ctzll(m) >> 3);
+        }
+
+        p += 8;
+    }
+#endif
+
+    while (p < end && *p > ' ') {
+        p++;
+    }
+
+    return p;
+}
+
+
 static size_t
 ngsp_mask_initials(const unsigned char *in, size_t len, unsigned char *out)
 {
@@ -405,7 +463,13 @@ ngsp_mask_initials(const unsigned char *in, size_t len, unsigned char *out)
         }
         *o++ = '.';
 
-        while (p < end && !ngsp_is_space(*p)) {
+        for ( ;; ) {
+            p = ngsp_word_end(p, end);
+
+            if (p == end || ngsp_is_space(*p)) {
+                break;
+            }
+
             p++;
         }
     }

@@ -65,6 +65,13 @@ ngsp_mask_body_reset(ngsp_mask_body_t *b)
 }
 
 
+void
+ngsp_mask_body_copy_spans(ngsp_mask_body_t *b, size_t max)
+{
+    b->span_copy = max;
+}
+
+
 ngsp_mask_syntax_t
 ngsp_mask_body_syntax_of(const ngsp_mask_body_t *b)
 {

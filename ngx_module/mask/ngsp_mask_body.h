@@ -58,6 +58,14 @@ ngsp_mask_status_t ngsp_mask_body_feed(ngsp_mask_body_t *b,
  */
 ngsp_mask_status_t ngsp_mask_body_finish(ngsp_mask_body_t *b);
 
+/*
+ * For a caller that copies every byte it is handed anyway: an input span
+ * of up to max bytes that follows the rewriter's own bytes is staged with
+ * them, so they come in one callback rather than two.  0 (the default):
+ * every span is handed out as a span of the input.  Kept across resets.
+ */
+void ngsp_mask_body_copy_spans(ngsp_mask_body_t *b, size_t max);
+
 /* values changed (removed, redacted or rewritten) so far */
 size_t ngsp_mask_body_masked(const ngsp_mask_body_t *b);
 

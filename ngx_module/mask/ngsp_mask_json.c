@@ -72,7 +72,7 @@ typedef struct {
 
 typedef struct {
     ngsp_mask_body_t            body;       /* first: what is shared */
-    uint64_t                    lens;       /* of the profile's names */
+    ngsp_mask_name_filter_t     names;      /* of the profile */
 
     ngsp_json_state_t           state;
     size_t                      depth;
@@ -131,7 +131,7 @@ ngsp_json_reset(ngsp_mask_body_t *b)
 {
     ngsp_mask_json_t  *j = (ngsp_mask_json_t *) b;
 
-    j->lens = ngsp_mask_profile_lengths(b->conf.profile);
+    ngsp_mask_profile_filter(b->conf.profile, &j->names);
     j->state = ST_VALUE;
     j->depth = 0;
     j->esc = 0;
@@ -144,10 +144,18 @@ ngsp_json_reset(ngsp_mask_body_t *b)
 }
 
 
+/* for the helpers of every byte: a call would cost as much as their work */
+#if defined(__GNUC__)
+#define NGSP_JSON_INLINE  static inline __attribute__((always_inline))
+#else
+#define NGSP_JSON_INLINE  static inline
+#endif
+
+
 #if defined(__SSE2__)
 
 /* a bit for each of the 16 bytes at p that ends a plain run in a string */
-static inline unsigned
+NGSP_JSON_INLINE unsigned
 ngsp_json_stops16(const unsigned char *p)
 {
     __m128i  v, ctl;
@@ -163,7 +171,7 @@ ngsp_json_stops16(const unsigned char *p)
 
 
 /* a bit for each of the 16 bytes at p that is not a JSON blank */
-static inline unsigned
+NGSP_JSON_INLINE unsigned
 ngsp_json_solid16(const unsigned char *p)
 {
     __m128i  v, ws;
@@ -186,10 +194,7 @@ ngsp_json_solid16(const unsigned char *p)
  * '\\' or a control character); end if none.  Sixteen bytes at a time
  * with SSE2 (every x86-64 has it), the table for the rest.
  */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-static inline const unsigned char *
+NGSP_JSON_INLINE const unsigned char *
 ngsp_json_scan(const unsigned char *p, const unsigned char *end)
 {
 #if defined(__SSE2__)
@@ -310,7 +315,13 @@ ngsp_json_put_string(ngsp_mask_json_t *j, const unsigned char *p,
     {
         s = j->body.stage + j->body.staged;
         s[0] = '"';
-        memcpy(s + 1, p, len);
+
+        if (len <= 64) {
+            ngsp_mask_copy_short(s + 1, p, len);
+        } else {
+            memcpy(s + 1, p, len);
+        }
+
         s[len + 1] = '"';
         j->body.staged += len + 2;
 
@@ -574,12 +585,65 @@ ngsp_json_put_xml(ngsp_mask_json_t *j)
 }
 
 
+/* the string action act applied to the decoded value [p, p + len) */
+static int
+ngsp_json_put_masked(ngsp_mask_json_t *j, const ngsp_mask_action_t *act,
+    const unsigned char *p, size_t len)
+{
+    size_t             n;
+    ngsp_mask_body_t  *b = &j->body;
+
+    /* res has 16 bytes to spare for ngsp_json_clean_padded() */
+    n = ngsp_mask_action_out_max(act, len) + 16;
+
+    if (n > b->res_cap && ngsp_mask_grow(&b->res, &b->res_cap, n) != 0) {
+        b->status = NGSP_MASK_ERR_NOMEM;
+        return -1;
+    }
+
+    n = ngsp_mask_action_apply(act, b->conf.key, p, len, b->res);
+
+    return ngsp_json_put_string(j, b->res, n, 1);
+}
+
+
+/*
+ * The same for a value read whole without escapes: it holds no quote,
+ * backslash or control character, and no action but replace makes one
+ * from such text (the others keep characters of it, or write '*', '.',
+ * "***", hex digits and U+FFFD).  The result needs no escape, so it goes
+ * straight into the stage when there is room.
+ */
+static int
+ngsp_json_put_clean(ngsp_mask_json_t *j, const ngsp_mask_action_t *act,
+    const unsigned char *p, size_t len)
+{
+    size_t             n;
+    unsigned char     *s;
+    ngsp_mask_body_t  *b = &j->body;
+
+    n = ngsp_mask_action_out_max(act, len);
+
+    if (act->kind == NGSP_MASK_REPLACE || n + 2 > NGSP_MASK_STAGE - b->staged)
+    {
+        return ngsp_json_put_masked(j, act, p, len);
+    }
+
+    s = b->stage + b->staged;
+    s[0] = '"';
+    n = ngsp_mask_action_apply(act, b->conf.key, p, len, s + 1);
+    s[n + 1] = '"';
+    b->staged += n + 2;
+
+    return 0;
+}
+
+
 /* a value ended; p_after is the first byte after it */
 static int
 ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
     const unsigned char *p_after)
 {
-    size_t             n;
     ngsp_mask_body_t  *b = &j->body;
 
     j->state = j->depth ? ST_AFTER : ST_DONE;
@@ -603,20 +667,13 @@ ngsp_json_end_value(ngsp_mask_json_t *j, ngsp_json_disp_t disp,
             break;
         }
 
-        /* an empty value may have left buf unallocated; res has 16
-         * bytes to spare for ngsp_json_clean_padded() */
-        n = ngsp_mask_action_out_max(j->action, b->len) + 16;
-
-        if ((n > b->res_cap && ngsp_mask_grow(&b->res, &b->res_cap, n) != 0)
-            || (b->buf == NULL && ngsp_mask_grow(&b->buf, &b->buf_cap, 1) != 0))
-        {
+        /* an empty value may have left buf unallocated */
+        if (b->buf == NULL && ngsp_mask_grow(&b->buf, &b->buf_cap, 1) != 0) {
             b->status = NGSP_MASK_ERR_NOMEM;
             return -1;
         }
 
-        n = ngsp_mask_action_apply(j->action, b->conf.key, b->buf, b->len,
-                                   b->res);
-        if (ngsp_json_put_string(j, b->res, n, 1) != 0) {
+        if (ngsp_json_put_masked(j, j->action, b->buf, b->len) != 0) {
             return -1;
         }
         break;
@@ -834,7 +891,7 @@ ngsp_json_is_ws(unsigned char c)
  * line's indentation sixteen bytes at a time with SSE2).  end if they end
  * the feed.
  */
-static inline const unsigned char *
+NGSP_JSON_INLINE const unsigned char *
 ngsp_json_blanks(const unsigned char *p, const unsigned char *end)
 {
 #if defined(__SSE2__)
@@ -863,6 +920,48 @@ ngsp_json_blanks(const unsigned char *p, const unsigned char *end)
 }
 
 
+/* past the blanks at p, if any; end if they end the feed */
+NGSP_JSON_INLINE const unsigned char *
+ngsp_json_skip(const unsigned char *p, const unsigned char *end)
+{
+    if (p == end || *p > ' ') {
+        return p;
+    }
+
+    return ngsp_json_blanks(p, end);
+}
+
+
+/*
+ * The same where a line break is likely, between the members of a
+ * pretty-printed object: its indentation is spaces, one compare each.
+ */
+NGSP_JSON_INLINE const unsigned char *
+ngsp_json_skip_line(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__)
+    unsigned              m;
+    const unsigned char  *q;
+
+    if (end - p > 16 && *p == '\n') {
+        m = ~_mm_movemask_epi8(_mm_cmpeq_epi8(
+                 _mm_loadu_si128((const __m128i *) (p + 1)),
+                 _mm_set1_epi8(' '))) & 0xffff;
+
+        if (m) {
+            q = p + 1 + __builtin_ctz(m);
+
+            if (*q > ' ') {
+                return q;
+            }
+        }
+    }
+#endif
+
+    return ngsp_json_skip(p, end);
+}
+
+
 /*
  * c is the byte at p after any blanks; leaves the loop when the blanks end
  * the feed.
@@ -884,9 +983,10 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
     int                   s;
     size_t                n;
     unsigned char         c;
-    const unsigned char  *p, *q, *end;
-    ngsp_json_frame_t    *top, *f;
-    ngsp_mask_json_t     *j = (ngsp_mask_json_t *) b;
+    const unsigned char         *p, *q, *v, *end;
+    ngsp_json_frame_t           *top, *f;
+    const ngsp_mask_action_t    *act;
+    ngsp_mask_json_t            *j = (ngsp_mask_json_t *) b;
 
     if (j->state == ST_ERROR) {
         return b->status;
@@ -1031,6 +1131,13 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
             BLANKS();
 
             if (c == ',') {
+                if (top->type == '{' && top->emitted && !top->skip
+                    && top->inherit == NULL && j->span != NULL
+                    && b->dflt != NGSP_MASK_REMOVE)
+                {
+                    goto member;
+                }
+
                 if (!top->skip) {
                     if (top->emitted) {
                         j->tent = p;
@@ -1067,6 +1174,202 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
 
             goto close;
 
+        member:
+
+            /*
+             * p is at a comma in an object that passes what no rule names
+             * and has output before it.  The common member (a key, whole
+             * in this feed and without escapes, then a string value the
+             * same, kept as it is or under a rule of its own) is read here
+             * in one go.  Any other leaves for the general states at the
+             * first place it differs, with what they would have set by
+             * then, so the output is the same.
+             */
+            j->tent = p;
+            j->pending = 1;
+            p++;
+
+        member_key:
+
+            /* p is where the key may start, the member pending */
+            q = ngsp_json_skip_line(p, end);
+
+            if (q == end || *q != '"') {
+                j->state = ST_OBJ_KEY;
+                NEXT(obj_key);
+            }
+
+            v = q + 1;
+            q = ngsp_json_scan(v, end);
+            n = q - v;
+
+            if (q == end || *q != '"' || n > b->conf.max_value) {
+                j->state = ST_OBJ_KEY;
+                NEXT(obj_key);
+            }
+
+            j->decode = 1;
+            j->key = ngsp_mask_name_may_be(&j->names, v, n)
+                     ? ngsp_mask_profile_lookup(b->conf.profile, v, n)
+                     : 0;
+            p = q + 1;
+
+            q = ngsp_json_skip(p, end);
+
+            if (j->key) {
+                goto rule;
+            }
+
+            if (q == end || *q != ':') {
+                j->state = ST_COLON;
+                NEXT(colon);
+            }
+
+            p = q + 1;
+            q = ngsp_json_skip(p, end);
+
+            if (q == end || (size_t) (q - j->tent) > 8 * b->conf.max_value) {
+                j->state = ST_VALUE;
+                NEXT(value);
+            }
+
+            if (*q == '{' && j->depth < b->conf.max_depth) {
+                /* a nested object no rule names: kept, entered */
+                j->pending = 0;
+                top->emitted = 1;
+                j->disp = D_EMIT;
+                j->action = NULL;
+
+                top = &j->frames[j->depth++];
+                top->type = '{';
+                top->skip = 0;
+                top->emitted = 0;
+                top->disp = D_EMIT;
+                top->parent = 0;
+                top->inherit = NULL;
+
+                /* its first member is pending from just after the brace */
+                j->pending = 1;
+                j->tent = q + 1;
+                p = q + 1;
+                j->state = ST_OBJ_FIRST;
+                NEXT(first);
+            }
+
+            if (*q != '"') {
+                j->state = ST_VALUE;
+                NEXT(value);
+            }
+
+            v = ngsp_json_scan(q + 1, end);
+
+            if (v == end || *v != '"'
+                || (size_t) (v - q - 1) > b->conf.max_value)
+            {
+                j->state = ST_VALUE;
+                p = q;
+                goto value;
+            }
+
+            /* kept as it is: the open span goes on over it */
+            j->pending = 0;
+            top->emitted = 1;
+            j->disp = D_EMIT;
+            j->action = NULL;
+            p = v + 1;
+
+            if (p < end && *p == ',') {
+                goto member;
+            }
+
+            j->state = ST_AFTER;
+            NEXT(after);
+
+        rule:
+
+            /*
+             * The member's key names a rule; p is past the key, q past the
+             * blanks after it.  A string value, whole in this feed and
+             * without escapes, under a rule that removes, redacts or
+             * rewrites it, is done here as ngsp_json_begin_value() and
+             * ngsp_json_end_value() would; anything else goes on from
+             * the colon the general way.
+             */
+            if (q == end || *q != ':') {
+                j->state = ST_COLON;
+                NEXT(colon);
+            }
+
+            v = ngsp_json_skip(q + 1, end);
+
+            if (v == end || *v != '"'
+                || (size_t) (v - j->tent) > 8 * b->conf.max_value)
+            {
+                j->state = ST_COLON;
+                NEXT(colon);
+            }
+
+            act = ngsp_mask_profile_rule(b->conf.profile, top->parent,
+                                         j->key);
+            q = ngsp_json_scan(v + 1, end);
+            n = q - v - 1;
+
+            if (act == NULL || act->kind == NGSP_MASK_PASS
+                || act->kind == NGSP_MASK_XML
+                || q == end || *q != '"' || n > b->conf.max_value)
+            {
+                j->state = ST_COLON;
+                NEXT(colon);
+            }
+
+            b->masked++;
+            j->pending = 0;
+            j->action = NULL;
+
+            if (act->kind == NGSP_MASK_REMOVE) {
+                /* output stops before the comma */
+                j->disp = D_SKIP;
+
+                if (ngsp_mask_out_span(b, j->span, j->tent) != 0) {
+                    goto failed;
+                }
+
+            } else {
+                top->emitted = 1;
+
+                if (ngsp_mask_out_span(b, j->span, v) != 0) {
+                    goto failed;
+                }
+
+                if (act->kind == NGSP_MASK_REDACT) {
+                    j->disp = D_REDACT;
+
+                    if (ngsp_mask_out_put(b, "\"***\"", 5) != 0) {
+                        goto failed;
+                    }
+
+                } else {
+                    /* without escapes, the value decoded is as written */
+                    j->disp = D_MASK;
+                    j->action = act;
+                    j->span = NULL;
+
+                    if (ngsp_json_put_clean(j, act, v + 1, n) != 0) {
+                        goto failed;
+                    }
+                }
+            }
+
+            p = q + 1;
+            j->span = p;
+
+            if (p < end && *p == ',' && top->emitted) {
+                goto member;
+            }
+
+            j->state = ST_AFTER;
+            NEXT(after);
+
         case ST_OBJ_FIRST:
         case ST_ARR_FIRST:
         first:
@@ -1079,6 +1382,13 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
             if (j->state == ST_ARR_FIRST) {
                 j->state = ST_VALUE;
                 goto value;
+            }
+
+            if (!top->skip && top->inherit == NULL && j->span != NULL
+                && !j->carry && b->dflt != NGSP_MASK_REMOVE)
+            {
+                /* the first member: pending from just after the brace */
+                goto member_key;
             }
 
             /* fall through */
@@ -1106,8 +1416,8 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
                     goto failed;
                 }
 
-                j->key = (j->decode && (j->lens >> (n < 64 ? n : 63) & 1))
-                         ? ngsp_mask_profile_name(b->conf.profile, p, n)
+                j->key = (j->decode && ngsp_mask_name_may_be(&j->names, p, n))
+                         ? ngsp_mask_profile_lookup(b->conf.profile, p, n)
                          : 0;
                 p = q + 1;
                 j->state = ST_COLON;
@@ -1323,6 +1633,22 @@ ngsp_json_feed(ngsp_mask_body_t *b, const unsigned char *data, size_t size)
         j->depth--;
         top = j->depth ? &j->frames[j->depth - 1] : NULL;
         p++;
+
+        if (f->disp == D_EMIT) {
+            /* all ngsp_json_end_value() would do; on without a dispatch */
+            if (j->depth == 0) {
+                j->state = ST_DONE;
+                continue;
+            }
+
+            j->state = ST_AFTER;
+
+            if (p < end) {
+                goto after;
+            }
+
+            continue;
+        }
 
         if (ngsp_json_end_value(j, (ngsp_json_disp_t) f->disp, p) != 0) {
             goto failed;

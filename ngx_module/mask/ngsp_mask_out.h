@@ -66,6 +66,7 @@ struct ngsp_mask_body_s {
 
     unsigned char              *stage;      /* NGSP_MASK_STAGE bytes */
     size_t                      staged;
+    size_t                      span_copy;  /* ngsp_mask_body_copy_spans() */
 
     size_t                      offset;     /* of the current feed */
     size_t                      err_offset;
@@ -120,12 +121,56 @@ ngsp_mask_out_put(ngsp_mask_body_t *b, const void *data, size_t len)
 }
 
 
+/*
+ * n bytes, a few dozen at most, without a call: fixed-size copies (one
+ * move each) that overlap rather than a loop over the tail.
+ */
+static inline void
+ngsp_mask_copy_short(unsigned char *d, const unsigned char *s, size_t n)
+{
+    size_t  i;
+
+    if (n >= 16) {
+        for (i = 0; i + 16 < n; i += 16) {
+            memcpy(d + i, s + i, 16);
+        }
+        memcpy(d + n - 16, s + n - 16, 16);
+
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+
+    } else {
+        for (i = 0; i < n; i++) {
+            d[i] = s[i];
+        }
+    }
+}
+
+
 /* input bytes [from, to), after whatever is staged */
 static inline int
 ngsp_mask_out_span(ngsp_mask_body_t *b, const unsigned char *from,
     const unsigned char *to)
 {
+    size_t  n;
+
     if (from == NULL || to <= from) {
+        return 0;
+    }
+
+    n = to - from;
+
+    if (n <= b->span_copy && b->staged && n <= NGSP_MASK_STAGE - b->staged)
+    {
+        /* a short span after the rewriter's own bytes, for a caller
+         * that copies anyway: staged too, one callback rather than two */
+        ngsp_mask_copy_short(b->stage + b->staged, from, n);
+        b->staged += n;
         return 0;
     }
 
@@ -133,7 +178,7 @@ ngsp_mask_out_span(ngsp_mask_body_t *b, const unsigned char *from,
         return -1;
     }
 
-    return b->conf.out(b->conf.data, from, to - from, NGSP_MASK_OUT_INPUT);
+    return b->conf.out(b->conf.data, from, n, NGSP_MASK_OUT_INPUT);
 }
 
 

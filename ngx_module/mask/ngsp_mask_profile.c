@@ -75,18 +75,6 @@ ngsp_mask_name_words(const unsigned char *p, size_t len, uint64_t *w)
 }
 
 
-/*
- * A byte from a name's length and first and last bytes: a key whose
- * signature no name has is no name, told without hashing (most keys of a
- * response are no rule's name, and many share a length with one).
- */
-static inline unsigned
-ngsp_mask_name_sig(const unsigned char *p, size_t len)
-{
-    return (p[0] + p[len - 1] * 7u + (unsigned) len * 29u) & 255;
-}
-
-
 static inline uint32_t
 ngsp_mask_name_hash(const uint64_t *w, size_t len)
 {
@@ -179,10 +167,7 @@ ngsp_mask_name_t
 ngsp_mask_profile_name(const ngsp_mask_profile_t *p,
     const unsigned char *name, size_t len)
 {
-    size_t              i;
-    uint32_t            h, id;
-    uint64_t            w[2];
-    ngsp_mask_entry_t  *e;
+    uint32_t  h;
 
     /* most keys are no rule's name: a length no name has says so at once */
     if (len > p->max_name || !(p->lens >> (len < 64 ? len : 63) & 1)) {
@@ -194,6 +179,19 @@ ngsp_mask_profile_name(const ngsp_mask_profile_t *p,
     if (!(p->sig[h >> 6] >> (h & 63) & 1)) {
         return 0;
     }
+
+    return ngsp_mask_profile_lookup(p, name, len);
+}
+
+
+ngsp_mask_name_t
+ngsp_mask_profile_lookup(const ngsp_mask_profile_t *p,
+    const unsigned char *name, size_t len)
+{
+    size_t              i;
+    uint32_t            h, id;
+    uint64_t            w[2];
+    ngsp_mask_entry_t  *e;
 
     ngsp_mask_name_words(name, len, w);
     h = ngsp_mask_name_hash(w, len);
@@ -463,6 +461,15 @@ uint64_t
 ngsp_mask_profile_lengths(const ngsp_mask_profile_t *p)
 {
     return p->lens;
+}
+
+
+void
+ngsp_mask_profile_filter(const ngsp_mask_profile_t *p,
+    ngsp_mask_name_filter_t *f)
+{
+    f->lens = p->lens;
+    memcpy(f->sig, p->sig, sizeof(f->sig));
 }
 
 

@@ -62,6 +62,57 @@ ngsp_mask_name_t ngsp_mask_profile_name(const ngsp_mask_profile_t *p,
     const unsigned char *name, size_t len);
 
 /*
+ * What ngsp_mask_profile_name() tests before it hashes, for a tokenizer
+ * to test inline: most keys of a response are no rule's name, and a call
+ * costs more than the test.
+ */
+typedef struct {
+    uint64_t                    lens;       /* ngsp_mask_profile_lengths() */
+    uint64_t                    sig[4];     /* ngsp_mask_name_sig() bits */
+} ngsp_mask_name_filter_t;
+
+void ngsp_mask_profile_filter(const ngsp_mask_profile_t *p,
+    ngsp_mask_name_filter_t *f);
+
+/*
+ * A byte from a name's length and first and last bytes (len > 0): a key
+ * whose signature no name has is no name, told without hashing (many
+ * keys share a length with a name).
+ */
+static inline unsigned
+ngsp_mask_name_sig(const unsigned char *p, size_t len)
+{
+    return (p[0] + p[len - 1] * 7u + (unsigned) len * 29u) & 255;
+}
+
+/*
+ * ngsp_mask_profile_name() past those tests, for a caller that made them
+ * with ngsp_mask_name_may_be(): the same id for any key
+ */
+ngsp_mask_name_t ngsp_mask_profile_lookup(const ngsp_mask_profile_t *p,
+    const unsigned char *name, size_t len);
+
+/* 0: the key [name, name + len) has id 0; 1: ask ngsp_mask_profile_name() */
+static inline int
+ngsp_mask_name_may_be(const ngsp_mask_name_filter_t *f,
+    const unsigned char *name, size_t len)
+{
+    unsigned  h;
+
+    if (!(f->lens >> (len < 64 ? len : 63) & 1)) {
+        return 0;
+    }
+
+    if (len == 0) {
+        return 1;
+    }
+
+    h = ngsp_mask_name_sig(name, len);
+
+    return f->sig[h >> 6] >> (h & 63) & 1;
+}
+
+/*
  * The rule for the key `name` whose enclosing key is `parent` (0 at top
  * level or when unnamed): Parent.Name, else Name, else NULL.
  */

@@ -175,6 +175,7 @@ ngsp_sniff_scan(ngsp_mask_body_t *b, const unsigned char *p, size_t len)
     }
 
     b->syntax = s->inner->ops->syntax;
+    s->inner->span_copy = b->span_copy;
 
     if (b->pend_len) {
         s->replay = 1;

@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the streaming JSON rewriter.  The first byte picks
- * the profile (default pass or allow-list) and how the rest is cut into
- * feeds.  Besides "no crash":
+ * the profile (default pass or allow-list), whether short spans are staged
+ * (ngsp_mask_body_copy_spans()) and how the rest is cut into feeds.
+ * Besides "no crash":
  *
  *   - the output is the same for one feed and for the cut feeds;
  *   - when the input is valid JSON (jansson, an independent parser), the
@@ -146,8 +147,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     doc = data + 1;
     len = size - 1;
 
+    /* in one feed, the rewriter's fast paths; with short spans staged
+     * (as for Lua) or not */
+    mask_span_copy = (data[0] & 0x80) ? 64 : 0;
     one = mask_run_cuts(p, key, doc, len, NULL, 0, 32, MAX_VALUE, &st1,
                         NULL);
+    mask_span_copy = 0;
 
     ncuts = mask_seeded_cuts(seed, len, cuts, sizeof(cuts) / sizeof(cuts[0]));
 

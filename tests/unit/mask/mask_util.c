@@ -138,6 +138,9 @@ mask_pieces_free(mask_pieces_t *ps)
 }
 
 
+size_t  mask_span_copy;
+
+
 /* one run of either rewriter; stats, why and masked may be NULL */
 static char *
 mask_run_syntax(ngsp_mask_syntax_t syntax, const ngsp_mask_profile_t *prof,
@@ -167,6 +170,8 @@ mask_run_syntax(ngsp_mask_syntax_t syntax, const ngsp_mask_profile_t *prof,
     if (b == NULL) {
         abort();
     }
+
+    ngsp_mask_body_copy_spans(b, mask_span_copy);
 
     *st = NGSP_MASK_OK;
     from = 0;

@@ -29,6 +29,9 @@ typedef struct {
 int mask_sink_out(void *data, const unsigned char *p, size_t len,
     unsigned flags);
 
+/* the runs below give it to ngsp_mask_body_copy_spans(); 0 at first */
+extern size_t  mask_span_copy;
+
 /* "SoDinhDanh keep_last=4; Cha.SoDinhDanh hash; default remove" */
 ngsp_mask_profile_t *mask_profile(const char *spec);
 

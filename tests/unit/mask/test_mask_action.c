@@ -81,6 +81,66 @@ test_initials(void **state)
 }
 
 
+/*
+ * Lengths around the eight-byte steps of keep_* (stars) and initials (the
+ * end of a word): against the same done a byte at a time here.
+ */
+static void
+test_word_steps(void **state)
+{
+    char          in[64], want[256], spec[32], *w;
+    size_t        len, k, i, n, b;
+    const char   *blank, *mid;
+    static const char  *blanks[] = { " ", "\t", "\n", "\v", "\f", "\r", "  " };
+    static const char  *mids[] = { "", "\x01", "\x1f", "\xe1\xbb\x85", "!" };
+
+    for (len = 0; len <= 40; len++) {
+        memset(in, '7', len);
+        in[len] = '\0';
+
+        for (k = 0; k <= 5; k++) {
+            snprintf(spec, sizeof(spec), "keep_last=%zu", k);
+            n = k < len ? len - k : 0;
+            memset(want, '*', n);
+            memcpy(want + n, in + n, len - n);
+            want[len] = '\0';
+            assert_string_equal(apply(spec, in), want);
+
+            snprintf(spec, sizeof(spec), "keep_first=%zu", k);
+            n = k < len ? k : len;
+            memcpy(want, in, n);
+            memset(want + n, '*', len - n);
+            want[len] = '\0';
+            assert_string_equal(apply(spec, in), want);
+        }
+    }
+
+    /* two words, the first of 1 to 20 bytes with a byte at each place */
+    for (b = 0; b < sizeof(blanks) / sizeof(blanks[0]); b++) {
+        blank = blanks[b];
+
+        for (i = 0; i < sizeof(mids) / sizeof(mids[0]); i++) {
+            mid = mids[i];
+
+            for (len = 1; len <= 20; len++) {
+                for (k = 1; k <= len; k++) {
+                    w = in;
+                    memset(w, 'a', k);
+                    w += k;
+                    w += sprintf(w, "%s", mid);
+                    memset(w, 'b', len - k);
+                    w += len - k;
+                    sprintf(w, "%sC", blank);
+
+                    /* control characters are part of a word */
+                    assert_string_equal(apply("initials", in), "a. C.");
+                }
+            }
+        }
+    }
+}
+
+
 static void
 test_year(void **state)
 {
@@ -309,6 +369,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keep),
         cmocka_unit_test(test_initials),
+        cmocka_unit_test(test_word_steps),
         cmocka_unit_test(test_year),
         cmocka_unit_test(test_email),
         cmocka_unit_test(test_hash),

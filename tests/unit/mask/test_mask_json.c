@@ -582,7 +582,7 @@ check_splits(const char *spec, const char *name)
     size_t                len, i, k, ncuts, *cuts;
     json_t               *doc;
     unsigned char        *data;
-    mask_sink_t           stats;
+    mask_sink_t           stats, copied;
     json_error_t          jerr;
     ngsp_mask_status_t    st;
     ngsp_mask_profile_t  *p;
@@ -604,6 +604,16 @@ check_splits(const char *spec, const char *name)
 
     /* unchanged spans come from the input, not copies */
     assert_true(stats.from_input > stats.len / 2);
+
+    /* short spans staged, as for Lua: the same bytes, fewer calls */
+    mask_span_copy = 64;
+    out = mask_run_cuts(p, key, data, len, NULL, 0, 0, 0, &st, &copied);
+    mask_span_copy = 0;
+    assert_int_equal(st, NGSP_MASK_OK);
+    assert_string_equal(out, whole);
+    assert_true(copied.calls <= stats.calls);
+    assert_true(copied.from_input <= stats.from_input);
+    free(out);
 
     /* every single cut point */
     for (i = 0; i <= len; i++) {
@@ -662,6 +672,130 @@ test_split_invariance(void **state)
 
     check_splits(BASIC, "congdan.json");
     check_splits(ALLOW, "congdan.json");
+}
+
+
+/*
+ * The document of test_fast_path_edges(): a pretty-printed object whose
+ * members take the rewriter's member path (a plain member, each kind of
+ * rule, a nested object, the first member of one) with s in every key or
+ * value that it reads whole.
+ */
+static char *
+edge_doc(const char *s)
+{
+    char    *doc;
+    size_t   n;
+
+    n = 16 * strlen(s) + 512;
+    doc = malloc(n);
+    assert_non_null(doc);
+
+    snprintf(doc, n,
+             "{\n"
+             "  \"MaYeuCau\": \"%s\",\n"
+             "  \"K%s\": \"v\",\n"
+             "  \"SoDinhDanh\": \"%s\",\n"
+             "  \"HoVaTen\": \"%s\",\n"
+             "  \"DanToc\": \"%s\",\n"
+             "  \"SoCMND\": \"%s\",\n"
+             "  \"ChuHo\": {\n"
+             "    \"HoVaTen\": \"%s\",\n"
+             "    \"x%s\": \"%s\"\n"
+             "  },\n"
+             "  \"Cha\": {\n"
+             "    \"x\": \"%s\",\n"
+             "    \"SoDinhDanh\": \"%s\"\n"
+             "  }\n"
+             "}\n", s, s, s, s, s, s, s, s, s, s, s);
+
+    return doc;
+}
+
+
+/*
+ * The member path reads keys and values sixteen bytes at a time: a quote
+ * (escaped), a backslash escape, a raw control character or a UTF-8
+ * character at each offset across two such blocks, then the document cut
+ * everywhere.  The output is that of one byte at a time (which never
+ * takes that path), and valid JSON with the rules applied.
+ */
+static void
+test_fast_path_edges(void **state)
+{
+    char                 *doc, *whole, *out, s[64];
+    size_t                k, e, len, i;
+    json_t               *j;
+    ngsp_mask_status_t    st, st1;
+    ngsp_mask_profile_t  *p;
+    static const char    *edges[] = {
+        "\\\"", "\\\\", "\\n", "\\u00e9", "\xe1\xbb\x85", "\xc3\xa9",
+        "\xf0\x9f\x98\x80", "\x01", "\x1f", "\t", NULL
+    };
+
+    p = mask_profile(BASIC);
+
+    for (e = 0; edges[e]; e++) {
+        for (k = 0; k <= 33; k++) {
+            memset(s, 'a', k);
+            strcpy(s + k, edges[e]);
+            strcat(s, "bc");
+
+            doc = edge_doc(s);
+            len = strlen(doc);
+
+            whole = mask_run_cuts(p, key, (unsigned char *) doc, len, NULL,
+                                  0, 0, 0, &st, NULL);
+            out = mask_run_every(p, key, (unsigned char *) doc, len, 1,
+                                 &st1);
+            assert_int_equal(st, st1);
+
+            if ((unsigned char) edges[e][0] < 0x20) {
+                /* a raw control character in a string */
+                assert_int_equal(st, NGSP_MASK_ERR_SYNTAX);
+                free(whole);
+                free(out);
+                free(doc);
+                continue;
+            }
+
+            assert_int_equal(st, NGSP_MASK_OK);
+            assert_string_equal(whole, out);
+            free(out);
+
+            /* short spans staged */
+            mask_span_copy = 64;
+            out = mask_run_cuts(p, key, (unsigned char *) doc, len, NULL, 0,
+                                0, 0, &st, NULL);
+            mask_span_copy = 0;
+            assert_int_equal(st, NGSP_MASK_OK);
+            assert_string_equal(whole, out);
+            free(out);
+
+            j = json_loads(whole, 0, NULL);
+            assert_non_null(j);
+            assert_null(json_object_get(j, "DanToc"));
+            assert_string_equal(json_string_value(json_object_get(j,
+                                "SoCMND")), "***");
+            assert_non_null(json_object_get(j, "MaYeuCau"));
+            assert_int_equal(strlen(json_string_value(json_object_get(
+                json_object_get(j, "Cha"), "SoDinhDanh"))), 64);
+            json_decref(j);
+
+            for (i = 1; i < len; i++) {
+                out = mask_run_cuts(p, key, (unsigned char *) doc, len, &i,
+                                    1, 0, 0, &st, NULL);
+                assert_int_equal(st, NGSP_MASK_OK);
+                assert_string_equal(out, whole);
+                free(out);
+            }
+
+            free(whole);
+            free(doc);
+        }
+    }
+
+    ngsp_mask_profile_free(p);
 }
 
 
@@ -762,6 +896,7 @@ main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_truncated_prefixes),
         cmocka_unit_test(test_split_invariance),
+        cmocka_unit_test(test_fast_path_edges),
         cmocka_unit_test(test_fixture_values),
         cmocka_unit_test(test_reset_and_count),
     };
