@@ -806,9 +806,6 @@ ngx_http_ngsp_redis_on_connect(const redisAsyncContext *ac, int status)
     ngx_log_error(NGX_LOG_INFO, rd->log, 0,
                   "ngsp: redis \"%V\" connected", &rd->name);
 
-    rd->backoff = 0;
-    rd->lost_logged = 0;
-
     /* else ready when the last setup command is answered */
     if (rd->setup == 0) {
         ngx_http_ngsp_redis_ready(rd);
@@ -908,10 +905,13 @@ ngx_http_ngsp_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
 
     ngx_http_ngsp_redis_count(rd, errors);
 
-    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                  "ngsp: redis \"%V\" answers ROLE with \"%*s\", not "
-                  "\"master\": asking the sentinels again", &rd->name,
-                  len, role);
+    if (!rd->lost_logged) {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "ngsp: redis \"%V\" answers ROLE with \"%*s\", not "
+                      "\"master\": asking the sentinels again", &rd->name,
+                      len, role);
+        rd->lost_logged = 1;
+    }
 
     rd->known = 0;
 
@@ -1059,6 +1059,7 @@ ngx_http_ngsp_redis_master(const char *host, int port)
     ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
 
     size_t                        len;
+    ngx_uint_t                    same;
     ngx_http_ngsp_redis_stats_t  *st;
 
     if (rd->exiting) {
@@ -1071,9 +1072,9 @@ ngx_http_ngsp_redis_master(const char *host, int port)
         return;
     }
 
-    if (rd->known && rd->port == port
-        && ngx_strcmp(rd->host, host) == 0)
-    {
+    same = (rd->port == port && ngx_strcmp(rd->host, host) == 0);
+
+    if (same && rd->known) {
         /* already there, or on the way */
         if (rd->link.ac == NULL && !rd->reconnect.timer_set) {
             ngx_http_ngsp_redis_connect(rd);
@@ -1082,25 +1083,32 @@ ngx_http_ngsp_redis_master(const char *host, int port)
         return;
     }
 
-    st = ngx_http_ngsp_redis_slot(rd);
+    if (!same) {
+        st = ngx_http_ngsp_redis_slot(rd);
 
-    if (rd->was_ready && rd->port
-        && (rd->port != port || ngx_strcmp(rd->host, host) != 0))
-    {
-        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
-                      "ngsp: redis sentinel \"%V\": master moves from "
-                      "%V to %s:%d", &rd->conf->name, &rd->name, host, port);
+        if (rd->was_ready && rd->port) {
+            ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                          "ngsp: redis sentinel \"%V\": master moves from "
+                          "%V to %s:%d", &rd->conf->name, &rd->name, host,
+                          port);
 
-        if (st) {
-            (void) ngx_atomic_fetch_add(&st->master_changes, 1);
+            if (st) {
+                (void) ngx_atomic_fetch_add(&st->master_changes, 1);
+            }
         }
+
+        ngx_memcpy(rd->host, host, len + 1);
+        rd->port = port;
+
+        ngx_http_ngsp_redis_target(rd);
+
+        /* a new address: no backoff, and its failures are news */
+        rd->backoff = 0;
+        rd->lost_logged = 0;
     }
 
-    ngx_memcpy(rd->host, host, len + 1);
-    rd->port = port;
+    /* else the same address named again, after the backoff */
     rd->known = 1;
-
-    ngx_http_ngsp_redis_target(rd);
 
     /* the commands owed to the old master fail by their policy now */
     if (rd->link.ac) {
@@ -1112,9 +1120,6 @@ ngx_http_ngsp_redis_master(const char *host, int port)
     if (rd->reconnect.timer_set) {
         ngx_del_timer(&rd->reconnect);
     }
-
-    rd->backoff = 0;
-    rd->lost_logged = 0;
 
     ngx_http_ngsp_redis_connect(rd);
 }
@@ -1606,6 +1611,10 @@ ngx_http_ngsp_redis_ready(ngx_http_ngsp_redis_t *rd)
             (void) ngx_atomic_fetch_add(&st->reconnects, 1);
         }
     }
+
+    /* not before: a server that refuses the setup is retried slower */
+    rd->backoff = 0;
+    rd->lost_logged = 0;
 
     rd->was_ready = 1;
     rd->ready = 1;
