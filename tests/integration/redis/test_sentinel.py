@@ -198,6 +198,9 @@ def test_failover_under_traffic(nginx_factory, group, tmp_path, how):
         assert "+switch-master to 127.0.0.1:%d" % new in log
         assert ("master moves from 127.0.0.1:%d to 127.0.0.1:%d"
                 % (old, new)) in log
+        j = requests.get(s.url("/status?format=json"), timeout=10).json()
+        assert j["redis"]["mode"] == "sentinel"
+        assert j["redis"]["server"] == NAME
         for w in s.workers():
             assert w["master_changes"] >= 1
             assert w["sentinel"] in ["127.0.0.1:%d" % x.port
