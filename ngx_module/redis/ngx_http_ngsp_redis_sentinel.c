@@ -47,6 +47,7 @@ typedef struct {
     ngx_msec_t                    backoff;
     unsigned                      asking:1;
     unsigned                      quiet:1;      /* a failed round logged */
+    unsigned                      sub_quiet:1;  /* a failed subscribe too */
     unsigned                      subscribed:1;
     unsigned                      exiting:1;
 } ngx_http_ngsp_redis_sentinel_t;
@@ -77,6 +78,8 @@ static ngx_int_t ngx_http_ngsp_sentinel_queue_auth(
     ngx_http_ngsp_redis_sentinel_t *s, ngx_http_ngsp_redis_link_t *link);
 static ngx_int_t ngx_http_ngsp_sentinel_addr(const char *host, size_t len,
     const char *port, size_t port_len, int *n);
+static ngx_uint_t ngx_http_ngsp_sentinel_quiet(
+    ngx_http_ngsp_redis_sentinel_t *s, const redisAsyncContext *ac);
 static ngx_http_ngsp_redis_addr_t *ngx_http_ngsp_sentinel_of(
     const redisAsyncContext *ac);
 static void ngx_http_ngsp_sentinel_stats(ngx_http_ngsp_redis_sentinel_t *s);
@@ -309,7 +312,7 @@ ngx_http_ngsp_sentinel_on_connect(const redisAsyncContext *ac, int status)
         return;
     }
 
-    if (ac == s->sub.ac || !s->quiet) {
+    if (!ngx_http_ngsp_sentinel_quiet(s, ac)) {
         ngx_log_error(NGX_LOG_WARN, s->log, 0,
                       "ngsp: redis sentinel \"%V\": cannot connect: %s",
                       &ngx_http_ngsp_sentinel_of(ac)->name, ac->errstr);
@@ -328,10 +331,12 @@ ngx_http_ngsp_sentinel_auth_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     /* the sentinel's words, never the password */
-    ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                  "ngsp: redis sentinel \"%V\": AUTH refused: %*s",
-                  &ngx_http_ngsp_sentinel_of(ac)->name,
-                  (size_t) ngx_min(reply->len, 200), reply->str);
+    if (!ngx_http_ngsp_sentinel_quiet(s, ac)) {
+        ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                      "ngsp: redis sentinel \"%V\": AUTH refused: %*s",
+                      &ngx_http_ngsp_sentinel_of(ac)->name,
+                      (size_t) ngx_min(reply->len, 200), reply->str);
+    }
 
     redisAsyncFree(ac);
 }
@@ -352,7 +357,15 @@ ngx_http_ngsp_sentinel_master_reply(redisAsyncContext *ac, void *r,
         return;
     }
 
+    if (s->query_timer.timer_set) {
+        ngx_del_timer(&s->query_timer);
+    }
+
     if (reply->type == REDIS_REPLY_NIL) {
+        if (s->quiet) {
+            goto next;
+        }
+
         ngx_log_error(NGX_LOG_ERR, s->log, 0,
                       "ngsp: redis sentinel \"%V\" does not know a master "
                       "named \"%V\" (check sentinel= against the sentinels' "
@@ -362,9 +375,13 @@ ngx_http_ngsp_sentinel_master_reply(redisAsyncContext *ac, void *r,
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                      "ngsp: redis sentinel \"%V\": %*s", &s->asked->name,
-                      (size_t) ngx_min(reply->len, 200), reply->str);
+        if (!s->quiet) {
+            ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                          "ngsp: redis sentinel \"%V\": %*s",
+                          &s->asked->name,
+                          (size_t) ngx_min(reply->len, 200), reply->str);
+        }
+
         goto next;
     }
 
@@ -435,9 +452,11 @@ ngx_http_ngsp_sentinel_subscribe(ngx_http_ngsp_redis_sentinel_t *s)
                                       addr->port, &err)
         != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_WARN, s->log, 0,
-                      "ngsp: redis sentinel \"%V\": cannot connect: %s",
-                      &addr->name, err);
+        if (!s->sub_quiet) {
+            ngx_log_error(NGX_LOG_WARN, s->log, 0,
+                          "ngsp: redis sentinel \"%V\": cannot connect: %s",
+                          &addr->name, err);
+        }
 
         /* as if it had closed: the next sentinel, after the backoff */
         ngx_http_ngsp_sentinel_sub_closed(&s->sub);
@@ -478,10 +497,13 @@ ngx_http_ngsp_sentinel_sub_timer(ngx_event_t *ev)
     }
 
     if (!s->subscribed) {
-        ngx_log_error(NGX_LOG_WARN, s->log, NGX_ETIMEDOUT,
-                      "ngsp: redis sentinel \"%V\": no answer to SUBSCRIBE "
-                      "in %Mms", &ngx_http_ngsp_sentinel_of(s->sub.ac)->name,
-                      s->conf->connect_timeout);
+        if (!s->sub_quiet) {
+            ngx_log_error(NGX_LOG_WARN, s->log, NGX_ETIMEDOUT,
+                          "ngsp: redis sentinel \"%V\": no answer to "
+                          "SUBSCRIBE in %Mms",
+                          &ngx_http_ngsp_sentinel_of(s->sub.ac)->name,
+                          s->conf->connect_timeout);
+        }
 
         redisAsyncFree(s->sub.ac);
     }
@@ -500,6 +522,11 @@ ngx_http_ngsp_sentinel_sub_closed(ngx_http_ngsp_redis_link_t *link)
                       "ngsp: redis sentinel \"%V\": subscription lost",
                       &((ngx_http_ngsp_redis_addr_t *)
                             s->conf->addrs->elts + s->listen)->name);
+    }
+
+    /* one line for an attempt that failed, until one succeeds */
+    if (!s->subscribed) {
+        s->sub_quiet = 1;
     }
 
     s->subscribed = 0;
@@ -536,10 +563,13 @@ ngx_http_ngsp_sentinel_message(redisAsyncContext *ac, void *r, void *data)
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                      "ngsp: redis sentinel \"%V\": SUBSCRIBE refused: %*s",
-                      &ngx_http_ngsp_sentinel_of(ac)->name,
-                      (size_t) ngx_min(reply->len, 200), reply->str);
+        if (!s->sub_quiet) {
+            ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                          "ngsp: redis sentinel \"%V\": SUBSCRIBE refused: "
+                          "%*s", &ngx_http_ngsp_sentinel_of(ac)->name,
+                          (size_t) ngx_min(reply->len, 200), reply->str);
+        }
+
         redisAsyncFree(ac);
         return;
     }
@@ -559,6 +589,7 @@ ngx_http_ngsp_sentinel_message(redisAsyncContext *ac, void *r, void *data)
         }
 
         s->subscribed = 1;
+        s->sub_quiet = 0;
         s->backoff = 0;
         ngx_http_ngsp_sentinel_stats(s);
 
@@ -706,6 +737,15 @@ ngx_http_ngsp_sentinel_addr(const char *host, size_t len, const char *port,
     *n = (int) p;
 
     return NGX_OK;
+}
+
+
+/* a failure of this context's kind is logged already in this outage */
+static ngx_uint_t
+ngx_http_ngsp_sentinel_quiet(ngx_http_ngsp_redis_sentinel_t *s,
+    const redisAsyncContext *ac)
+{
+    return (ac == s->sub.ac) ? s->sub_quiet : s->quiet;
 }
 
 
