@@ -339,6 +339,9 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
         return NGX_CONF_ERROR;
     }
 
+    addr = rc->addrs->elts;
+
+    /* options may come first: the name is never a password */
     if (rc->sentinel_name.len) {
         rc->mode = NGX_HTTP_NGSP_REDIS_SENTINEL;
         rc->name = rc->sentinel_name;
@@ -346,10 +349,8 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
     } else {
         rc->mode = cluster ? NGX_HTTP_NGSP_REDIS_CLUSTER
                            : NGX_HTTP_NGSP_REDIS_SINGLE;
-        rc->name = value[1];
+        rc->name = addr[0].name;
     }
-
-    addr = rc->addrs->elts;
 
     for (i = 0; i < rc->addrs->nelts; i++) {
         if (ngx_http_ngsp_redis_resolve(cf, &addr[i],
@@ -520,7 +521,8 @@ ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
         c->privdata = privdata;
         c->sent = ngx_http_ngsp_redis_now_us();
 
-        rc = redisAsyncFormattedCommand(rd->link.ac, ngx_http_ngsp_redis_reply, c,
+        rc = redisAsyncFormattedCommand(rd->link.ac,
+                                        ngx_http_ngsp_redis_reply, c,
                                         (const char *) cmd, len);
         if (rc != REDIS_OK) {
             c->next = rd->free;
@@ -668,7 +670,6 @@ ngx_http_ngsp_redis_parse_msec(ngx_conf_t *cf, ngx_str_t *value,
 static void
 ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd)
 {
-    int                          argc;
     size_t                       len[3];
     const char                  *argv[3], *err;
     redisAsyncContext           *ac;
@@ -732,10 +733,9 @@ ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd)
     if (rc->mode == NGX_HTTP_NGSP_REDIS_SENTINEL) {
         argv[0] = "ROLE";
         len[0] = 4;
-        argc = 1;
 
         if (redisAsyncCommandArgv(ac, ngx_http_ngsp_redis_role_reply, NULL,
-                                  argc, argv, len)
+                                  1, argv, len)
             == REDIS_OK)
         {
             rd->setup++;

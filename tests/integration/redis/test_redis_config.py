@@ -80,3 +80,33 @@ def test_an_option_given_twice_is_refused(nginx_factory, tmp_path, line,
 def test_valid_lines_accepted(nginx_factory, tmp_path, line):
     ok, out, _ = check(nginx_factory, tmp_path, line)
     assert ok, out
+
+
+def test_options_first_name_the_address_not_a_password(nginx_factory,
+                                                       tmp_path):
+    """Options may come before the address: logs and the status name the
+    address, never the password."""
+    import requests
+
+    from harness import free_port
+    from quota_site import poll
+
+    port, dead = free_port(), free_port()
+    nginx = nginx_factory(f"""
+        ngsp_redis password=hunter2-secret 127.0.0.1:{dead};
+        ngsp_quota_policy std 5r/d;
+        ngsp_status_zone ngsp 1m;
+        server {{
+            listen 127.0.0.1:{port};
+            location / {{ ngsp_quota std key=$remote_addr; empty_gif; }}
+            location /status {{ ngsp_status; }}
+        }}""", ports=[port])
+    poll(lambda: 'ngsp: redis "127.0.0.1:%d": cannot connect' % dead
+         in nginx.log())
+    j = requests.get("http://127.0.0.1:%d/status?format=json" % port,
+                     timeout=10).json()
+    assert j["redis"]["server"] == "127.0.0.1:%d" % dead
+    assert j["redis"]["mode"] == "single"
+    assert requests.get("http://127.0.0.1:%d/" % port,
+                        timeout=10).status_code == 503
+    assert "hunter2" not in nginx.log()
