@@ -10,7 +10,6 @@ import socket
 import socketserver
 import subprocess
 import threading
-import time
 
 from harness import SAN, Redis, free_port, wait_port
 from quota_site import poll

@@ -9,11 +9,12 @@ import re
 import threading
 import time
 
+import jwt as pyjwt
 import pytest
 import requests
 
 from harness import free_port
-from quota_site import poll, token
+from quota_site import poll
 from sentinel_site import (NAME, SLACK, FakeSentinel, Group, kill)
 
 SECRET = b"sentinel-tests-hmac-secret-0123456789abcdef"
@@ -67,15 +68,10 @@ class Site:
             for x in w)
 
 
-# PyJWT signs with the tests' secret
-def _token(agency):
-    import jwt as pyjwt
+def token(agency):
     return pyjwt.encode({"client_id": agency,
                          "exp": int(time.time()) + 3600}, SECRET,
                         algorithm="HS256")
-
-
-token = _token  # noqa: F811
 
 
 @pytest.fixture
@@ -126,6 +122,14 @@ def ready(site, times=2):
     return site.nginx.log().count("using master") >= times
 
 
+def sleep_master(group):
+    """The master hangs (DEBUG SLEEP) until the test kills it."""
+    try:
+        group.master.client().execute_command("DEBUG", "SLEEP", 60)
+    except Exception:
+        pass
+
+
 @pytest.mark.parametrize("how", ["sigkill", "debug_sleep"])
 def test_failover_under_traffic(nginx_factory, group, tmp_path, how):
     """Two nginx with two workers each under steady traffic; the master is
@@ -146,9 +150,8 @@ def test_failover_under_traffic(nginx_factory, group, tmp_path, how):
         if how == "sigkill":
             kill(group.master)
         else:
-            sleeper = threading.Thread(
-                target=lambda: group.master.client().execute_command(
-                    "DEBUG", "SLEEP", 20))
+            sleeper = threading.Thread(target=sleep_master, args=(group,),
+                                       daemon=True)
             sleeper.start()
         t_down = time.monotonic()
 
@@ -173,6 +176,11 @@ def test_failover_under_traffic(nginx_factory, group, tmp_path, how):
         mark = max(time.monotonic(), t_moved + TIMEOUT)
         poll(lambda: sum(1 for t0, _, c in traffic.seen
                          if t0 > mark and c == 200) >= 20)
+
+    if how == "debug_sleep":
+        # still asleep: no clean shutdown to wait for
+        kill(group.master)
+        sleeper.join()
 
     codes = [c for _, _, c in traffic.seen]
     assert all(c in (200, 503) for c in codes), set(map(str, codes))
