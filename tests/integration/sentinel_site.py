@@ -152,7 +152,7 @@ def kill(redis):
 class FakeSentinel:
     """Speaks just enough of Sentinel's protocol: AUTH, PING,
     get-master-addr-by-name answers what self.answer says (a (host, port)
-    pair, None for a nil), SUBSCRIBE confirms and publish() sends a
+    pair, None for a nil, "hang" for no answer), SUBSCRIBE confirms and publish() sends a
     +switch-master message to every subscriber."""
 
     def __init__(self, answer=None, password=None):
@@ -219,6 +219,8 @@ class FakeSentinel:
             elif name == b"SENTINEL":
                 self.asked += 1
                 a = self.answer
+                if a == "hang":
+                    continue
                 if a is None:
                     sock.sendall(b"*-1\r\n")
                 else:

@@ -344,3 +344,24 @@ def test_hostname_answer_is_refused(nginx_factory, tmp_path):
         assert site.get().status_code == 503
     finally:
         fake.stop()
+
+
+def test_a_sentinel_that_does_not_answer_is_passed_over(
+        nginx_factory, redis_factory, tmp_path):
+    """A sentinel that takes the question and never answers holds a worker
+    for connect_timeout, then the next one is asked."""
+    master = redis_factory()
+    mute = FakeSentinel(answer="hang").start()
+    good = FakeSentinel(answer=("127.0.0.1", master.port)).start()
+    try:
+        site = Site(nginx_factory, tmp_path / "n",
+                    "ngsp_redis 127.0.0.1:%d 127.0.0.1:%d sentinel=%s "
+                    "connect_timeout=300ms;" % (mute.port, good.port, NAME))
+        poll(lambda: site.on(master.port), deadline=5 + SLACK)
+        assert mute.asked >= 1
+        assert ('ngsp: redis sentinel "127.0.0.1:%d": no answer in 300ms'
+                % mute.port) in site.nginx.log()
+        assert site.get().status_code == 200
+    finally:
+        mute.stop()
+        good.stop()
