@@ -19,6 +19,12 @@
  * timeout: replies owed and nothing heard for stall_timeout drop the
  * connection, and the worker connects again.
  *
+ * With Sentinel, the sentinels name the address (see
+ * ngx_http_ngsp_redis_sentinel.c, which shares this event glue through
+ * ngx_http_ngsp_redis_link_t); ROLE joins the setup commands, and nothing
+ * of the requests' goes out before it says "master".  A lost connection
+ * forgets the master, so the worker asks the sentinels again.
+ *
  * Each worker counts its connection's life and its commands' latency in
  * its own slot of a shared zone (ngx_worker indexes it), written by that
  * worker alone, so the status handler of any worker reads them all.
