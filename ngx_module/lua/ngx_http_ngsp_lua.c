@@ -785,6 +785,8 @@ ngsp_lua_mask_out(void *data, const unsigned char *p, size_t len,
 int
 ngsp_lua_quota_redis(ngx_http_request_t *r, ngsp_lua_redis_t *out)
 {
+    int                               port;
+    ngx_str_t                         host;
     ngx_http_ngsp_quota_loc_conf_t   *lcf;
     ngx_http_ngsp_quota_main_conf_t  *mcf;
 
@@ -804,9 +806,20 @@ ngsp_lua_quota_redis(ngx_http_request_t *r, ngsp_lua_redis_t *out)
         return NGSP_LUA_DECLINED;
     }
 
-    out->host = mcf->redis.host.data;
-    out->host_len = mcf->redis.host.len;
-    out->port = mcf->redis.port;
+    if (mcf->redis.mode == NGX_HTTP_NGSP_REDIS_SENTINEL) {
+        /* the worker's master, checked by ROLE; host_len 0: none now */
+        if (ngx_http_ngsp_redis_current(&host, &port) == NGX_OK) {
+            out->host = host.data;
+            out->host_len = host.len;
+            out->port = port;
+        }
+
+    } else {
+        out->host = mcf->redis.host.data;
+        out->host_len = mcf->redis.host.len;
+        out->port = mcf->redis.port;
+    }
+
     out->password = mcf->redis.password.data;
     out->password_len = mcf->redis.password.len;
     out->db = (int) mcf->redis.db;

@@ -48,7 +48,8 @@ typedef struct ngsp_lua_key_s  ngsp_lua_key_t;
 
 typedef struct {
     const u_char               *host;       /* "unix:/path" for a socket */
-    size_t                      host_len;
+    size_t                      host_len;   /* 0: Sentinel names no master
+                                               to this worker now */
     int                         port;
     const u_char               *password;
     size_t                      password_len;

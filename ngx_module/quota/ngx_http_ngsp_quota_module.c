@@ -657,7 +657,10 @@ ngx_http_ngsp_quota_init_process(ngx_cycle_t *cycle)
     mcf = ngx_http_cycle_get_module_main_conf(cycle,
                                               ngx_http_ngsp_quota_module);
 
-    if (mcf == NULL || !mcf->used || mcf->redis.name.len == 0) {
+    /* with Sentinel, Lua alone needs the worker to find the master */
+    if (mcf == NULL || mcf->redis.name.len == 0
+        || (!mcf->used && mcf->redis.mode != NGX_HTTP_NGSP_REDIS_SENTINEL))
+    {
         return NGX_OK;
     }
 

@@ -19,6 +19,12 @@
  * timeout: replies owed and nothing heard for stall_timeout drop the
  * connection, and the worker connects again.
  *
+ * With Sentinel, the sentinels name the address (see
+ * ngx_http_ngsp_redis_sentinel.c, which shares this event glue through
+ * ngx_http_ngsp_redis_link_t); ROLE joins the setup commands, and nothing
+ * of the requests' goes out before it says "master".  A lost connection
+ * forgets the master, so the worker asks the sentinels again.
+ *
  * Each worker counts its connection's life and its commands' latency in
  * its own slot of a shared zone (ngx_worker indexes it), written by that
  * worker alone, so the status handler of any worker reads them all.
@@ -30,11 +36,20 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ngsp_redis.h"
+#include "ngx_http_ngsp_redis_sentinel.h"
 
 
 #define NGX_HTTP_NGSP_REDIS_BACKOFF_MIN  50
 #define NGX_HTTP_NGSP_REDIS_BACKOFF_MAX  2000
 #define NGX_HTTP_NGSP_REDIS_STALL        5000
+
+/* ngsp_redis's "name=value" options, in ngx_http_ngsp_redis_option's order */
+#define NGX_HTTP_NGSP_REDIS_OPT_PASSWORD           0
+#define NGX_HTTP_NGSP_REDIS_OPT_DB                 1
+#define NGX_HTTP_NGSP_REDIS_OPT_CONNECT_TIMEOUT    2
+#define NGX_HTTP_NGSP_REDIS_OPT_STALL_TIMEOUT      3
+#define NGX_HTTP_NGSP_REDIS_OPT_SENTINEL           4
+#define NGX_HTTP_NGSP_REDIS_OPT_SENTINEL_PASSWORD  5
 
 /*
  * worker_processes may come after the http block, so the zone cannot be
@@ -57,8 +72,7 @@ struct ngx_http_ngsp_redis_cmd_s {
 
 typedef struct {
     ngx_http_ngsp_redis_conf_t   *conf;
-    redisAsyncContext            *ac;
-    ngx_connection_t             *conn;
+    ngx_http_ngsp_redis_link_t    link;
     ngx_log_t                    *log;
     ngx_event_t                   connect_timer;
     ngx_event_t                   reconnect;
@@ -67,37 +81,53 @@ typedef struct {
     ngx_http_ngsp_redis_stats_t  *stats;        /* NULL: not counted */
     ngx_http_ngsp_redis_cmd_t    *free;
     ngx_uint_t                    setup;        /* setup replies owed */
+    ngx_str_t                     name;         /* of the target, for logs */
+    int                           port;         /* the target's, 0: unix */
+    u_char                        host[NGX_SOCKADDR_STRLEN + 1];
+    u_char                        text[NGX_SOCKADDR_STRLEN + 8];
+                                                /* name's bytes */
     unsigned                      exiting:1;
     unsigned                      lost_logged:1;
-    unsigned                      flushing:1;
     unsigned                      was_ready:1;  /* a connection was up */
+    unsigned                      ready:1;      /* answered as set up */
+    unsigned                      known:1;      /* Sentinel: a master named */
+    unsigned                      moving:1;     /* to another master */
 } ngx_http_ngsp_redis_t;
 
 
+static ngx_int_t ngx_http_ngsp_redis_option(ngx_str_t *value);
+static ngx_int_t ngx_http_ngsp_redis_resolve(ngx_conf_t *cf,
+    ngx_http_ngsp_redis_addr_t *addr, in_port_t default_port);
 static char *ngx_http_ngsp_redis_parse_msec(ngx_conf_t *cf, ngx_str_t *value,
     ngx_msec_t *ms);
 static void ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd);
 static void ngx_http_ngsp_redis_setup(ngx_http_ngsp_redis_t *rd,
     const char *what, int argc, const char **argv, const size_t *len);
-static void ngx_http_ngsp_redis_read_handler(ngx_event_t *ev);
-static void ngx_http_ngsp_redis_write_handler(ngx_event_t *ev);
-static void ngx_http_ngsp_redis_ev(ngx_http_ngsp_redis_t *rd, ngx_uint_t write,
-    ngx_uint_t add);
-static void ngx_http_ngsp_redis_add_read(void *privdata);
-static void ngx_http_ngsp_redis_del_read(void *privdata);
-static void ngx_http_ngsp_redis_add_write(void *privdata);
-static void ngx_http_ngsp_redis_del_write(void *privdata);
-static void ngx_http_ngsp_redis_schedule(ngx_http_ngsp_redis_t *rd);
-static void ngx_http_ngsp_redis_cleanup(void *privdata);
 static void ngx_http_ngsp_redis_on_connect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_ngsp_redis_on_disconnect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_ngsp_redis_setup_reply(redisAsyncContext *ac, void *r,
     void *data);
+static void ngx_http_ngsp_redis_role_reply(redisAsyncContext *ac, void *r,
+    void *data);
 static void ngx_http_ngsp_redis_connect_timeout(ngx_event_t *ev);
 static void ngx_http_ngsp_redis_stalled(ngx_event_t *ev);
 static void ngx_http_ngsp_redis_reconnect(ngx_event_t *ev);
+static void ngx_http_ngsp_redis_schedule(ngx_http_ngsp_redis_t *rd);
+static void ngx_http_ngsp_redis_lost(ngx_http_ngsp_redis_t *rd);
+static void ngx_http_ngsp_redis_closed(ngx_http_ngsp_redis_link_t *link);
+static void ngx_http_ngsp_redis_read(ngx_http_ngsp_redis_link_t *link);
+static void ngx_http_ngsp_redis_target(ngx_http_ngsp_redis_t *rd);
+static void ngx_http_ngsp_redis_cleanup(void *privdata);
+static void ngx_http_ngsp_redis_read_handler(ngx_event_t *ev);
+static void ngx_http_ngsp_redis_write_handler(ngx_event_t *ev);
+static void ngx_http_ngsp_redis_ev(ngx_http_ngsp_redis_link_t *link,
+    ngx_uint_t write, ngx_uint_t add);
+static void ngx_http_ngsp_redis_add_read(void *privdata);
+static void ngx_http_ngsp_redis_del_read(void *privdata);
+static void ngx_http_ngsp_redis_add_write(void *privdata);
+static void ngx_http_ngsp_redis_del_write(void *privdata);
 static ngx_int_t ngx_http_ngsp_redis_init_zone(ngx_shm_zone_t *zone,
     void *data);
 static void ngx_http_ngsp_redis_claim_slot(ngx_http_ngsp_redis_t *rd);
@@ -107,6 +137,12 @@ static void ngx_http_ngsp_redis_ready(ngx_http_ngsp_redis_t *rd);
 static void ngx_http_ngsp_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
 static uint64_t ngx_http_ngsp_redis_now_us(void);
+
+
+/* the data connection of a context's callback */
+#define ngx_http_ngsp_redis_owner(ac)                                         \
+    ((ngx_http_ngsp_redis_t *)                                                \
+         ((ngx_http_ngsp_redis_link_t *) (ac)->data)->data)
 
 
 #define ngx_http_ngsp_redis_count(rd, field)                                  \
@@ -143,107 +179,197 @@ static ngx_http_ngsp_redis_t  ngx_http_ngsp_redis;
 char *
 ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
 {
-    u_char      *p;
-    size_t       len, size;
-    ngx_str_t   *value;
-    ngx_int_t    n;
-    ngx_url_t    u;
-    ngx_uint_t   i;
-    ngx_msec_t  *ms;
-    u_char       text[NGX_SOCKADDR_STRLEN];
+    size_t                       size;
+    ngx_str_t                   *value, *opt;
+    ngx_int_t                    n;
+    ngx_uint_t                   i, cluster, seen;
+    ngx_msec_t                  *ms;
+    ngx_http_ngsp_redis_addr_t  *addr;
 
     value = cf->args->elts;
 
-    rc->name = value[1];
     rc->connect_timeout = 1000;
     rc->stall_timeout = NGX_HTTP_NGSP_REDIS_STALL;
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    rc->addrs = ngx_array_create(cf->pool, 3,
+                                 sizeof(ngx_http_ngsp_redis_addr_t));
+    if (rc->addrs == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
-        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
-            if (value[i].len == 9) {
-                /* an unset environment variable in a template, often */
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "ngsp: empty \"password=\" (give the "
-                                   "password, or leave the parameter out)");
-                return NGX_CONF_ERROR;
+    cluster = 0;
+    seen = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len == 7 && ngx_strncmp(value[i].data, "cluster", 7) == 0)
+        {
+            if (cluster) {
+                goto twice;
             }
 
-            rc->password.data = value[i].data + 9;
-            rc->password.len = value[i].len - 9;
+            cluster = 1;
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+        n = ngx_http_ngsp_redis_option(&value[i]);
+
+        if (n == NGX_DECLINED) {
+            /* an address, resolved once all are known */
+            addr = ngx_array_push(rc->addrs);
+            if (addr == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            addr->name = value[i];
+            continue;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: invalid parameter \"%V\" (ngsp_redis "
+                               "takes addresses, sentinel=, "
+                               "sentinel_password=, cluster, password=, db=, "
+                               "connect_timeout= and stall_timeout=)",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (seen & (1 << n)) {
+            goto twice;
+        }
+
+        seen |= 1 << n;
+
+        opt = &value[i];
+
+        switch (n) {
+
+        case NGX_HTTP_NGSP_REDIS_OPT_PASSWORD:
+        case NGX_HTTP_NGSP_REDIS_OPT_SENTINEL_PASSWORD:
+        case NGX_HTTP_NGSP_REDIS_OPT_SENTINEL:
+            size = ngx_strlchr(opt->data, opt->data + opt->len, '=')
+                   - opt->data + 1;
+
+            if (opt->len == size) {
+                /* an unset environment variable in a template, often */
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ngsp: empty \"%*s\" (give the %s, or "
+                                   "leave the parameter out)", size,
+                                   opt->data,
+                                   n == NGX_HTTP_NGSP_REDIS_OPT_SENTINEL
+                                   ? "master's name" : "password");
+                return NGX_CONF_ERROR;
+            }
+
+            if (n == NGX_HTTP_NGSP_REDIS_OPT_PASSWORD) {
+                rc->password.data = opt->data + size;
+                rc->password.len = opt->len - size;
+
+            } else if (n == NGX_HTTP_NGSP_REDIS_OPT_SENTINEL) {
+                rc->sentinel_name.data = opt->data + size;
+                rc->sentinel_name.len = opt->len - size;
+
+            } else {
+                rc->sentinel_password.data = opt->data + size;
+                rc->sentinel_password.len = opt->len - size;
+            }
+
+            break;
+
+        case NGX_HTTP_NGSP_REDIS_OPT_DB:
+            n = ngx_atoi(opt->data + 3, opt->len - 3);
             if (n == NGX_ERROR || n > 65535) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "ngsp: invalid \"%V\" (db=N, with N "
-                                   "from 0 to 65535)", &value[i]);
+                                   "from 0 to 65535)", opt);
                 return NGX_CONF_ERROR;
             }
+
             rc->db = n;
-            continue;
-        }
+            break;
 
-        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0
-            || ngx_strncmp(value[i].data, "stall_timeout=", 14) == 0)
-        {
-            ms = (value[i].data[0] == 'c') ? &rc->connect_timeout
-                                           : &rc->stall_timeout;
+        default: /* the timeouts */
+            ms = (n == NGX_HTTP_NGSP_REDIS_OPT_CONNECT_TIMEOUT)
+                 ? &rc->connect_timeout : &rc->stall_timeout;
 
-            if (ngx_http_ngsp_redis_parse_msec(cf, &value[i], ms)
-                != NGX_CONF_OK)
-            {
+            if (ngx_http_ngsp_redis_parse_msec(cf, opt, ms) != NGX_CONF_OK) {
                 return NGX_CONF_ERROR;
             }
-            continue;
         }
+    }
 
+    if (rc->addrs->nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ngsp: invalid parameter \"%V\" (ngsp_redis takes "
-                           "password=, db=, connect_timeout= and "
-                           "stall_timeout=)", &value[i]);
+                           "ngsp: ngsp_redis needs an address (host, "
+                           "host:port or unix:/path)");
         return NGX_CONF_ERROR;
     }
 
-    /* resolved now, in the master: a worker never waits on DNS */
-    ngx_memzero(&u, sizeof(ngx_url_t));
-    u.url = value[1];
-    u.default_port = 6379;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+    if (rc->sentinel_name.len && cluster) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ngsp: invalid redis address \"%V\"%s%s (host, "
-                           "host:port or unix:/path)",
-                           &value[1], u.err ? ": " : "",
-                           u.err ? u.err : "");
+                           "ngsp: ngsp_redis takes \"sentinel=\" or "
+                           "\"cluster\", not both");
         return NGX_CONF_ERROR;
     }
 
-#if (NGX_HAVE_UNIX_DOMAIN)
-    if (u.family == AF_UNIX) {
-        p = (u_char *) ((struct sockaddr_un *) u.addrs[0].sockaddr)->sun_path;
-        len = ngx_strlen(p);
-        rc->port = 0;
-
-    } else
-#endif
-    {
-        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
-                            NGX_SOCKADDR_STRLEN, 0);
-        p = text;
-        rc->port = ngx_inet_get_port(u.addrs[0].sockaddr);
-    }
-
-    rc->host.data = ngx_pnalloc(cf->pool, len + 1);
-    if (rc->host.data == NULL) {
+    if (cluster && (seen & (1 << NGX_HTTP_NGSP_REDIS_OPT_DB))) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"db=\" with \"cluster\" (Redis Cluster "
+                           "has only database 0: leave db= out)");
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(rc->host.data, p, len);
-    rc->host.data[len] = '\0';
-    rc->host.len = len;
+    if (rc->sentinel_password.len && rc->sentinel_name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"sentinel_password=\" without "
+                           "\"sentinel=NAME\" (the password is the "
+                           "sentinels')");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc->addrs->nelts > 1 && rc->sentinel_name.len == 0 && !cluster) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: ngsp_redis lists %ui addresses: add "
+                           "\"sentinel=NAME\" (the addresses are "
+                           "sentinels) or \"cluster\" (they are cluster "
+                           "nodes), or give one address",
+                           rc->addrs->nelts);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cluster) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"cluster\" mode is not available in "
+                           "this build of ngsp_redis");
+        return NGX_CONF_ERROR;
+    }
+
+    addr = rc->addrs->elts;
+
+    /* options may come first: the name is never a password */
+    if (rc->sentinel_name.len) {
+        rc->mode = NGX_HTTP_NGSP_REDIS_SENTINEL;
+        rc->name = rc->sentinel_name;
+
+    } else {
+        rc->mode = cluster ? NGX_HTTP_NGSP_REDIS_CLUSTER
+                           : NGX_HTTP_NGSP_REDIS_SINGLE;
+        rc->name = addr[0].name;
+    }
+
+    for (i = 0; i < rc->addrs->nelts; i++) {
+        if (ngx_http_ngsp_redis_resolve(cf, &addr[i],
+                                        rc->mode == NGX_HTTP_NGSP_REDIS_SENTINEL
+                                        ? 26379 : 6379)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rc->host = addr[0].host;
+    rc->port = addr[0].port;
 
     size = ngx_align(NGX_HTTP_NGSP_REDIS_SLOTS
                      * sizeof(ngx_http_ngsp_redis_stats_t), ngx_pagesize)
@@ -258,6 +384,13 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
     rc->stats->init = ngx_http_ngsp_redis_init_zone;
 
     return NGX_CONF_OK;
+
+twice:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "ngsp: \"%V\" is given twice in ngsp_redis",
+                       &value[i]);
+    return NGX_CONF_ERROR;
 }
 
 
@@ -286,7 +419,27 @@ ngx_http_ngsp_redis_init(ngx_cycle_t *cycle, ngx_http_ngsp_redis_conf_t *rc)
     rd->stall.log = cycle->log;
     rd->stall.cancelable = 1;
 
+    rd->link.log = cycle->log;
+    rd->link.data = rd;
+    rd->link.read = ngx_http_ngsp_redis_read;
+    rd->link.closed = ngx_http_ngsp_redis_closed;
+
     ngx_http_ngsp_redis_claim_slot(rd);
+
+    if (rc->mode == NGX_HTTP_NGSP_REDIS_SENTINEL) {
+        /* the sentinels name the master: nothing to talk to before */
+        rd->name = rc->name;
+
+        if (ngx_http_ngsp_redis_sentinel_init(cycle, rc) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        ngx_cpystrn(rd->host, rc->host.data, sizeof(rd->host));
+        rd->port = rc->port;
+        rd->known = 1;
+        ngx_http_ngsp_redis_target(rd);
+    }
 
     ngx_http_ngsp_redis_connect(rd);
 
@@ -309,8 +462,12 @@ ngx_http_ngsp_redis_exit(void)
         ngx_del_timer(&rd->reconnect);
     }
 
-    if (rd->ac) {
-        redisAsyncFree(rd->ac);
+    if (rd->conf && rd->conf->mode == NGX_HTTP_NGSP_REDIS_SENTINEL) {
+        ngx_http_ngsp_redis_sentinel_exit();
+    }
+
+    if (rd->link.ac) {
+        redisAsyncFree(rd->link.ac);
     }
 
     while (rd->free) {
@@ -342,7 +499,10 @@ ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
     int                         rc;
     ngx_http_ngsp_redis_cmd_t  *c;
 
-    if (rd->ac == NULL || rd->exiting) {
+    /* with Sentinel, nothing goes out before ROLE says "master" */
+    if (rd->link.ac == NULL || rd->exiting
+        || (!rd->ready && rd->conf->mode == NGX_HTTP_NGSP_REDIS_SENTINEL))
+    {
         ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rd->log, 0,
                        "ngsp redis command refused: not connected");
         return NGX_DECLINED;
@@ -367,7 +527,8 @@ ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
         c->privdata = privdata;
         c->sent = ngx_http_ngsp_redis_now_us();
 
-        rc = redisAsyncFormattedCommand(rd->ac, ngx_http_ngsp_redis_reply, c,
+        rc = redisAsyncFormattedCommand(rd->link.ac,
+                                        ngx_http_ngsp_redis_reply, c,
                                         (const char *) cmd, len);
         if (rc != REDIS_OK) {
             c->next = rd->free;
@@ -375,7 +536,7 @@ ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
         }
 
     } else {
-        rc = redisAsyncFormattedCommand(rd->ac, fn, privdata,
+        rc = redisAsyncFormattedCommand(rd->link.ac, fn, privdata,
                                         (const char *) cmd, len);
     }
 
@@ -396,6 +557,94 @@ ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
 
 
 /* --- connection -------------------------------------------------------- */
+
+
+/* the index of a "name=value" option; NGX_DECLINED: an address */
+static ngx_int_t
+ngx_http_ngsp_redis_option(ngx_str_t *value)
+{
+    u_char      *eq;
+    ngx_uint_t   i;
+
+    static ngx_str_t  names[] = {
+        ngx_string("password"),
+        ngx_string("db"),
+        ngx_string("connect_timeout"),
+        ngx_string("stall_timeout"),
+        ngx_string("sentinel"),
+        ngx_string("sentinel_password"),
+    };
+
+    eq = ngx_strlchr(value->data, value->data + value->len, '=');
+
+    /* "unix:/path" may hold '=' after its prefix, a name never does */
+    if (eq == NULL
+        || (value->len > 5 && ngx_strncmp(value->data, "unix:", 5) == 0))
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < sizeof(names) / sizeof(ngx_str_t); i++) {
+        if ((size_t) (eq - value->data) == names[i].len
+            && ngx_strncmp(value->data, names[i].data, names[i].len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* resolved now, in the master: a worker never waits on DNS */
+static ngx_int_t
+ngx_http_ngsp_redis_resolve(ngx_conf_t *cf, ngx_http_ngsp_redis_addr_t *addr,
+    in_port_t default_port)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_url_t   u;
+    u_char      text[NGX_SOCKADDR_STRLEN];
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = addr->name;
+    u.default_port = default_port;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: invalid redis address \"%V\"%s%s (host, "
+                           "host:port or unix:/path)",
+                           &addr->name, u.err ? ": " : "",
+                           u.err ? u.err : "");
+        return NGX_ERROR;
+    }
+
+#if (NGX_HAVE_UNIX_DOMAIN)
+    if (u.family == AF_UNIX) {
+        p = (u_char *) ((struct sockaddr_un *) u.addrs[0].sockaddr)->sun_path;
+        len = ngx_strlen(p);
+        addr->port = 0;
+
+    } else
+#endif
+    {
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
+                            NGX_SOCKADDR_STRLEN, 0);
+        p = text;
+        addr->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+    }
+
+    addr->host.data = ngx_pnalloc(cf->pool, len + 1);
+    if (addr->host.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(addr->host.data, p, len);
+    addr->host.data[len] = '\0';
+    addr->host.len = len;
+
+    return NGX_OK;
+}
 
 
 /* "name=time": a time above 0 */
@@ -428,76 +677,46 @@ static void
 ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd)
 {
     size_t                       len[3];
-    const char                  *argv[3];
-    ngx_connection_t            *c;
+    const char                  *argv[3], *err;
     redisAsyncContext           *ac;
     ngx_http_ngsp_redis_conf_t  *rc;
     u_char                       db[NGX_INT_T_LEN];
 
     rc = rd->conf;
 
+    /* no master known: the sentinels name one, then this runs again */
+    if (rc->mode == NGX_HTTP_NGSP_REDIS_SENTINEL && !rd->known) {
+        ngx_http_ngsp_redis_sentinel_ask();
+        return;
+    }
+
     ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rd->log, 0,
                    "ngsp redis connect \"%V\" to %s:%d",
-                   &rc->name, rc->host.data, rc->port);
-
-    /* a numeric address or a path: hiredis's getaddrinfo does no lookup */
-    if (rc->port) {
-        ac = redisAsyncConnect((char *) rc->host.data, rc->port);
-    } else {
-        ac = redisAsyncConnectUnix((char *) rc->host.data);
-    }
+                   &rd->name, rd->host, rd->port);
 
     rd->setup = 0;
 
-    if (ac == NULL || ac->err) {
+    if (ngx_http_ngsp_redis_link_open(&rd->link, (char *) rd->host, rd->port,
+                                      &err)
+        != NGX_OK)
+    {
         ngx_http_ngsp_redis_count(rd, errors);
 
         if (!rd->lost_logged) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "ngsp: redis \"%V\": cannot connect: %s",
-                          &rc->name, ac ? ac->errstr : "out of memory");
+                          &rd->name, err);
             rd->lost_logged = 1;
         }
 
-        if (ac) {
-            redisAsyncFree(ac);
-        }
-
-        ngx_http_ngsp_redis_schedule(rd);
+        ngx_http_ngsp_redis_lost(rd);
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, rd->log);
-    if (c == NULL) {
-        redisAsyncFree(ac);
-        ngx_http_ngsp_redis_schedule(rd);
-        return;
-    }
+    ac = rd->link.ac;
 
-    c->data = rd;
-    c->read->handler = ngx_http_ngsp_redis_read_handler;
-    c->write->handler = ngx_http_ngsp_redis_write_handler;
-    c->read->log = rd->log;
-    c->write->log = rd->log;
-
-    rd->ac = ac;
-    rd->conn = c;
-
-    ac->data = rd;
-    ac->ev.data = rd;
-    ac->ev.addRead = ngx_http_ngsp_redis_add_read;
-    ac->ev.delRead = ngx_http_ngsp_redis_del_read;
-    ac->ev.addWrite = ngx_http_ngsp_redis_add_write;
-    ac->ev.delWrite = ngx_http_ngsp_redis_del_write;
-    ac->ev.cleanup = ngx_http_ngsp_redis_cleanup;
-
-    /* after the hooks: it asks for the write event that ends the connect */
     redisAsyncSetConnectCallback(ac, ngx_http_ngsp_redis_on_connect);
     redisAsyncSetDisconnectCallback(ac, ngx_http_ngsp_redis_on_disconnect);
-
-    if (rc->port) {
-        redisEnableKeepAlive(&ac->c);
-    }
 
     /* queued first, so every later command runs authenticated */
     if (rc->password.len) {
@@ -514,6 +733,19 @@ ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd)
         argv[1] = (char *) db;
         len[1] = ngx_sprintf(db, "%i", rc->db) - db;
         ngx_http_ngsp_redis_setup(rd, "SELECT", 2, argv, len);
+    }
+
+    /* what a sentinel names may be stale: a replica takes no command */
+    if (rc->mode == NGX_HTTP_NGSP_REDIS_SENTINEL) {
+        argv[0] = "ROLE";
+        len[0] = 4;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_ngsp_redis_role_reply, NULL,
+                                  1, argv, len)
+            == REDIS_OK)
+        {
+            rd->setup++;
+        }
     }
 
     /* so that the first EVALSHA of each request finds it */
@@ -543,7 +775,7 @@ ngx_http_ngsp_redis_setup(ngx_http_ngsp_redis_t *rd, const char *what,
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
                    "ngsp redis %s queued", what);
 
-    if (redisAsyncCommandArgv(rd->ac, ngx_http_ngsp_redis_setup_reply,
+    if (redisAsyncCommandArgv(rd->link.ac, ngx_http_ngsp_redis_setup_reply,
                               (void *) what, argc, argv, len)
         == REDIS_OK)
     {
@@ -555,11 +787,11 @@ ngx_http_ngsp_redis_setup(ngx_http_ngsp_redis_t *rd, const char *what,
 static void
 ngx_http_ngsp_redis_on_connect(const redisAsyncContext *ac, int status)
 {
-    ngx_http_ngsp_redis_t  *rd = ac->data;
+    ngx_http_ngsp_redis_t  *rd = ngx_http_ngsp_redis_owner(ac);
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rd->log, 0,
                    "ngsp redis connected \"%V\", status %d",
-                   &rd->conf->name, status);
+                   &rd->name, status);
 
     if (rd->connect_timer.timer_set) {
         ngx_del_timer(&rd->connect_timer);
@@ -571,17 +803,14 @@ ngx_http_ngsp_redis_on_connect(const redisAsyncContext *ac, int status)
         if (!rd->lost_logged) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "ngsp: redis \"%V\": cannot connect: %s",
-                          &rd->conf->name, ac->errstr);
+                          &rd->name, ac->errstr);
             rd->lost_logged = 1;
         }
         return;
     }
 
     ngx_log_error(NGX_LOG_INFO, rd->log, 0,
-                  "ngsp: redis \"%V\" connected", &rd->conf->name);
-
-    rd->backoff = 0;
-    rd->lost_logged = 0;
+                  "ngsp: redis \"%V\" connected", &rd->name);
 
     /* else ready when the last setup command is answered */
     if (rd->setup == 0) {
@@ -593,18 +822,18 @@ ngx_http_ngsp_redis_on_connect(const redisAsyncContext *ac, int status)
 static void
 ngx_http_ngsp_redis_on_disconnect(const redisAsyncContext *ac, int status)
 {
-    ngx_http_ngsp_redis_t  *rd = ac->data;
+    ngx_http_ngsp_redis_t  *rd = ngx_http_ngsp_redis_owner(ac);
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rd->log, 0,
                    "ngsp redis disconnected \"%V\", status %d",
-                   &rd->conf->name, status);
+                   &rd->name, status);
 
     if (status != REDIS_OK && !rd->exiting) {
         ngx_http_ngsp_redis_count(rd, errors);
 
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "ngsp: redis \"%V\": connection lost: %s",
-                      &rd->conf->name, ac->errstr);
+                      &rd->name, ac->errstr);
         rd->lost_logged = 1;
     }
 }
@@ -615,7 +844,7 @@ static void
 ngx_http_ngsp_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
 {
     redisReply             *reply = r;
-    ngx_http_ngsp_redis_t  *rd = ac->data;
+    ngx_http_ngsp_redis_t  *rd = ngx_http_ngsp_redis_owner(ac);
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rd->log, 0,
                    "ngsp redis %s reply type %d", (char *) data,
@@ -636,9 +865,61 @@ ngx_http_ngsp_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
     ngx_http_ngsp_redis_count(rd, errors);
 
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                  "ngsp: redis \"%V\": %s refused: %*s", &rd->conf->name,
+                  "ngsp: redis \"%V\": %s refused: %*s", &rd->name,
                   (char *) data, (size_t) ngx_min(reply->len, 200),
                   reply->str);
+
+    redisAsyncDisconnect(ac);
+}
+
+
+/*
+ * ROLE's first element says what the server is now: anything but a master
+ * is dropped, and the sentinels are asked again.
+ */
+static void
+ngx_http_ngsp_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply             *reply = r;
+    ngx_http_ngsp_redis_t  *rd = ngx_http_ngsp_redis_owner(ac);
+
+    size_t       len;
+    const char  *role;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    role = "an unexpected reply";
+    len = ngx_strlen(role);
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+        && (reply->element[0]->type == REDIS_REPLY_STRING
+            || reply->element[0]->type == REDIS_REPLY_STATUS))
+    {
+        role = reply->element[0]->str;
+        len = ngx_min(reply->element[0]->len, 32);
+
+        if (len == 6 && ngx_strncmp(role, "master", 6) == 0) {
+            if (--rd->setup == 0) {
+                ngx_http_ngsp_redis_ready(rd);
+            }
+
+            return;
+        }
+    }
+
+    ngx_http_ngsp_redis_count(rd, errors);
+
+    if (!rd->lost_logged) {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "ngsp: redis \"%V\" answers ROLE with \"%*s\", not "
+                      "\"master\": asking the sentinels again", &rd->name,
+                      len, role);
+        rd->lost_logged = 1;
+    }
+
+    rd->known = 0;
 
     redisAsyncDisconnect(ac);
 }
@@ -649,7 +930,7 @@ ngx_http_ngsp_redis_connect_timeout(ngx_event_t *ev)
 {
     ngx_http_ngsp_redis_t  *rd = ev->data;
 
-    if (rd->ac == NULL || (rd->ac->c.flags & REDIS_CONNECTED)) {
+    if (rd->link.ac == NULL || (rd->link.ac->c.flags & REDIS_CONNECTED)) {
         return;
     }
 
@@ -657,13 +938,12 @@ ngx_http_ngsp_redis_connect_timeout(ngx_event_t *ev)
 
     if (!rd->lost_logged) {
         ngx_log_error(NGX_LOG_ERR, rd->log, NGX_ETIMEDOUT,
-                      "ngsp: redis \"%V\": connect timed out",
-                      &rd->conf->name);
+                      "ngsp: redis \"%V\": connect timed out", &rd->name);
         rd->lost_logged = 1;
     }
 
     /* fails the commands queued meanwhile, then the cleanup hook runs */
-    redisAsyncFree(rd->ac);
+    redisAsyncFree(rd->link.ac);
 }
 
 
@@ -672,7 +952,7 @@ ngx_http_ngsp_redis_stalled(ngx_event_t *ev)
 {
     ngx_http_ngsp_redis_t  *rd = ev->data;
 
-    if (rd->ac == NULL || rd->ac->replies.head == NULL) {
+    if (rd->link.ac == NULL || rd->link.ac->replies.head == NULL) {
         return;
     }
 
@@ -680,11 +960,11 @@ ngx_http_ngsp_redis_stalled(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                   "ngsp: redis \"%V\": no reply for %Mms, reconnecting",
-                  &rd->conf->name, rd->conf->stall_timeout);
+                  &rd->name, rd->conf->stall_timeout);
     rd->lost_logged = 1;
 
     /* the commands still owed fail by their policy at once */
-    redisAsyncFree(rd->ac);
+    redisAsyncFree(rd->link.ac);
 }
 
 
@@ -695,7 +975,7 @@ ngx_http_ngsp_redis_reconnect(ngx_event_t *ev)
 
     ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rd->log, 0, "ngsp redis reconnect");
 
-    if (rd->ac == NULL && !rd->exiting) {
+    if (rd->link.ac == NULL && !rd->exiting) {
         ngx_http_ngsp_redis_connect(rd);
     }
 }
@@ -721,20 +1001,304 @@ ngx_http_ngsp_redis_schedule(ngx_http_ngsp_redis_t *rd)
 
 
 /*
+ * The data connection is gone or never came: with Sentinel, the master
+ * it went to is asked for again, unless another one is named already.
+ */
+static void
+ngx_http_ngsp_redis_lost(ngx_http_ngsp_redis_t *rd)
+{
+    if (rd->conf->mode == NGX_HTTP_NGSP_REDIS_SENTINEL && !rd->moving) {
+        rd->known = 0;
+    }
+
+    if (!rd->moving) {
+        ngx_http_ngsp_redis_schedule(rd);
+    }
+}
+
+
+/* hiredis is about to free the data connection's context */
+static void
+ngx_http_ngsp_redis_closed(ngx_http_ngsp_redis_link_t *link)
+{
+    ngx_http_ngsp_redis_t  *rd = link->data;
+
+    rd->ready = 0;
+
+    if (ngx_http_ngsp_redis_slot(rd)) {
+        rd->stats->connected = 0;
+    }
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->stall.timer_set) {
+        ngx_del_timer(&rd->stall);
+    }
+
+    ngx_http_ngsp_redis_lost(rd);
+}
+
+
+/* the peer answers: the stall clock starts again, or stops */
+static void
+ngx_http_ngsp_redis_read(ngx_http_ngsp_redis_link_t *link)
+{
+    ngx_http_ngsp_redis_t  *rd = link->data;
+
+    if (link->ac && link->ac->replies.head) {
+        ngx_add_timer(&rd->stall, rd->conf->stall_timeout);
+
+    } else if (rd->stall.timer_set) {
+        ngx_del_timer(&rd->stall);
+    }
+}
+
+
+/* --- Sentinel ---------------------------------------------------------- */
+
+
+void
+ngx_http_ngsp_redis_master(const char *host, int port)
+{
+    ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
+
+    size_t                        len;
+    ngx_uint_t                    same;
+    ngx_http_ngsp_redis_stats_t  *st;
+
+    if (rd->exiting) {
+        return;
+    }
+
+    len = ngx_strlen(host);
+
+    if (len > NGX_SOCKADDR_STRLEN) {
+        return;
+    }
+
+    same = (rd->port == port && ngx_strcmp(rd->host, host) == 0);
+
+    if (same && rd->known) {
+        /* already there, or on the way */
+        if (rd->link.ac == NULL && !rd->reconnect.timer_set) {
+            ngx_http_ngsp_redis_connect(rd);
+        }
+
+        return;
+    }
+
+    if (!same) {
+        st = ngx_http_ngsp_redis_slot(rd);
+
+        if (rd->was_ready && rd->port) {
+            ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                          "ngsp: redis sentinel \"%V\": master moves from "
+                          "%V to %s:%d", &rd->conf->name, &rd->name, host,
+                          port);
+
+            if (st) {
+                (void) ngx_atomic_fetch_add(&st->master_changes, 1);
+            }
+        }
+
+        ngx_memcpy(rd->host, host, len + 1);
+        rd->port = port;
+
+        ngx_http_ngsp_redis_target(rd);
+
+        /* a new address: no backoff, and its failures are news */
+        rd->backoff = 0;
+        rd->lost_logged = 0;
+    }
+
+    /* else the same address named again, after the backoff */
+    rd->known = 1;
+
+    /* the commands owed to the old master fail by their policy now */
+    if (rd->link.ac) {
+        rd->moving = 1;
+        redisAsyncFree(rd->link.ac);
+        rd->moving = 0;
+    }
+
+    if (rd->reconnect.timer_set) {
+        ngx_del_timer(&rd->reconnect);
+    }
+
+    ngx_http_ngsp_redis_connect(rd);
+}
+
+
+void
+ngx_http_ngsp_redis_no_master(void)
+{
+    ngx_http_ngsp_redis_schedule(&ngx_http_ngsp_redis);
+}
+
+
+ngx_int_t
+ngx_http_ngsp_redis_current(ngx_str_t *host, int *port)
+{
+    ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
+
+    if (rd->conf == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (rd->conf->mode != NGX_HTTP_NGSP_REDIS_SENTINEL) {
+        *host = rd->conf->host;
+        *port = rd->conf->port;
+        return NGX_OK;
+    }
+
+    if (!rd->ready) {
+        return NGX_DECLINED;
+    }
+
+    host->data = rd->host;
+    host->len = ngx_strlen(rd->host);
+    *port = rd->port;
+
+    return NGX_OK;
+}
+
+
+ngx_http_ngsp_redis_stats_t *
+ngx_http_ngsp_redis_own_stats(void)
+{
+    return ngx_http_ngsp_redis_slot(&ngx_http_ngsp_redis);
+}
+
+
+/* the target's name for logs and its slot's address: host:port or unix: */
+static void
+ngx_http_ngsp_redis_target(ngx_http_ngsp_redis_t *rd)
+{
+    u_char                       *p;
+    ngx_http_ngsp_redis_stats_t  *st;
+
+    if (rd->port == 0) {
+        p = ngx_snprintf(rd->text, sizeof(rd->text) - 1, "unix:%s",
+                         rd->host);
+
+    } else if (ngx_strchr(rd->host, ':')) {
+        p = ngx_snprintf(rd->text, sizeof(rd->text) - 1, "[%s]:%d",
+                         rd->host, rd->port);
+
+    } else {
+        p = ngx_snprintf(rd->text, sizeof(rd->text) - 1, "%s:%d",
+                         rd->host, rd->port);
+    }
+
+    *p = '\0';
+
+    if (rd->conf->mode == NGX_HTTP_NGSP_REDIS_SENTINEL) {
+        rd->name.data = rd->text;
+        rd->name.len = p - rd->text;
+
+    } else {
+        rd->name = rd->conf->name;
+    }
+
+    st = ngx_http_ngsp_redis_slot(rd);
+
+    if (st) {
+        p = ngx_cpymem(st->address, rd->text,
+                       ngx_min((size_t) (p - rd->text),
+                               sizeof(st->address) - 1));
+        *p = '\0';
+    }
+}
+
+
+/* --- links: hiredis contexts on nginx's event loop ---------------------- */
+
+
+ngx_int_t
+ngx_http_ngsp_redis_link_open(ngx_http_ngsp_redis_link_t *link,
+    const char *host, int port, const char **err)
+{
+    ngx_connection_t   *c;
+    redisAsyncContext  *ac;
+
+    static char  errstr[128];
+
+    /* a numeric address or a path: hiredis's getaddrinfo does no lookup */
+    if (port) {
+        ac = redisAsyncConnect(host, port);
+    } else {
+        ac = redisAsyncConnectUnix(host);
+    }
+
+    if (ac == NULL) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    if (ac->err) {
+        /* the context and its message go together */
+        ngx_cpystrn((u_char *) errstr, (u_char *) ac->errstr,
+                    sizeof(errstr));
+        *err = errstr;
+        redisAsyncFree(ac);
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(ac->c.fd, link->log);
+    if (c == NULL) {
+        *err = "no free connection";
+        redisAsyncFree(ac);
+        return NGX_ERROR;
+    }
+
+    c->data = link;
+    c->read->handler = ngx_http_ngsp_redis_read_handler;
+    c->write->handler = ngx_http_ngsp_redis_write_handler;
+    c->read->log = link->log;
+    c->write->log = link->log;
+
+    link->ac = ac;
+    link->conn = c;
+    link->flushing = 0;
+
+    ac->data = link;
+    ac->ev.data = link;
+    ac->ev.addRead = ngx_http_ngsp_redis_add_read;
+    ac->ev.delRead = ngx_http_ngsp_redis_del_read;
+    ac->ev.addWrite = ngx_http_ngsp_redis_add_write;
+    ac->ev.delWrite = ngx_http_ngsp_redis_del_write;
+    ac->ev.cleanup = ngx_http_ngsp_redis_cleanup;
+
+    if (port) {
+        redisEnableKeepAlive(&ac->c);
+    }
+
+    /*
+     * the caller sets its connect callback next: that asks for the write
+     * event that ends the connect, through the hooks set above
+     */
+    return NGX_OK;
+}
+
+
+/*
  * hiredis is about to close the socket and free its context: forget both,
- * and let go of the nginx connection without closing its fd.
+ * let go of the nginx connection without closing its fd, and tell the
+ * owner.
  */
 static void
 ngx_http_ngsp_redis_cleanup(void *privdata)
 {
-    ngx_http_ngsp_redis_t  *rd = privdata;
+    ngx_http_ngsp_redis_link_t  *link = privdata;
 
     ngx_connection_t  *c;
 
-    ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+    ngx_log_debug0(NGX_LOG_DEBUG_EVENT, link->log, 0,
                    "ngsp redis connection released");
 
-    c = rd->conn;
+    c = link->conn;
 
     if (c) {
         if (c->read->active) {
@@ -757,22 +1321,12 @@ ngx_http_ngsp_redis_cleanup(void *privdata)
         c->fd = (ngx_socket_t) -1;
     }
 
-    rd->conn = NULL;
-    rd->ac = NULL;
+    link->conn = NULL;
+    link->ac = NULL;
 
-    if (ngx_http_ngsp_redis_slot(rd)) {
-        rd->stats->connected = 0;
+    if (link->closed) {
+        link->closed(link);
     }
-
-    if (rd->connect_timer.timer_set) {
-        ngx_del_timer(&rd->connect_timer);
-    }
-
-    if (rd->stall.timer_set) {
-        ngx_del_timer(&rd->stall);
-    }
-
-    ngx_http_ngsp_redis_schedule(rd);
 }
 
 
@@ -782,22 +1336,18 @@ ngx_http_ngsp_redis_cleanup(void *privdata)
 static void
 ngx_http_ngsp_redis_read_handler(ngx_event_t *ev)
 {
-    ngx_connection_t       *c = ev->data;
-    ngx_http_ngsp_redis_t  *rd = c->data;
+    ngx_connection_t            *c = ev->data;
+    ngx_http_ngsp_redis_link_t  *link = c->data;
 
     ngx_log_debug0(NGX_LOG_DEBUG_EVENT, ev->log, 0, "ngsp redis read");
 
     /* may free the connection: nothing after this call touches it */
-    if (rd->ac) {
-        redisAsyncHandleRead(rd->ac);
+    if (link->ac) {
+        redisAsyncHandleRead(link->ac);
     }
 
-    /* the peer answers: the stall clock starts again, or stops */
-    if (rd->ac && rd->ac->replies.head) {
-        ngx_add_timer(&rd->stall, rd->conf->stall_timeout);
-
-    } else if (rd->stall.timer_set) {
-        ngx_del_timer(&rd->stall);
+    if (link->read) {
+        link->read(link);
     }
 }
 
@@ -805,43 +1355,43 @@ ngx_http_ngsp_redis_read_handler(ngx_event_t *ev)
 static void
 ngx_http_ngsp_redis_write_handler(ngx_event_t *ev)
 {
-    ngx_connection_t       *c = ev->data;
-    ngx_http_ngsp_redis_t  *rd = c->data;
+    ngx_connection_t            *c = ev->data;
+    ngx_http_ngsp_redis_link_t  *link = c->data;
 
     ngx_log_debug0(NGX_LOG_DEBUG_EVENT, ev->log, 0, "ngsp redis write");
 
-    if (rd->ac) {
-        rd->flushing = 1;
-        redisAsyncHandleWrite(rd->ac);
-        rd->flushing = 0;
+    if (link->ac) {
+        link->flushing = 1;
+        redisAsyncHandleWrite(link->ac);
+        link->flushing = 0;
     }
 }
 
 
 static void
-ngx_http_ngsp_redis_ev(ngx_http_ngsp_redis_t *rd, ngx_uint_t write,
+ngx_http_ngsp_redis_ev(ngx_http_ngsp_redis_link_t *link, ngx_uint_t write,
     ngx_uint_t add)
 {
     ngx_int_t     event;
     ngx_event_t  *ev;
 
-    if (rd->conn == NULL) {
+    if (link->conn == NULL) {
         return;
     }
 
-    ev = write ? rd->conn->write : rd->conn->read;
+    ev = write ? link->conn->write : link->conn->read;
     event = write ? NGX_WRITE_EVENT : NGX_READ_EVENT;
 
     if (add && !ev->active) {
         /* flags 0: level-triggered in every event module */
         if (ngx_add_event(ev, event, 0) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+            ngx_log_error(NGX_LOG_ERR, link->log, 0,
                           "ngsp: redis: cannot add event");
         }
 
     } else if (!add && ev->active) {
         if (ngx_del_event(ev, event, 0) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+            ngx_log_error(NGX_LOG_ERR, link->log, 0,
                           "ngsp: redis: cannot delete event");
         }
     }
@@ -870,18 +1420,18 @@ ngx_http_ngsp_redis_del_read(void *privdata)
 static void
 ngx_http_ngsp_redis_add_write(void *privdata)
 {
-    ngx_http_ngsp_redis_t  *rd = privdata;
+    ngx_http_ngsp_redis_link_t  *link = privdata;
 
     ngx_event_t  *wev;
 
-    if (rd->conn == NULL) {
+    if (link->conn == NULL) {
         return;
     }
 
-    wev = rd->conn->write;
+    wev = link->conn->write;
 
-    if (rd->flushing || !(rd->ac->c.flags & REDIS_CONNECTED)) {
-        ngx_http_ngsp_redis_ev(rd, 1, 1);
+    if (link->flushing || !(link->ac->c.flags & REDIS_CONNECTED)) {
+        ngx_http_ngsp_redis_ev(link, 1, 1);
 
     } else if (!wev->active && !wev->posted) {
         ngx_post_event(wev, &ngx_posted_events);
@@ -892,13 +1442,13 @@ ngx_http_ngsp_redis_add_write(void *privdata)
 static void
 ngx_http_ngsp_redis_del_write(void *privdata)
 {
-    ngx_http_ngsp_redis_t  *rd = privdata;
+    ngx_http_ngsp_redis_link_t  *link = privdata;
 
-    if (rd->conn && rd->conn->write->posted) {
-        ngx_delete_posted_event(rd->conn->write);
+    if (link->conn && link->conn->write->posted) {
+        ngx_delete_posted_event(link->conn->write);
     }
 
-    ngx_http_ngsp_redis_ev(rd, 1, 0);
+    ngx_http_ngsp_redis_ev(link, 1, 0);
 }
 
 
@@ -1013,7 +1563,6 @@ ngx_http_ngsp_redis_init_zone(ngx_shm_zone_t *zone, void *data)
 static void
 ngx_http_ngsp_redis_claim_slot(ngx_http_ngsp_redis_t *rd)
 {
-    u_char                       *p;
     ngx_http_ngsp_redis_conf_t   *rc;
     ngx_http_ngsp_redis_stats_t  *st;
 
@@ -1035,21 +1584,6 @@ ngx_http_ngsp_redis_claim_slot(ngx_http_ngsp_redis_t *rd)
     ngx_memzero((u_char *) &st->connected,
                 sizeof(ngx_http_ngsp_redis_stats_t)
                 - offsetof(ngx_http_ngsp_redis_stats_t, connected));
-
-    if (rc->port == 0) {
-        p = ngx_snprintf(st->address, sizeof(st->address) - 1, "unix:%V",
-                         &rc->host);
-
-    } else if (ngx_strlchr(rc->host.data, rc->host.data + rc->host.len, ':')) {
-        p = ngx_snprintf(st->address, sizeof(st->address) - 1, "[%V]:%d",
-                         &rc->host, rc->port);
-
-    } else {
-        p = ngx_snprintf(st->address, sizeof(st->address) - 1, "%V:%d",
-                         &rc->host, rc->port);
-    }
-
-    *p = '\0';
 
     rd->stats = st;
 }
@@ -1084,7 +1618,18 @@ ngx_http_ngsp_redis_ready(ngx_http_ngsp_redis_t *rd)
         }
     }
 
+    /* not before: a server that refuses the setup is retried slower */
+    rd->backoff = 0;
+    rd->lost_logged = 0;
+
     rd->was_ready = 1;
+    rd->ready = 1;
+
+    if (rd->conf->mode == NGX_HTTP_NGSP_REDIS_SENTINEL) {
+        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                      "ngsp: redis sentinel \"%V\": using master %V",
+                      &rd->conf->name, &rd->name);
+    }
 }
 
 

@@ -14,9 +14,25 @@
 
 
 typedef struct {
-    ngx_str_t        name;            /* as configured, for logs */
+    ngx_str_t        name;            /* as written, for logs */
     ngx_str_t        host;            /* numeric address or unix path, NUL */
     int              port;            /* 0: unix socket */
+} ngx_http_ngsp_redis_addr_t;
+
+
+#define NGX_HTTP_NGSP_REDIS_SINGLE    0
+#define NGX_HTTP_NGSP_REDIS_SENTINEL  1
+#define NGX_HTTP_NGSP_REDIS_CLUSTER   2
+
+
+typedef struct {
+    ngx_str_t        name;            /* as configured, for logs */
+    ngx_str_t        host;            /* addrs[0]'s host, NUL */
+    int              port;            /* addrs[0]'s port, 0: unix socket */
+    ngx_uint_t       mode;            /* NGX_HTTP_NGSP_REDIS_SINGLE... */
+    ngx_array_t     *addrs;           /* of _addr_t, at least one */
+    ngx_str_t        sentinel_name;   /* the master's name in Sentinel */
+    ngx_str_t        sentinel_password;  /* empty: no AUTH to sentinels */
     ngx_str_t        password;        /* empty: no AUTH */
     ngx_int_t        db;              /* 0: no SELECT */
     ngx_msec_t       connect_timeout;
@@ -24,6 +40,25 @@ typedef struct {
     ngx_str_t        preload;         /* a script loaded on every connect */
     ngx_shm_zone_t  *stats;           /* every worker's counters */
 } ngx_http_ngsp_redis_conf_t;
+
+
+/*
+ * One hiredis async connection watched by nginx's event loop: the data
+ * connection and the Sentinel connections share this glue.
+ */
+typedef struct ngx_http_ngsp_redis_link_s  ngx_http_ngsp_redis_link_t;
+
+typedef void (*ngx_http_ngsp_redis_link_pt)(ngx_http_ngsp_redis_link_t *link);
+
+struct ngx_http_ngsp_redis_link_s {
+    redisAsyncContext              *ac;       /* NULL: closed */
+    ngx_connection_t               *conn;
+    ngx_log_t                      *log;
+    void                           *data;     /* the owner's */
+    ngx_http_ngsp_redis_link_pt     read;     /* after each read, or NULL */
+    ngx_http_ngsp_redis_link_pt     closed;   /* the context is let go */
+    unsigned                        flushing:1;
+};
 
 
 #define NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS  12
@@ -54,12 +89,15 @@ typedef struct {
                                  /* per bucket, not cumulative */
     ngx_atomic_t   latency_sum_us;
     u_char         address[64];  /* host:port it talks to, NUL-terminated */
+    ngx_atomic_t   master_changes;  /* Sentinel: moves to another master */
+    u_char         sentinel[64]; /* Sentinel: the one it listens to, NUL */
 } ngx_http_ngsp_redis_stats_t;
 
 
 /*
- * parses "host:port|unix:/path [password=..] [db=N] [connect_timeout=T]
- * [stall_timeout=T]"
+ * parses "address [address ...] [sentinel=NAME] [sentinel_password=..]
+ * [cluster] [password=..] [db=N] [connect_timeout=T] [stall_timeout=T]",
+ * an address being host, host:port or unix:/path
  */
 char *ngx_http_ngsp_redis_parse(ngx_conf_t *cf,
     ngx_http_ngsp_redis_conf_t *rc);
@@ -90,5 +128,28 @@ ngx_uint_t ngx_http_ngsp_redis_exiting(void);
 /* a command already in Redis's protocol (hiredis copies it) */
 ngx_int_t ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
     const u_char *cmd, size_t len);
+
+/*
+ * The master a worker's commands go to, once it answers as one: host is
+ * NUL-terminated (a path when *port is 0) and stays valid until the next
+ * event.  NGX_DECLINED: none known now.
+ */
+ngx_int_t ngx_http_ngsp_redis_current(ngx_str_t *host, int *port);
+
+
+/* --- for the Sentinel side -------------------------------------------- */
+
+/* connects (in progress); NGX_ERROR: *err says why, nothing is left open */
+ngx_int_t ngx_http_ngsp_redis_link_open(ngx_http_ngsp_redis_link_t *link,
+    const char *host, int port, const char **err);
+
+/* the master is at host:port: the data connection goes there */
+void ngx_http_ngsp_redis_master(const char *host, int port);
+
+/* no sentinel named a master: ask again after the reconnect backoff */
+void ngx_http_ngsp_redis_no_master(void);
+
+/* this worker's slot while it is its own, or NULL */
+ngx_http_ngsp_redis_stats_t *ngx_http_ngsp_redis_own_stats(void);
 
 #endif /* NGX_HTTP_NGSP_REDIS_H */

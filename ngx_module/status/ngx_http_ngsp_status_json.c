@@ -309,8 +309,9 @@ ngx_http_ngsp_status_json_mask(ngx_http_ngsp_status_out_t *o,
 
 
 /*
- * "redis": {"server", "workers": [each worker's slot in use: its
- * connection, counters and latency histogram]}; null without ngsp_redis
+ * "redis": {"server", "mode", "workers": [each worker's slot in use: its
+ * connection (the node it talks to; with Sentinel, the sentinel it listens
+ * to), counters and latency histogram]}; null without ngsp_redis
  */
 static void
 ngx_http_ngsp_status_json_redis(ngx_http_ngsp_status_out_t *o,
@@ -330,6 +331,14 @@ ngx_http_ngsp_status_json_redis(ngx_http_ngsp_status_out_t *o,
     lit("{\"server\":");
     ngx_http_ngsp_status_json_str(o, qmcf->redis.name.data,
                                   qmcf->redis.name.len);
+    lit(",\"mode\":");
+    if (qmcf->redis.mode == NGX_HTTP_NGSP_REDIS_SENTINEL) {
+        lit("\"sentinel\"");
+    } else if (qmcf->redis.mode == NGX_HTTP_NGSP_REDIS_CLUSTER) {
+        lit("\"cluster\"");
+    } else {
+        lit("\"single\"");
+    }
     lit(",\"workers\":[");
 
     for (i = 0, first = 1; i < n; i++) {
@@ -358,6 +367,16 @@ ngx_http_ngsp_status_json_redis(ngx_http_ngsp_status_out_t *o,
         ngx_http_ngsp_status_json_str(o, st[i].address,
                                       ngx_strnlen(st[i].address,
                                                   sizeof(st[i].address)));
+        lit(",\"sentinel\":");
+        if (st[i].sentinel[0]) {
+            ngx_http_ngsp_status_json_str(o, st[i].sentinel,
+                                          ngx_strnlen(st[i].sentinel,
+                                                      sizeof(st[i].sentinel)));
+        } else {
+            lit("null");
+        }
+        lit(",\"master_changes\":");
+        ngx_http_ngsp_status_u64(o, st[i].master_changes);
         lit(",\"connects\":");
         ngx_http_ngsp_status_u64(o, st[i].connects);
         lit(",\"reconnects\":");

@@ -388,6 +388,34 @@ ngx_http_ngsp_status_prom_redis(ngx_http_ngsp_status_out_t *o)
         }
     }
 
+    family("ngsp_redis_master_changes_total", "counter",
+           "Sentinel: moves of the worker's connection to another master.");
+    for (i = 0; i < n; i++) {
+        if (st[i].pid) {
+            worker_sample("ngsp_redis_master_changes_total", i,
+                          st[i].master_changes);
+        }
+    }
+
+    family("ngsp_redis_node_info", "gauge",
+           "The Redis node the worker talks to and, with Sentinel, the "
+           "sentinel it listens to for +switch-master (empty: none).");
+    for (i = 0; i < n; i++) {
+        if (st[i].pid) {
+            lit("ngsp_redis_node_info{worker=\"");
+            ngx_http_ngsp_status_u64(o, i);
+            lit("\",address=");
+            ngx_http_ngsp_status_prom_str(o, st[i].address,
+                                          ngx_strnlen(st[i].address,
+                                                      sizeof(st[i].address)));
+            lit(",sentinel=");
+            ngx_http_ngsp_status_prom_str(o, st[i].sentinel,
+                                          ngx_strnlen(st[i].sentinel,
+                                                      sizeof(st[i].sentinel)));
+            lit("} 1\n");
+        }
+    }
+
     family("ngsp_redis_latency_seconds", "histogram",
            "Time from sending a request's Redis command to its reply.");
     for (i = 0; i < n; i++) {

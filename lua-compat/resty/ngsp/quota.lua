@@ -129,6 +129,11 @@ function _M.decide(policy, key)
         return nil, nil, "bad key"
     end
 
+    -- Sentinel: no master known to this worker now
+    if redis_c.host_len == 0 then
+        return fail(open, "no redis master known")
+    end
+
     local host = ffi_str(redis_c.host, redis_c.host_len)
     local port = redis_c.port
     local db = redis_c.db

@@ -152,3 +152,31 @@ def test_lua_wrong_password_fails_closed(nginx_factory, redis, port,
     j = lua(port, "so-tu-phap")
     assert j["allowed"] is False and "AUTH" in j["err"]
     assert "wrong" not in json.dumps(j)
+
+
+def test_lua_uses_the_workers_sentinel_master(nginx_factory, redis_factory,
+                                              port, tmp_path):
+    """With sentinel=, Lua sends to the master the worker found (and ROLE
+    confirmed), and follows the fail mode while it knows none."""
+    from quota_site import poll
+    from sentinel_site import FakeSentinel
+
+    master = redis_factory()
+    replica = redis_factory(args=("--replicaof", "127.0.0.1",
+                                  str(master.port)))
+    fake = FakeSentinel(answer=("127.0.0.1", replica.port)).start()
+    try:
+        line = f"ngsp_redis 127.0.0.1:{fake.port} sentinel=m;"
+        n = lua_nginx(nginx_factory, port, conf(tmp_path, port, line))
+        poll(lambda: "not \"master\"" in n.log())
+        j = lua(port, "so-tu-phap")
+        assert j["allowed"] is False and j["info"] is None
+        assert "no redis master known" in j["err"]
+
+        fake.answer = ("127.0.0.1", master.port)
+        poll(lambda: "using master 127.0.0.1:%d" % master.port in n.log())
+        j = lua(port, "so-tu-phap")
+        assert j["allowed"] is True, j
+        assert master.client().keys("ngsp:*:q:std:*")
+    finally:
+        fake.stop()
