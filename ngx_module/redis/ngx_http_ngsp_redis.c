@@ -55,7 +55,7 @@ struct ngx_http_ngsp_redis_cmd_s {
 };
 
 
-typedef struct {
+struct ngx_http_ngsp_redis_s {
     ngx_http_ngsp_redis_conf_t   *conf;
     redisAsyncContext            *ac;
     ngx_connection_t             *conn;
@@ -71,11 +71,17 @@ typedef struct {
     unsigned                      lost_logged:1;
     unsigned                      flushing:1;
     unsigned                      was_ready:1;  /* a connection was up */
-} ngx_http_ngsp_redis_t;
+    unsigned                      ready:1;      /* counted as connected */
+};
 
 
+static char *ngx_http_ngsp_redis_parse_addr(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_http_ngsp_redis_addr_t *a);
 static char *ngx_http_ngsp_redis_parse_msec(ngx_conf_t *cf, ngx_str_t *value,
     ngx_msec_t *ms);
+static void ngx_http_ngsp_redis_prepare(ngx_http_ngsp_redis_t *rd,
+    ngx_http_ngsp_redis_conf_t *rc, ngx_log_t *log);
+static void ngx_http_ngsp_redis_release(ngx_http_ngsp_redis_t *rd);
 static void ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd);
 static void ngx_http_ngsp_redis_setup(ngx_http_ngsp_redis_t *rd,
     const char *what, int argc, const char **argv, const size_t *len);
@@ -143,22 +149,26 @@ static ngx_http_ngsp_redis_t  ngx_http_ngsp_redis;
 char *
 ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
 {
-    u_char      *p;
-    size_t       len, size;
-    ngx_str_t   *value;
-    ngx_int_t    n;
-    ngx_url_t    u;
-    ngx_uint_t   i;
-    ngx_msec_t  *ms;
-    u_char       text[NGX_SOCKADDR_STRLEN];
+    size_t                       size;
+    ngx_str_t                   *value;
+    ngx_int_t                    n;
+    ngx_uint_t                   i;
+    ngx_msec_t                  *ms;
+    ngx_http_ngsp_redis_addr_t  *a;
 
     value = cf->args->elts;
 
-    rc->name = value[1];
     rc->connect_timeout = 1000;
     rc->stall_timeout = NGX_HTTP_NGSP_REDIS_STALL;
+    rc->mode = NGX_HTTP_NGSP_REDIS_SINGLE;
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    rc->addrs = ngx_array_create(cf->pool, 3,
+                                 sizeof(ngx_http_ngsp_redis_addr_t));
+    if (rc->addrs == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             if (value[i].len == 9) {
@@ -200,50 +210,58 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
             continue;
         }
 
+        if (value[i].len == 7
+            && ngx_strncmp(value[i].data, "cluster", 7) == 0)
+        {
+            rc->mode = NGX_HTTP_NGSP_REDIS_CLUSTER;
+            continue;
+        }
+
+        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '=')) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ngsp: invalid parameter \"%V\" (ngsp_redis "
+                               "takes password=, db=, connect_timeout= and "
+                               "stall_timeout=)", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        a = ngx_array_push(rc->addrs);
+        if (a == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_ngsp_redis_parse_addr(cf, &value[i], a) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (rc->addrs->nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ngsp: invalid parameter \"%V\" (ngsp_redis takes "
-                           "password=, db=, connect_timeout= and "
-                           "stall_timeout=)", &value[i]);
+                           "ngsp: ngsp_redis needs an address (host, "
+                           "host:port or unix:/path)");
         return NGX_CONF_ERROR;
     }
 
-    /* resolved now, in the master: a worker never waits on DNS */
-    ngx_memzero(&u, sizeof(ngx_url_t));
-    u.url = value[1];
-    u.default_port = 6379;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+    if (rc->addrs->nelts > 1 && rc->mode == NGX_HTTP_NGSP_REDIS_SINGLE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ngsp: invalid redis address \"%V\"%s%s (host, "
-                           "host:port or unix:/path)",
-                           &value[1], u.err ? ": " : "",
-                           u.err ? u.err : "");
+                           "ngsp: several redis addresses need a mode (add "
+                           "\"cluster\" for the seed nodes of a Redis "
+                           "Cluster, or \"sentinel=NAME\"), or give one");
         return NGX_CONF_ERROR;
     }
 
-#if (NGX_HAVE_UNIX_DOMAIN)
-    if (u.family == AF_UNIX) {
-        p = (u_char *) ((struct sockaddr_un *) u.addrs[0].sockaddr)->sun_path;
-        len = ngx_strlen(p);
-        rc->port = 0;
-
-    } else
-#endif
-    {
-        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
-                            NGX_SOCKADDR_STRLEN, 0);
-        p = text;
-        rc->port = ngx_inet_get_port(u.addrs[0].sockaddr);
-    }
-
-    rc->host.data = ngx_pnalloc(cf->pool, len + 1);
-    if (rc->host.data == NULL) {
+    if (rc->mode == NGX_HTTP_NGSP_REDIS_CLUSTER && rc->db) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: \"db=\" with \"cluster\" (a Redis "
+                           "Cluster has only db 0: leave db= out)");
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(rc->host.data, p, len);
-    rc->host.data[len] = '\0';
-    rc->host.len = len;
+    a = rc->addrs->elts;
+
+    rc->name = a[0].name;
+    rc->host = a[0].host;
+    rc->port = a[0].port;
 
     size = ngx_align(NGX_HTTP_NGSP_REDIS_SLOTS
                      * sizeof(ngx_http_ngsp_redis_stats_t), ngx_pagesize)
@@ -261,36 +279,102 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
 }
 
 
+/* resolved now, in the master: a worker never waits on DNS */
+static char *
+ngx_http_ngsp_redis_parse_addr(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_ngsp_redis_addr_t *a)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_url_t   u;
+    u_char      text[NGX_SOCKADDR_STRLEN];
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = *value;
+    u.default_port = 6379;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ngsp: invalid redis address \"%V\"%s%s (host, "
+                           "host:port or unix:/path)",
+                           value, u.err ? ": " : "",
+                           u.err ? u.err : "");
+        return NGX_CONF_ERROR;
+    }
+
+    a->name = *value;
+
+#if (NGX_HAVE_UNIX_DOMAIN)
+    if (u.family == AF_UNIX) {
+        p = (u_char *) ((struct sockaddr_un *) u.addrs[0].sockaddr)->sun_path;
+        len = ngx_strlen(p);
+        a->port = 0;
+
+    } else
+#endif
+    {
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
+                            NGX_SOCKADDR_STRLEN, 0);
+        p = text;
+        a->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+    }
+
+    a->host.data = ngx_pnalloc(cf->pool, len + 1);
+    if (a->host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(a->host.data, p, len);
+    a->host.data[len] = '\0';
+    a->host.len = len;
+
+    return NGX_CONF_OK;
+}
+
+
 ngx_int_t
 ngx_http_ngsp_redis_init(ngx_cycle_t *cycle, ngx_http_ngsp_redis_conf_t *rc)
 {
     ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
 
-    ngx_memzero(rd, sizeof(ngx_http_ngsp_redis_t));
-
-    rd->conf = rc;
-    rd->log = cycle->log;
-
-    rd->connect_timer.handler = ngx_http_ngsp_redis_connect_timeout;
-    rd->connect_timer.data = rd;
-    rd->connect_timer.log = cycle->log;
-    rd->connect_timer.cancelable = 1;
-
-    rd->reconnect.handler = ngx_http_ngsp_redis_reconnect;
-    rd->reconnect.data = rd;
-    rd->reconnect.log = cycle->log;
-    rd->reconnect.cancelable = 1;
-
-    rd->stall.handler = ngx_http_ngsp_redis_stalled;
-    rd->stall.data = rd;
-    rd->stall.log = cycle->log;
-    rd->stall.cancelable = 1;
+    ngx_http_ngsp_redis_prepare(rd, rc, cycle->log);
 
     ngx_http_ngsp_redis_claim_slot(rd);
+
+    /* the nodes' connections count in this worker's slot */
+    if (rc->mode == NGX_HTTP_NGSP_REDIS_CLUSTER) {
+        return ngx_http_ngsp_redis_cluster_init(cycle, rc);
+    }
 
     ngx_http_ngsp_redis_connect(rd);
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_ngsp_redis_prepare(ngx_http_ngsp_redis_t *rd,
+    ngx_http_ngsp_redis_conf_t *rc, ngx_log_t *log)
+{
+    ngx_memzero(rd, sizeof(ngx_http_ngsp_redis_t));
+
+    rd->conf = rc;
+    rd->log = log;
+
+    rd->connect_timer.handler = ngx_http_ngsp_redis_connect_timeout;
+    rd->connect_timer.data = rd;
+    rd->connect_timer.log = log;
+    rd->connect_timer.cancelable = 1;
+
+    rd->reconnect.handler = ngx_http_ngsp_redis_reconnect;
+    rd->reconnect.data = rd;
+    rd->reconnect.log = log;
+    rd->reconnect.cancelable = 1;
+
+    rd->stall.handler = ngx_http_ngsp_redis_stalled;
+    rd->stall.data = rd;
+    rd->stall.log = log;
+    rd->stall.cancelable = 1;
 }
 
 
@@ -299,11 +383,60 @@ ngx_http_ngsp_redis_exit(void)
 {
     ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
 
-    ngx_http_ngsp_redis_cmd_t  *cmd;
-
     ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rd->log, 0, "ngsp redis exit");
 
+    /* first: the replies the nodes' connections fail are not news */
     rd->exiting = 1;
+
+    if (rd->conf && rd->conf->mode == NGX_HTTP_NGSP_REDIS_CLUSTER) {
+        ngx_http_ngsp_redis_cluster_exit();
+    }
+
+    ngx_http_ngsp_redis_release(rd);
+
+    /* unless a worker of a newer generation has it already */
+    if (ngx_http_ngsp_redis_slot(rd)) {
+        rd->stats->pid = 0;
+    }
+}
+
+
+ngx_http_ngsp_redis_t *
+ngx_http_ngsp_redis_open(ngx_http_ngsp_redis_conf_t *rc, ngx_log_t *log)
+{
+    ngx_http_ngsp_redis_t  *rd;
+
+    rd = ngx_alloc(sizeof(ngx_http_ngsp_redis_t), log);
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    ngx_http_ngsp_redis_prepare(rd, rc, log);
+
+    rd->stats = ngx_http_ngsp_redis.stats;
+
+    ngx_http_ngsp_redis_connect(rd);
+
+    return rd;
+}
+
+
+/* never from one of its own connection's callbacks */
+void
+ngx_http_ngsp_redis_close(ngx_http_ngsp_redis_t *rd)
+{
+    rd->exiting = 1;
+
+    ngx_http_ngsp_redis_release(rd);
+
+    ngx_free(rd);
+}
+
+
+static void
+ngx_http_ngsp_redis_release(ngx_http_ngsp_redis_t *rd)
+{
+    ngx_http_ngsp_redis_cmd_t  *cmd;
 
     if (rd->reconnect.timer_set) {
         ngx_del_timer(&rd->reconnect);
@@ -317,11 +450,6 @@ ngx_http_ngsp_redis_exit(void)
         cmd = rd->free;
         rd->free = cmd->next;
         ngx_free(cmd);
-    }
-
-    /* unless a worker of a newer generation has it already */
-    if (ngx_http_ngsp_redis_slot(rd)) {
-        rd->stats->pid = 0;
     }
 }
 
@@ -337,8 +465,51 @@ ngx_int_t
 ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
     const u_char *cmd, size_t len)
 {
+    return ngx_http_ngsp_redis_send(&ngx_http_ngsp_redis, fn, privdata, cmd,
+                                    len);
+}
+
+
+ngx_int_t
+ngx_http_ngsp_redis_command_slot(redisCallbackFn *fn, void *privdata,
+    unsigned slot, const u_char *cmd, size_t len)
+{
     ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
 
+    if (rd->conf && rd->conf->mode == NGX_HTTP_NGSP_REDIS_CLUSTER) {
+        return ngx_http_ngsp_redis_cluster_command(fn, privdata, slot, cmd,
+                                                   len);
+    }
+
+    return ngx_http_ngsp_redis_send(rd, fn, privdata, cmd, len);
+}
+
+
+ngx_uint_t
+ngx_http_ngsp_redis_ready_now(ngx_http_ngsp_redis_t *rd)
+{
+    return rd->ac != NULL && rd->ready;
+}
+
+
+ngx_uint_t
+ngx_http_ngsp_redis_busy(ngx_http_ngsp_redis_t *rd)
+{
+    return rd->ac != NULL && rd->ac->replies.head != NULL;
+}
+
+
+ngx_http_ngsp_redis_stats_t *
+ngx_http_ngsp_redis_worker_stats(void)
+{
+    return ngx_http_ngsp_redis_slot(&ngx_http_ngsp_redis);
+}
+
+
+ngx_int_t
+ngx_http_ngsp_redis_send(ngx_http_ngsp_redis_t *rd, redisCallbackFn *fn,
+    void *privdata, const u_char *cmd, size_t len)
+{
     int                         rc;
     ngx_http_ngsp_redis_cmd_t  *c;
 
@@ -760,8 +931,14 @@ ngx_http_ngsp_redis_cleanup(void *privdata)
     rd->conn = NULL;
     rd->ac = NULL;
 
-    if (ngx_http_ngsp_redis_slot(rd)) {
-        rd->stats->connected = 0;
+    /* a count: one per cluster node's connection, else 0 or 1 */
+    if (rd->ready) {
+        rd->ready = 0;
+
+        if (ngx_http_ngsp_redis_slot(rd)) {
+            (void) ngx_atomic_fetch_add(&rd->stats->connected,
+                                        (ngx_atomic_int_t) -1);
+        }
     }
 
     if (rd->connect_timer.timer_set) {
@@ -1075,8 +1252,10 @@ ngx_http_ngsp_redis_ready(ngx_http_ngsp_redis_t *rd)
 
     st = ngx_http_ngsp_redis_slot(rd);
 
+    rd->ready = 1;
+
     if (st) {
-        st->connected = 1;
+        (void) ngx_atomic_fetch_add(&st->connected, 1);
         (void) ngx_atomic_fetch_add(&st->connects, 1);
 
         if (rd->was_ready) {
@@ -1099,7 +1278,7 @@ ngx_http_ngsp_redis_reply(redisAsyncContext *ac, void *r, void *data)
     ngx_uint_t                    i;
     redisReply                   *reply = r;
     redisCallbackFn              *fn;
-    ngx_http_ngsp_redis_t        *rd = &ngx_http_ngsp_redis;
+    ngx_http_ngsp_redis_t        *rd = ac->data;
     ngx_http_ngsp_redis_stats_t  *st;
 
     fn = c->fn;

@@ -14,9 +14,25 @@
 
 
 typedef struct {
+    ngx_str_t   name;     /* as written, for logs */
+    ngx_str_t   host;     /* numeric address or unix path, NUL-terminated */
+    int         port;     /* 0: unix socket */
+} ngx_http_ngsp_redis_addr_t;
+
+
+#define NGX_HTTP_NGSP_REDIS_SINGLE    0
+#define NGX_HTTP_NGSP_REDIS_SENTINEL  1
+#define NGX_HTTP_NGSP_REDIS_CLUSTER   2
+
+
+typedef struct {
     ngx_str_t        name;            /* as configured, for logs */
     ngx_str_t        host;            /* numeric address or unix path, NUL */
     int              port;            /* 0: unix socket */
+    ngx_uint_t       mode;            /* NGX_HTTP_NGSP_REDIS_SINGLE, ... */
+    ngx_array_t     *addrs;           /* of _addr_t; addrs[0] is host:port */
+    ngx_str_t        sentinel_name;
+    ngx_str_t        sentinel_password;
     ngx_str_t        password;        /* empty: no AUTH */
     ngx_int_t        db;              /* 0: no SELECT */
     ngx_msec_t       connect_timeout;
@@ -27,6 +43,7 @@ typedef struct {
 
 
 #define NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS  12
+#define NGX_HTTP_NGSP_REDIS_NODES_LEN        448
 
 /*
  * upper bounds in microseconds of each latency bucket but the last (+Inf):
@@ -54,6 +71,10 @@ typedef struct {
                                  /* per bucket, not cumulative */
     ngx_atomic_t   latency_sum_us;
     u_char         address[64];  /* host:port it talks to, NUL-terminated */
+    ngx_atomic_t   nodes_gen;    /* odd while nodes is being written */
+    u_char         nodes[NGX_HTTP_NGSP_REDIS_NODES_LEN];
+                                 /* cluster: the masters it holds
+                                  * connections to, space-separated */
 } ngx_http_ngsp_redis_stats_t;
 
 
@@ -82,6 +103,9 @@ void ngx_http_ngsp_redis_timed_out(void);
 /* true while the worker tears its connection down: replies are not news */
 ngx_uint_t ngx_http_ngsp_redis_exiting(void);
 
+/* one connection: the worker's own, or one of a cluster's nodes */
+typedef struct ngx_http_ngsp_redis_s  ngx_http_ngsp_redis_t;
+
 /*
  * Queues a command.  NGX_OK: fn will be called exactly once, with a NULL
  * reply if the connection fails first.  NGX_DECLINED: no connection now
@@ -90,5 +114,36 @@ ngx_uint_t ngx_http_ngsp_redis_exiting(void);
 /* a command already in Redis's protocol (hiredis copies it) */
 ngx_int_t ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
     const u_char *cmd, size_t len);
+
+/*
+ * The command for the keys of a slot: to the cluster node serving it, or
+ * on the one connection outside cluster mode.  Same contract.
+ */
+ngx_int_t ngx_http_ngsp_redis_command_slot(redisCallbackFn *fn,
+    void *privdata, unsigned slot, const u_char *cmd, size_t len);
+
+
+/* for the cluster's nodes (ngx_http_ngsp_redis_cluster.c) */
+
+/* a connection to rc's host:port, connecting at once; NULL: no memory */
+ngx_http_ngsp_redis_t *ngx_http_ngsp_redis_open(
+    ngx_http_ngsp_redis_conf_t *rc, ngx_log_t *log);
+/* fails its pending commands, and frees it */
+void ngx_http_ngsp_redis_close(ngx_http_ngsp_redis_t *rd);
+/* ngx_http_ngsp_redis_command on that connection */
+ngx_int_t ngx_http_ngsp_redis_send(ngx_http_ngsp_redis_t *rd,
+    redisCallbackFn *fn, void *privdata, const u_char *cmd, size_t len);
+/* connected, authenticated and the script loaded */
+ngx_uint_t ngx_http_ngsp_redis_ready_now(ngx_http_ngsp_redis_t *rd);
+/* replies owed on it */
+ngx_uint_t ngx_http_ngsp_redis_busy(ngx_http_ngsp_redis_t *rd);
+/* the worker's own connection's stats slot, NULL: not counted */
+ngx_http_ngsp_redis_stats_t *ngx_http_ngsp_redis_worker_stats(void);
+
+ngx_int_t ngx_http_ngsp_redis_cluster_init(ngx_cycle_t *cycle,
+    ngx_http_ngsp_redis_conf_t *rc);
+void ngx_http_ngsp_redis_cluster_exit(void);
+ngx_int_t ngx_http_ngsp_redis_cluster_command(redisCallbackFn *fn,
+    void *privdata, unsigned slot, const u_char *cmd, size_t len);
 
 #endif /* NGX_HTTP_NGSP_REDIS_H */
