@@ -143,6 +143,12 @@ ngx_http_ngsp_redis_stats_t *ngx_http_ngsp_redis_worker_stats(void);
 ngx_int_t ngx_http_ngsp_redis_cluster_init(ngx_cycle_t *cycle,
     ngx_http_ngsp_redis_conf_t *rc);
 void ngx_http_ngsp_redis_cluster_exit(void);
+/*
+ * a worker's nodes (st->nodes, space-separated) copied whole into buf of
+ * NGX_HTTP_NGSP_REDIS_NODES_LEN, NUL-terminated; its length
+ */
+size_t ngx_http_ngsp_redis_cluster_nodes(ngx_http_ngsp_redis_stats_t *st,
+    u_char *buf);
 ngx_int_t ngx_http_ngsp_redis_cluster_command(redisCallbackFn *fn,
     void *privdata, unsigned slot, const u_char *cmd, size_t len);
 

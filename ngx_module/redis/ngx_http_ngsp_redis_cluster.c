@@ -890,3 +890,34 @@ ngx_http_ngsp_cluster_publish(ngx_http_ngsp_cluster_t *cl)
     ngx_memory_barrier();
     (void) ngx_atomic_fetch_add(&st->nodes_gen, 1);
 }
+
+
+size_t
+ngx_http_ngsp_redis_cluster_nodes(ngx_http_ngsp_redis_stats_t *st,
+    u_char *buf)
+{
+    size_t        len;
+    ngx_uint_t    tries;
+    ngx_atomic_t  gen;
+
+    for (tries = 0; tries < 100; tries++) {
+        gen = st->nodes_gen;
+        ngx_memory_barrier();
+
+        if (gen & 1) {
+            continue;
+        }
+
+        ngx_memcpy(buf, st->nodes, NGX_HTTP_NGSP_REDIS_NODES_LEN);
+        ngx_memory_barrier();
+
+        if (st->nodes_gen == gen) {
+            len = ngx_strnlen(buf, NGX_HTTP_NGSP_REDIS_NODES_LEN - 1);
+            buf[len] = '\0';
+            return len;
+        }
+    }
+
+    buf[0] = '\0';
+    return 0;
+}
