@@ -255,7 +255,7 @@ def test_cluster_status_shows_each_workers_masters(
     per = agencies_per_master(cluster)
     sport = free_port()
     s = site(nginx_factory, cluster, ok_upstream, tmp_path, "std 1000r/d",
-             extra="server { listen 127.0.0.1:%d; "
+             extra="ngsp_status_zone ngsp 1m; server { listen 127.0.0.1:%d; "
                    "location = /st { ngsp_status; } }" % sport)
     wait_port(sport)
     st = "http://127.0.0.1:%d/st?format=" % sport
@@ -309,8 +309,9 @@ def test_cluster_slot_moved_under_traffic(
                            "KEYS", *keys)
         asked = cluster.calls(dst, "asking")
         poll(lambda: cluster.calls(dst, "asking") > asked)
-        for n in cluster.alive():
-            cluster.client(n.port).execute_command(
+        # the new owner first, as redis-cli --cluster does
+        for m in [dst] + [m for m in cluster.masters() if m != dst]:
+            cluster.client(m).execute_command(
                 "CLUSTER", "SETSLOT", slot, "NODE", ids[dst])
         t.wait_more(200, 50)
 
