@@ -471,14 +471,15 @@ ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
 
 
 ngx_int_t
-ngx_http_ngsp_redis_command_slot(redisCallbackFn *fn, void *privdata,
-    unsigned slot, const u_char *cmd, size_t len)
+ngx_http_ngsp_redis_command_slot(redisCallbackFn *fn,
+    ngx_http_ngsp_redis_wanted_pt wanted, void *privdata, unsigned slot,
+    const u_char *cmd, size_t len)
 {
     ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
 
     if (rd->conf && rd->conf->mode == NGX_HTTP_NGSP_REDIS_CLUSTER) {
-        return ngx_http_ngsp_redis_cluster_command(fn, privdata, slot, cmd,
-                                                   len);
+        return ngx_http_ngsp_redis_cluster_command(fn, wanted, privdata, slot,
+                                                   cmd, len);
     }
 
     return ngx_http_ngsp_redis_send(rd, fn, privdata, cmd, len);

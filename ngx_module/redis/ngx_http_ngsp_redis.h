@@ -115,12 +115,18 @@ typedef struct ngx_http_ngsp_redis_s  ngx_http_ngsp_redis_t;
 ngx_int_t ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
     const u_char *cmd, size_t len);
 
+/* whether the caller still waits for the reply of its command */
+typedef ngx_uint_t (*ngx_http_ngsp_redis_wanted_pt)(void *privdata);
+
 /*
  * The command for the keys of a slot: to the cluster node serving it, or
- * on the one connection outside cluster mode.  Same contract.
+ * on the one connection outside cluster mode.  Same contract.  A MOVED or
+ * ASK is followed only while wanted (NULL: always) says the caller waits:
+ * a command given up on is not run again elsewhere.
  */
 ngx_int_t ngx_http_ngsp_redis_command_slot(redisCallbackFn *fn,
-    void *privdata, unsigned slot, const u_char *cmd, size_t len);
+    ngx_http_ngsp_redis_wanted_pt wanted, void *privdata, unsigned slot,
+    const u_char *cmd, size_t len);
 
 
 /* for the cluster's nodes (ngx_http_ngsp_redis_cluster.c) */
@@ -150,6 +156,7 @@ void ngx_http_ngsp_redis_cluster_exit(void);
 size_t ngx_http_ngsp_redis_cluster_nodes(ngx_http_ngsp_redis_stats_t *st,
     u_char *buf);
 ngx_int_t ngx_http_ngsp_redis_cluster_command(redisCallbackFn *fn,
-    void *privdata, unsigned slot, const u_char *cmd, size_t len);
+    ngx_http_ngsp_redis_wanted_pt wanted, void *privdata, unsigned slot,
+    const u_char *cmd, size_t len);
 
 #endif /* NGX_HTTP_NGSP_REDIS_H */

@@ -48,6 +48,7 @@ typedef struct {
 /* a command on its way, kept to be sent again after MOVED or ASK */
 typedef struct {
     redisCallbackFn               *fn;
+    ngx_http_ngsp_redis_wanted_pt  wanted;
     void                          *privdata;
     ngx_http_ngsp_cluster_node_t  *node;      /* where it went */
     ngx_uint_t                     redirected;
@@ -190,8 +191,9 @@ ngx_http_ngsp_redis_cluster_exit(void)
 
 
 ngx_int_t
-ngx_http_ngsp_redis_cluster_command(redisCallbackFn *fn, void *privdata,
-    unsigned slot, const u_char *cmd, size_t len)
+ngx_http_ngsp_redis_cluster_command(redisCallbackFn *fn,
+    ngx_http_ngsp_redis_wanted_pt wanted, void *privdata, unsigned slot,
+    const u_char *cmd, size_t len)
 {
     ngx_int_t                      rc;
     ngx_uint_t                     i, n;
@@ -236,6 +238,7 @@ ngx_http_ngsp_redis_cluster_command(redisCallbackFn *fn, void *privdata,
     }
 
     cc->fn = fn;
+    cc->wanted = wanted;
     cc->privdata = privdata;
     cc->redirected = 0;
     cc->len = len;
@@ -484,6 +487,11 @@ ngx_http_ngsp_cluster_redirect(ngx_http_ngsp_cluster_t *cl,
 
     if (cc->redirected) {
         /* twice: the cluster is changing faster than we follow */
+        return NGX_DECLINED;
+    }
+
+    if (cc->wanted && !cc->wanted(cc->privdata)) {
+        /* given up on (timed out): run it nowhere else */
         return NGX_DECLINED;
     }
 
