@@ -779,6 +779,8 @@ ngsp_lua_mask_out(void *data, const unsigned char *p, size_t len,
 int
 ngsp_lua_quota_redis(ngx_http_request_t *r, ngsp_lua_redis_t *out)
 {
+    int                               port;
+    ngx_str_t                         host;
     ngx_http_ngsp_quota_loc_conf_t   *lcf;
     ngx_http_ngsp_quota_main_conf_t  *mcf;
 
@@ -801,6 +803,19 @@ ngsp_lua_quota_redis(ngx_http_request_t *r, ngsp_lua_redis_t *out)
     out->host = mcf->redis.host.data;
     out->host_len = mcf->redis.host.len;
     out->port = mcf->redis.port;
+
+    /*
+     * a cluster: a master this worker talks to (else the first seed);
+     * Lua follows the MOVED or ASK of another slot's master itself
+     */
+    if (mcf->redis.mode == NGX_HTTP_NGSP_REDIS_CLUSTER
+        && ngx_http_ngsp_redis_cluster_any(&host, &port) == NGX_OK)
+    {
+        out->host = host.data;
+        out->host_len = host.len;
+        out->port = port;
+    }
+
     out->password = mcf->redis.password.data;
     out->password_len = mcf->redis.password.len;
     out->db = (int) mcf->redis.db;

@@ -153,6 +153,8 @@ void ngx_http_ngsp_redis_cluster_exit(void);
  * a worker's nodes (st->nodes, space-separated) copied whole into buf of
  * NGX_HTTP_NGSP_REDIS_NODES_LEN, NUL-terminated; its length
  */
+/* a master the worker is connected to (for Lua), NGX_DECLINED: none */
+ngx_int_t ngx_http_ngsp_redis_cluster_any(ngx_str_t *host, int *port);
 size_t ngx_http_ngsp_redis_cluster_nodes(ngx_http_ngsp_redis_stats_t *st,
     u_char *buf);
 ngx_int_t ngx_http_ngsp_redis_cluster_command(redisCallbackFn *fn,

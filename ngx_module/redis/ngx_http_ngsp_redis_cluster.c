@@ -929,3 +929,39 @@ ngx_http_ngsp_redis_cluster_nodes(ngx_http_ngsp_redis_stats_t *st,
     buf[0] = '\0';
     return 0;
 }
+
+
+/*
+ * A master this worker is connected to, for a client that follows MOVED
+ * and ASK by itself (Lua): NGX_DECLINED when none is.  host stays valid
+ * until the worker exits.
+ */
+ngx_int_t
+ngx_http_ngsp_redis_cluster_any(ngx_str_t *host, int *port)
+{
+    ngx_uint_t                     i, s;
+    ngx_http_ngsp_cluster_t       *cl = ngx_http_ngsp_cluster;
+    ngx_http_ngsp_cluster_node_t  *node;
+
+    if (cl == NULL || cl->exiting) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < cl->nnodes; i++) {
+        node = cl->nodes[i];
+
+        if (node->rd == NULL || !ngx_http_ngsp_redis_ready_now(node->rd)) {
+            continue;
+        }
+
+        for (s = 0; s < NGX_HTTP_NGSP_CLUSTER_SLOTS; s++) {
+            if (cl->map[s] == i) {
+                *host = node->conf.host;
+                *port = node->conf.port;
+                return NGX_OK;
+            }
+        }
+    }
+
+    return NGX_DECLINED;
+}

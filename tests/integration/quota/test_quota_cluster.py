@@ -7,154 +7,20 @@ over, or killed, is followed without a reload."""
 import concurrent.futures
 import os
 import re
-import shutil
 import signal
-import subprocess
 import threading
-import time
 
 import pytest
 import requests
 
-from harness import Redis, Reply, free_port, wait_port
+from cluster_site import agencies_per_master
+from harness import Reply, free_port, wait_port
 from quota_site import Site, poll, token
-
-REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
-
-
-class Cluster:
-    """Six redis-servers, three masters and their replicas."""
-
-    def __init__(self, tmp_path):
-        self.nodes = []
-        for i in range(6):
-            d = tmp_path / ("rc%d" % i)
-            os.makedirs(d, exist_ok=True)
-            # the bus port defaults to port + 10000: a free one instead
-            self.nodes.append(Redis(d, args=[
-                "--cluster-enabled", "yes",
-                "--cluster-port", str(free_port()),
-                "--cluster-config-file", str(d / "nodes.conf"),
-                "--cluster-node-timeout", "1000"]))
-
-    def start(self):
-        for n in self.nodes:
-            n.start()
-        p = subprocess.run(
-            [REDIS_CLI, "--cluster", "create"]
-            + ["127.0.0.1:%d" % n.port for n in self.nodes]
-            + ["--cluster-replicas", "1", "--cluster-yes"],
-            capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, p.stdout + p.stderr
-        poll(self.settled, deadline=30, step=0.1)
-        return self
-
-    def stop(self):
-        for n in self.nodes:
-            n.stop()
-
-    def client(self, port):
-        import redis
-        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
-
-    def alive(self):
-        return [n for n in self.nodes
-                if n.proc and n.proc.poll() is None]
-
-    def view(self, node):
-        """{port: (id, role, master id)} as node sees them."""
-        out = {}
-        text = self.client(node.port).execute_command("CLUSTER", "NODES")
-        if isinstance(text, bytes):
-            text = text.decode()
-        for line in text.strip().splitlines():
-            f = line.split()
-            port = int(f[1].split("@")[0].rsplit(":", 1)[1])
-            role = "master" if "master" in f[2] else "replica"
-            out[port] = (f[0], role, f[3], "fail" in f[2])
-        return out
-
-    def settled(self):
-        """Every live node says ok and agrees on the same masters, and
-        every replica is in sync with its master."""
-        views = []
-        for n in self.alive():
-            info = self.client(n.port).execute_command("CLUSTER", "INFO")
-            if isinstance(info, bytes):
-                info = info.decode()
-            if "cluster_state:ok" not in info:
-                return False
-            v = self.view(n)
-            # a replica that never synced would never take over
-            if v[n.port][1] == "replica" and self.client(n.port).info(
-                    "replication")["master_link_status"] != "up":
-                return False
-            views.append(sorted(p for p, x in v.items()
-                                if x[1] == "master" and not x[3]))
-        return views and all(v == views[0] for v in views)
-
-    def masters(self):
-        """[port] of the live masters, as the first live node sees them."""
-        v = self.view(self.alive()[0])
-        return sorted(p for p, x in v.items()
-                      if x[1] == "master" and not x[3])
-
-    def master_of(self, slot):
-        c = self.client(self.alive()[0].port)
-        for start, end, master, *_ in c.execute_command("CLUSTER", "SLOTS"):
-            if start <= slot <= end:
-                return int(master[1])
-        return None
-
-    def replica_of(self, port):
-        v = self.view(self.alive()[0])
-        mid = v[port][0]
-        return [p for p, x in v.items() if x[2] == mid][0]
-
-    def node(self, port):
-        return [n for n in self.nodes if n.port == port][0]
-
-    def slot(self, agency):
-        c = self.client(self.alive()[0].port)
-        return c.execute_command("CLUSTER", "KEYSLOT", "{%s}" % agency)
-
-    def counter(self, agency, policy="std"):
-        """The day counter of agency, read from the master serving it."""
-        c = self.client(self.master_of(self.slot(agency)))
-        keys = c.keys("ngsp:{%s}:q:%s:d:*" % (agency, policy))
-        return sum(int(c.get(k) or 0) for k in keys)
-
-    def calls(self, port, cmd):
-        stats = self.client(port).info("commandstats")
-        return stats.get("cmdstat_" + cmd, {}).get("calls", 0)
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(tmp_path)
-    try:
-        yield c.start()
-    finally:
-        c.stop()
-
 
 @pytest.fixture
 def ok_upstream(upstream):
     upstream.routes["*"] = Reply(b'{"ok":true}')
     return upstream
-
-
-def agencies_per_master(cluster, per=1):
-    """{master port: [agency, ...]}, per agencies on each master."""
-    want = {p: [] for p in cluster.masters()}
-    i = 0
-    while any(len(v) < per for v in want.values()):
-        a = "agency-%d" % i
-        m = cluster.master_of(cluster.slot(a))
-        if len(want[m]) < per:
-            want[m].append(a)
-        i += 1
-    return want
 
 
 def site(nginx_factory, cluster, upstream, tmp_path, policy, timeout="2s",
