@@ -22,6 +22,10 @@
  * Each worker counts its connection's life and its commands' latency in
  * its own slot of a shared zone (ngx_worker indexes it), written by that
  * worker alone, so the status handler of any worker reads them all.
+ *
+ * A connection is an instance: the worker's own, or, in cluster mode, one
+ * per master (ngx_http_ngsp_redis_cluster.c opens and closes them); all of
+ * a worker's count in its one slot.
  */
 
 #include <ngx_config.h>
@@ -139,7 +143,10 @@ static ngx_str_t  ngx_http_ngsp_redis_zone_name =
     ngx_string("ngsp_redis_stats");
 
 
-/* one connection per worker: made in init_process, freed in exit_process */
+/*
+ * the worker's connection: made in init_process, freed in exit_process;
+ * in cluster mode it connects nowhere, and holds the worker's slot
+ */
 static ngx_http_ngsp_redis_t  ngx_http_ngsp_redis;
 
 

@@ -1,6 +1,7 @@
 /*
  * hiredis's async API on nginx's event loop: one connection per worker,
- * shared (pipelined) by every request of the worker.
+ * shared (pipelined) by every request of the worker; on a Redis Cluster,
+ * one such connection per master (ngx_http_ngsp_redis_cluster.c).
  */
 
 #ifndef NGX_HTTP_NGSP_REDIS_H

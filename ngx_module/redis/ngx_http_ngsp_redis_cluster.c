@@ -40,6 +40,7 @@
 typedef struct {
     ngx_http_ngsp_redis_conf_t    conf;      /* the worker's, at this node */
     ngx_http_ngsp_redis_t        *rd;        /* NULL: no connection */
+    ngx_uint_t                    serves;    /* slots in the last map */
     u_char                        host[NGX_HTTP_NGSP_CLUSTER_HOST_LEN + 1];
     u_char                        name[NGX_HTTP_NGSP_CLUSTER_HOST_LEN + 8];
 } ngx_http_ngsp_cluster_node_t;
@@ -830,6 +831,7 @@ ngx_http_ngsp_cluster_prune(ngx_event_t *ev)
 
     for (i = 0; i < cl->nnodes; i++) {
         node = cl->nodes[i];
+        node->serves = used[i];
 
         if (used[i] || node->rd == NULL
             || ngx_http_ngsp_redis_busy(node->rd))
@@ -939,7 +941,7 @@ ngx_http_ngsp_redis_cluster_nodes(ngx_http_ngsp_redis_stats_t *st,
 ngx_int_t
 ngx_http_ngsp_redis_cluster_any(ngx_str_t *host, int *port)
 {
-    ngx_uint_t                     i, s;
+    ngx_uint_t                     i;
     ngx_http_ngsp_cluster_t       *cl = ngx_http_ngsp_cluster;
     ngx_http_ngsp_cluster_node_t  *node;
 
@@ -950,16 +952,12 @@ ngx_http_ngsp_redis_cluster_any(ngx_str_t *host, int *port)
     for (i = 0; i < cl->nnodes; i++) {
         node = cl->nodes[i];
 
-        if (node->rd == NULL || !ngx_http_ngsp_redis_ready_now(node->rd)) {
-            continue;
-        }
-
-        for (s = 0; s < NGX_HTTP_NGSP_CLUSTER_SLOTS; s++) {
-            if (cl->map[s] == i) {
-                *host = node->conf.host;
-                *port = node->conf.port;
-                return NGX_OK;
-            }
+        if (node->serves && node->rd
+            && ngx_http_ngsp_redis_ready_now(node->rd))
+        {
+            *host = node->conf.host;
+            *port = node->conf.port;
+            return NGX_OK;
         }
     }
 
