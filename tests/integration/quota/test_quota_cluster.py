@@ -153,6 +153,26 @@ def test_cluster_status_shows_each_workers_masters(
                 in prom, prom
 
 
+def test_cluster_script_flushed_is_sent_again(
+        nginx_factory, cluster, ok_upstream, tmp_path):
+    """SCRIPT FLUSH on every master: the next decision on each sends the
+    script itself once (EVAL), then EVALSHA again."""
+    per = agencies_per_master(cluster)
+    s = site(nginx_factory, cluster, ok_upstream, tmp_path, "std 1000r/d")
+    for m in sorted(per):
+        assert s.get("/a", per[m][0]).status_code == 200
+    for m in sorted(per):
+        cluster.client(m).script_flush()
+        cluster.client(m).config_resetstat()
+    for m in sorted(per):
+        for _ in range(3):
+            assert s.get("/a", per[m][0]).status_code == 200
+    for m in sorted(per):
+        assert cluster.calls(m, "eval") == 1
+        assert cluster.calls(m, "evalsha") == 3     # one said NOSCRIPT
+        assert cluster.counter(per[m][0]) == 4
+
+
 def test_cluster_slot_moved_under_traffic(
         nginx_factory, cluster, ok_upstream, tmp_path):
     """An agency's slot moves to another master while requests flow: ASK
