@@ -159,11 +159,12 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
     size_t                       size;
     ngx_str_t                   *value;
     ngx_int_t                    n;
-    ngx_uint_t                   i;
+    ngx_uint_t                   i, db;
     ngx_msec_t                  *ms;
     ngx_http_ngsp_redis_addr_t  *a;
 
     value = cf->args->elts;
+    db = 0;
 
     rc->connect_timeout = 1000;
     rc->stall_timeout = NGX_HTTP_NGSP_REDIS_STALL;
@@ -200,6 +201,7 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
                 return NGX_CONF_ERROR;
             }
             rc->db = n;
+            db = 1;
             continue;
         }
 
@@ -257,7 +259,7 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
         return NGX_CONF_ERROR;
     }
 
-    if (rc->mode == NGX_HTTP_NGSP_REDIS_CLUSTER && rc->db) {
+    if (rc->mode == NGX_HTTP_NGSP_REDIS_CLUSTER && db) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ngsp: \"db=\" with \"cluster\" (a Redis "
                            "Cluster has only db 0: leave db= out)");
