@@ -16,20 +16,52 @@ class Cluster:
     """Six redis-servers, three masters and their replicas."""
 
     def __init__(self, tmp_path):
-        self.nodes = []
-        for i in range(6):
-            d = tmp_path / ("rc%d" % i)
-            os.makedirs(d, exist_ok=True)
-            # the bus port defaults to port + 10000: a free one instead
-            self.nodes.append(Redis(d, args=[
-                "--cluster-enabled", "yes",
-                "--cluster-port", str(free_port()),
-                "--cluster-config-file", str(d / "nodes.conf"),
-                "--cluster-node-timeout", "1000"]))
+        self.tmp_path = tmp_path
+        self.used = set()
+        self.nodes = [self.node_at(i) for i in range(6)]
+
+    def free(self):
+        """A free port, none of this cluster's (its bus ports too)."""
+        while True:
+            p = free_port()
+            if p not in self.used:
+                self.used.add(p)
+                return p
+
+    def node_at(self, i):
+        d = self.tmp_path / ("rc%d" % i)
+        os.makedirs(d, exist_ok=True)
+        if os.path.exists(d / "nodes.conf"):
+            os.unlink(d / "nodes.conf")
+        # the bus port defaults to port + 10000: a free one instead
+        return Redis(d, port=self.free(), args=[
+            "--cluster-enabled", "yes",
+            "--cluster-port", str(self.free()),
+            "--cluster-config-file", str(d / "nodes.conf"),
+            "--cluster-node-timeout", "1000"])
+
+    def ours(self, n):
+        """n's redis-server, not another process, answers on its port."""
+        try:
+            pid = self.client(n.port).info("server")["process_id"]
+        except Exception:
+            return False
+        return n.proc.poll() is None and pid == n.proc.pid
 
     def start(self):
-        for n in self.nodes:
-            n.start()
+        for i in range(len(self.nodes)):
+            # a port taken meanwhile by another test's server: others
+            for _ in range(5):
+                try:
+                    self.nodes[i].start()
+                except RuntimeError:
+                    pass
+                if self.ours(self.nodes[i]):
+                    break
+                self.nodes[i].stop()
+                self.nodes[i] = self.node_at(i)
+            else:
+                raise AssertionError("cannot start a cluster node")
         p = subprocess.run(
             [REDIS_CLI, "--cluster", "create"]
             + ["127.0.0.1:%d" % n.port for n in self.nodes]
