@@ -818,6 +818,18 @@ ngsp_lua_quota_redis(ngx_http_request_t *r, ngsp_lua_redis_t *out)
         out->host = mcf->redis.host.data;
         out->host_len = mcf->redis.host.len;
         out->port = mcf->redis.port;
+
+        /*
+         * a cluster: a master this worker talks to (else the first seed);
+         * Lua follows the MOVED or ASK of another slot's master itself
+         */
+        if (mcf->redis.mode == NGX_HTTP_NGSP_REDIS_CLUSTER
+            && ngx_http_ngsp_redis_cluster_any(&host, &port) == NGX_OK)
+        {
+            out->host = host.data;
+            out->host_len = host.len;
+            out->port = port;
+        }
     }
 
     out->password = mcf->redis.password.data;

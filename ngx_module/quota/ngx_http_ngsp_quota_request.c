@@ -25,6 +25,7 @@ struct ngx_http_ngsp_quota_pending_s {
 
 static void ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r,
     void *privdata);
+static ngx_uint_t ngx_http_ngsp_quota_wanted(void *privdata);
 static ngx_int_t ngx_http_ngsp_quota_waiter(ngx_http_ngsp_quota_ctx_t *ctx,
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_ngsp_quota_send(ngx_http_request_t *r,
@@ -435,8 +436,19 @@ ngx_http_ngsp_quota_reply(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
+/* a request that timed out or went away sends its command nowhere else */
+static ngx_uint_t
+ngx_http_ngsp_quota_wanted(void *privdata)
+{
+    ngx_http_ngsp_quota_pending_t  *pd = privdata;
+
+    return pd->ctx != NULL;
+}
+
+
 /*
- * Builds the command and queues it on the worker's Redis connection.  The
+ * Builds the command and queues it on the worker's Redis connection (in a
+ * cluster, that of the master serving the agency's slot).  The
  * usual EVALSHA is built on the stack (hiredis copies it); the EVAL that
  * follows a NOSCRIPT carries the script and is built in a heap buffer.
  */
@@ -473,8 +485,11 @@ ngx_http_ngsp_quota_send(ngx_http_request_t *r,
     len = ngsp_quota_command(cmd, size, pd->eval ? NULL : mcf->sha1, tag,
                              tag_len, policy, (long) mcf->tz);
 
-    rc = len ? ngx_http_ngsp_redis_command(ngx_http_ngsp_quota_reply, pd,
-                                           cmd, len)
+    /* every key of the command is in the slot of the agency's tag */
+    rc = len ? ngx_http_ngsp_redis_command_slot(ngx_http_ngsp_quota_reply,
+                                                ngx_http_ngsp_quota_wanted, pd,
+                                                ngsp_quota_slot(tag, tag_len),
+                                                cmd, len)
              : NGX_ERROR;
 
     if (cmd != buf) {

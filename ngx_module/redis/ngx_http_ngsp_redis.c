@@ -28,6 +28,10 @@
  * Each worker counts its connection's life and its commands' latency in
  * its own slot of a shared zone (ngx_worker indexes it), written by that
  * worker alone, so the status handler of any worker reads them all.
+ *
+ * A connection is an instance: the worker's own, or, in cluster mode, one
+ * per master (ngx_http_ngsp_redis_cluster.c opens and closes them); all of
+ * a worker's count in its one slot.
  */
 
 #include <ngx_config.h>
@@ -70,7 +74,7 @@ struct ngx_http_ngsp_redis_cmd_s {
 };
 
 
-typedef struct {
+struct ngx_http_ngsp_redis_s {
     ngx_http_ngsp_redis_conf_t   *conf;
     ngx_http_ngsp_redis_link_t    link;
     ngx_log_t                    *log;
@@ -92,7 +96,7 @@ typedef struct {
     unsigned                      ready:1;      /* answered as set up */
     unsigned                      known:1;      /* Sentinel: a master named */
     unsigned                      moving:1;     /* to another master */
-} ngx_http_ngsp_redis_t;
+};
 
 
 static ngx_int_t ngx_http_ngsp_redis_option(ngx_str_t *value);
@@ -100,6 +104,9 @@ static ngx_int_t ngx_http_ngsp_redis_resolve(ngx_conf_t *cf,
     ngx_http_ngsp_redis_addr_t *addr, in_port_t default_port);
 static char *ngx_http_ngsp_redis_parse_msec(ngx_conf_t *cf, ngx_str_t *value,
     ngx_msec_t *ms);
+static void ngx_http_ngsp_redis_prepare(ngx_http_ngsp_redis_t *rd,
+    ngx_http_ngsp_redis_conf_t *rc, ngx_log_t *log);
+static void ngx_http_ngsp_redis_release(ngx_http_ngsp_redis_t *rd);
 static void ngx_http_ngsp_redis_connect(ngx_http_ngsp_redis_t *rd);
 static void ngx_http_ngsp_redis_setup(ngx_http_ngsp_redis_t *rd,
     const char *what, int argc, const char **argv, const size_t *len);
@@ -169,7 +176,10 @@ static ngx_str_t  ngx_http_ngsp_redis_zone_name =
     ngx_string("ngsp_redis_stats");
 
 
-/* one connection per worker: made in init_process, freed in exit_process */
+/*
+ * the worker's connection: made in init_process, freed in exit_process;
+ * in cluster mode it connects nowhere, and holds the worker's slot
+ */
 static ngx_http_ngsp_redis_t  ngx_http_ngsp_redis;
 
 
@@ -338,13 +348,6 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
         return NGX_CONF_ERROR;
     }
 
-    if (cluster) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ngsp: \"cluster\" mode is not available in "
-                           "this build of ngsp_redis");
-        return NGX_CONF_ERROR;
-    }
-
     addr = rc->addrs->elts;
 
     /* options may come first: the name is never a password */
@@ -399,30 +402,7 @@ ngx_http_ngsp_redis_init(ngx_cycle_t *cycle, ngx_http_ngsp_redis_conf_t *rc)
 {
     ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
 
-    ngx_memzero(rd, sizeof(ngx_http_ngsp_redis_t));
-
-    rd->conf = rc;
-    rd->log = cycle->log;
-
-    rd->connect_timer.handler = ngx_http_ngsp_redis_connect_timeout;
-    rd->connect_timer.data = rd;
-    rd->connect_timer.log = cycle->log;
-    rd->connect_timer.cancelable = 1;
-
-    rd->reconnect.handler = ngx_http_ngsp_redis_reconnect;
-    rd->reconnect.data = rd;
-    rd->reconnect.log = cycle->log;
-    rd->reconnect.cancelable = 1;
-
-    rd->stall.handler = ngx_http_ngsp_redis_stalled;
-    rd->stall.data = rd;
-    rd->stall.log = cycle->log;
-    rd->stall.cancelable = 1;
-
-    rd->link.log = cycle->log;
-    rd->link.data = rd;
-    rd->link.read = ngx_http_ngsp_redis_read;
-    rd->link.closed = ngx_http_ngsp_redis_closed;
+    ngx_http_ngsp_redis_prepare(rd, rc, cycle->log);
 
     ngx_http_ngsp_redis_claim_slot(rd);
 
@@ -434,11 +414,19 @@ ngx_http_ngsp_redis_init(ngx_cycle_t *cycle, ngx_http_ngsp_redis_conf_t *rc)
             return NGX_ERROR;
         }
 
-    } else {
-        ngx_cpystrn(rd->host, rc->host.data, sizeof(rd->host));
-        rd->port = rc->port;
-        rd->known = 1;
-        ngx_http_ngsp_redis_target(rd);
+        ngx_http_ngsp_redis_connect(rd);
+
+        return NGX_OK;
+    }
+
+    ngx_cpystrn(rd->host, rc->host.data, sizeof(rd->host));
+    rd->port = rc->port;
+    rd->known = 1;
+    ngx_http_ngsp_redis_target(rd);
+
+    /* the nodes' connections count in this worker's slot */
+    if (rc->mode == NGX_HTTP_NGSP_REDIS_CLUSTER) {
+        return ngx_http_ngsp_redis_cluster_init(cycle, rc);
     }
 
     ngx_http_ngsp_redis_connect(rd);
@@ -447,23 +435,108 @@ ngx_http_ngsp_redis_init(ngx_cycle_t *cycle, ngx_http_ngsp_redis_conf_t *rc)
 }
 
 
+static void
+ngx_http_ngsp_redis_prepare(ngx_http_ngsp_redis_t *rd,
+    ngx_http_ngsp_redis_conf_t *rc, ngx_log_t *log)
+{
+    ngx_memzero(rd, sizeof(ngx_http_ngsp_redis_t));
+
+    rd->conf = rc;
+    rd->log = log;
+
+    rd->connect_timer.handler = ngx_http_ngsp_redis_connect_timeout;
+    rd->connect_timer.data = rd;
+    rd->connect_timer.log = log;
+    rd->connect_timer.cancelable = 1;
+
+    rd->reconnect.handler = ngx_http_ngsp_redis_reconnect;
+    rd->reconnect.data = rd;
+    rd->reconnect.log = log;
+    rd->reconnect.cancelable = 1;
+
+    rd->stall.handler = ngx_http_ngsp_redis_stalled;
+    rd->stall.data = rd;
+    rd->stall.log = log;
+    rd->stall.cancelable = 1;
+
+    rd->link.log = log;
+    rd->link.data = rd;
+    rd->link.read = ngx_http_ngsp_redis_read;
+    rd->link.closed = ngx_http_ngsp_redis_closed;
+}
+
+
 void
 ngx_http_ngsp_redis_exit(void)
 {
     ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
 
-    ngx_http_ngsp_redis_cmd_t  *cmd;
-
     ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rd->log, 0, "ngsp redis exit");
 
+    /* first: the replies the nodes' connections fail are not news */
     rd->exiting = 1;
-
-    if (rd->reconnect.timer_set) {
-        ngx_del_timer(&rd->reconnect);
-    }
 
     if (rd->conf && rd->conf->mode == NGX_HTTP_NGSP_REDIS_SENTINEL) {
         ngx_http_ngsp_redis_sentinel_exit();
+    }
+
+    if (rd->conf && rd->conf->mode == NGX_HTTP_NGSP_REDIS_CLUSTER) {
+        ngx_http_ngsp_redis_cluster_exit();
+    }
+
+    ngx_http_ngsp_redis_release(rd);
+
+    /* unless a worker of a newer generation has it already */
+    if (ngx_http_ngsp_redis_slot(rd)) {
+        rd->stats->pid = 0;
+    }
+}
+
+
+ngx_http_ngsp_redis_t *
+ngx_http_ngsp_redis_open(ngx_http_ngsp_redis_conf_t *rc, ngx_log_t *log)
+{
+    ngx_http_ngsp_redis_t  *rd;
+
+    rd = ngx_alloc(sizeof(ngx_http_ngsp_redis_t), log);
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    ngx_http_ngsp_redis_prepare(rd, rc, log);
+
+    rd->stats = ngx_http_ngsp_redis.stats;
+
+    ngx_cpystrn(rd->host, rc->host.data, sizeof(rd->host));
+    rd->port = rc->port;
+    rd->known = 1;
+    ngx_http_ngsp_redis_target(rd);
+
+    ngx_http_ngsp_redis_connect(rd);
+
+    return rd;
+}
+
+
+/* never from one of its own connection's callbacks */
+void
+ngx_http_ngsp_redis_close(ngx_http_ngsp_redis_t *rd)
+{
+    rd->exiting = 1;
+
+    ngx_http_ngsp_redis_release(rd);
+
+    ngx_free(rd);
+}
+
+
+static void
+ngx_http_ngsp_redis_release(ngx_http_ngsp_redis_t *rd)
+{
+    ngx_http_ngsp_redis_cmd_t  *cmd;
+
+    if (rd->reconnect.timer_set) {
+        ngx_del_timer(&rd->reconnect);
     }
 
     if (rd->link.ac) {
@@ -474,11 +547,6 @@ ngx_http_ngsp_redis_exit(void)
         cmd = rd->free;
         rd->free = cmd->next;
         ngx_free(cmd);
-    }
-
-    /* unless a worker of a newer generation has it already */
-    if (ngx_http_ngsp_redis_slot(rd)) {
-        rd->stats->pid = 0;
     }
 }
 
@@ -494,8 +562,45 @@ ngx_int_t
 ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
     const u_char *cmd, size_t len)
 {
+    return ngx_http_ngsp_redis_send(&ngx_http_ngsp_redis, fn, privdata, cmd,
+                                    len);
+}
+
+
+ngx_int_t
+ngx_http_ngsp_redis_command_slot(redisCallbackFn *fn,
+    ngx_http_ngsp_redis_wanted_pt wanted, void *privdata, unsigned slot,
+    const u_char *cmd, size_t len)
+{
     ngx_http_ngsp_redis_t  *rd = &ngx_http_ngsp_redis;
 
+    if (rd->conf && rd->conf->mode == NGX_HTTP_NGSP_REDIS_CLUSTER) {
+        return ngx_http_ngsp_redis_cluster_command(fn, wanted, privdata, slot,
+                                                   cmd, len);
+    }
+
+    return ngx_http_ngsp_redis_send(rd, fn, privdata, cmd, len);
+}
+
+
+ngx_uint_t
+ngx_http_ngsp_redis_ready_now(ngx_http_ngsp_redis_t *rd)
+{
+    return rd->link.ac != NULL && rd->ready;
+}
+
+
+ngx_uint_t
+ngx_http_ngsp_redis_busy(ngx_http_ngsp_redis_t *rd)
+{
+    return rd->link.ac != NULL && rd->link.ac->replies.head != NULL;
+}
+
+
+ngx_int_t
+ngx_http_ngsp_redis_send(ngx_http_ngsp_redis_t *rd, redisCallbackFn *fn,
+    void *privdata, const u_char *cmd, size_t len)
+{
     int                         rc;
     ngx_http_ngsp_redis_cmd_t  *c;
 
@@ -1023,10 +1128,14 @@ ngx_http_ngsp_redis_closed(ngx_http_ngsp_redis_link_t *link)
 {
     ngx_http_ngsp_redis_t  *rd = link->data;
 
-    rd->ready = 0;
+    /* a count: one per cluster node's connection, else 0 or 1 */
+    if (rd->ready) {
+        rd->ready = 0;
 
-    if (ngx_http_ngsp_redis_slot(rd)) {
-        rd->stats->connected = 0;
+        if (ngx_http_ngsp_redis_slot(rd)) {
+            (void) ngx_atomic_fetch_add(&rd->stats->connected,
+                                        (ngx_atomic_int_t) -1);
+        }
     }
 
     if (rd->connect_timer.timer_set) {
@@ -1147,6 +1256,11 @@ ngx_http_ngsp_redis_current(ngx_str_t *host, int *port)
         return NGX_DECLINED;
     }
 
+    /* one of the masters: a command for another's slot is MOVED there */
+    if (rd->conf->mode == NGX_HTTP_NGSP_REDIS_CLUSTER) {
+        return ngx_http_ngsp_redis_cluster_any(host, port);
+    }
+
     if (rd->conf->mode != NGX_HTTP_NGSP_REDIS_SENTINEL) {
         *host = rd->conf->host;
         *port = rd->conf->port;
@@ -1202,7 +1316,8 @@ ngx_http_ngsp_redis_target(ngx_http_ngsp_redis_t *rd)
         rd->name = rd->conf->name;
     }
 
-    st = ngx_http_ngsp_redis_slot(rd);
+    /* a cluster node's: the slot lists the nodes apart */
+    st = (rd == &ngx_http_ngsp_redis) ? ngx_http_ngsp_redis_slot(rd) : NULL;
 
     if (st) {
         p = ngx_cpymem(st->address, rd->text,
@@ -1610,7 +1725,10 @@ ngx_http_ngsp_redis_ready(ngx_http_ngsp_redis_t *rd)
     st = ngx_http_ngsp_redis_slot(rd);
 
     if (st) {
-        st->connected = 1;
+        if (!rd->ready) {
+            (void) ngx_atomic_fetch_add(&st->connected, 1);
+        }
+
         (void) ngx_atomic_fetch_add(&st->connects, 1);
 
         if (rd->was_ready) {
@@ -1644,7 +1762,7 @@ ngx_http_ngsp_redis_reply(redisAsyncContext *ac, void *r, void *data)
     ngx_uint_t                    i;
     redisReply                   *reply = r;
     redisCallbackFn              *fn;
-    ngx_http_ngsp_redis_t        *rd = &ngx_http_ngsp_redis;
+    ngx_http_ngsp_redis_t        *rd = ngx_http_ngsp_redis_owner(ac);
     ngx_http_ngsp_redis_stats_t  *st;
 
     fn = c->fn;

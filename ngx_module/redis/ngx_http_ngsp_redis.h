@@ -1,6 +1,7 @@
 /*
  * hiredis's async API on nginx's event loop: one connection per worker,
- * shared (pipelined) by every request of the worker.
+ * shared (pipelined) by every request of the worker; on a Redis Cluster,
+ * one such connection per master (ngx_http_ngsp_redis_cluster.c).
  */
 
 #ifndef NGX_HTTP_NGSP_REDIS_H
@@ -44,7 +45,8 @@ typedef struct {
 
 /*
  * One hiredis async connection watched by nginx's event loop: the data
- * connection and the Sentinel connections share this glue.
+ * connection (the worker's, or a cluster node's) and the Sentinel
+ * connections share this glue.
  */
 typedef struct ngx_http_ngsp_redis_link_s  ngx_http_ngsp_redis_link_t;
 
@@ -62,6 +64,7 @@ struct ngx_http_ngsp_redis_link_s {
 
 
 #define NGX_HTTP_NGSP_REDIS_LATENCY_BUCKETS  12
+#define NGX_HTTP_NGSP_REDIS_NODES_LEN        448
 
 /*
  * upper bounds in microseconds of each latency bucket but the last (+Inf):
@@ -79,7 +82,8 @@ extern const ngx_msec_int_t  ngx_http_ngsp_redis_latency_bounds_us[
  */
 typedef struct {
     ngx_atomic_t   pid;          /* 0: slot unused */
-    ngx_atomic_t   connected;    /* 1 while a connection is up and ready */
+    ngx_atomic_t   connected;    /* connections up and ready: 0 or 1, or
+                                  * one per cluster master */
     ngx_atomic_t   connects;     /* successful connections made */
     ngx_atomic_t   reconnects;   /* connections made after one was lost */
     ngx_atomic_t   timeouts;     /* commands that timed out / stalls */
@@ -91,6 +95,10 @@ typedef struct {
     u_char         address[64];  /* host:port it talks to, NUL-terminated */
     ngx_atomic_t   master_changes;  /* Sentinel: moves to another master */
     u_char         sentinel[64]; /* Sentinel: the one it listens to, NUL */
+    ngx_atomic_t   nodes_gen;    /* odd while nodes is being written */
+    u_char         nodes[NGX_HTTP_NGSP_REDIS_NODES_LEN];
+                                 /* cluster: the masters it holds
+                                  * connections to, space-separated */
 } ngx_http_ngsp_redis_stats_t;
 
 
@@ -120,6 +128,9 @@ void ngx_http_ngsp_redis_timed_out(void);
 /* true while the worker tears its connection down: replies are not news */
 ngx_uint_t ngx_http_ngsp_redis_exiting(void);
 
+/* one connection: the worker's own, or one of a cluster's nodes */
+typedef struct ngx_http_ngsp_redis_s  ngx_http_ngsp_redis_t;
+
 /*
  * Queues a command.  NGX_OK: fn will be called exactly once, with a NULL
  * reply if the connection fails first.  NGX_DECLINED: no connection now
@@ -129,12 +140,58 @@ ngx_uint_t ngx_http_ngsp_redis_exiting(void);
 ngx_int_t ngx_http_ngsp_redis_command(redisCallbackFn *fn, void *privdata,
     const u_char *cmd, size_t len);
 
+/* whether the caller still waits for the reply of its command */
+typedef ngx_uint_t (*ngx_http_ngsp_redis_wanted_pt)(void *privdata);
+
+/*
+ * The command for the keys of a slot: to the cluster node serving it, or
+ * on the one connection outside cluster mode.  Same contract.  A MOVED or
+ * ASK is followed only while wanted (NULL: always) says the caller waits:
+ * a command given up on is not run again elsewhere.
+ */
+ngx_int_t ngx_http_ngsp_redis_command_slot(redisCallbackFn *fn,
+    ngx_http_ngsp_redis_wanted_pt wanted, void *privdata, unsigned slot,
+    const u_char *cmd, size_t len);
+
+
 /*
  * The master a worker's commands go to, once it answers as one: host is
  * NUL-terminated (a path when *port is 0) and stays valid until the next
- * event.  NGX_DECLINED: none known now.
+ * event; in cluster mode, one of the masters it is connected to.
+ * NGX_DECLINED: none known now.
  */
 ngx_int_t ngx_http_ngsp_redis_current(ngx_str_t *host, int *port);
+
+
+/* --- for the Cluster side --------------------------------------------- */
+
+/* a connection to rc's host:port, connecting at once; NULL: no memory */
+ngx_http_ngsp_redis_t *ngx_http_ngsp_redis_open(
+    ngx_http_ngsp_redis_conf_t *rc, ngx_log_t *log);
+/* fails its pending commands, and frees it */
+void ngx_http_ngsp_redis_close(ngx_http_ngsp_redis_t *rd);
+/* ngx_http_ngsp_redis_command on that connection */
+ngx_int_t ngx_http_ngsp_redis_send(ngx_http_ngsp_redis_t *rd,
+    redisCallbackFn *fn, void *privdata, const u_char *cmd, size_t len);
+/* connected, authenticated and the script loaded */
+ngx_uint_t ngx_http_ngsp_redis_ready_now(ngx_http_ngsp_redis_t *rd);
+/* replies owed on it */
+ngx_uint_t ngx_http_ngsp_redis_busy(ngx_http_ngsp_redis_t *rd);
+
+ngx_int_t ngx_http_ngsp_redis_cluster_init(ngx_cycle_t *cycle,
+    ngx_http_ngsp_redis_conf_t *rc);
+void ngx_http_ngsp_redis_cluster_exit(void);
+/* a master the worker is connected to (for Lua), NGX_DECLINED: none */
+ngx_int_t ngx_http_ngsp_redis_cluster_any(ngx_str_t *host, int *port);
+/*
+ * a worker's nodes (st->nodes, space-separated) copied whole into buf of
+ * NGX_HTTP_NGSP_REDIS_NODES_LEN, NUL-terminated; its length
+ */
+size_t ngx_http_ngsp_redis_cluster_nodes(ngx_http_ngsp_redis_stats_t *st,
+    u_char *buf);
+ngx_int_t ngx_http_ngsp_redis_cluster_command(redisCallbackFn *fn,
+    ngx_http_ngsp_redis_wanted_pt wanted, void *privdata, unsigned slot,
+    const u_char *cmd, size_t len);
 
 
 /* --- for the Sentinel side -------------------------------------------- */

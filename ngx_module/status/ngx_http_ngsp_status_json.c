@@ -317,9 +317,12 @@ static void
 ngx_http_ngsp_status_json_redis(ngx_http_ngsp_status_out_t *o,
     ngx_http_ngsp_quota_main_conf_t *qmcf)
 {
+    u_char                       *p, *q, *last;
+    size_t                        len;
     uint64_t                      pid;
     ngx_uint_t                    i, j, n, first;
     ngx_http_ngsp_redis_stats_t  *st;
+    u_char                        nodes[NGX_HTTP_NGSP_REDIS_NODES_LEN];
 
     st = ngx_http_ngsp_redis_stats((ngx_cycle_t *) ngx_cycle, &n);
 
@@ -377,6 +380,32 @@ ngx_http_ngsp_status_json_redis(ngx_http_ngsp_status_out_t *o,
         }
         lit(",\"master_changes\":");
         ngx_http_ngsp_status_u64(o, st[i].master_changes);
+
+        /* a cluster: the masters the worker holds connections to */
+        if (qmcf->redis.mode == NGX_HTTP_NGSP_REDIS_CLUSTER) {
+            lit(",\"nodes\":[");
+
+            len = ngx_http_ngsp_redis_cluster_nodes(&st[i], nodes);
+            p = nodes;
+            last = nodes + len;
+
+            while (p < last) {
+                q = ngx_strlchr(p, last, ' ');
+                if (q == NULL) {
+                    q = last;
+                }
+
+                if (p != nodes) {
+                    lit(",");
+                }
+
+                ngx_http_ngsp_status_json_str(o, p, q - p);
+                p = q + 1;
+            }
+
+            lit("]");
+        }
+
         lit(",\"connects\":");
         ngx_http_ngsp_status_u64(o, st[i].connects);
         lit(",\"reconnects\":");

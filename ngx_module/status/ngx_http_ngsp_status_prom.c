@@ -337,8 +337,11 @@ ngx_http_ngsp_status_prom_mask(ngx_http_ngsp_status_out_t *o,
 static void
 ngx_http_ngsp_status_prom_redis(ngx_http_ngsp_status_out_t *o)
 {
-    ngx_uint_t                    i, n;
+    u_char                       *p, *q, *last;
+    size_t                        len;
+    ngx_uint_t                    i, n, head;
     ngx_http_ngsp_redis_stats_t  *st;
+    u_char                        nodes[NGX_HTTP_NGSP_REDIS_NODES_LEN];
 
     st = ngx_http_ngsp_redis_stats((ngx_cycle_t *) ngx_cycle, &n);
 
@@ -351,6 +354,39 @@ ngx_http_ngsp_status_prom_redis(ngx_http_ngsp_status_out_t *o)
     for (i = 0; i < n; i++) {
         if (st[i].pid) {
             worker_sample("ngsp_redis_connected", i, st[i].connected ? 1 : 0);
+        }
+    }
+
+    /* a cluster: one sample per master a worker holds a connection to */
+    for (i = 0, head = 0; i < n; i++) {
+        if (st[i].pid == 0) {
+            continue;
+        }
+
+        len = ngx_http_ngsp_redis_cluster_nodes(&st[i], nodes);
+        p = nodes;
+        last = nodes + len;
+
+        while (p < last) {
+            q = ngx_strlchr(p, last, ' ');
+            if (q == NULL) {
+                q = last;
+            }
+
+            if (!head) {
+                family("ngsp_redis_node", "gauge",
+                       "1 for each Redis Cluster master the worker holds "
+                       "a connection to.");
+                head = 1;
+            }
+
+            lit("ngsp_redis_node{worker=\"");
+            ngx_http_ngsp_status_u64(o, i);
+            lit("\",node=");
+            ngx_http_ngsp_status_prom_str(o, p, q - p);
+            lit("} 1\n");
+
+            p = q + 1;
         }
     }
 

@@ -59,3 +59,14 @@ def upstream():
 @pytest.fixture
 def port():
     return free_port()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A started Redis Cluster (cluster_site.Cluster), stopped after."""
+    from cluster_site import Cluster
+    c = Cluster(tmp_path)
+    try:
+        yield c.start()
+    finally:
+        c.stop()

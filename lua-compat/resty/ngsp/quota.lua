@@ -1,7 +1,9 @@
 -- resty.ngsp.quota: one quota decision from Lua, with the module's own
 -- command (the script's SHA1, the key layout, the agency's hash tag)
 -- sent over a cosocket to the configured ngsp_redis, so that decisions
--- made here and in C draw from the same counters.
+-- made here and in C draw from the same counters.  On a Redis Cluster it
+-- goes to a master the worker's C side talks to, and follows that
+-- master's MOVED or ASK once (remembering where MOVED sent each agency).
 
 local ffi = require "ffi"
 local base = require "resty.core.base"
@@ -16,6 +18,7 @@ local tonumber = tonumber
 local type = type
 local sub = string.sub
 local byte = string.byte
+local match = string.match
 
 local OK, DECLINED, AGAIN = ngsp.OK, ngsp.DECLINED, ngsp.AGAIN
 
@@ -27,6 +30,7 @@ local size_ptr = ffi_new("size_t[1]")
 local cmd_size = 4096
 local cmd_buf = ffi_new("char[?]", cmd_size)
 
+local ASKING = "*1\r\n$6\r\nASKING\r\n"
 local KEEPALIVE_MS = 60000
 local POOL_SIZE = 32
 
@@ -58,7 +62,8 @@ local function resp(...)
 end
 
 
--- one reply: a bulk string, or nil and the error's text
+-- one reply: a bulk string, or nil, the error's text and whether Redis
+-- said it (the connection is still in step)
 local function read_reply(sock)
     local line, err = sock:receive("*l")
     if not line then
@@ -79,7 +84,7 @@ local function read_reply(sock)
     elseif c == 43 then                                 -- '+'
         return sub(line, 2)
     elseif c == 45 then                                 -- '-'
-        return nil, sub(line, 2)
+        return nil, sub(line, 2), true
     end
     return nil, "unexpected reply"
 end
@@ -90,6 +95,117 @@ local function fail(open, why)
             open and ", let through (ngsp_quota_fail open)"
                   or ", refused (ngsp_quota_fail closed)")
     return open, nil, why
+end
+
+
+-- A Redis Cluster's masters by agency tag, learned from MOVED: a
+-- decision goes straight to the master of its slot; bounded, as tags
+-- come from requests.
+local masters = {}
+local nmasters = 0
+local MASTERS_MAX = 4096
+
+
+local function remember(tag, host, port)
+    if not masters[tag] then
+        if nmasters >= MASTERS_MAX then
+            masters = {}
+            nmasters = 0
+        end
+        nmasters = nmasters + 1
+    end
+    masters[tag] = { host, port }
+end
+
+
+local function forget(tag)
+    if masters[tag] then
+        masters[tag] = nil
+        nmasters = nmasters - 1
+    end
+end
+
+
+-- cmd (after ASKING when asking) to host:port, and its reply: the reply,
+-- or nil, why, whether the connection failed, and the error Redis said
+local function exchange(r, policy, key, cmd, host, port, asking)
+    local db = redis_c.db
+    local t = redis_c.timeout
+
+    local sock = tcp()
+    sock:settimeouts(t, t, t)
+
+    local ok, err
+    if port == 0 then
+        ok, err = sock:connect("unix:" .. host, {
+            pool = "ngsp:unix:" .. host .. ":" .. db,
+            pool_size = POOL_SIZE })
+    else
+        ok, err = sock:connect(host, port, {
+            pool = "ngsp:" .. host .. ":" .. port .. ":" .. db,
+            pool_size = POOL_SIZE })
+    end
+    if not ok then
+        return nil, "redis connection failed: " .. err, true
+    end
+
+    -- a new connection authenticates and selects, as the C side does
+    if sock:getreusedtimes() == 0 then
+        local pre = ""
+        if redis_c.password_len > 0 then
+            pre = resp("AUTH", ffi_str(redis_c.password,
+                                       redis_c.password_len))
+        end
+        if db ~= 0 then
+            pre = pre .. resp("SELECT", tostring(db))
+        end
+        if pre ~= "" then
+            ok, err = sock:send(pre)
+            if ok and redis_c.password_len > 0 then
+                ok, err = read_reply(sock)
+            end
+            if ok and db ~= 0 then
+                ok, err = read_reply(sock)
+            end
+            if not ok then
+                sock:close()
+                return nil, "redis refused AUTH or SELECT: " .. tostring(err)
+            end
+        end
+    end
+
+    -- ASKING holds for the next command only: both in one write
+    local said
+    ok, err = sock:send(asking and ASKING .. cmd or cmd)
+    if ok and asking then
+        ok, err = read_reply(sock)
+    end
+    local reply
+    if ok then
+        reply, err, said = read_reply(sock)
+    end
+
+    -- a restarted Redis or SCRIPT FLUSH: the script itself, once
+    if not reply and said and sub(err, 1, 8) == "NOSCRIPT" then
+        cmd = command(r, policy, key, 1)
+        ok, err = sock:send(asking and ASKING .. cmd or cmd)
+        if ok and asking then
+            ok, err = read_reply(sock)
+        end
+        if ok then
+            reply, err, said = read_reply(sock)
+        end
+    end
+
+    if not reply then
+        sock:close()
+        return nil, "redis error: " .. tostring(err), not ok,
+               said and err or nil
+    end
+
+    sock:setkeepalive(KEEPALIVE_MS, POOL_SIZE)
+
+    return reply
 end
 
 
@@ -136,75 +252,41 @@ function _M.decide(policy, key)
 
     local host = ffi_str(redis_c.host, redis_c.host_len)
     local port = redis_c.port
-    local db = redis_c.db
-    local t = redis_c.timeout
 
-    local sock = tcp()
-    sock:settimeouts(t, t, t)
-
-    local ok, err
-    if port == 0 then
-        ok, err = sock:connect("unix:" .. host, {
-            pool = "ngsp:unix:" .. host .. ":" .. db,
-            pool_size = POOL_SIZE })
-    else
-        ok, err = sock:connect(host, port, {
-            pool = "ngsp:" .. host .. ":" .. port .. ":" .. db,
-            pool_size = POOL_SIZE })
-    end
-    if not ok then
-        return fail(open, "redis connection failed: " .. err)
+    -- a Redis Cluster: the master this agency's slot was last MOVED to
+    local tag = match(cmd, "ngsp:{([^}]*)}")
+    local known = tag and masters[tag]
+    if known then
+        host, port = known[1], known[2]
     end
 
-    -- a new connection authenticates and selects, as the C side does
-    if sock:getreusedtimes() == 0 then
-        local pre = ""
-        if redis_c.password_len > 0 then
-            pre = resp("AUTH", ffi_str(redis_c.password,
-                                       redis_c.password_len))
-        end
-        if db ~= 0 then
-            pre = pre .. resp("SELECT", tostring(db))
-        end
-        if pre ~= "" then
-            ok, err = sock:send(pre)
-            if ok and redis_c.password_len > 0 then
-                ok, err = read_reply(sock)
-            end
-            if ok and db ~= 0 then
-                ok, err = read_reply(sock)
-            end
-            if not ok then
-                sock:close()
-                return fail(open, "redis refused AUTH or SELECT: "
-                                  .. tostring(err))
-            end
-        end
+    local reply, err, down, said = exchange(r, policy, key, cmd, host, port)
+
+    if down and known then
+        -- that master is gone (a failover): ask the module's next time
+        forget(tag)
     end
 
-    ok, err = sock:send(cmd)
-    local reply
-    if ok then
-        reply, err = read_reply(sock)
+    -- another master serves the slot: there, once
+    local redirect, rhost, rport
+    if said then
+        redirect, rhost, rport = match(said, "^(%u+) %d+ (.*):(%d+)$")
     end
-
-    -- a restarted Redis or SCRIPT FLUSH: the script itself, once
-    if not reply and ok and type(err) == "string"
-       and sub(err, 1, 8) == "NOSCRIPT"
-    then
-        cmd = command(r, policy, key, 1)
-        ok, err = sock:send(cmd)
-        if ok then
-            reply, err = read_reply(sock)
+    if redirect == "MOVED" or redirect == "ASK" then
+        if rhost == "" then
+            rhost = host
         end
+        rport = tonumber(rport)
+        if redirect == "MOVED" and tag then
+            remember(tag, rhost, rport)
+        end
+        reply, err = exchange(r, policy, key, cmd, rhost, rport,
+                              redirect == "ASK")
     end
 
     if not reply then
-        sock:close()
-        return fail(open, "redis error: " .. tostring(err))
+        return fail(open, err)
     end
-
-    sock:setkeepalive(KEEPALIVE_MS, POOL_SIZE)
 
     if C.ngsp_lua_quota_reply(r, policy, #policy, reply, #reply, decision_c)
        ~= OK

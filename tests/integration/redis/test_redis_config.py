@@ -76,6 +76,8 @@ def test_an_option_given_twice_is_refused(nginx_factory, tmp_path, line,
     "ngsp_redis 127.0.0.1:26379 127.0.0.1:26380 127.0.0.1 sentinel=ngsp "
     "sentinel_password=s password=pw db=2;",
     "ngsp_redis 127.0.0.1:26379 sentinel=ngsp;",
+    "ngsp_redis 127.0.0.1:7000 127.0.0.1:7001 cluster password=pw;",
+    "ngsp_redis cluster 127.0.0.1:7000 connect_timeout=200ms;",
 ])
 def test_valid_lines_accepted(nginx_factory, tmp_path, line):
     ok, out, _ = check(nginx_factory, tmp_path, line)

@@ -280,6 +280,19 @@ def test_redis_latency_and_jwt_cache(stub, tmp_path):
     assert jwt.field("hit_ratio") == "83.3%"
 
 
+def test_redis_cluster_nodes_in_place_of_the_address(stub, tmp_path):
+    """A cluster's worker shows the masters it talks to (as text)."""
+    d = stub.data
+    d["redis"] = redis_section()
+    d["redis"]["workers"][0]["nodes"] = ["10.0.0.5:7000", "10.0.0.6:7000"]
+    d["redis"]["workers"][2]["nodes"] = ["<b>x</b>"]
+    dom = dump_dom(tmp_path, stub.url())
+    assert dom.one("tr", data_worker="0").field("address") \
+        == "10.0.0.5:7000 10.0.0.6:7000"
+    assert dom.one("tr", data_worker="1").field("address") == ""
+    assert dom.one("tr", data_worker="2").field("address") == "<b>x</b>"
+
+
 def test_failing_status_url_is_shown(stub, tmp_path):
     stub.status = 503
     dom = dump_dom(tmp_path, stub.url())
