@@ -236,6 +236,30 @@ def test_calendar_counts_and_rejects_without_writing(rc, lua):
     assert state(rc, [("d", 2)])["counts"] == [1]
 
 
+def test_a_clock_that_steps_back_keeps_the_windows_counted(rc, lua):
+    """After a failover to a Redis whose clock is behind, the key's clock
+    does not go back: the hour and the day counted go on counting."""
+    edge = ts(2034, 5, 6, 10) * 1000000
+    w = [("s", 1000), ("h", 10), ("d", 10)]
+    assert run(rc, lua, edge + 1000000, w)["allowed"] == 1   # 10:00:01
+    r = run(rc, lua, edge - 1000000, w)                       # 09:59:59
+    assert r["allowed"] == 1
+    st = state(rc, w)
+    assert st["counts"][1:] == [2, 2]
+    assert st["measured"] == edge + 1000000
+    assert r["windows"][1]["remaining"] == 8
+    # the clock catches up within the hour: the same windows still
+    assert run(rc, lua, edge + 2000000, w)["allowed"] == 1
+    assert state(rc, w)["counts"][1:] == [3, 3]
+    # and a month counted before the step is not reopened
+    m = [("mo", 2)]
+    end = ts(2034, 6, 1) * 1000000
+    assert run(rc, lua, end + 1000000, m, policy="m")["allowed"] == 1
+    assert run(rc, lua, end - 1000000, m, policy="m")["allowed"] == 1
+    r = run(rc, lua, end - 500000, m, policy="m")
+    assert r["allowed"] == 0 and r["windows"][0]["remaining"] == 0
+
+
 def test_all_windows_must_admit(rc, lua):
     now = ts(2034, 5, 6, 7, 8, 9) * 1000000
     w = [("s", 100), ("h", 1), ("d", 10)]
