@@ -186,6 +186,24 @@ static ngx_http_ngsp_redis_t  ngx_http_ngsp_redis;
 /* --- interface --------------------------------------------------------- */
 
 
+/*
+ * A parameter as an error message may show it: up to its "=", since the
+ * value may be a password (a typo in the name, or one given twice).
+ */
+static ngx_str_t *
+ngx_http_ngsp_redis_shown(ngx_str_t *value)
+{
+    u_char  *eq;
+
+    eq = ngx_strlchr(value->data, value->data + value->len, '=');
+    if (eq != NULL) {
+        value->len = eq + 1 - value->data;
+    }
+
+    return value;
+}
+
+
 char *
 ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
 {
@@ -241,7 +259,7 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
                                "takes addresses, sentinel=, "
                                "sentinel_password=, cluster, password=, db=, "
                                "connect_timeout= and stall_timeout=)",
-                               &value[i]);
+                               ngx_http_ngsp_redis_shown(&value[i]));
             return NGX_CONF_ERROR;
         }
 
@@ -330,6 +348,18 @@ ngx_http_ngsp_redis_parse(ngx_conf_t *cf, ngx_http_ngsp_redis_conf_t *rc)
         return NGX_CONF_ERROR;
     }
 
+    if (rc->sentinel_name.len && rc->password.len
+        && rc->sentinel_password.len == 0)
+    {
+        /* whoever can write to a sentinel then names the master */
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "ngsp: sentinels without \"sentinel_password=\" "
+                           "can be told to name any master, and the "
+                           "master's password goes to it: protect the "
+                           "sentinels (requirepass) and give "
+                           "\"sentinel_password=\"");
+    }
+
     if (rc->sentinel_password.len && rc->sentinel_name.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ngsp: \"sentinel_password=\" without "
@@ -392,7 +422,7 @@ twice:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "ngsp: \"%V\" is given twice in ngsp_redis",
-                       &value[i]);
+                       ngx_http_ngsp_redis_shown(&value[i]));
     return NGX_CONF_ERROR;
 }
 

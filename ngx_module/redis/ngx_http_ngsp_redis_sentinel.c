@@ -45,6 +45,8 @@ typedef struct {
     ngx_uint_t                    round;        /* asked in this round */
     ngx_uint_t                    listen;       /* the one subscribed to */
     ngx_msec_t                    backoff;
+    ngx_uint_t                    switches;     /* +switch-master followed */
+    ngx_uint_t                    asked_at;     /* switches when asked */
     unsigned                      asking:1;
     unsigned                      quiet:1;      /* a failed round logged */
     unsigned                      sub_quiet:1;  /* a failed subscribe too */
@@ -177,6 +179,7 @@ ngx_http_ngsp_redis_sentinel_ask(void)
 
     s->asking = 1;
     s->round = 0;
+    s->asked_at = s->switches;
 
     ngx_http_ngsp_sentinel_attempt(s);
 }
@@ -403,7 +406,8 @@ ngx_http_ngsp_sentinel_master_reply(redisAsyncContext *ac, void *r,
     {
         ngx_log_error(NGX_LOG_ERR, s->log, 0,
                       "ngsp: redis sentinel \"%V\" names the master "
-                      "\"%*s\" port \"%*s\": not a numeric address and port "
+                      "\"%*s\" port \"%*s\": not a numeric unicast "
+                      "address and port "
                       "(set \"sentinel resolve-hostnames no\")",
                       &s->asked->name, (size_t) ngx_min(h->len, 64), h->str,
                       (size_t) ngx_min(p->len, 8), p->str);
@@ -422,6 +426,18 @@ ngx_http_ngsp_sentinel_master_reply(redisAsyncContext *ac, void *r,
 
     /* done with this sentinel; freed once this callback returns */
     redisAsyncFree(ac);
+
+    /*
+     * a +switch-master heard while asking is newer than this answer: a
+     * lagging sentinel must not move the worker back to the old master
+     */
+    if (s->asked_at != s->switches) {
+        ngx_log_error(NGX_LOG_INFO, s->log, 0,
+                      "ngsp: redis sentinel \"%V\" answered after a "
+                      "+switch-master: the answer is dropped",
+                      &s->asked->name);
+        return;
+    }
 
     ngx_http_ngsp_redis_master((char *) host, port);
     return;
@@ -658,7 +674,8 @@ ngx_http_ngsp_sentinel_switch(ngx_http_ngsp_redis_sentinel_t *s,
     {
         ngx_log_error(NGX_LOG_ERR, s->log, 0,
                       "ngsp: redis sentinel \"%V\": +switch-master names "
-                      "\"%*s\" port \"%*s\": not a numeric address and port",
+                      "\"%*s\" port \"%*s\": not a numeric unicast "
+                      "address and port",
                       &s->conf->sentinel_name, ngx_min(flen[3], 64), f[3],
                       ngx_min(flen[4], 8), f[4]);
         return;
@@ -670,6 +687,8 @@ ngx_http_ngsp_sentinel_switch(ngx_http_ngsp_redis_sentinel_t *s,
     ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
                   "ngsp: redis sentinel \"%V\": +switch-master to %s:%d",
                   &s->conf->sentinel_name, host, port);
+
+    s->switches++;
 
     ngx_http_ngsp_redis_master((char *) host, port);
 }
@@ -706,7 +725,10 @@ ngx_http_ngsp_sentinel_queue_auth(ngx_http_ngsp_redis_sentinel_t *s,
 }
 
 
-/* a numeric IPv4 or IPv6 address and a port from 1 to 65535 */
+/*
+ * a numeric IPv4 or IPv6 unicast address (neither unspecified, multicast
+ * nor broadcast) and a port from 1 to 65535
+ */
 static ngx_int_t
 ngx_http_ngsp_sentinel_addr(const char *host, size_t len, const char *port,
     size_t port_len, int *n)
@@ -722,9 +744,24 @@ ngx_http_ngsp_sentinel_addr(const char *host, size_t len, const char *port,
     ngx_memcpy(text, host, len);
     text[len] = '\0';
 
-    if (inet_pton(AF_INET, (char *) text, buf) != 1
-        && inet_pton(AF_INET6, (char *) text, buf) != 1)
-    {
+    if (inet_pton(AF_INET, (char *) text, buf) == 1) {
+        /* unspecified, multicast or broadcast: no master lives there */
+        if ((buf[0] == 0 && buf[1] == 0 && buf[2] == 0 && buf[3] == 0)
+            || (buf[0] & 0xf0) == 0xe0
+            || (buf[0] == 255 && buf[1] == 255 && buf[2] == 255
+                && buf[3] == 255))
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (inet_pton(AF_INET6, (char *) text, buf) == 1) {
+        if (buf[0] == 0xff
+            || IN6_IS_ADDR_UNSPECIFIED((struct in6_addr *) buf))
+        {
+            return NGX_ERROR;
+        }
+
+    } else {
         return NGX_ERROR;
     }
 

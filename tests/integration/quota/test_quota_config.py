@@ -113,7 +113,7 @@ def test_redis_bad_address_names_the_forms(nginx_factory, tmp_path, address,
 
 
 @pytest.mark.parametrize("option, message", [
-    ("timeout=1s", 'ngsp: invalid parameter "timeout=1s" (ngsp_redis takes '
+    ("timeout=1s", 'ngsp: invalid parameter "timeout=" (ngsp_redis takes '
                    "addresses, sentinel=, sentinel_password=, cluster, "
                    "password=, db=, connect_timeout= and stall_timeout=)"),
     ("password=", 'ngsp: empty "password=" (give the password, or leave '

@@ -42,7 +42,7 @@ def refused(nginx_factory, tmp_path, line, message):
     ("ngsp_redis 127.0.0.1:26379 redis://127.0.0.1 sentinel=m;",
      'ngsp: invalid redis address "redis://127.0.0.1": invalid host'),
     ("ngsp_redis 127.0.0.1 sentinal=m;",
-     'ngsp: invalid parameter "sentinal=m" (ngsp_redis takes addresses, '
+     'ngsp: invalid parameter "sentinal=" (ngsp_redis takes addresses, '
      "sentinel=, sentinel_password=, cluster, password=, db=, "
      "connect_timeout= and stall_timeout=)"),
 ])
@@ -51,22 +51,47 @@ def test_mode_mistakes_name_the_fix(nginx_factory, tmp_path, line, message):
 
 
 @pytest.mark.parametrize("line, again", [
-    ("ngsp_redis 127.0.0.1 password=a password=b;", "password=b"),
-    ("ngsp_redis 127.0.0.1 db=1 db=1;", "db=1"),
+    ("ngsp_redis 127.0.0.1 password=a password=b;", "password="),
+    ("ngsp_redis 127.0.0.1 db=1 db=1;", "db="),
     ("ngsp_redis 127.0.0.1 connect_timeout=1s connect_timeout=2s;",
-     "connect_timeout=2s"),
+     "connect_timeout="),
     ("ngsp_redis 127.0.0.1 stall_timeout=1s stall_timeout=2s;",
-     "stall_timeout=2s"),
-    ("ngsp_redis 127.0.0.1 127.0.0.2 sentinel=m sentinel=n;", "sentinel=n"),
+     "stall_timeout="),
+    ("ngsp_redis 127.0.0.1 127.0.0.2 sentinel=m sentinel=n;", "sentinel="),
     ("ngsp_redis 127.0.0.1 sentinel=m sentinel_password=a "
-     "sentinel_password=b;", "sentinel_password=b"),
+     "sentinel_password=b;", "sentinel_password="),
     ("ngsp_redis 127.0.0.1 127.0.0.2 cluster cluster;", "cluster"),
 ])
 def test_an_option_given_twice_is_refused(nginx_factory, tmp_path, line,
                                           again):
-    """Not the last one silently winning: a template's slip shows."""
+    """Not the last one silently winning: a template's slip shows, and
+    the message stops at "=": the value may be a password."""
     refused(nginx_factory, tmp_path, line,
             'ngsp: "%s" is given twice in ngsp_redis' % again)
+
+
+def test_sentinels_without_a_password_warn_when_the_master_has_one(
+        nginx_factory, tmp_path):
+    ok, out, _ = check(nginx_factory, tmp_path,
+                       "ngsp_redis 127.0.0.1:26379 sentinel=m password=pw;")
+    assert ok, out
+    assert "[warn]" in out and 'sentinels without "sentinel_password="' \
+        in out, out
+    assert "pw" not in out.replace("password", ""), out
+    for line in ("ngsp_redis 127.0.0.1:26379 sentinel=m;",
+                 "ngsp_redis 127.0.0.1:26379 sentinel=m password=pw "
+                 "sentinel_password=spw;",
+                 "ngsp_redis 127.0.0.1 password=pw;"):
+        ok, out, _ = check(nginx_factory, tmp_path, line)
+        assert ok and "sentinel_password" not in out, (line, out)
+
+
+def test_a_mistyped_password_option_is_not_shown(nginx_factory, tmp_path):
+    line = "ngsp_redis 127.0.0.1 pasword=s3cr3t-value;"
+    refused(nginx_factory, tmp_path, line,
+            'ngsp: invalid parameter "pasword=" (ngsp_redis takes')
+    out = check(nginx_factory, tmp_path, line)[1]
+    assert "s3cr3t-value" not in out
 
 
 @pytest.mark.parametrize("line", [

@@ -317,7 +317,7 @@ def test_switch_message_moves_every_worker(nginx_factory, redis_factory,
         poll(lambda: site.on(a.port) and len(fake.subscribers) == 2)
         fake.publish("other 127.0.0.1 %d 127.0.0.1 %d" % (a.port, b.port))
         fake.publish("%s 127.0.0.1 %d redis.example 6379" % (NAME, a.port))
-        poll(lambda: "not a numeric address" in site.nginx.log())
+        poll(lambda: "not a numeric unicast address" in site.nginx.log())
         assert site.on(a.port)
 
         fake.answer = ("127.0.0.1", b.port)
@@ -331,17 +331,21 @@ def test_switch_message_moves_every_worker(nginx_factory, redis_factory,
         fake.stop()
 
 
-def test_hostname_answer_is_refused(nginx_factory, tmp_path):
+@pytest.mark.parametrize("host", ["redis.example", "0.0.0.0", "224.0.0.1",
+                                  "255.255.255.255", "::", "ff02::1"])
+def test_hostname_answer_is_refused(nginx_factory, tmp_path, host):
     """A sentinel that names a host (resolve-hostnames yes) is not
-    followed: a worker never waits on DNS."""
-    fake = FakeSentinel(answer=("redis.example", 6379)).start()
+    followed: a worker never waits on DNS; nor one naming an address no
+    master lives at (unspecified, multicast, broadcast)."""
+    fake = FakeSentinel(answer=(host, 6379)).start()
     try:
         site = Site(nginx_factory, tmp_path / "n",
                     "ngsp_redis 127.0.0.1:%d sentinel=%s;"
                     % (fake.port, NAME))
-        poll(lambda: 'set "sentinel resolve-hostnames no"'
-             in site.nginx.log())
+        poll(lambda: ('"%s" port "6379": not a numeric unicast address'
+                      % host) in site.nginx.log())
         assert site.get().status_code == 503
+        assert not any(w["connected"] for w in site.workers())
     finally:
         fake.stop()
 
