@@ -10,6 +10,7 @@ import socket
 import socketserver
 import subprocess
 import threading
+import time
 
 from harness import SAN, Redis, free_port, wait_port
 from quota_site import poll
@@ -158,6 +159,7 @@ class FakeSentinel:
     def __init__(self, answer=None, password=None):
         self.answer = answer
         self.password = password
+        self.delay = 0          # seconds before answering a question
         self.asked = 0
         self.subscribers = []
         self.lock = threading.Lock()
@@ -199,6 +201,16 @@ class FakeSentinel:
                 except OSError:
                     pass
 
+    def drop_subscribers(self):
+        """Closes every subscription: the workers subscribe again."""
+        with self.lock:
+            subs, self.subscribers = self.subscribers, []
+        for s in subs:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def serve(self, sock):
         f = sock.makefile("rb")
         authed = self.password is None
@@ -219,6 +231,8 @@ class FakeSentinel:
             elif name == b"SENTINEL":
                 self.asked += 1
                 a = self.answer
+                if self.delay:
+                    time.sleep(self.delay)
                 if a == "hang":
                     continue
                 if a is None:

@@ -331,6 +331,38 @@ def test_switch_message_moves_every_worker(nginx_factory, redis_factory,
         fake.stop()
 
 
+def test_an_answer_older_than_a_switch_is_dropped(nginx_factory,
+                                                  redis_factory, tmp_path):
+    """A sentinel asked before a +switch-master answers after it with the
+    old master: the workers stay on the new one."""
+    a, b = redis_factory(), redis_factory()
+    fake = FakeSentinel(answer=("127.0.0.1", a.port)).start()
+    try:
+        site = Site(nginx_factory, tmp_path / "n",
+                    "ngsp_redis 127.0.0.1:%d sentinel=%s "
+                    "connect_timeout=5s;" % (fake.port, NAME))
+        poll(lambda: site.on(a.port) and len(fake.subscribers) == 2)
+
+        # subscribing again asks again: those answers come late, naming a
+        fake.delay = 1.5
+        asked = fake.asked
+        fake.drop_subscribers()
+        poll(lambda: fake.asked >= asked + 2 and len(fake.subscribers) == 2)
+        fake.answer = ("127.0.0.1", b.port)
+        fake.publish("%s 127.0.0.1 %d 127.0.0.1 %d"
+                     % (NAME, a.port, b.port))
+        poll(lambda: site.nginx.log().count(
+            "answered after a +switch-master: the answer is dropped") == 2,
+            deadline=5 + SLACK)
+        assert site.on(b.port)
+        assert site.get().status_code == 200
+        assert b.client().keys("ngsp:*:q:std")
+        assert a.client().keys("ngsp:*") == []
+    finally:
+        fake.delay = 0
+        fake.stop()
+
+
 @pytest.mark.parametrize("host", ["redis.example", "0.0.0.0", "224.0.0.1",
                                   "255.255.255.255", "::", "ff02::1"])
 def test_hostname_answer_is_refused(nginx_factory, tmp_path, host):
