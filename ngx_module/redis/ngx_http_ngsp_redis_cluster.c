@@ -91,6 +91,7 @@ static void ngx_http_ngsp_cluster_refresh_soon(ngx_http_ngsp_cluster_t *cl);
 static void ngx_http_ngsp_cluster_refresh(ngx_event_t *ev);
 static void ngx_http_ngsp_cluster_slots(redisAsyncContext *ac, void *r,
     void *privdata);
+static ngx_uint_t ngx_http_ngsp_cluster_numeric(u_char *host, size_t len);
 static ngx_int_t ngx_http_ngsp_cluster_load(ngx_http_ngsp_cluster_t *cl,
     ngx_http_ngsp_cluster_node_t *asked, redisReply *reply);
 static void ngx_http_ngsp_cluster_failed(ngx_http_ngsp_cluster_t *cl);
@@ -467,12 +468,7 @@ ngx_http_ngsp_cluster_redirect(ngx_http_ngsp_cluster_t *cl,
         host = cc->node->host;
         len = cc->node->conf.host.len;
 
-    } else if (ngx_inet_addr(host, len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-               && ngx_inet6_addr(host, len, NULL) != NGX_OK
-#endif
-              )
-    {
+    } else if (!ngx_http_ngsp_cluster_numeric(host, len)) {
         /* a host name: never resolved by a worker */
         goto invalid;
     }
@@ -749,12 +745,7 @@ ngx_http_ngsp_cluster_load(ngx_http_ngsp_cluster_t *cl,
             host = asked->host;
             len = asked->conf.host.len;
 
-        } else if (ngx_inet_addr(host, len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-                   && ngx_inet6_addr(host, len, NULL) != NGX_OK
-#endif
-                  )
-        {
+        } else if (!ngx_http_ngsp_cluster_numeric(host, len)) {
             ngx_log_error(NGX_LOG_ERR, cl->log, 0,
                           "ngsp: redis cluster: node \"%*s\" is not a "
                           "numeric address (set cluster-preferred-endpoint-"
@@ -962,4 +953,28 @@ ngx_http_ngsp_redis_cluster_any(ngx_str_t *host, int *port)
     }
 
     return NGX_DECLINED;
+}
+
+
+/* an IPv4 or IPv6 address as text: a host name is never resolved here */
+static ngx_uint_t
+ngx_http_ngsp_cluster_numeric(u_char *host, size_t len)
+{
+#if (NGX_HAVE_INET6)
+    u_char  addr[16];   /* ngx_inet6_addr() writes as it parses */
+#endif
+
+    if (ngx_inet_addr(host, len) != INADDR_NONE) {
+        return 1;
+    }
+
+#if (NGX_HAVE_INET6)
+    if (len <= NGX_INET6_ADDRSTRLEN
+        && ngx_inet6_addr(host, len, addr) == NGX_OK)
+    {
+        return 1;
+    }
+#endif
+
+    return 0;
 }

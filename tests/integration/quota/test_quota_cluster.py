@@ -8,12 +8,13 @@ import concurrent.futures
 import os
 import re
 import signal
+import subprocess
 import threading
 
 import pytest
 import requests
 
-from cluster_site import agencies_per_master
+from cluster_site import REDIS_CLI, agencies_per_master
 from harness import Reply, free_port, wait_port
 from quota_site import Site, poll, token
 
@@ -301,3 +302,32 @@ def test_cluster_config_refused(nginx_factory, ok_upstream, tmp_path, line,
              start=False)
     ok, out = s.nginx.check()
     assert not ok and message in out, out
+
+
+def test_cluster_ipv6_node_address_read_without_a_crash(
+        nginx_factory, cluster, ok_upstream, tmp_path):
+    """A master announced by an IPv6 address (cluster-announce-ip ::1,
+    while it listens on 127.0.0.1 only) is read from the map as a numeric
+    address: its agencies fail by the policy (nothing answers there), the
+    others pass, and no worker dies."""
+    per = agencies_per_master(cluster)
+    m6 = sorted(per)[0]
+    cluster.client(m6).config_set("cluster-announce-ip", "::1")
+
+    def announced():
+        for p in cluster.masters():
+            out = subprocess.run([REDIS_CLI, "-p", str(p), "cluster",
+                                  "slots"], capture_output=True, text=True,
+                                 timeout=10).stdout
+            if "::1\n%d\n" % m6 not in out:
+                return False
+        return True
+
+    poll(announced, deadline=20)
+    s = site(nginx_factory, cluster, ok_upstream, tmp_path, "std 1000r/d",
+             timeout="300ms")
+    for m in sorted(per):
+        want = 503 if m == m6 else 200
+        for _ in range(4):
+            assert s.get("/a", per[m][0]).status_code == want, m
+    assert "exited on signal" not in s.nginx.log()
