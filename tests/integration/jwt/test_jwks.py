@@ -3,6 +3,7 @@ across 2 workers.  The stub rotates its keys, fails (500), hangs, answers
 junk, a private key or 10 MB; each case asserts what the gateway does.
 """
 
+import base64
 import json
 import re
 import threading
@@ -11,17 +12,27 @@ import time
 import jwt as pyjwt
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
 
 from harness import Reply
 
 NOW = lambda: int(time.time())  # noqa: E731
 
 
+def b64(n, size=32):
+    return base64.urlsafe_b64encode(n.to_bytes(size, "big")).rstrip(
+        b"=").decode()
+
+
 def jwk(key, kid, private=False):
-    j = json.loads(ECAlgorithm.to_jwk(key if private else key.public_key()))
-    j["kid"] = kid
-    j["alg"] = "ES256"
+    """RFC 7518's form: x, y (and d) at the curve's full 32 bytes.  (This
+    pyjwt's to_jwk drops leading zero bytes, about one key in 128, and
+    the loader refuses such a key, as it should.)"""
+    nums = key.private_numbers()
+    pub = nums.public_numbers
+    j = {"kty": "EC", "crv": "P-256", "x": b64(pub.x), "y": b64(pub.y),
+         "kid": kid, "alg": "ES256"}
+    if private:
+        j["d"] = b64(nums.private_value)
     return j
 
 

@@ -510,6 +510,14 @@ def private_jwk(key, kid):
     alg = RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else ECAlgorithm
     j = json.loads(alg.to_jwk(key))
     assert "d" in j
+    if alg is ECAlgorithm:
+        # RFC 7518's full length: this pyjwt drops leading zero bytes
+        nums = key.private_numbers()
+        for name, v in (("x", nums.public_numbers.x),
+                        ("y", nums.public_numbers.y),
+                        ("d", nums.private_value)):
+            j[name] = base64.urlsafe_b64encode(v.to_bytes(32, "big")).rstrip(
+                b"=").decode()
     j["kid"] = kid
     return j
 
