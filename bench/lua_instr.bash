@@ -1,34 +1,54 @@
 # Sourced by bench/lua.sh when LUA_BENCH_INSTR=N: instructions counted by
-# valgrind's callgrind in one nginx process (no master), exact and
+# valgrind's callgrind in an nginx process (no master), exact and
 # repeatable where times on a shared machine are not.
 #  - per call, inside one request: ngsp.mask and the lua-cjson masking of
 #    the record, ngsp.verify with the claims held and without; the count
 #    of a request making N calls less that of the same request making
 #    none, the median of LUA_BENCH_BLOCKS (5) such pairs
-#  - per request: the wrk locations of lua.sh, N keep-alive requests each
-#    after N of warm-up, the median of LUA_BENCH_BLOCKS (5) such blocks
+#  - per request: the wrk locations of lua.sh, N keep-alive requests a
+#    block after N of warm-up, the locations' blocks taken in turn, in
+#    LUA_BENCH_PROCS (3) fresh nginx processes.  A Lua handler's count
+#    moves by thousands of instructions between processes and between
+#    blocks of one process (which code LuaJIT's trace compiler finds hot
+#    first depends on addresses; a full collection lands in one block):
+#    each figure is the median over every block of every process, each
+#    ratio the median of the ratios of blocks taken side by side.
 # The dumps stay in build/bench/lua/cg.<figure> for callgrind_annotate.
 # Expects from lua.sh: build, dir, port, record.
 
 n=$LUA_BENCH_INSTR
 blocks=${LUA_BENCH_BLOCKS:-5}
+procs=${LUA_BENCH_PROCS:-3}
 keep=$build/bench/lua
 mkdir -p "$keep"
 command -v valgrind >/dev/null || { echo "ngsp: needs valgrind"; exit 1; }
 
-# LuaJIT writes machine code it then runs: valgrind must see it change
-valgrind --tool=callgrind --dump-instr=no --compress-strings=no \
-    --smc-check=all-non-file --callgrind-out-file="$dir/cg.out" \
-    nginx -p "$dir" -c "$dir/nginx.conf" > "$dir/vg.log" 2>&1 &
-vg=$!
-trap 'kill $vg 2>/dev/null; wait $vg 2>/dev/null; rm -rf "$dir"' EXIT
-
 url="http://127.0.0.1:$port"
 tok=$(cat "$dir/token")
-for i in $(seq 240); do
-    curl --noproxy '*' -sf -o /dev/null "$url/var" && break
-    sleep 0.5
-done
+vg=
+trap 'kill $vg 2>/dev/null; wait $vg 2>/dev/null; rm -rf "$dir"' EXIT
+
+# LuaJIT writes machine code it then runs: valgrind must see it change
+start_nginx() {
+    rm -f "$dir"/cg.out*
+    valgrind --tool=callgrind --dump-instr=no --compress-strings=no \
+        --smc-check=all-non-file --callgrind-out-file="$dir/cg.out" \
+        nginx -p "$dir" -c "$dir/nginx.conf" > "$dir/vg.log" 2>&1 &
+    vg=$!
+    for i in $(seq 240); do
+        curl --noproxy '*' -sf -o /dev/null "$url/var" && return 0
+        sleep 0.5
+    done
+    echo "ngsp: nginx under valgrind did not start"; exit 1
+}
+
+stop_nginx() {
+    kill $vg 2>/dev/null
+    wait $vg 2>/dev/null || true
+    vg=
+}
+
+start_nginx
 
 # the instructions of the requests in the curl config $1, dumped as $2
 count() {
@@ -87,8 +107,7 @@ for f in held unheld; do
         "$url/percall?f=$f&n=0&w=$n"
 done
 
-echo "one nginx process under callgrind, $n calls or requests a figure," \
-     "the median of $blocks"
+echo "nginx under callgrind, $n calls or requests a figure"
 echo "(1) mask one $(wc -c < "$record")-byte record: instructions a call"
 mn=$(per_call "mask?f=ngsp" mask); ml=$(per_call "mask?f=lua" cjson)
 printf '  ngsp.mask            %9d\n' "$mn"
@@ -96,32 +115,60 @@ printf '  lua-cjson by hand    %9d\n' "$ml"
 awk -v a="$ml" -v b="$mn" 'BEGIN {
     printf "  ngsp.mask: %.1fx fewer instructions (target >= 10x)\n", a / b }'
 
-echo "(2) instructions a request (keep-alive), the median of $blocks" \
-     "blocks of $n"
-declare -A ir
-for loc in var luavar floor verify; do
+# measured here in the first process, shown last
+held=$(per_call "percall?f=held" held)
+unheld=$(per_call "percall?f=unheld" unheld)
+
+locs="var luavar floor verify"
+for loc in $locs; do
     for i in $(seq "$n"); do
         echo "url = \"$url/$loc\""
         echo "output = /dev/null"
-    done > "$dir/urls"
-    ir[$loc]=$(count_median "$dir/urls" "$loc" "$blocks")
+    done > "$dir/urls.$loc"
+    : > "$dir/ir.$loc"
 done
-row() { printf '  %-32s %9d\n' "$1" $(($2 / n)); }
-row 'return 200 $ngsp_agency' "${ir[var]}"
-row 'Lua: ngx.var.ngsp_agency' "${ir[luavar]}"
-row 'Lua: the header, no verification' "${ir[floor]}"
-row 'Lua: ngsp.verify(token, opts)' "${ir[verify]}"
-awk -v v="${ir[var]}" -v lv="${ir[luavar]}" -v f="${ir[floor]}" \
-    -v e="${ir[verify]}" -v n="$n" 'BEGIN {
-    printf "  ngsp.verify / return $ngsp_agency: %.2fx (target >= 0.9x)\n", v / e
-    printf "  ngsp.verify / Lua ngx.var:          %.2fx\n", lv / e
-    printf "  ngsp.verify / Lua without it:       %.2fx (+%d a request)\n", f / e, (e - f) / n
-}'
-
-echo "(3) ngsp.verify alone: instructions a call"
-printf '  claims held (a copy per call)      %9d\n' \
-       "$(per_call "percall?f=held" held)"
-printf '  claims written and decoded         %9d\n' \
-       "$(per_call "percall?f=unheld" unheld)"
+for p in $(seq "$procs"); do
+    [ "$p" = 1 ] || { stop_nginx; start_nginx; }
+    for loc in $locs; do
+        curl --noproxy '*' -s -H "Authorization: Bearer $tok" \
+            -K "$dir/urls.$loc" > /dev/null
+    done
+    for b in $(seq "$blocks"); do
+        for loc in $locs; do
+            echo $(($(count "$dir/urls.$loc" "$loc.$p.$b") / n)) \
+                >> "$dir/ir.$loc"
+        done
+    done
+done
+echo "(2) instructions a request (keep-alive), blocks of $n taken in turn," \
+     "$blocks blocks in each of $procs processes: medians (ranges of the" \
+     "processes' medians)"
+med() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+for loc in $locs; do
+    for p in $(seq 0 $((procs - 1))); do
+        sed -n "$((p * blocks + 1)),$(((p + 1) * blocks))p" "$dir/ir.$loc" \
+            | med
+    done | sort -n > "$dir/pm.$loc"
+done
+row() {
+    printf '  %-32s %9d  (%d to %d)\n' "$1" "$(med < "$dir/ir.$2")" \
+        "$(head -1 "$dir/pm.$2")" "$(tail -1 "$dir/pm.$2")"
+}
+row 'return 200 $ngsp_agency' var
+row 'Lua: ngx.var.ngsp_agency' luavar
+row 'Lua: the header, no verification' floor
+row 'Lua: ngsp.verify(token, opts)' verify
+# the median of block-by-block ratios $1 / $2, and their range
+ratio() {
+    paste "$dir/ir.$1" "$dir/ir.$2" | awk '{ print $1 / $2 }' | sort -n \
+        | awk '{ v[NR] = $1 } END {
+            printf "%.2fx (blocks %.2f to %.2f)", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
+echo "  ngsp.verify / return \$ngsp_agency: $(ratio var verify)"
+echo "  ngsp.verify / Lua ngx.var:          $(ratio luavar verify) (target >= 0.9x)"
+echo "  ngsp.verify / Lua without it:       $(ratio floor verify)"
+echo "(3) ngsp.verify alone: instructions a call (the first process)"
+printf '  claims held (a copy per call)      %9d\n' "$held"
+printf '  claims written and decoded         %9d\n' "$unheld"
 if grep -E '\[(alert|emerg|crit)\]' "$dir/error.log"; then exit 1; fi
 exit 0

@@ -7,7 +7,6 @@
 
 local ffi = require "ffi"
 local base = require "resty.core.base"
-local lrucache = require "resty.lrucache"
 
 local C = ffi.C
 local ffi_new = ffi.new
@@ -17,7 +16,6 @@ local type = type
 local tostring = tostring
 local error = error
 local next = next
-local ngx_now = ngx.now
 
 -- table.clone is OpenResty's LuaJIT's; elsewhere a copy by hand
 local clone
@@ -273,15 +271,40 @@ local opts_c = ffi_new("ngsp_lua_verify_opts_t")
 local iss_c = ffi_new("ngsp_lua_str_t[?]", MAX_LIST)
 local aud_c = ffi_new("ngsp_lua_str_t[?]", MAX_LIST)
 local req_c = ffi_new("ngsp_lua_str_t[?]", MAX_LIST)
+opts_c.issuers = iss_c
+opts_c.audiences = aud_c
+opts_c.requires = req_c
 
-local function fill(arr, v, what)
+-- The strings each array points at, kept here: they stay alive while
+-- pointed at, and a call with the options of the last one writes no
+-- cdata (strings are interned, so equal strings are the same string).
+local iss_in, aud_in, req_in = {}, {}, {}
+local n_in = { nissuers = 0, naudiences = 0, nrequires = 0, leeway = 0 }
+
+local function set(arr, into, i, s)
+    if into[i] ~= s then
+        arr[i - 1].data = s
+        arr[i - 1].len = #s
+        into[i] = s
+    end
+end
+
+local function set_n(field, n)
+    if n_in[field] ~= n then
+        opts_c[field] = n
+        n_in[field] = n
+    end
+end
+
+local function fill(arr, into, field, v, what)
     if v == nil then
-        return 0
+        set_n(field, 0)
+        return
     end
     if type(v) == "string" then
-        arr[0].data = v
-        arr[0].len = #v
-        return 1
+        set(arr, into, 1, v)
+        set_n(field, 1)
+        return
     end
     if type(v) ~= "table" then
         error("bad " .. what .. ": a string or a list of strings", 3)
@@ -295,21 +318,56 @@ local function fill(arr, v, what)
         if type(s) ~= "string" then
             error("bad " .. what .. ": a string or a list of strings", 3)
         end
-        arr[i - 1].data = s
-        arr[i - 1].len = #s
+        set(arr, into, i, s)
     end
-    return n
+    set_n(field, n)
 end
 
 -- The claims of tokens verified here, decoded once per token and worker:
 -- the C side still judges the token on every call (signature through its
 -- memo and cache, exp, nbf, issuer, audience, rules), and a held table is
--- given out only when that judgement is ok.  An entry lives no longer
--- than its token verifies under the leeway it was decoded with.
+-- given out only when that judgement is ok, so a held entry needs no
+-- expiry of its own.  Two plain tables of up to CLAIMS_HELD tokens each:
+-- when the newer fills, the older is dropped and a token found there
+-- moves to the newer.  This bounds the memory as an LRU list does, at
+-- the cost of one table lookup a call instead of a list's upkeep.
 local CLAIMS_HELD = 1024
-local held = lrucache.new(CLAIMS_HELD)
 local NO_OPTS = {}
-_M._held = held
+local held_new, held_old, held_n = {}, {}, 0
+
+local function held_put(token, h)
+    if held_n >= CLAIMS_HELD then
+        held_old, held_new, held_n = held_new, {}, 0
+    end
+    held_new[token] = h
+    held_n = held_n + 1
+end
+
+local function held_get(token)
+    local h = held_new[token]
+    if h == nil then
+        h = held_old[token]
+        if h ~= nil then
+            held_old[token] = nil
+            held_put(token, h)
+        end
+    end
+    return h
+end
+
+-- for tests and bench/lua.sh
+_M._held = {
+    get = function(_, token) return held_get(token) end,
+    delete = function(_, token)
+        held_new[token], held_old[token] = nil, nil
+    end,
+    size = function()
+        local n = 0
+        for _ in next, held_new do n = n + 1 end
+        for _ in next, held_old do n = n + 1 end
+        return n, CLAIMS_HELD * 2
+    end,
+}
 
 -- A fresh copy for each caller, nested objects and arrays included, so no
 -- caller's edit reaches the next one.  The copy is a plain table (pairs,
@@ -338,7 +396,7 @@ local function hand_out(h)
     return c
 end
 
-local function hold(token, t, leeway)
+local function hold(token, t)
     local nested
     for k, v in next, t do
         if type(v) == "table" then
@@ -348,15 +406,7 @@ local function hold(token, t, leeway)
     end
 
     local h = { t, nested or false }
-    local exp = t.exp
-    if type(exp) == "number" then
-        local ttl = exp + leeway - ngx_now()
-        if ttl > 0 then
-            held:set(token, h, ttl)
-        end
-    else
-        held:set(token, h)
-    end
+    held_put(token, h)
     return h
 end
 
@@ -375,17 +425,13 @@ function _M.verify(token, opts)
         error("bad leeway: seconds, 0 to 3600", 2)
     end
 
-    -- the strings stay referenced by opts during the call
-    opts_c.nissuers = fill(iss_c, opts.issuer, "issuer")
-    opts_c.issuers = iss_c
-    opts_c.naudiences = fill(aud_c, opts.audience, "audience")
-    opts_c.audiences = aud_c
-    opts_c.nrequires = fill(req_c, opts.require, "require")
-    opts_c.requires = req_c
-    opts_c.leeway = leeway
+    fill(iss_c, iss_in, "nissuers", opts.issuer, "issuer")
+    fill(aud_c, aud_in, "naudiences", opts.audience, "audience")
+    fill(req_c, req_in, "nrequires", opts.require, "require")
+    set_n("leeway", leeway)
 
     local r = the_request()
-    local h = held:get(token)
+    local h = held_get(token)
     local rc
 
     if h then
@@ -405,7 +451,7 @@ function _M.verify(token, opts)
             if type(t) ~= "table" then
                 return nil, err or "malformed"
             end
-            h = hold(token, t, leeway)
+            h = hold(token, t)
         end
     end
 

@@ -203,7 +203,19 @@ ngsp_jwt_parse(ngsp_jwt_t *jwt, const char *token, size_t len)
         if (v && !json_is_number(v)) {
             return NGSP_JWT_BAD_CLAIM;
         }
+
+        if (v && i == 0) {
+            jwt->exp = json_number_value(v);
+            jwt->has_exp = 1;
+
+        } else if (v && i == 1) {
+            jwt->nbf = json_number_value(v);
+            jwt->has_nbf = 1;
+        }
     }
+
+    jwt->iss = json_string_value(json_object_get(jwt->claims, "iss"));
+    jwt->aud = json_object_get(jwt->claims, "aud");
 
     return NGSP_JWT_OK;
 
@@ -304,29 +316,25 @@ ngsp_jwt_status_t
 ngsp_jwt_check_claims(const ngsp_jwt_t *jwt, const ngsp_jwt_checks_t *checks,
     time_t now)
 {
-    size_t       i;
-    json_t      *v, *e;
-    const char  *s;
+    size_t   i;
+    json_t  *v, *e;
 
-    v = json_object_get(jwt->claims, "exp");
-    if (v && (double) now >= json_number_value(v) + (double) checks->leeway) {
+    if (jwt->has_exp && (double) now >= jwt->exp + (double) checks->leeway) {
         return NGSP_JWT_EXPIRED;
     }
 
-    v = json_object_get(jwt->claims, "nbf");
-    if (v && (double) now + (double) checks->leeway < json_number_value(v)) {
+    if (jwt->has_nbf && (double) now + (double) checks->leeway < jwt->nbf) {
         return NGSP_JWT_NOT_YET_VALID;
     }
 
     if (checks->issuers && checks->issuers[0]) {
-        s = json_string_value(json_object_get(jwt->claims, "iss"));
-        if (s == NULL || !ngsp_jwt_str_in(s, checks->issuers)) {
+        if (jwt->iss == NULL || !ngsp_jwt_str_in(jwt->iss, checks->issuers)) {
             return NGSP_JWT_BAD_ISSUER;
         }
     }
 
     if (checks->audiences && checks->audiences[0]) {
-        v = json_object_get(jwt->claims, "aud");
+        v = jwt->aud;
 
         if (json_is_string(v)) {
             if (!ngsp_jwt_str_in(json_string_value(v), checks->audiences)) {
@@ -360,15 +368,13 @@ ngsp_jwt_check_claims(const ngsp_jwt_t *jwt, const ngsp_jwt_checks_t *checks,
 time_t
 ngsp_jwt_expires(const ngsp_jwt_t *jwt)
 {
-    double   d;
-    json_t  *v;
+    double  d;
 
-    v = json_object_get(jwt->claims, "exp");
-    if (!json_is_number(v)) {
+    if (!jwt->has_exp) {
         return 0;
     }
 
-    d = floor(json_number_value(v));
+    d = floor(jwt->exp);
 
     if (d < 1) {
         return 1;

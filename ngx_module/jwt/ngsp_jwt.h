@@ -130,6 +130,19 @@ typedef struct {
     size_t           signed_len;
     const char      *sig_b64;
     size_t           sig_b64_len;
+
+    /*
+     * The claims every use of a token checks, found once by the parse:
+     * a verified token is judged again on each request (and each Lua
+     * call), and the lookups would cost more than the checks.  iss and
+     * aud point into claims, which nothing changes once parsed.
+     */
+    double           exp;
+    double           nbf;
+    unsigned         has_exp:1;
+    unsigned         has_nbf:1;
+    const char      *iss;           /* NULL: none, or not a string */
+    json_t          *aud;           /* NULL: none */
 } ngsp_jwt_t;
 
 

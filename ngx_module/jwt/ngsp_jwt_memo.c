@@ -107,9 +107,9 @@ ngsp_jwt_memo_index(ngsp_jwt_memo_t *memo, const char *token, size_t len)
 }
 
 
-int
-ngsp_jwt_memo_get(ngsp_jwt_memo_t *memo, const char *token, size_t len,
-    time_t now, ngsp_jwt_t *jwt)
+static ngsp_jwt_memo_slot_t *
+ngsp_jwt_memo_find(ngsp_jwt_memo_t *memo, const char *token, size_t len,
+    time_t now)
 {
     ngsp_jwt_memo_slot_t  *s;
 
@@ -118,11 +118,26 @@ ngsp_jwt_memo_get(ngsp_jwt_memo_t *memo, const char *token, size_t len,
     if (s->token == NULL || s->len != len
         || memcmp(s->token, token, len) != 0)
     {
-        return 0;
+        return NULL;
     }
 
     if (s->expire <= now) {
         ngsp_jwt_memo_clear(s);
+        return NULL;
+    }
+
+    return s;
+}
+
+
+int
+ngsp_jwt_memo_get(ngsp_jwt_memo_t *memo, const char *token, size_t len,
+    time_t now, ngsp_jwt_t *jwt)
+{
+    ngsp_jwt_memo_slot_t  *s;
+
+    s = ngsp_jwt_memo_find(memo, token, len, now);
+    if (s == NULL) {
         return 0;
     }
 
@@ -135,6 +150,18 @@ ngsp_jwt_memo_get(ngsp_jwt_memo_t *memo, const char *token, size_t len,
     jwt->sig_b64_len = 0;
 
     return 1;
+}
+
+
+const ngsp_jwt_t *
+ngsp_jwt_memo_peek(ngsp_jwt_memo_t *memo, const char *token, size_t len,
+    time_t now)
+{
+    ngsp_jwt_memo_slot_t  *s;
+
+    s = ngsp_jwt_memo_find(memo, token, len, now);
+
+    return s ? &s->jwt : NULL;
 }
 
 

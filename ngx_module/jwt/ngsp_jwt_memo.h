@@ -24,6 +24,14 @@ void ngsp_jwt_memo_free(ngsp_jwt_memo_t *memo);
 int ngsp_jwt_memo_get(ngsp_jwt_memo_t *memo, const char *token, size_t len,
     time_t now, ngsp_jwt_t *jwt);
 
+/*
+ * The memo's own parse of a live token, or NULL: borrowed, so valid only
+ * until the memo next changes (a put, or the memo freed); for a check
+ * made and finished before anything else runs in the worker.
+ */
+const ngsp_jwt_t *ngsp_jwt_memo_peek(ngsp_jwt_memo_t *memo,
+    const char *token, size_t len, time_t now);
+
 /* remembers a verified token until expire */
 void ngsp_jwt_memo_put(ngsp_jwt_memo_t *memo, const char *token, size_t len,
     const ngsp_jwt_t *jwt, time_t expire);

@@ -101,6 +101,10 @@ ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_jwt_get_ctx(ngx_http_request_t *r);
 ngsp_jwt_status_t ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r,
     ngx_str_t *token, ngsp_jwt_t *jwt);
 
+/* the memo's parse of a token it holds, or NULL; borrowed, not freed */
+const ngsp_jwt_t *ngx_http_ngsp_jwt_peek_token(ngx_http_request_t *r,
+    ngx_str_t *token);
+
 /* an ngsp_jwt_require rule from its words; NGX_ERROR with why in err */
 ngx_int_t ngx_http_ngsp_jwt_require_parse(ngx_pool_t *pool, ngx_str_t *value,
     ngx_uint_t nelts, ngsp_jwt_req_t *req, ngx_str_t *err);

@@ -219,6 +219,16 @@ ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r, ngx_str_t *token,
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_module);
 
+    /*
+     * The fetched set as the workers share it, wherever a token is
+     * judged: a variable read in a location without ngsp_jwt, or Lua's
+     * ngsp.verify, does not pass the access handler, and would otherwise
+     * keep a key removed upstream, or a set past stale=.
+     */
+    if (mcf->jwks_zone) {
+        (void) ngx_http_ngsp_jwks_sync(mcf, r->connection->log);
+    }
+
     if (mcf->keyset == NULL) {
         return NGSP_JWT_UNKNOWN_KEY;
     }
@@ -254,6 +264,30 @@ ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r, ngx_str_t *token,
     }
 
     return st;
+}
+
+
+/*
+ * The worker's memo's parse of a token it verified and holds, or NULL:
+ * borrowed, for a check made and finished at once (see ngsp_jwt_memo_peek).
+ */
+const ngsp_jwt_t *
+ngx_http_ngsp_jwt_peek_token(ngx_http_request_t *r, ngx_str_t *token)
+{
+    ngx_http_ngsp_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_module);
+
+    if (mcf->jwks_zone) {
+        (void) ngx_http_ngsp_jwks_sync(mcf, r->connection->log);
+    }
+
+    if (mcf->keyset == NULL || ngx_http_ngsp_jwt_worker.memo == NULL) {
+        return NULL;
+    }
+
+    return ngsp_jwt_memo_peek(ngx_http_ngsp_jwt_worker.memo,
+                              (char *) token->data, token->len, ngx_time());
 }
 
 

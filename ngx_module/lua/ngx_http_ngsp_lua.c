@@ -237,8 +237,8 @@ ngsp_lua_jwt_claim(ngx_http_request_t *r, const u_char *name,
  * The token's signature (through the worker's memo and the shared cache),
  * then exp, nbf, issuer, audience and the rules, all on every call: a
  * caller that keeps the claims of an earlier call learns here whether
- * they still stand.  On NGSP_JWT_OK, jwt holds the claims (freed by the
- * caller with ngsp_jwt_free).
+ * they still stand.  On NGSP_JWT_OK, jwt, when given, holds the claims
+ * (freed by the caller with ngsp_jwt_free); a NULL jwt is a check only.
  */
 static int
 ngsp_lua_judge(ngx_http_request_t *r, const u_char *token, size_t token_len,
@@ -248,6 +248,8 @@ ngsp_lua_judge(ngx_http_request_t *r, const u_char *token, size_t token_len,
     u_char             *pos;
     ngx_str_t           tok;
     ngx_uint_t          i;
+    ngsp_jwt_t          own, *parsed;
+    const ngsp_jwt_t   *held, *j;
     const char         *iss[NGSP_LUA_MAX_LIST + 1];
     const char         *aud[NGSP_LUA_MAX_LIST + 1];
     ngsp_jwt_req_t     *reqs;
@@ -321,28 +323,43 @@ ngsp_lua_judge(ngx_http_request_t *r, const u_char *token, size_t token_len,
     tok.data = (u_char *) token;
     tok.len = token_len;
 
-    ngx_memzero(jwt, sizeof(ngsp_jwt_t));
+    /*
+     * Without jwt (a check only), a token in the worker's memo is judged
+     * on the memo's own parse, borrowed: nothing in between can change
+     * the memo, and no references are taken or dropped.
+     */
+    held = (jwt == NULL) ? ngx_http_ngsp_jwt_peek_token(r, &tok) : NULL;
 
-    st = ngx_http_ngsp_jwt_check_token(r, &tok, jwt);
+    parsed = NULL;
+
+    if (held) {
+        st = NGSP_JWT_OK;
+        j = held;
+
+    } else {
+        parsed = jwt ? jwt : &own;
+        ngx_memzero(parsed, sizeof(ngsp_jwt_t));
+        st = ngx_http_ngsp_jwt_check_token(r, &tok, parsed);
+        j = parsed;
+    }
 
     if (st == NGSP_JWT_OK) {
-        st = ngsp_jwt_check_claims(jwt, &checks, ngx_time());
+        st = ngsp_jwt_check_claims(j, &checks, ngx_time());
     }
 
     for (i = 0; st == NGSP_JWT_OK && i < opts->nrequires; i++) {
-        if (!ngsp_jwt_req_eval(&reqs[i], jwt->claims, ngsp_lua_regex_match)) {
+        if (!ngsp_jwt_req_eval(&reqs[i], j->claims, ngsp_lua_regex_match)) {
             st = NGSP_JWT_CLAIM_FAILED;
         }
     }
 
     *status = (int) st;
 
-    if (st != NGSP_JWT_OK) {
-        ngsp_jwt_free(jwt);
-        return NGSP_LUA_DECLINED;
+    if (parsed && (parsed == &own || st != NGSP_JWT_OK)) {
+        ngsp_jwt_free(parsed);
     }
 
-    return NGSP_LUA_OK;
+    return (st == NGSP_JWT_OK) ? NGSP_LUA_OK : NGSP_LUA_DECLINED;
 }
 
 
@@ -379,17 +396,8 @@ ngsp_lua_jwt_check(ngx_http_request_t *r, const u_char *token,
     size_t token_len, const ngsp_lua_verify_opts_t *opts, int *status,
     u_char *err, size_t err_size)
 {
-    int         rc;
-    ngsp_jwt_t  jwt;
-
-    rc = ngsp_lua_judge(r, token, token_len, opts, &jwt, status, err,
-                        err_size);
-
-    if (rc == NGSP_LUA_OK) {
-        ngsp_jwt_free(&jwt);
-    }
-
-    return rc;
+    return ngsp_lua_judge(r, token, token_len, opts, NULL, status, err,
+                          err_size);
 }
 
 

@@ -97,6 +97,38 @@ JWT_LOC = """
             ngx.say(cjson.encode(out))
         }
     }
+    location /turnover {
+        client_body_buffer_size 2m;
+        client_max_body_size 2m;
+        content_by_lua_block {
+            -- many tokens through one worker: every one judged right, the
+            -- claims held stay bounded, one token used now and then stays
+            local ngsp = require "resty.ngsp"
+            ngx.req.read_body()
+            local toks = cjson.decode(ngx.req.get_body_data())
+            local wrong, first = 0, 0
+            for i, tok in ipairs(toks) do
+                local c = ngsp.verify(tok)
+                if not c or c.client_id ~= "so-" .. i then
+                    wrong = wrong + 1
+                end
+                if i % 300 == 0 then
+                    c = ngsp.verify(toks[1])
+                    if not c or c.client_id ~= "so-1" then
+                        wrong = wrong + 1
+                    end
+                    first = first + 1
+                end
+            end
+            local n, most = ngsp._held.size()
+            ngx.say(cjson.encode({
+                wrong = wrong, first = first, size = n, most = most,
+                held_first = ngsp._held:get(toks[1]) ~= nil,
+                held_second = ngsp._held:get(toks[2]) ~= nil,
+                held_last = ngsp._held:get(toks[#toks]) ~= nil,
+            }))
+        }
+    }
     location /compat {
         content_by_lua_block {
             local jwt = require "resty.ngsp.compat.jwt"
@@ -296,6 +328,18 @@ def test_verify_held_claims_stay_with_their_token(site, port):
         "so-a", "so-b", "so-a", "so-b", None, "so-c"]
     assert j[2]["held"] and j[3]["held"] and not j[4]["held"]
     assert j[4]["why"] == "bad_signature"
+
+
+def test_verify_held_claims_bounded(site, port):
+    import requests
+    toks = [hs(client_id=f"so-{i}") for i in range(1, 2201)]
+    r = requests.post(f"http://127.0.0.1:{port}/turnover",
+                      data=json.dumps(toks), timeout=60)
+    j = r.json()
+    assert j["wrong"] == 0 and j["first"] == 7
+    assert j["most"] == 2048 and 1024 < j["size"] <= 2048
+    # the first token, used every 300, stays; the second, used once, not
+    assert j["held_first"] and j["held_last"] and not j["held_second"]
 
 
 def test_verify_refusals(site, port):

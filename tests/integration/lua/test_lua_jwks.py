@@ -1,0 +1,139 @@
+"""Keys fetched with ngsp_jwt_key_request, as ngsp.verify and the
+variables read outside an ngsp_jwt location see them: the set the workers
+share, a key removed upstream refused at once, a set past stale= dropped,
+though no request passes an ngsp_jwt location to bring them up to date."""
+
+import base64
+import json
+import time
+
+import jwt as pyjwt
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from harness import Reply
+from lua_site import lua_nginx
+
+
+def b64(n):
+    return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(
+        b"=").decode()
+
+
+class Issuer:
+    def __init__(self):
+        self.keys = {}
+        self.fail = False
+
+    def add(self, kid):
+        self.keys[kid] = ec.generate_private_key(ec.SECP256R1())
+
+    def token(self, kid):
+        return pyjwt.encode({"client_id": "so-" + kid,
+                             "exp": int(time.time()) + 600},
+                            self.keys[kid], algorithm="ES256",
+                            headers={"kid": kid})
+
+    def reply(self, handler):
+        if self.fail:
+            return Reply(b"oops\n", 500)
+        keys = []
+        for kid, k in self.keys.items():
+            pub = k.private_numbers().public_numbers
+            keys.append({"kty": "EC", "crv": "P-256", "kid": kid,
+                         "alg": "ES256", "x": b64(pub.x), "y": b64(pub.y)})
+        return Reply(json.dumps({"keys": keys}).encode(), 200,
+                     {"Content-Type": "application/json"})
+
+
+def site(nginx_factory, upstream, port, params, workers):
+    issuer = Issuer()
+    upstream.routes["/jwks"] = issuer.reply
+    n = lua_nginx(nginx_factory, port, f"""
+        ngsp_jwt_key_request /_jwks {params};
+        ngsp_jwt_cache 1m;
+        server {{
+            listen 127.0.0.1:{port} reuseport;
+            location = /_jwks {{
+                internal;
+                proxy_pass http://127.0.0.1:{upstream.port}/jwks;
+            }}
+            # the access handler: where fetches start
+            # (a content handler: "return" would answer before access)
+            location = /gate {{
+                ngsp_jwt on;
+                content_by_lua_block {{ ngx.say(ngx.var.ngsp_jwt_status) }}
+            }}
+            # no ngsp_jwt here: the variable and Lua judge the token
+            location = /var {{
+                return 200 "$ngsp_jwt_status\\n";
+            }}
+            location = /lua {{
+                content_by_lua_block {{
+                    local ngsp = require "resty.ngsp"
+                    local tok = ngx.var.http_authorization:sub(8)
+                    local c, why = ngsp.verify(tok)
+                    ngx.say(c and c.client_id or why)
+                }}
+            }}
+        }}""", workers=workers)
+    return n, issuer
+
+
+def ask(port, path, token):
+    return requests.get(f"http://127.0.0.1:{port}{path}",
+                        headers={"Authorization": "Bearer " + token,
+                                 "Connection": "close"},
+                        timeout=10).text.strip()
+
+
+def until(fn, timeout=8.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if fn():
+            return True
+        time.sleep(0.2)
+    return fn()
+
+
+def test_removed_key_refused_by_every_worker(nginx_factory, upstream,
+                                              port):
+    n, issuer = site(nginx_factory, upstream, port,
+                     "valid=1h stale=1h refresh_unknown=1s", workers=2)
+    issuer.add("k1")
+    old = issuer.token("k1")
+    assert until(lambda: ask(port, "/gate", old) == "ok")
+    # claims held and memoized in both workers (reuseport spreads these)
+    for _ in range(20):
+        assert ask(port, "/lua", old) == "so-k1"
+        assert ask(port, "/var", old) == "ok"
+
+    # k1 is withdrawn upstream; one request with the new kid refetches
+    del issuer.keys["k1"]
+    issuer.add("k2")
+    new = issuer.token("k2")
+    assert until(lambda: ask(port, "/gate", new) == "ok")
+
+    # every worker, whether or not it served that request, refuses k1
+    lua = {ask(port, "/lua", old) for _ in range(20)}
+    var = {ask(port, "/var", old) for _ in range(20)}
+    assert lua == {"unknown_key"} and var == {"unknown_key"}
+    assert {ask(port, "/lua", new) for _ in range(10)} == {"so-k2"}
+
+
+def test_set_past_stale_dropped_without_an_ngsp_jwt_location(
+        nginx_factory, upstream, port):
+    n, issuer = site(nginx_factory, upstream, port,
+                     "valid=1s stale=3s refresh_unknown=1s", workers=1)
+    issuer.add("k1")
+    tok = issuer.token("k1")
+    assert until(lambda: ask(port, "/gate", tok) == "ok")
+    issuer.fail = True
+    assert ask(port, "/lua", tok) == "so-k1"
+    assert ask(port, "/lua", tok) == "so-k1"
+    # only Lua and the variable from now on: no fetch, and past stale=
+    # the keys go
+    time.sleep(4.2)
+    assert ask(port, "/lua", tok) == "keys_unavailable"
+    assert ask(port, "/var", tok) == "keys_unavailable"
+    assert "past stale=, its keys are dropped" in n.log()
