@@ -5,12 +5,14 @@
 #    the record, ngsp.verify with the claims held and without; the count
 #    of a request making N calls less that of the same request making
 #    none, the median of LUA_BENCH_BLOCKS (5) such pairs
-#  - per request: the wrk locations of lua.sh, N keep-alive requests a
-#    block after N of warm-up, the locations' blocks taken in turn, in
+#  - per request: the wrk locations of lua.sh, LUA_BENCH_REQS (3000)
+#    keep-alive requests a block after as many of warm-up, the locations'
+#    blocks taken in turn, LUA_BENCH_REQ_BLOCKS (3) of each in each of
 #    LUA_BENCH_PROCS (3) fresh nginx processes.  A Lua handler's count
 #    moves by thousands of instructions between processes and between
 #    blocks of one process (which code LuaJIT's trace compiler finds hot
-#    first depends on addresses; a full collection lands in one block):
+#    first depends on addresses; a garbage collection cycle lands in one
+#    block or another, hence blocks of thousands of requests):
 #    each figure is the median over every block of every process, each
 #    ratio the median of the ratios of blocks taken side by side.
 # The dumps stay in build/bench/lua/cg.<figure> for callgrind_annotate.
@@ -18,6 +20,8 @@
 
 n=$LUA_BENCH_INSTR
 blocks=${LUA_BENCH_BLOCKS:-5}
+reqs=${LUA_BENCH_REQS:-3000}
+rblocks=${LUA_BENCH_REQ_BLOCKS:-3}
 procs=${LUA_BENCH_PROCS:-3}
 keep=$build/bench/lua
 mkdir -p "$keep"
@@ -119,9 +123,9 @@ awk -v a="$ml" -v b="$mn" 'BEGIN {
 held=$(per_call "percall?f=held" held)
 unheld=$(per_call "percall?f=unheld" unheld)
 
-locs="var luavar floor verify"
+locs="var luavar floor table verify"
 for loc in $locs; do
-    for i in $(seq "$n"); do
+    for i in $(seq "$reqs"); do
         echo "url = \"$url/$loc\""
         echo "output = /dev/null"
     done > "$dir/urls.$loc"
@@ -133,21 +137,21 @@ for p in $(seq "$procs"); do
         curl --noproxy '*' -s -H "Authorization: Bearer $tok" \
             -K "$dir/urls.$loc" > /dev/null
     done
-    for b in $(seq "$blocks"); do
+    for b in $(seq "$rblocks"); do
         for loc in $locs; do
-            echo $(($(count "$dir/urls.$loc" "$loc.$p.$b") / n)) \
+            echo $(($(count "$dir/urls.$loc" "$loc.$p.$b") / reqs)) \
                 >> "$dir/ir.$loc"
         done
     done
 done
-echo "(2) instructions a request (keep-alive), blocks of $n taken in turn," \
-     "$blocks blocks in each of $procs processes: medians (ranges of the" \
-     "processes' medians)"
+echo "(2) instructions a request (keep-alive), blocks of $reqs taken in" \
+     "turn, $rblocks blocks in each of $procs processes: medians (ranges" \
+     "of the processes' medians)"
 med() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 for loc in $locs; do
     for p in $(seq 0 $((procs - 1))); do
-        sed -n "$((p * blocks + 1)),$(((p + 1) * blocks))p" "$dir/ir.$loc" \
-            | med
+        sed -n "$((p * rblocks + 1)),$(((p + 1) * rblocks))p" \
+            "$dir/ir.$loc" | med
     done | sort -n > "$dir/pm.$loc"
 done
 row() {
@@ -157,6 +161,7 @@ row() {
 row 'return 200 $ngsp_agency' var
 row 'Lua: ngx.var.ngsp_agency' luavar
 row 'Lua: the header, no verification' floor
+row 'Lua: a new table, no verification' table
 row 'Lua: ngsp.verify(token, opts)' verify
 # the median of block-by-block ratios $1 / $2, and their range
 ratio() {
@@ -167,6 +172,7 @@ ratio() {
 echo "  ngsp.verify / return \$ngsp_agency: $(ratio var verify)"
 echo "  ngsp.verify / Lua ngx.var:          $(ratio luavar verify) (target >= 0.9x)"
 echo "  ngsp.verify / Lua without it:       $(ratio floor verify)"
+echo "  ngsp.verify / Lua new table:        $(ratio table verify)"
 echo "(3) ngsp.verify alone: instructions a call (the first process)"
 printf '  claims held (a copy per call)      %9d\n' "$held"
 printf '  claims written and decoded         %9d\n' "$unheld"
