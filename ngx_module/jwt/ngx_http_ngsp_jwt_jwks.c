@@ -585,7 +585,8 @@ ngx_http_ngsp_jwks_after(ngx_http_request_t *r,
     ngx_http_ngsp_main_conf_t *mcf, ngx_http_ngsp_jwt_ctx_t *ctx)
 {
     time_t                        now;
-    ngx_uint_t                    go, unknown;
+    ngx_pid_t                     gone;
+    ngx_uint_t                    go, due, unknown;
     ngx_slab_pool_t              *shpool;
     ngx_http_ngsp_jwks_sh_t      *sh;
     ngx_http_ngsp_jwks_worker_t  *w = &ngx_http_ngsp_jwks_worker;
@@ -606,14 +607,29 @@ ngx_http_ngsp_jwks_after(ngx_http_request_t *r,
                || ctx->verified == NGSP_JWT_KEYS_UNAVAILABLE);
 
     go = 0;
+    gone = 0;
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    if (now >= sh->next
-        && (sh->lease_pid == 0 || now >= sh->lease_until)
-        && (sh->generation == 0 || now - sh->fetched >= mcf->jwks_valid
-            || (unknown && now - sh->attempted >= mcf->jwks_unknown)))
+    due = now >= sh->next
+          && (sh->generation == 0 || now - sh->fetched >= mcf->jwks_valid
+              || (unknown && now - sh->attempted >= mcf->jwks_unknown));
+
+    /*
+     * A worker that died while fetching (a crash, SIGKILL) never frees its
+     * lease: another worker takes it over at once rather than waiting out
+     * the lease with no fetch running.  A pid reused since costs no more
+     * than the wait.
+     */
+    if (due && sh->lease_pid && sh->lease_pid != ngx_pid
+        && now < sh->lease_until
+        && kill(sh->lease_pid, 0) == -1 && ngx_errno == NGX_ESRCH)
     {
+        gone = sh->lease_pid;
+        sh->lease_pid = 0;
+    }
+
+    if (due && (sh->lease_pid == 0 || now >= sh->lease_until)) {
         sh->lease_pid = ngx_pid;
         sh->lease_until = now + NGX_HTTP_NGSP_JWKS_LEASE;
         sh->attempted = now;
@@ -621,6 +637,13 @@ ngx_http_ngsp_jwks_after(ngx_http_request_t *r,
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
+
+    if (gone) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ngsp: the worker fetching the jwks from \"%V\" "
+                      "(pid %P) is gone; its fetch is given up",
+                      &mcf->jwks_uri, gone);
+    }
 
     if (!go) {
         return NGX_OK;

@@ -5,7 +5,9 @@ junk, a private key or 10 MB; each case asserts what the gateway does.
 
 import base64
 import json
+import os
 import re
+import signal
 import threading
 import time
 
@@ -418,6 +420,41 @@ def test_others_verify_while_a_fetch_hangs(nginx_factory, upstream, port):
     assert waited["pid"] in pids or len(pids) == 2, (waited, pids)
     assert waited["status"] == 200 and waited["took"] >= 0.9, waited
     assert len([f for f in jwks_fetches(upstream)]) == 2
+
+
+def test_fetch_of_a_killed_worker_taken_over(nginx_factory, upstream,
+                                             port):
+    # the worker fetching dies (SIGKILL, as a crash): its lease is not
+    # waited out (60 s) but taken over by the next worker to need keys
+    n, issuer = site(nginx_factory, upstream, port,
+                     params="valid=1h stale=2h refresh_unknown=1s",
+                     timeout="30s")
+    issuer.add("k1")
+    tok = issuer.token("k1")
+    issuer.mode = "hang"
+
+    def first():
+        try:
+            get(port, tok)
+        except requests.RequestException:
+            pass                    # its worker is killed under it
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert until(lambda: len(jwks_fetches(upstream)) == 1, timeout=3)
+    before = n.worker_pids()
+    n.expected.append(r"exited on signal 9")
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    issuer.mode = "ok"
+    assert until(lambda: len(n.worker_pids()) == 2
+                 and not set(n.worker_pids()) & set(before))
+    start = time.time()
+    assert until(lambda: get(port, tok).status_code == 200, timeout=5)
+    assert time.time() - start < 5
+    assert re.search(r'ngsp: the worker fetching the jwks from "/_jwks" '
+                     r'\(pid \d+\) is gone; its fetch is given up', n.log())
+    t.join()
 
 
 def test_reload_keeps_the_fetched_set(nginx_factory, upstream, port):
