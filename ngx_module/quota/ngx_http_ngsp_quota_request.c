@@ -81,10 +81,16 @@ ngx_http_ngsp_quota_get_ctx(ngx_http_request_t *r)
 }
 
 
+/* this worker's last "failing" line, and the failures not written since */
+static time_t      ngx_http_ngsp_quota_fail_logged;
+static ngx_uint_t  ngx_http_ngsp_quota_fail_quiet;
+
+
 static ngx_int_t
 ngx_http_ngsp_quota_fail(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx,
     const char *why)
 {
+    time_t                           now;
     ngx_http_ngsp_quota_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_quota_module);
@@ -92,10 +98,35 @@ ngx_http_ngsp_quota_fail(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx,
     ctx->status = NGX_HTTP_NGSP_QUOTA_ERROR;
     ctx->decided = 0;
 
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "ngsp: quota: %s, failing %s%s", why,
-                  lcf->fail_open ? "open" : "closed",
-                  lcf->dry_run ? " (dry run: let through)" : "");
+    /*
+     * While Redis is down or slow, every request fails the same way: a
+     * line a second per worker says so, with the count of failures not
+     * written, rather than a line per request filling the disk.
+     */
+    now = ngx_time();
+
+    if (now == ngx_http_ngsp_quota_fail_logged) {
+        ngx_http_ngsp_quota_fail_quiet++;
+
+    } else if (ngx_http_ngsp_quota_fail_quiet == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ngsp: quota: %s, failing %s%s", why,
+                      lcf->fail_open ? "open" : "closed",
+                      lcf->dry_run ? " (dry run: let through)" : "");
+
+        ngx_http_ngsp_quota_fail_logged = now;
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ngsp: quota: %s, failing %s%s; %ui more failed "
+                      "since the last such line", why,
+                      lcf->fail_open ? "open" : "closed",
+                      lcf->dry_run ? " (dry run: let through)" : "",
+                      ngx_http_ngsp_quota_fail_quiet);
+
+        ngx_http_ngsp_quota_fail_logged = now;
+        ngx_http_ngsp_quota_fail_quiet = 0;
+    }
 
     if (lcf->fail_open || lcf->dry_run) {
         ctx->rc = NGX_DECLINED;

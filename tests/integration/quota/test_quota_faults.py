@@ -126,6 +126,31 @@ def test_redis_stopped_then_restarted(nginx_factory, redis_factory,
         "cannot connect" in s.nginx.log()
 
 
+def test_outage_logged_a_line_a_second_per_worker(
+        nginx_factory, redis_factory, ok_upstream, tmp_path):
+    redis = redis_factory()
+    s = fault_site(nginx_factory, redis, ok_upstream, tmp_path)
+    assert status(s, "/closed/") == 200
+    redis.stop()
+    start = time.time()
+    for _ in range(120):
+        assert s.get("/closed/", "so-tu-phap").status_code == 503
+    time.sleep(1.1)
+    assert s.get("/closed/", "so-tu-phap").status_code == 503
+    seconds = int(time.time() - start) + 2
+    lines = re.findall(r"\[error\] (\d+)#\d+: .*ngsp: quota: (.*), "
+                       r"failing closed(?:; (\d+) more failed since the "
+                       r"last such line)?", s.nginx.log())
+    # at most one line a second in each of the two workers; the failures
+    # not written are counted in the worker's next line (a worker that
+    # fails no more keeps its last count)
+    assert 2 <= len(lines) <= 2 * seconds, lines
+    counted = sum(1 + int(n or 0) for _, _, n in lines)
+    assert 2 + len(lines) <= counted <= 121, lines
+    assert all(why == "redis not connected" or "redis" in why
+               for _, why, _ in lines)
+
+
 def test_script_flush(nginx_factory, redis_factory, ok_upstream, tmp_path):
     redis = redis_factory()
     s = fault_site(nginx_factory, redis, ok_upstream, tmp_path)
