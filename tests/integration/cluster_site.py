@@ -15,8 +15,9 @@ REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 class Cluster:
     """Six redis-servers, three masters and their replicas."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, password=None):
         self.tmp_path = tmp_path
+        self.password = password
         self.used = set()
         self.nodes = [self.node_at(i) for i in range(6)]
 
@@ -34,11 +35,14 @@ class Cluster:
         if os.path.exists(d / "nodes.conf"):
             os.unlink(d / "nodes.conf")
         # the bus port defaults to port + 10000: a free one instead
-        return Redis(d, port=self.free(), args=[
-            "--cluster-enabled", "yes",
-            "--cluster-port", str(self.free()),
-            "--cluster-config-file", str(d / "nodes.conf"),
-            "--cluster-node-timeout", "1000"])
+        args = ["--cluster-enabled", "yes",
+                "--cluster-port", str(self.free()),
+                "--cluster-config-file", str(d / "nodes.conf"),
+                "--cluster-node-timeout", "1000"]
+        if self.password:
+            # replicas authenticate to their masters
+            args += ["--masterauth", self.password]
+        return Redis(d, port=self.free(), password=self.password, args=args)
 
     def ours(self, n):
         """n's redis-server, not another process, answers on its port."""
@@ -65,7 +69,9 @@ class Cluster:
         p = subprocess.run(
             [REDIS_CLI, "--cluster", "create"]
             + ["127.0.0.1:%d" % n.port for n in self.nodes]
-            + ["--cluster-replicas", "1", "--cluster-yes"],
+            + ["--cluster-replicas", "1", "--cluster-yes"]
+            + (["-a", self.password, "--no-auth-warning"]
+               if self.password else []),
             capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, p.stdout + p.stderr
         poll(self.settled, deadline=30, step=0.1)
@@ -77,7 +83,8 @@ class Cluster:
 
     def client(self, port):
         import redis
-        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5,
+                           password=self.password)
 
     def alive(self):
         return [n for n in self.nodes

@@ -25,15 +25,16 @@ def ok_upstream(upstream):
 
 
 def site(nginx_factory, cluster, upstream, tmp_path, policy, timeout="2s",
-         extra=""):
+         extra="", params="", mapped=True):
     seeds = " ".join("127.0.0.1:%d" % p for p in cluster.masters())
     s = Site(nginx_factory, None, upstream, tmp_path,
              {"/": "ngsp_jwt on; ngsp_quota std;"}, policies=[policy],
-             redis_line="ngsp_redis %s cluster;" % seeds, timeout=timeout,
-             http_extra=extra)
+             redis_line="ngsp_redis %s cluster%s;" % (seeds, params),
+             timeout=timeout, http_extra=extra)
     # every worker has read the map
-    poll(lambda: len(re.findall(r"ngsp: redis cluster: map read from",
-                                s.nginx.log())) >= 2)
+    if mapped:
+        poll(lambda: len(re.findall(r"ngsp: redis cluster: map read from",
+                                    s.nginx.log())) >= 2)
     return s
 
 
@@ -331,3 +332,34 @@ def test_cluster_ipv6_node_address_read_without_a_crash(
         for _ in range(4):
             assert s.get("/a", per[m][0]).status_code == want, m
     assert "exited on signal" not in s.nginx.log()
+
+
+def test_cluster_password(nginx_factory, ok_upstream, tmp_path):
+    """password= reaches every master (AUTH on each connection); a wrong
+    one fails by the policy, and neither password reaches the log."""
+    from cluster_site import Cluster
+    c = Cluster(tmp_path / "pw", password="cl-s3cret-pw").start()
+    try:
+        per = agencies_per_master(c)
+        agencies = [a for m in sorted(per) for a in per[m]]
+        s = site(nginx_factory, c, ok_upstream, tmp_path / "ok",
+                 "std 3r/d", params=" password=cl-s3cret-pw")
+        sess = requests.Session()
+        for a in agencies:
+            codes = [sess.get(s.url("/a"), timeout=10, headers={
+                "Authorization": "Bearer " + token(a)}).status_code
+                for _ in range(4)]
+            assert codes == [200, 200, 200, 429], (a, codes)
+            assert c.counter(a) == 3
+        bad = site(nginx_factory, c, ok_upstream, tmp_path / "bad",
+                   "std 3r/d", params=" password=wrong-pw-42",
+                   mapped=False)
+        r = sess.get(bad.url("/a"), timeout=10, headers={
+            "Authorization": "Bearer " + token(agencies[0])})
+        assert r.status_code == 503
+        assert c.counter(agencies[0]) == 3
+        for n in (s, bad):
+            log = n.nginx.log()
+            assert "cl-s3cret-pw" not in log and "wrong-pw-42" not in log
+    finally:
+        c.stop()
