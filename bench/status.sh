@@ -117,18 +117,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no \
-    --daemonize yes --dir "$dir/redis" --logfile "$dir/redis/redis.log" \
-    --pidfile "$dir/redis/redis.pid" >/dev/null
+bench_redis_start "$rport" "$dir/redis"
 nginx -p "$dir/up" -c "$dir/up/nginx.conf"
 
-token=$($py - "$dir/hs.secret" <<'EOF'
-import sys, time, jwt
-key = open(sys.argv[1], "rb").read().strip()
-print(jwt.encode({"client_id": "so-tu-phap", "exp": int(time.time()) + 3600},
-                 key, algorithm="HS256"))
-EOF
-)
+token=$(bench_hs256_token "$dir/hs.secret")
 
 if [ -n "${STATUS_BENCH_INSTR:-}" ]; then
     . "$here/status_instr.bash"
