@@ -296,13 +296,22 @@ local function set_n(field, n)
     end
 end
 
+-- strings past the list's new length are let go (C reads only n of them)
+local function trim(into, n)
+    for i = #into, n + 1, -1 do
+        into[i] = nil
+    end
+end
+
 local function fill(arr, into, field, v, what)
     if v == nil then
+        trim(into, 0)
         set_n(field, 0)
         return
     end
     if type(v) == "string" then
         set(arr, into, 1, v)
+        trim(into, 1)
         set_n(field, 1)
         return
     end
@@ -320,6 +329,7 @@ local function fill(arr, into, field, v, what)
         end
         set(arr, into, i, s)
     end
+    trim(into, n)
     set_n(field, n)
 end
 

@@ -231,8 +231,9 @@ ngsp_jwt_free(ngsp_jwt_t *jwt)
 {
     json_decref(jwt->header);
     json_decref(jwt->claims);
-    jwt->header = NULL;
-    jwt->claims = NULL;
+
+    /* iss and aud point into the claims: nothing of them is left */
+    memset(jwt, 0, sizeof(ngsp_jwt_t));
 }
 
 

@@ -67,6 +67,8 @@ typedef struct {
     ngx_http_ngsp_loc_conf_t  *conf;        /* NULL: not judged yet */
     ngx_str_t                  token;       /* empty: none was found */
     ngsp_jwt_status_t          verified;    /* parse and signature */
+    ngx_uint_t                 keys;        /* the key set's change it
+                                               was verified after */
     ngx_uint_t                 jwks;        /* NGX_HTTP_NGSP_JWKS_* */
 } ngx_http_ngsp_jwt_ctx_t;
 

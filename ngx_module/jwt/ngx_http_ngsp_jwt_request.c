@@ -29,6 +29,10 @@ typedef struct {
 
 static ngx_http_ngsp_jwt_worker_t  ngx_http_ngsp_jwt_worker;
 
+/* counts this worker's key set changes: a token verified under an
+ * earlier set is verified again, even within one request */
+static ngx_uint_t  ngx_http_ngsp_jwt_keys_gen;
+
 
 ngx_int_t
 ngx_http_ngsp_jwt_init_worker(ngx_cycle_t *cycle,
@@ -80,6 +84,8 @@ ngx_http_ngsp_jwt_keys_changed(void)
 {
     ngx_http_ngsp_jwt_worker_t  *w = &ngx_http_ngsp_jwt_worker;
 
+    ngx_http_ngsp_jwt_keys_gen++;
+
     if (w->memo == NULL) {
         return;
     }
@@ -87,6 +93,21 @@ ngx_http_ngsp_jwt_keys_changed(void)
     /* requests hold their own references to what the memo shared */
     ngsp_jwt_memo_free(w->memo);
     w->memo = ngsp_jwt_memo_new(NGX_HTTP_NGSP_JWT_MEMO_SLOTS);
+}
+
+
+/*
+ * The fetched set as the workers share it, wherever a token is judged: a
+ * variable read in a location without ngsp_jwt, or Lua's ngsp.verify,
+ * does not pass the access handler, and would otherwise keep a key
+ * removed upstream, or a set past stale=.
+ */
+static void
+ngx_http_ngsp_jwt_sync(ngx_http_request_t *r, ngx_http_ngsp_main_conf_t *mcf)
+{
+    if (mcf->jwks_zone) {
+        (void) ngx_http_ngsp_jwks_sync(mcf, r->connection->log);
+    }
 }
 
 
@@ -219,15 +240,7 @@ ngx_http_ngsp_jwt_check_token(ngx_http_request_t *r, ngx_str_t *token,
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_module);
 
-    /*
-     * The fetched set as the workers share it, wherever a token is
-     * judged: a variable read in a location without ngsp_jwt, or Lua's
-     * ngsp.verify, does not pass the access handler, and would otherwise
-     * keep a key removed upstream, or a set past stale=.
-     */
-    if (mcf->jwks_zone) {
-        (void) ngx_http_ngsp_jwks_sync(mcf, r->connection->log);
-    }
+    ngx_http_ngsp_jwt_sync(r, mcf);
 
     if (mcf->keyset == NULL) {
         return NGSP_JWT_UNKNOWN_KEY;
@@ -278,9 +291,7 @@ ngx_http_ngsp_jwt_peek_token(ngx_http_request_t *r, ngx_str_t *token)
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_module);
 
-    if (mcf->jwks_zone) {
-        (void) ngx_http_ngsp_jwks_sync(mcf, r->connection->log);
-    }
+    ngx_http_ngsp_jwt_sync(r, mcf);
 
     if (mcf->keyset == NULL || ngx_http_ngsp_jwt_worker.memo == NULL) {
         return NULL;
@@ -435,14 +446,18 @@ ngx_http_ngsp_jwt_get_ctx(ngx_http_request_t *r)
 ngx_http_ngsp_jwt_ctx_t *
 ngx_http_ngsp_jwt_eval(ngx_http_request_t *r)
 {
-    ngx_str_t                  token;
-    ngx_uint_t                 same_token;
-    ngsp_jwt_status_t          st;
-    ngx_pool_cleanup_t        *cln;
-    ngx_http_ngsp_jwt_ctx_t   *ctx;
-    ngx_http_ngsp_loc_conf_t  *lcf;
+    ngx_str_t                   token;
+    ngx_uint_t                  same_token;
+    ngsp_jwt_status_t           st;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_ngsp_jwt_ctx_t    *ctx;
+    ngx_http_ngsp_loc_conf_t   *lcf;
+    ngx_http_ngsp_main_conf_t  *mcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_module);
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_module);
+
+    ngx_http_ngsp_jwt_sync(r, mcf);
 
     ctx = ngx_http_ngsp_jwt_get_ctx(r);
 
@@ -466,7 +481,10 @@ ngx_http_ngsp_jwt_eval(ngx_http_request_t *r)
 
     st = ngx_http_ngsp_jwt_token(r, lcf, &token);
 
-    if (ctx->conf == NULL || ctx->token.len != token.len) {
+    /* verified under an earlier key set: verified again */
+    if (ctx->conf == NULL || ctx->token.len != token.len
+        || ctx->keys != ngx_http_ngsp_jwt_keys_gen)
+    {
         same_token = 0;
 
     } else if (token.len == 0) {
@@ -494,6 +512,7 @@ ngx_http_ngsp_jwt_eval(ngx_http_request_t *r)
         ctx->verified = (st == NGSP_JWT_OK)
                         ? ngx_http_ngsp_jwt_check_token(r, &token, &ctx->jwt)
                         : st;
+        ctx->keys = ngx_http_ngsp_jwt_keys_gen;
 
     } else {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

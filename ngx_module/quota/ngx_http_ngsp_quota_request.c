@@ -81,9 +81,13 @@ ngx_http_ngsp_quota_get_ctx(ngx_http_request_t *r)
 }
 
 
-/* this worker's last "failing" line, and the failures not written since */
-static time_t      ngx_http_ngsp_quota_fail_logged;
-static ngx_uint_t  ngx_http_ngsp_quota_fail_quiet;
+/*
+ * This worker's last "failing" line and the failures not written since,
+ * apart for each way of failing (closed, open, dry run), so a burst of one
+ * hides none of another.
+ */
+static time_t      ngx_http_ngsp_quota_fail_logged[3];
+static ngx_uint_t  ngx_http_ngsp_quota_fail_quiet[3];
 
 
 static ngx_int_t
@@ -91,6 +95,7 @@ ngx_http_ngsp_quota_fail(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx,
     const char *why)
 {
     time_t                           now;
+    ngx_uint_t                       way, quiet;
     ngx_http_ngsp_quota_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_quota_module);
@@ -104,28 +109,30 @@ ngx_http_ngsp_quota_fail(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx,
      * written, rather than a line per request filling the disk.
      */
     now = ngx_time();
+    way = lcf->dry_run ? 2 : lcf->fail_open ? 1 : 0;
+    quiet = ngx_http_ngsp_quota_fail_quiet[way];
 
-    if (now == ngx_http_ngsp_quota_fail_logged) {
-        ngx_http_ngsp_quota_fail_quiet++;
+    if (now == ngx_http_ngsp_quota_fail_logged[way]) {
+        ngx_http_ngsp_quota_fail_quiet[way]++;
 
-    } else if (ngx_http_ngsp_quota_fail_quiet == 0) {
+    } else if (quiet == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ngsp: quota: %s, failing %s%s", why,
                       lcf->fail_open ? "open" : "closed",
                       lcf->dry_run ? " (dry run: let through)" : "");
 
-        ngx_http_ngsp_quota_fail_logged = now;
+        ngx_http_ngsp_quota_fail_logged[way] = now;
 
     } else {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ngsp: quota: %s, failing %s%s; %ui more failed "
+                      "ngsp: quota: %s, failing %s%s; %ui more failed so "
                       "since the last such line", why,
                       lcf->fail_open ? "open" : "closed",
                       lcf->dry_run ? " (dry run: let through)" : "",
-                      ngx_http_ngsp_quota_fail_quiet);
+                      quiet);
 
-        ngx_http_ngsp_quota_fail_logged = now;
-        ngx_http_ngsp_quota_fail_quiet = 0;
+        ngx_http_ngsp_quota_fail_logged[way] = now;
+        ngx_http_ngsp_quota_fail_quiet[way] = 0;
     }
 
     if (lcf->fail_open || lcf->dry_run) {

@@ -449,9 +449,8 @@ def test_fetch_of_a_killed_worker_taken_over(nginx_factory, upstream,
     issuer.mode = "ok"
     assert until(lambda: len(n.worker_pids()) == 2
                  and not set(n.worker_pids()) & set(before))
-    start = time.time()
+    # well within the lease's 60 s
     assert until(lambda: get(port, tok).status_code == 200, timeout=5)
-    assert time.time() - start < 5
     assert re.search(r'ngsp: the worker fetching the jwks from "/_jwks" '
                      r'\(pid \d+\) is gone; its fetch is given up', n.log())
     t.join()

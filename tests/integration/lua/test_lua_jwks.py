@@ -5,6 +5,7 @@ though no request passes an ngsp_jwt location to bring them up to date."""
 
 import base64
 import json
+import threading
 import time
 
 import jwt as pyjwt
@@ -54,6 +55,7 @@ def site(nginx_factory, upstream, port, params, workers):
         ngsp_jwt_cache 1m;
         server {{
             listen 127.0.0.1:{port} reuseport;
+            add_header X-Pid $pid always;
             location = /_jwks {{
                 internal;
                 proxy_pass http://127.0.0.1:{upstream.port}/jwks;
@@ -67,6 +69,20 @@ def site(nginx_factory, upstream, port, params, workers):
             # no ngsp_jwt here: the variable and Lua judge the token
             location = /var {{
                 return 200 "$ngsp_jwt_status\\n";
+            }}
+            # judged, then the set changes while it sleeps, then /b
+            location = /a {{
+                ngsp_jwt on;
+                content_by_lua_block {{
+                    ngx.sleep(tonumber(ngx.var.arg_s))
+                    ngx.exec("/b")
+                }}
+            }}
+            location = /b {{
+                ngsp_jwt on;
+                content_by_lua_block {{
+                    ngx.say("b ", ngx.var.ngsp_jwt_status)
+                }}
             }}
             location = /lua {{
                 content_by_lua_block {{
@@ -87,6 +103,18 @@ def ask(port, path, token):
                         timeout=10).text.strip()
 
 
+def asks(port, path, token, n):
+    """(texts, pids) of n requests on new connections"""
+    texts, pids = set(), set()
+    for _ in range(n):
+        r = requests.get(f"http://127.0.0.1:{port}{path}",
+                         headers={"Authorization": "Bearer " + token,
+                                  "Connection": "close"}, timeout=10)
+        texts.add(r.text.strip())
+        pids.add(r.headers["X-Pid"])
+    return texts, pids
+
+
 def until(fn, timeout=8.0):
     end = time.time() + timeout
     while time.time() < end:
@@ -104,9 +132,8 @@ def test_removed_key_refused_by_every_worker(nginx_factory, upstream,
     old = issuer.token("k1")
     assert until(lambda: ask(port, "/gate", old) == "ok")
     # claims held and memoized in both workers (reuseport spreads these)
-    for _ in range(20):
-        assert ask(port, "/lua", old) == "so-k1"
-        assert ask(port, "/var", old) == "ok"
+    assert asks(port, "/lua", old, 20) == ({"so-k1"}, {str(p) for p in n.worker_pids()})
+    assert asks(port, "/var", old, 20)[0] == {"ok"}
 
     # k1 is withdrawn upstream; one request with the new kid refetches
     del issuer.keys["k1"]
@@ -115,10 +142,10 @@ def test_removed_key_refused_by_every_worker(nginx_factory, upstream,
     assert until(lambda: ask(port, "/gate", new) == "ok")
 
     # every worker, whether or not it served that request, refuses k1
-    lua = {ask(port, "/lua", old) for _ in range(20)}
-    var = {ask(port, "/var", old) for _ in range(20)}
-    assert lua == {"unknown_key"} and var == {"unknown_key"}
-    assert {ask(port, "/lua", new) for _ in range(10)} == {"so-k2"}
+    pids = {str(p) for p in n.worker_pids()}
+    assert asks(port, "/lua", old, 20) == ({"unknown_key"}, pids)
+    assert asks(port, "/var", old, 20) == ({"unknown_key"}, pids)
+    assert asks(port, "/lua", new, 10)[0] == {"so-k2"}
 
 
 def test_set_past_stale_dropped_without_an_ngsp_jwt_location(
@@ -137,3 +164,32 @@ def test_set_past_stale_dropped_without_an_ngsp_jwt_location(
     assert ask(port, "/lua", tok) == "keys_unavailable"
     assert ask(port, "/var", tok) == "keys_unavailable"
     assert "past stale=, its keys are dropped" in n.log()
+
+
+def test_verdict_not_kept_across_a_key_set_change(nginx_factory, upstream,
+                                                   port):
+    # a request judged ok, its key withdrawn while it waits, then an
+    # internal redirect to a location with the same rules: judged again
+    n, issuer = site(nginx_factory, upstream, port,
+                     "valid=1h stale=1h refresh_unknown=1s", workers=1)
+    issuer.add("k1")
+    old = issuer.token("k1")
+    assert until(lambda: ask(port, "/gate", old) == "ok")
+    got = {}
+
+    def slow():
+        got["r"] = requests.get(f"http://127.0.0.1:{port}/a?s=4",
+                                headers={"Authorization": "Bearer " + old},
+                                timeout=20)
+
+    t = threading.Thread(target=slow)
+    start = time.time()
+    t.start()
+    del issuer.keys["k1"]
+    issuer.add("k2")
+    new = issuer.token("k2")
+    assert until(lambda: ask(port, "/gate", new) == "ok", timeout=3)
+    assert time.time() - start < 3.5      # the set changed while /a slept
+    t.join()
+    assert got["r"].status_code == 401
+    assert ask(port, "/b", new) == "b ok"
