@@ -28,6 +28,10 @@ static ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_status_judged(
     ngx_http_request_t *r);
 static uint64_t *ngx_http_ngsp_status_row(
     ngx_http_ngsp_status_main_conf_t *mcf, ngx_http_ngsp_jwt_ctx_t *jctx);
+static void ngx_http_ngsp_status_quota(ngx_http_ngsp_status_main_conf_t *mcf,
+    ngx_http_ngsp_quota_ctx_t *ctx, uint64_t *row);
+static void ngx_http_ngsp_status_mask(ngx_http_ngsp_status_main_conf_t *mcf,
+    ngx_http_ngsp_mask_ctx_t *ctx);
 
 
 static ngx_command_t  ngx_http_ngsp_status_commands[] = {
@@ -503,7 +507,6 @@ static ngx_int_t
 ngx_http_ngsp_status_log_handler(ngx_http_request_t *r)
 {
     uint64_t                          *row;
-    ngx_uint_t                         outcome;
     ngx_http_ngsp_jwt_ctx_t           *jctx;
     ngx_http_ngsp_mask_ctx_t          *mctx;
     ngx_http_ngsp_quota_ctx_t         *qctx;
@@ -537,43 +540,62 @@ ngx_http_ngsp_status_log_handler(ngx_http_request_t *r)
             row = ngx_http_ngsp_status_row(mcf, jctx);
         }
 
-        switch (qctx->status) {
-        case NGX_HTTP_NGSP_QUOTA_ALLOWED:
-            outcome = NGX_HTTP_NGSP_STATUS_ALLOWED;
-            break;
-        case NGX_HTTP_NGSP_QUOTA_REJECTED:
-            outcome = NGX_HTTP_NGSP_STATUS_REJECTED;
-            break;
-        case NGX_HTTP_NGSP_QUOTA_DRY_RUN:
-            outcome = NGX_HTTP_NGSP_STATUS_DRY_RUN;
-            break;
-        default:
-            outcome = NGX_HTTP_NGSP_STATUS_ERROR;
-        }
-
-        ngx_http_ngsp_status_count_quota(mcf, row, qctx->policy, outcome,
-                                         qctx->decided ? &qctx->decision
-                                                       : NULL);
+        ngx_http_ngsp_status_quota(mcf, qctx, row);
     }
 
     mctx = ngx_http_get_module_ctx(r, ngx_http_ngsp_mask_filter_module);
 
     if (mctx) {
-        ngx_http_ngsp_status_count_mask(mcf, &mctx->profile,
-                                        mctx->failed
-                                        ? NGX_HTTP_NGSP_STATUS_MASK_ERROR
-                                        : mctx->passed
-                                        ? NGX_HTTP_NGSP_STATUS_MASK_PASS
-                                        : NGX_HTTP_NGSP_STATUS_MASK_OK,
-                                        mctx->failed ? mctx->why
-                                        : NGX_HTTP_NGSP_MASK_WHY_NONE,
-                                        mctx->mask
-                                        ? ngsp_mask_body_masked(mctx->mask)
-                                        : 0,
-                                        mctx->bytes_in, mctx->bytes_out);
+        ngx_http_ngsp_status_mask(mcf, mctx);
     }
 
     return NGX_OK;
+}
+
+
+/* the quota module's decision of the request */
+static void
+ngx_http_ngsp_status_quota(ngx_http_ngsp_status_main_conf_t *mcf,
+    ngx_http_ngsp_quota_ctx_t *ctx, uint64_t *row)
+{
+    ngx_uint_t  outcome;
+
+    switch (ctx->status) {
+    case NGX_HTTP_NGSP_QUOTA_ALLOWED:
+        outcome = NGX_HTTP_NGSP_STATUS_ALLOWED;
+        break;
+    case NGX_HTTP_NGSP_QUOTA_REJECTED:
+        outcome = NGX_HTTP_NGSP_STATUS_REJECTED;
+        break;
+    case NGX_HTTP_NGSP_QUOTA_DRY_RUN:
+        outcome = NGX_HTTP_NGSP_STATUS_DRY_RUN;
+        break;
+    default:
+        outcome = NGX_HTTP_NGSP_STATUS_ERROR;
+    }
+
+    ngx_http_ngsp_status_count_quota(mcf, row, ctx->policy, outcome,
+                                     ctx->decided ? &ctx->decision : NULL);
+}
+
+
+/* the mask filter's response */
+static void
+ngx_http_ngsp_status_mask(ngx_http_ngsp_status_main_conf_t *mcf,
+    ngx_http_ngsp_mask_ctx_t *ctx)
+{
+    ngx_uint_t  outcome;
+
+    outcome = ctx->failed ? NGX_HTTP_NGSP_STATUS_MASK_ERROR
+              : ctx->passed ? NGX_HTTP_NGSP_STATUS_MASK_PASS
+              : NGX_HTTP_NGSP_STATUS_MASK_OK;
+
+    ngx_http_ngsp_status_count_mask(mcf, &ctx->profile, outcome,
+                                    ctx->failed ? ctx->why
+                                    : NGX_HTTP_NGSP_MASK_WHY_NONE,
+                                    ctx->mask
+                                    ? ngsp_mask_body_masked(ctx->mask) : 0,
+                                    ctx->bytes_in, ctx->bytes_out);
 }
 
 
