@@ -33,7 +33,7 @@ do
     end
 end
 
-local ABI = 1
+local ABI = 2
 
 local _M = { _VERSION = "0.1.0", ABI = ABI }
 
@@ -114,6 +114,8 @@ int ngsp_lua_quota_command(ngx_http_request_t *r, const char *policy,
 int ngsp_lua_quota_reply(ngx_http_request_t *r, const char *policy,
     size_t policy_len, const char *reply, size_t reply_len,
     ngsp_lua_quota_decision_t *d);
+int ngsp_lua_status_quota(ngx_http_request_t *r, const char *policy,
+    size_t policy_len, int outcome, const ngsp_lua_quota_decision_t *d);
 ]]
 
 

@@ -12,6 +12,7 @@
 #include "ngx_http_ngsp_jwt.h"
 #include "ngx_http_ngsp_mask.h"
 #include "ngx_http_ngsp_quota.h"
+#include "ngx_http_ngsp_status.h"
 
 
 /* a claim name or a rule longer than this is refused unread */
@@ -85,8 +86,10 @@ static int ngsp_lua_rule(ngx_http_request_t *r, const ngsp_lua_str_t *rule,
 static int ngsp_lua_regex_match(void *re, const char *s, size_t len);
 static int ngsp_lua_mask_out(void *data, const unsigned char *p, size_t len,
     unsigned flags);
+static void ngsp_lua_mask_count(ngx_http_request_t *r, ngx_str_t *profile,
+    ngx_uint_t why, ngsp_mask_body_t *mask, size_t in, size_t out);
 static const char *ngsp_lua_syntax(const u_char *ctype, size_t ctype_len,
-    ngsp_mask_syntax_t *syntax);
+    ngsp_mask_syntax_t *syntax, ngx_uint_t *why);
 static ngsp_mask_body_t *ngsp_lua_rewriter(ngsp_mask_syntax_t syntax,
     const ngsp_mask_stream_conf_t *sc);
 static void ngsp_lua_kept_free(void *data);
@@ -556,11 +559,12 @@ ngsp_lua_mask(ngx_http_request_t *r, const u_char *profile,
     size_t *len, u_char *err, size_t err_size)
 {
     ngx_str_t                        name;
+    ngx_uint_t                       why;
     ngsp_mask_body_t                *mask;
     ngsp_mask_status_t               st;
     ngsp_mask_syntax_t               syntax;
     ngsp_mask_stream_conf_t          sc;
-    const char                      *why;
+    const char                      *text;
     ngx_http_ngsp_mask_profile_t    *prof;
     ngx_http_ngsp_mask_loc_conf_t   *lcf;
     ngx_http_ngsp_mask_main_conf_t  *mcf;
@@ -585,6 +589,8 @@ ngsp_lua_mask(ngx_http_request_t *r, const u_char *profile,
 
     prof = ngx_http_ngsp_mask_find(mcf, &name);
     if (prof == NULL) {
+        ngsp_lua_mask_count(r, &name, NGX_HTTP_NGSP_MASK_WHY_PROFILE, NULL,
+                            0, 0);
         ngsp_lua_err(err, err_size, "unknown profile");
         return NGSP_LUA_DECLINED;
     }
@@ -593,9 +599,10 @@ ngsp_lua_mask(ngx_http_request_t *r, const u_char *profile,
     syntax = NGSP_MASK_SYNTAX_SNIFF;
 
     if (ctype_len) {
-        why = ngsp_lua_syntax(ctype, ctype_len, &syntax);
-        if (why) {
-            ngsp_lua_err(err, err_size, why);
+        text = ngsp_lua_syntax(ctype, ctype_len, &syntax, &why);
+        if (text) {
+            ngsp_lua_mask_count(r, &prof->name, why, NULL, 0, 0);
+            ngsp_lua_err(err, err_size, text);
             return NGSP_LUA_DECLINED;
         }
     }
@@ -609,6 +616,8 @@ ngsp_lua_mask(ngx_http_request_t *r, const u_char *profile,
 
     mask = ngsp_lua_rewriter(syntax, &sc);
     if (mask == NULL) {
+        ngsp_lua_mask_count(r, &prof->name, NGX_HTTP_NGSP_MASK_WHY_INTERNAL,
+                            NULL, 0, 0);
         ngsp_lua_err(err, err_size, "out of memory");
         return NGSP_LUA_ERROR;
     }
@@ -627,6 +636,8 @@ ngsp_lua_mask(ngx_http_request_t *r, const u_char *profile,
     ngsp_lua_dst.size = 0;
 
     if (st != NGSP_MASK_OK) {
+        ngsp_lua_mask_count(r, &prof->name, ngx_http_ngsp_mask_why_of(st),
+                            mask, body_len, 0);
         ngsp_lua_err(err, err_size, ngsp_mask_body_reason(mask));
 
         /* fail closed: whatever was written is not the masked body */
@@ -637,16 +648,53 @@ ngsp_lua_mask(ngx_http_request_t *r, const u_char *profile,
 
     *len = ngsp_lua_dst.len;
 
-    return (ngsp_lua_dst.len > size) ? NGSP_LUA_AGAIN : NGSP_LUA_OK;
+    if (ngsp_lua_dst.len > size) {
+        /* the caller calls again with room: that call counts */
+        return NGSP_LUA_AGAIN;
+    }
+
+    ngsp_lua_mask_count(r, &prof->name, NGX_HTTP_NGSP_MASK_WHY_NONE, mask,
+                        body_len, ngsp_lua_dst.len);
+
+    return NGSP_LUA_OK;
 }
 
 
-/* the syntax a content type means to the filter, or why it is refused */
+/*
+ * A call counts in the status zone as a response the filter masks does:
+ * under its profile, ok or refused with the reason.  The bytes out are
+ * those the caller gets: none when refused.
+ */
+static void
+ngsp_lua_mask_count(ngx_http_request_t *r, ngx_str_t *profile,
+    ngx_uint_t why, ngsp_mask_body_t *mask, size_t in, size_t out)
+{
+    ngx_http_ngsp_status_main_conf_t  *mcf;
+
+    mcf = ngx_http_ngsp_status_counting(r);
+    if (mcf == NULL) {
+        return;
+    }
+
+    ngx_http_ngsp_status_count_mask(mcf, profile,
+                                    why == NGX_HTTP_NGSP_MASK_WHY_NONE
+                                    ? NGX_HTTP_NGSP_STATUS_MASK_OK
+                                    : NGX_HTTP_NGSP_STATUS_MASK_ERROR,
+                                    why,
+                                    mask ? ngsp_mask_body_masked(mask) : 0,
+                                    (off_t) in, (off_t) out);
+}
+
+
+/*
+ * The syntax a content type means to the filter, or why it is refused:
+ * the text, and in *why the filter's reason.
+ */
 static const char *
 ngsp_lua_syntax(const u_char *ctype, size_t ctype_len,
-    ngsp_mask_syntax_t *syntax)
+    ngsp_mask_syntax_t *syntax, ngx_uint_t *why)
 {
-    const char         *why;
+    const char         *text;
     ngsp_mask_ctype_t   ct;
 
     /* callers name the same one or two types again and again */
@@ -657,12 +705,15 @@ ngsp_lua_syntax(const u_char *ctype, size_t ctype_len,
         return NULL;
     }
 
-    why = ngsp_mask_ctype_parse(ctype, ctype_len, &ct);
-    if (why) {
-        return why;
+    *why = NGX_HTTP_NGSP_MASK_WHY_TYPE;
+
+    text = ngsp_mask_ctype_parse(ctype, ctype_len, &ct);
+    if (text) {
+        return text;
     }
 
     if (!ngsp_mask_ctype_charset_ok(&ct)) {
+        *why = NGX_HTTP_NGSP_MASK_WHY_CHARSET;
         return "a charset other than utf-8";
     }
 
@@ -970,6 +1021,86 @@ ngsp_lua_quota_reply(ngx_http_request_t *r, const u_char *policy,
         d->windows[i].reset = qd.windows[i].reset;
         d->windows[i].width = qd.windows[i].width;
     }
+
+    return NGSP_LUA_OK;
+}
+
+
+/* --- the status zone ----------------------------------------------------- */
+
+
+/*
+ * A decision made from Lua counts at once, under the row the log phase
+ * gives a C decision of the request.  d's window units are compared as
+ * the pointers ngsp_lua_quota_reply gives, never read: Lua may pass any.
+ */
+int
+ngsp_lua_status_quota(ngx_http_request_t *r, const u_char *policy,
+    size_t policy_len, int outcome, const ngsp_lua_quota_decision_t *d)
+{
+    size_t                             i, u;
+    uint64_t                          *row;
+    ngsp_quota_policy_t               *p;
+    ngsp_quota_decision_t              qd, *pd;
+    ngx_http_ngsp_status_main_conf_t  *mcf;
+
+    if (r == NULL || r->pool == NULL
+        || outcome < NGX_HTTP_NGSP_STATUS_ALLOWED
+        || outcome > NGX_HTTP_NGSP_STATUS_ERROR
+        || (d == NULL && outcome != NGX_HTTP_NGSP_STATUS_ERROR))
+    {
+        return NGSP_LUA_ERROR;
+    }
+
+    p = ngsp_lua_policy(r, policy, policy_len);
+    if (p == NULL) {
+        return NGSP_LUA_ERROR;
+    }
+
+    pd = NULL;
+
+    if (d) {
+        if (d->nwindows < 0 || d->nwindows > NGSP_QUOTA_MAX_WINDOWS) {
+            return NGSP_LUA_ERROR;
+        }
+
+        ngx_memzero(&qd, sizeof(ngsp_quota_decision_t));
+        qd.nwindows = (size_t) d->nwindows;
+
+        for (i = 0; i < qd.nwindows; i++) {
+            for (u = NGSP_QUOTA_SEC; u <= NGSP_QUOTA_MONTH; u++) {
+                if (d->windows[i].unit
+                    == ngsp_quota_unit_name((ngsp_quota_unit_t) u))
+                {
+                    break;
+                }
+            }
+
+            if (u > NGSP_QUOTA_MONTH || d->windows[i].limit < 0) {
+                return NGSP_LUA_ERROR;
+            }
+
+            qd.windows[i].unit = (ngsp_quota_unit_t) u;
+            qd.windows[i].limit = d->windows[i].limit;
+            qd.windows[i].remaining = d->windows[i].remaining;
+            qd.windows[i].reset = d->windows[i].reset;
+            qd.windows[i].width = d->windows[i].width;
+        }
+
+        pd = &qd;
+    }
+
+    mcf = ngx_http_ngsp_status_counting(r);
+    if (mcf == NULL) {
+        return NGSP_LUA_DECLINED;
+    }
+
+    row = ngx_http_ngsp_status_request_row(mcf, r);
+    if (row == NULL) {
+        return NGSP_LUA_DECLINED;
+    }
+
+    ngx_http_ngsp_status_count_quota(mcf, row, p, (ngx_uint_t) outcome, pd);
 
     return NGSP_LUA_OK;
 }

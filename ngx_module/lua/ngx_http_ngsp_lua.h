@@ -17,7 +17,7 @@
 #include <ngx_http.h>
 
 
-#define NGSP_LUA_ABI        1
+#define NGSP_LUA_ABI        2
 
 #define NGSP_LUA_OK         0
 #define NGSP_LUA_ERROR     -1   /* a bad argument, or out of memory */
@@ -122,5 +122,14 @@ int ngsp_lua_quota_command(ngx_http_request_t *r, const u_char *policy,
 int ngsp_lua_quota_reply(ngx_http_request_t *r, const u_char *policy,
     size_t policy_len, const u_char *reply, size_t reply_len,
     ngsp_lua_quota_decision_t *d);
+
+/*
+ * a decision made from Lua, counted in ngsp_status_zone under the
+ * request's verified agency: outcome 0 allowed, 1 rejected, 2 error;
+ * d, from ngsp_lua_quota_reply, NULL for an error; NGSP_LUA_DECLINED:
+ * no zone counts
+ */
+int ngsp_lua_status_quota(ngx_http_request_t *r, const u_char *policy,
+    size_t policy_len, int outcome, const ngsp_lua_quota_decision_t *d);
 
 #endif /* NGX_HTTP_NGSP_LUA_H */

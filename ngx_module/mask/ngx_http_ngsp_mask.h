@@ -261,6 +261,9 @@ ngx_int_t ngx_http_ngsp_mask_inflate_body(ngx_http_request_t *r,
     ngx_http_ngsp_mask_ctx_t *ctx, ngx_chain_t *in, ngsp_mask_status_t *st,
     const char **why);
 
+/* the reason of a failure the rewriter reports (also the Lua surface's) */
+ngx_http_ngsp_mask_why_e ngx_http_ngsp_mask_why_of(ngsp_mask_status_t st);
+
 /* $ngsp_mask_status, $ngsp_mask_profile, $ngsp_masked */
 ngx_int_t ngx_http_ngsp_mask_add_variables(ngx_conf_t *cf);
 

@@ -216,8 +216,7 @@ ngx_http_ngsp_mask_feed(ngx_http_request_t *r, ngx_http_ngsp_mask_ctx_t *ctx,
 }
 
 
-/* the reason of a failure the rewriter reports */
-static ngx_http_ngsp_mask_why_e
+ngx_http_ngsp_mask_why_e
 ngx_http_ngsp_mask_why_of(ngsp_mask_status_t st)
 {
     switch (st) {

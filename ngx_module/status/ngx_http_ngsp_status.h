@@ -135,6 +135,25 @@ void ngx_http_ngsp_status_json(ngx_http_ngsp_status_out_t *o,
 void ngx_http_ngsp_status_prom(ngx_http_ngsp_status_out_t *o,
     ngx_http_ngsp_status_main_conf_t *mcf);
 
+/*
+ * Counting (ngx_http_ngsp_status_module.c), shared by the log phase and
+ * the Lua surface: _counting gives the configuration while a zone counts
+ * for this worker, NULL otherwise; _request_row the row of the request's
+ * verified agency ("_none" without one).
+ */
+ngx_http_ngsp_status_main_conf_t *ngx_http_ngsp_status_counting(
+    ngx_http_request_t *r);
+uint64_t *ngx_http_ngsp_status_request_row(
+    ngx_http_ngsp_status_main_conf_t *mcf, ngx_http_request_t *r);
+/* outcome: NGX_HTTP_NGSP_STATUS_ALLOWED...; d NULL: no counters read */
+void ngx_http_ngsp_status_count_quota(ngx_http_ngsp_status_main_conf_t *mcf,
+    uint64_t *row, ngsp_quota_policy_t *policy, ngx_uint_t outcome,
+    ngsp_quota_decision_t *d);
+/* outcome: NGX_HTTP_NGSP_STATUS_MASK_OK, _PASS or _ERROR; why: its reason */
+void ngx_http_ngsp_status_count_mask(ngx_http_ngsp_status_main_conf_t *mcf,
+    ngx_str_t *profile, ngx_uint_t outcome, ngx_uint_t why,
+    uint64_t fields, off_t bytes_in, off_t bytes_out);
+
 /* names shared by both forms */
 const char *ngx_http_ngsp_status_outcome_name(ngx_uint_t i);
 const char *ngx_http_ngsp_status_mask_name(ngx_uint_t i);

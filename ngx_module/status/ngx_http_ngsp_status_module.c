@@ -24,6 +24,10 @@ static char *ngx_http_ngsp_status(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_ngsp_status_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_ngsp_status_log_handler(ngx_http_request_t *r);
+static ngx_http_ngsp_jwt_ctx_t *ngx_http_ngsp_status_judged(
+    ngx_http_request_t *r);
+static uint64_t *ngx_http_ngsp_status_row(
+    ngx_http_ngsp_status_main_conf_t *mcf, ngx_http_ngsp_jwt_ctx_t *jctx);
 static void ngx_http_ngsp_status_quota(ngx_http_ngsp_status_main_conf_t *mcf,
     ngx_http_ngsp_quota_ctx_t *ctx, uint64_t *row);
 static void ngx_http_ngsp_status_mask(ngx_http_ngsp_status_main_conf_t *mcf,
@@ -508,20 +512,14 @@ ngx_http_ngsp_status_log_handler(ngx_http_request_t *r)
     ngx_http_ngsp_quota_ctx_t         *qctx;
     ngx_http_ngsp_status_main_conf_t  *mcf;
 
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_status_module);
-
-    /* a reload changed the layout: this old worker stops counting */
-    if (mcf->sh == NULL || mcf->sh->layout != mcf->layout) {
+    mcf = ngx_http_ngsp_status_counting(r);
+    if (mcf == NULL) {
         return NGX_OK;
     }
 
     row = NULL;
 
-    jctx = ngx_http_ngsp_jwt_get_ctx(r);
-
-    if (jctx && jctx->conf == NULL) {
-        jctx = NULL;
-    }
+    jctx = ngx_http_ngsp_status_judged(r);
 
     /*
      * The outcome counts where ngsp_jwt is on; elsewhere the token may
@@ -555,26 +553,12 @@ ngx_http_ngsp_status_log_handler(ngx_http_request_t *r)
 }
 
 
+/* the quota module's decision of the request */
 static void
 ngx_http_ngsp_status_quota(ngx_http_ngsp_status_main_conf_t *mcf,
     ngx_http_ngsp_quota_ctx_t *ctx, uint64_t *row)
 {
-    time_t                  now;
-    uint64_t               *c, *w;
-    ngx_uint_t              i, j, k, outcome;
-    ngsp_quota_policy_t    *policies;
-    ngsp_quota_state_t     *st;
-
-    if (mcf->policies == NULL) {
-        return;
-    }
-
-    policies = mcf->policies->elts;
-    i = ctx->policy - policies;
-
-    if (ctx->policy < policies || i >= mcf->policies->nelts) {
-        return;
-    }
+    ngx_uint_t  outcome;
 
     switch (ctx->status) {
     case NGX_HTTP_NGSP_QUOTA_ALLOWED:
@@ -590,10 +574,103 @@ ngx_http_ngsp_status_quota(ngx_http_ngsp_status_main_conf_t *mcf,
         outcome = NGX_HTTP_NGSP_STATUS_ERROR;
     }
 
+    ngx_http_ngsp_status_count_quota(mcf, row, ctx->policy, outcome,
+                                     ctx->decided ? &ctx->decision : NULL);
+}
+
+
+/* the mask filter's response */
+static void
+ngx_http_ngsp_status_mask(ngx_http_ngsp_status_main_conf_t *mcf,
+    ngx_http_ngsp_mask_ctx_t *ctx)
+{
+    ngx_uint_t  outcome;
+
+    outcome = ctx->failed ? NGX_HTTP_NGSP_STATUS_MASK_ERROR
+              : ctx->passed ? NGX_HTTP_NGSP_STATUS_MASK_PASS
+              : NGX_HTTP_NGSP_STATUS_MASK_OK;
+
+    ngx_http_ngsp_status_count_mask(mcf, &ctx->profile, outcome,
+                                    ctx->failed ? ctx->why
+                                    : NGX_HTTP_NGSP_MASK_WHY_NONE,
+                                    ctx->mask
+                                    ? ngsp_mask_body_masked(ctx->mask) : 0,
+                                    ctx->bytes_in, ctx->bytes_out);
+}
+
+
+/* the token's judgement, when the request had one made */
+static ngx_http_ngsp_jwt_ctx_t *
+ngx_http_ngsp_status_judged(ngx_http_request_t *r)
+{
+    ngx_http_ngsp_jwt_ctx_t  *jctx;
+
+    jctx = ngx_http_ngsp_jwt_get_ctx(r);
+
+    if (jctx && jctx->conf == NULL) {
+        return NULL;
+    }
+
+    return jctx;
+}
+
+
+ngx_http_ngsp_status_main_conf_t *
+ngx_http_ngsp_status_counting(ngx_http_request_t *r)
+{
+    ngx_http_ngsp_status_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_ngsp_status_module);
+
+    /* no zone, or a reload changed the layout under this old worker */
+    if (mcf == NULL || mcf->sh == NULL || mcf->sh->layout != mcf->layout) {
+        return NULL;
+    }
+
+    return mcf;
+}
+
+
+uint64_t *
+ngx_http_ngsp_status_request_row(ngx_http_ngsp_status_main_conf_t *mcf,
+    ngx_http_request_t *r)
+{
+    return ngx_http_ngsp_status_row(mcf, ngx_http_ngsp_status_judged(r));
+}
+
+
+/*
+ * One quota decision of a policy under a row: its outcome, and when the
+ * counters answered (d not NULL), the windows' last state.
+ */
+void
+ngx_http_ngsp_status_count_quota(ngx_http_ngsp_status_main_conf_t *mcf,
+    uint64_t *row, ngsp_quota_policy_t *policy, ngx_uint_t outcome,
+    ngsp_quota_decision_t *d)
+{
+    time_t                  now;
+    uint64_t               *c, *w;
+    ngx_uint_t              i, j, k;
+    ngsp_quota_policy_t    *policies;
+    ngsp_quota_state_t     *st;
+
+    if (mcf->policies == NULL || row == NULL || policy == NULL
+        || outcome >= NGX_HTTP_NGSP_STATUS_OUTCOMES)
+    {
+        return;
+    }
+
+    policies = mcf->policies->elts;
+    i = policy - policies;
+
+    if (policy < policies || i >= mcf->policies->nelts) {
+        return;
+    }
+
     c = row + mcf->policy_base[i];
     ngsp_status_add(&c[outcome], 1);
 
-    if (!ctx->decided) {
+    if (d == NULL) {
         return;
     }
 
@@ -601,22 +678,20 @@ ngx_http_ngsp_status_quota(ngx_http_ngsp_status_main_conf_t *mcf,
     now = ngx_time();
     c += NGX_HTTP_NGSP_STATUS_OUTCOMES;
 
-    for (j = 0; j < ctx->decision.nwindows; j++) {
-        st = &ctx->decision.windows[j];
+    for (j = 0; j < d->nwindows && j < NGSP_QUOTA_MAX_WINDOWS; j++) {
+        st = &d->windows[j];
 
         /* the decision reports the policy's windows in its order */
         k = j;
 
-        if (k >= ctx->policy->nwindows
-            || ctx->policy->windows[k].unit != st->unit)
-        {
-            for (k = 0; k < ctx->policy->nwindows; k++) {
-                if (ctx->policy->windows[k].unit == st->unit) {
+        if (k >= policy->nwindows || policy->windows[k].unit != st->unit) {
+            for (k = 0; k < policy->nwindows; k++) {
+                if (policy->windows[k].unit == st->unit) {
                     break;
                 }
             }
 
-            if (k == ctx->policy->nwindows) {
+            if (k == policy->nwindows) {
                 continue;
             }
         }
@@ -632,17 +707,28 @@ ngx_http_ngsp_status_quota(ngx_http_ngsp_status_main_conf_t *mcf,
 }
 
 
-static void
-ngx_http_ngsp_status_mask(ngx_http_ngsp_status_main_conf_t *mcf,
-    ngx_http_ngsp_mask_ctx_t *ctx)
+/*
+ * One masked body under its profile's row ("_unknown" for a name no
+ * profile has): its outcome, the refusal's reason, fields and bytes.
+ */
+void
+ngx_http_ngsp_status_count_mask(ngx_http_ngsp_status_main_conf_t *mcf,
+    ngx_str_t *profile, ngx_uint_t outcome, ngx_uint_t why,
+    uint64_t fields, off_t bytes_in, off_t bytes_out)
 {
     uint64_t    *c;
     ngx_uint_t   i;
 
+    if (outcome > NGX_HTTP_NGSP_STATUS_MASK_ERROR
+        || why >= NGX_HTTP_NGSP_MASK_WHY_N)
+    {
+        return;
+    }
+
     /* a profile's own name, most often: the same bytes, not a copy */
     for (i = 0; i < mcf->nprofiles - 1; i++) {
-        if (mcf->profiles[i].data == ctx->profile.data
-            && mcf->profiles[i].len == ctx->profile.len)
+        if (mcf->profiles[i].data == profile->data
+            && mcf->profiles[i].len == profile->len)
         {
             break;
         }
@@ -650,9 +736,9 @@ ngx_http_ngsp_status_mask(ngx_http_ngsp_status_main_conf_t *mcf,
 
     if (i == mcf->nprofiles - 1) {
         for (i = 0; i < mcf->nprofiles - 1; i++) {
-            if (mcf->profiles[i].len == ctx->profile.len
-                && ngx_memcmp(mcf->profiles[i].data, ctx->profile.data,
-                              ctx->profile.len) == 0)
+            if (mcf->profiles[i].len == profile->len
+                && ngx_memcmp(mcf->profiles[i].data, profile->data,
+                              profile->len) == 0)
             {
                 break;
             }
@@ -661,20 +747,17 @@ ngx_http_ngsp_status_mask(ngx_http_ngsp_status_main_conf_t *mcf,
 
     c = mcf->sh->mask + i * NGX_HTTP_NGSP_STATUS_MASK_N;
 
-    ngsp_status_add(&c[ctx->failed ? NGX_HTTP_NGSP_STATUS_MASK_ERROR
-                       : ctx->passed ? NGX_HTTP_NGSP_STATUS_MASK_PASS
-                       : NGX_HTTP_NGSP_STATUS_MASK_OK], 1);
+    ngsp_status_add(&c[outcome], 1);
 
-    if (ctx->failed && ctx->why != NGX_HTTP_NGSP_MASK_WHY_NONE) {
-        ngsp_status_add(&c[NGX_HTTP_NGSP_STATUS_MASK_REFUSED + ctx->why - 1],
-                        1);
+    if (outcome == NGX_HTTP_NGSP_STATUS_MASK_ERROR
+        && why != NGX_HTTP_NGSP_MASK_WHY_NONE)
+    {
+        ngsp_status_add(&c[NGX_HTTP_NGSP_STATUS_MASK_REFUSED + why - 1], 1);
     }
 
-    if (ctx->mask) {
-        ngsp_status_add(&c[NGX_HTTP_NGSP_STATUS_MASK_FIELDS],
-                        ngsp_mask_body_masked(ctx->mask));
-    }
-
-    ngsp_status_add(&c[NGX_HTTP_NGSP_STATUS_MASK_BYTES_IN], ctx->bytes_in);
-    ngsp_status_add(&c[NGX_HTTP_NGSP_STATUS_MASK_BYTES_OUT], ctx->bytes_out);
+    ngsp_status_add(&c[NGX_HTTP_NGSP_STATUS_MASK_FIELDS], fields);
+    ngsp_status_add(&c[NGX_HTTP_NGSP_STATUS_MASK_BYTES_IN],
+                    bytes_in > 0 ? (uint64_t) bytes_in : 0);
+    ngsp_status_add(&c[NGX_HTTP_NGSP_STATUS_MASK_BYTES_OUT],
+                    bytes_out > 0 ? (uint64_t) bytes_out : 0);
 }

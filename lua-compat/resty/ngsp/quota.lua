@@ -90,10 +90,15 @@ local function read_reply(sock)
 end
 
 
-local function fail(open, why)
+-- the status zone's outcomes, as the C quota module's decisions count
+local ALLOWED, REJECTED, ERROR = 0, 1, 2
+
+
+local function fail(r, policy, open, why)
     ngx.log(ngx.ERR, "ngsp: quota: ", why,
             open and ", let through (ngsp_quota_fail open)"
                   or ", refused (ngsp_quota_fail closed)")
+    C.ngsp_lua_status_quota(r, policy, #policy, ERROR, nil)
     return open, nil, why
 end
 
@@ -247,7 +252,7 @@ function _M.decide(policy, key)
 
     -- Sentinel: no master known to this worker now
     if redis_c.host_len == 0 then
-        return fail(open, "no redis master known")
+        return fail(r, policy, open, "no redis master known")
     end
 
     local host = ffi_str(redis_c.host, redis_c.host_len)
@@ -285,16 +290,20 @@ function _M.decide(policy, key)
     end
 
     if not reply then
-        return fail(open, err)
+        return fail(r, policy, open, err)
     end
 
     if C.ngsp_lua_quota_reply(r, policy, #policy, reply, #reply, decision_c)
        ~= OK
     then
-        return fail(open, "unexpected redis reply")
+        return fail(r, policy, open, "unexpected redis reply")
     end
 
     local d = decision_c
+    -- counted at once in ngsp_status_zone, if any, under the agency
+    C.ngsp_lua_status_quota(r, policy, #policy,
+                            d.allowed == 1 and ALLOWED or REJECTED, d)
+
     local windows = {}
     for i = 0, d.nwindows - 1 do
         local w = d.windows[i]

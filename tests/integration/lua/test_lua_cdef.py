@@ -164,7 +164,7 @@ def test_cdef_matches_the_header():
     # a function gone
     ("void ngsp_lua_key_free(ngsp_lua_key_t *key);\n", ""),
     # the ABI version
-    ("local ABI = 1\n", "local ABI = 2\n"),
+    ("local ABI = 2\n", "local ABI = 3\n"),
     # a return code
     ("local OK, ERROR, DECLINED, AGAIN = 0, -1, -2, -3",
      "local OK, ERROR, DECLINED, AGAIN = 0, -1, -3, -2"),

@@ -151,6 +151,33 @@ location /hostile {
         put("reply_null_d", C.ngsp_lua_quota_reply(r, "std", 3, "12345678",
             8, nil))
 
+        -- counting a decision: every bad argument refused before the zone
+        -- (none here) is looked at
+        local sq = C.ngsp_lua_status_quota
+        d.nwindows = 0
+        put("sq_null_r", sq(nil, "std", 3, 0, d))
+        put("sq_null_policy", sq(r, nil, 3, 0, d))
+        put("sq_huge_policy", sq(r, "std", HUGE, 0, d))
+        put("sq_empty_policy", sq(r, "std", 0, 0, d))
+        put("sq_unknown_policy", sq(r, "zz", 2, 0, d))
+        put("sq_neg_outcome", sq(r, "std", 3, -1, d))
+        put("sq_big_outcome", sq(r, "std", 3, 3, d))
+        put("sq_allowed_no_d", sq(r, "std", 3, 0, nil))
+        d.nwindows = 99
+        put("sq_many_windows", sq(r, "std", 3, 1, d))
+        d.nwindows = -1
+        put("sq_neg_windows", sq(r, "std", 3, 1, d))
+        d.nwindows = 1
+        d.windows[0].unit = ffi.cast("const char *", 8)
+        put("sq_wild_unit", sq(r, "std", 3, 0, d))
+        d.windows[0].unit = nil
+        put("sq_null_unit", sq(r, "std", 3, 0, d))
+        d.windows[0].unit = "m"
+        put("sq_copied_unit", sq(r, "std", 3, 0, d))
+        put("sq_no_zone", sq(r, "std", 3, 2, nil))
+        d.nwindows = 0
+        put("sq_no_zone_d", sq(r, "std", 3, 0, d))
+
         -- the Lua API refuses bad arguments with a message
         out.claim_bad = select(2, pcall(ngsp.claim, 5)) and 1
         out.mask_bad = select(2, ngsp.mask(5, "p"))
@@ -206,6 +233,12 @@ def test_hostile_sizes_and_nulls(nginx_factory, port, tmp_path):
         "cmd_null_key": ERR, "cmd_huge_key": ERR, "cmd_small": AGAIN,
         "cmd_null_buf": ERR, "reply_garbage": ERR, "reply_huge": ERR,
         "reply_null": ERR, "reply_null_d": ERR,
+        "sq_null_r": ERR, "sq_null_policy": ERR, "sq_huge_policy": ERR,
+        "sq_empty_policy": ERR, "sq_unknown_policy": ERR,
+        "sq_neg_outcome": ERR, "sq_big_outcome": ERR,
+        "sq_allowed_no_d": ERR, "sq_many_windows": ERR,
+        "sq_neg_windows": ERR, "sq_wild_unit": ERR, "sq_null_unit": ERR,
+        "sq_copied_unit": ERR, "sq_no_zone": DECL, "sq_no_zone_d": DECL,
     }
     for k, v in want.items():
         assert j.get(k) == v, (k, j.get(k))
