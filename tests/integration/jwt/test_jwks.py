@@ -456,6 +456,59 @@ def test_fetch_of_a_killed_worker_taken_over(nginx_factory, upstream,
     t.join()
 
 
+def connected_to(pids, port):
+    """The pid among pids with a connection established to 127.0.0.1:port
+    (read from /proc: the socket's inode, then the fds holding it)."""
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            x = line.split()
+            if x[3] == "01" and int(x[2].split(":")[1], 16) == port:
+                inodes.add("socket:[%s]" % x[9])
+    for pid in pids:
+        fds = "/proc/%d/fd" % pid
+        for fd in os.listdir(fds):
+            try:
+                if os.readlink(os.path.join(fds, fd)) in inodes:
+                    return pid
+            except OSError:
+                pass
+    return None
+
+
+def test_fetch_of_a_killed_worker_taken_over_by_the_other(
+        nginx_factory, upstream, port):
+    # only the worker fetching dies: the one still running takes over
+    n, issuer = site(nginx_factory, upstream, port,
+                     params="valid=1h stale=2h refresh_unknown=1s",
+                     timeout="30s")
+    issuer.add("k1")
+    tok = issuer.token("k1")
+    issuer.mode = "hang"
+
+    def first():
+        try:
+            get(port, tok)
+        except requests.RequestException:
+            pass                    # its worker is killed under it
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert until(lambda: len(jwks_fetches(upstream)) == 1, timeout=3)
+    pids = n.worker_pids()
+    fetching = until(lambda: connected_to(pids, upstream.port), timeout=3)
+    assert fetching in pids
+    n.expected.append(r"exited on signal 9")
+    os.kill(fetching, signal.SIGKILL)
+    issuer.mode = "ok"
+    # the other worker, or the new one, fetches: well within 60 s
+    assert until(lambda: get(port, tok).status_code == 200, timeout=5)
+    assert re.search(r'ngsp: the worker fetching the jwks from "/_jwks" '
+                     r'\(pid %d\) is gone; its fetch is given up' % fetching,
+                     n.log())
+    t.join()
+
+
 def test_reload_keeps_the_fetched_set(nginx_factory, upstream, port):
     n, issuer = site(nginx_factory, upstream, port,
                      params="valid=1h stale=2h refresh_unknown=30s")
