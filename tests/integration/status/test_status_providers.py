@@ -171,6 +171,24 @@ def certificate(path, key, not_after):
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
+def memo_slot(token, slots=1024):
+    """The slot of a worker's memo a token takes, as ngsp_jwt_memo.c
+    computes it: FNV-1a on the last 64 bytes' words, then a mix."""
+    b = token.encode()
+    m = (1 << 64) - 1
+    h = 1469598103934665603 ^ len(b)
+    i = max(len(b) - 64, 0)
+    while i + 8 <= len(b):
+        h = ((h ^ int.from_bytes(b[i:i + 8], "little")) * 1099511628211) & m
+        i += 8
+    for c in b[i:]:
+        h = ((h ^ c) * 1099511628211) & m
+    h ^= h >> 29
+    h = (h * 0xbf58476d1ce4e5b9) & m
+    h ^= h >> 32
+    return h & (slots - 1)
+
+
 def test_jwt_cache_and_keys(nginx_factory, tmp_path, port, upstream):
     upstream.routes["/x"] = Reply(b"{}", headers=JSON_CT)
     secret = tmp_path / "hs.secret"
@@ -223,9 +241,19 @@ def test_jwt_cache_and_keys(nginx_factory, tmp_path, port, upstream):
     # tokens each seen first by one worker (a miss, then an entry), then
     # again: a worker that has not met it yet finds it in the cache, the
     # one that has finds it in its own memo
-    toks = [token("so-tu-phap", jti="t%d" % i) for i in range(10)]
-    toks.append(pyjwt_es256(ec_key, "idp-2031"))
-    toks.append(pyjwt_rs(rsa_key, "r1", "PS256"))
+    toks = [pyjwt_rs(rsa_key, "r1", "PS256")]
+    while len(toks) < 2:
+        t = pyjwt_es256(ec_key, "idp-2031")     # its signature is random
+        if memo_slot(t) != memo_slot(toks[0]):
+            toks.append(t)
+    i = 0
+    while len(toks) < 12:
+        # tokens that share a slot of a worker's memo would evict each
+        # other there and count a hit more: one token a slot
+        t = token("so-tu-phap", jti="t%d" % i)
+        if memo_slot(t) not in {memo_slot(x) for x in toks}:
+            toks.append(t)
+        i += 1
     served = collections.defaultdict(set)
     for _ in range(3):
         for t in toks:
