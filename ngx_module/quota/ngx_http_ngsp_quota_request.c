@@ -146,6 +146,32 @@ ngx_http_ngsp_quota_fail(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx,
 }
 
 
+/*
+ * The first decision after failures: the failures the limit kept out of
+ * the log since its last line are written now, so no outage's count is
+ * lost and the log shows when decisions came back.
+ */
+static void
+ngx_http_ngsp_quota_fail_flush(ngx_http_request_t *r)
+{
+    ngx_uint_t   way;
+    static const char  *ways[] = { "closed", "open", "in a dry run" };
+
+    for (way = 0; way < 3; way++) {
+        if (ngx_http_ngsp_quota_fail_quiet[way] == 0) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ngsp: quota: decided again; %ui more failed %s "
+                      "since the last such line",
+                      ngx_http_ngsp_quota_fail_quiet[way], ways[way]);
+
+        ngx_http_ngsp_quota_fail_quiet[way] = 0;
+    }
+}
+
+
 static ngx_int_t
 ngx_http_ngsp_quota_decide(ngx_http_request_t *r,
     ngx_http_ngsp_quota_ctx_t *ctx)
@@ -157,6 +183,12 @@ ngx_http_ngsp_quota_decide(ngx_http_request_t *r,
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ngsp_quota_module);
 
     ctx->decided = 1;
+
+    if (ngx_http_ngsp_quota_fail_quiet[0] | ngx_http_ngsp_quota_fail_quiet[1]
+        | ngx_http_ngsp_quota_fail_quiet[2])
+    {
+        ngx_http_ngsp_quota_fail_flush(r);
+    }
 
     if (ctx->decision.invalid) {
         ngx_http_ngsp_quota_ignored(r, ctx);

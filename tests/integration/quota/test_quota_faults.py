@@ -161,6 +161,41 @@ def test_outage_logged_a_line_a_second_per_worker(
         "redis not connected", "redis connection failed"}, lines
 
 
+def test_outage_failures_all_in_the_log_once_redis_answers(
+        nginx_factory, redis_factory, ok_upstream, tmp_path):
+    # one worker: every failure is written or counted, and the count kept
+    # from the log is written with the first decision after the outage
+    redis = redis_factory()
+    s = Site(nginx_factory, redis, ok_upstream, tmp_path, {
+        "/closed/": "ngsp_jwt on; ngsp_quota std;",
+        "/open/": "ngsp_jwt on; ngsp_quota std; ngsp_quota_fail open;",
+    }, policies=["std 100000r/d"], timeout="300ms", workers=1)
+    assert status(s, "/closed/") == 200
+    redis.stop()
+    for i in range(60):
+        closed = i % 3 != 0
+        r = s.get("/closed/" if closed else "/open/", "so-tu-phap")
+        assert r.status_code == (503 if closed else 200)
+    failed = {"closed": 40, "open": 20}
+    redis_factory(port=redis.port)
+    end = time.time() + 10
+    while s.get("/closed/", "so-tu-phap").status_code == 503:
+        failed["closed"] += 1            # not reconnected yet
+        assert time.time() < end
+        time.sleep(0.05)
+    log = s.nginx.log()
+    for way, n in failed.items():
+        written = re.findall(r"ngsp: quota: redis [a-z ]+, failing %s"
+                             r"(?:; (\d+) more failed so since the last "
+                             r"such line)?," % way, log)
+        kept = re.findall(r"ngsp: quota: decided again; (\d+) more failed "
+                          r"%s since the last such line," % way, log)
+        assert written and len(kept) <= 1, log
+        assert sum(1 + int(c or 0) for c in written) + \
+            sum(int(c) for c in kept) == n, (way, written, kept)
+    assert "decided again" in log
+
+
 def test_script_flush(nginx_factory, redis_factory, ok_upstream, tmp_path):
     redis = redis_factory()
     s = fault_site(nginx_factory, redis, ok_upstream, tmp_path)
