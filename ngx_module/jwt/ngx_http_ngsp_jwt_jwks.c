@@ -566,11 +566,10 @@ ngx_http_ngsp_jwks_before(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    /* a result judged under the previous set is judged again */
-    if (ngx_http_ngsp_jwks_sync(mcf, r->connection->log) && ctx) {
-        ctx->conf = NULL;
-    }
-
+    /*
+     * A set another worker fetched is taken up by ngx_http_ngsp_jwt_eval,
+     * which also verifies again a token verified under an earlier set.
+     */
     return NGX_OK;
 }
 

@@ -29,8 +29,10 @@ typedef struct {
 
 static ngx_http_ngsp_jwt_worker_t  ngx_http_ngsp_jwt_worker;
 
-/* counts this worker's key set changes: a token verified under an
- * earlier set is verified again, even within one request */
+/*
+ * Counts this worker's key set changes: a token verified under an
+ * earlier set is verified again, even within one request.
+ */
 static ngx_uint_t  ngx_http_ngsp_jwt_keys_gen;
 
 

@@ -94,6 +94,7 @@ static ngx_int_t
 ngx_http_ngsp_quota_fail(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx,
     const char *why)
 {
+    u_char                          *p, tail[64];
     time_t                           now;
     ngx_uint_t                       way, quiet;
     ngx_http_ngsp_quota_loc_conf_t  *lcf;
@@ -115,21 +116,16 @@ ngx_http_ngsp_quota_fail(ngx_http_request_t *r, ngx_http_ngsp_quota_ctx_t *ctx,
     if (now == ngx_http_ngsp_quota_fail_logged[way]) {
         ngx_http_ngsp_quota_fail_quiet[way]++;
 
-    } else if (quiet == 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ngsp: quota: %s, failing %s%s", why,
-                      lcf->fail_open ? "open" : "closed",
-                      lcf->dry_run ? " (dry run: let through)" : "");
-
-        ngx_http_ngsp_quota_fail_logged[way] = now;
-
     } else {
+        p = quiet ? ngx_snprintf(tail, sizeof(tail), "; %ui more failed so "
+                                 "since the last such line", quiet)
+                  : tail;
+
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ngsp: quota: %s, failing %s%s; %ui more failed so "
-                      "since the last such line", why,
+                      "ngsp: quota: %s, failing %s%s%*s", why,
                       lcf->fail_open ? "open" : "closed",
                       lcf->dry_run ? " (dry run: let through)" : "",
-                      quiet);
+                      (size_t) (p - tail), tail);
 
         ngx_http_ngsp_quota_fail_logged[way] = now;
         ngx_http_ngsp_quota_fail_quiet[way] = 0;
@@ -184,11 +180,7 @@ ngx_http_ngsp_quota_decide(ngx_http_request_t *r,
 
     ctx->decided = 1;
 
-    if (ngx_http_ngsp_quota_fail_quiet[0] | ngx_http_ngsp_quota_fail_quiet[1]
-        | ngx_http_ngsp_quota_fail_quiet[2])
-    {
-        ngx_http_ngsp_quota_fail_flush(r);
-    }
+    ngx_http_ngsp_quota_fail_flush(r);
 
     if (ctx->decision.invalid) {
         ngx_http_ngsp_quota_ignored(r, ctx);

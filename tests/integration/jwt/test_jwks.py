@@ -422,10 +422,10 @@ def test_others_verify_while_a_fetch_hangs(nginx_factory, upstream, port):
     assert len([f for f in jwks_fetches(upstream)]) == 2
 
 
-def test_fetch_of_a_killed_worker_taken_over(nginx_factory, upstream,
-                                             port):
-    # the worker fetching dies (SIGKILL, as a crash): its lease is not
-    # waited out (60 s) but taken over by the next worker to need keys
+def fetch_hanging(nginx_factory, upstream, port):
+    """A site whose first fetch hangs at the stub, started by a request in
+    a thread (whose worker a test kills): the site, its issuer, the token,
+    the thread."""
     n, issuer = site(nginx_factory, upstream, port,
                      params="valid=1h stale=2h refresh_unknown=1s",
                      timeout="30s")
@@ -442,6 +442,14 @@ def test_fetch_of_a_killed_worker_taken_over(nginx_factory, upstream,
     t = threading.Thread(target=first)
     t.start()
     assert until(lambda: len(jwks_fetches(upstream)) == 1, timeout=3)
+    return n, issuer, tok, t
+
+
+def test_fetch_of_a_killed_worker_taken_over(nginx_factory, upstream,
+                                             port):
+    # the worker fetching dies (SIGKILL, as a crash): its lease is not
+    # waited out (60 s) but taken over by the next worker to need keys
+    n, issuer, tok, t = fetch_hanging(nginx_factory, upstream, port)
     before = n.worker_pids()
     n.expected.append(r"exited on signal 9")
     for pid in before:
@@ -479,22 +487,7 @@ def connected_to(pids, port):
 def test_fetch_of_a_killed_worker_taken_over_by_the_other(
         nginx_factory, upstream, port):
     # only the worker fetching dies: the one still running takes over
-    n, issuer = site(nginx_factory, upstream, port,
-                     params="valid=1h stale=2h refresh_unknown=1s",
-                     timeout="30s")
-    issuer.add("k1")
-    tok = issuer.token("k1")
-    issuer.mode = "hang"
-
-    def first():
-        try:
-            get(port, tok)
-        except requests.RequestException:
-            pass                    # its worker is killed under it
-
-    t = threading.Thread(target=first)
-    t.start()
-    assert until(lambda: len(jwks_fetches(upstream)) == 1, timeout=3)
+    n, issuer, tok, t = fetch_hanging(nginx_factory, upstream, port)
     pids = n.worker_pids()
     fetching = until(lambda: connected_to(pids, upstream.port), timeout=3)
     assert fetching in pids

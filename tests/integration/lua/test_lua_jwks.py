@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness import Reply
 from lua_site import lua_nginx
+from quota_site import poll
 
 
 def b64(n):
@@ -115,34 +116,37 @@ def asks(port, path, token, n):
     return texts, pids
 
 
-def until(fn, timeout=8.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if fn():
-            return True
-        time.sleep(0.2)
-    return fn()
+def fetched(nginx_factory, upstream, port, params, workers):
+    """The site, its issuer with key k1, a k1 token, the set fetched"""
+    n, issuer = site(nginx_factory, upstream, port, params, workers)
+    issuer.add("k1")
+    tok = issuer.token("k1")
+    poll(lambda: ask(port, "/gate", tok) == "ok", deadline=8)
+    return n, issuer, tok
+
+
+def rotate(issuer, port):
+    """k1 withdrawn upstream, k2 added; one request with k2's kid makes
+    the gateway fetch again.  A k2 token."""
+    del issuer.keys["k1"]
+    issuer.add("k2")
+    new = issuer.token("k2")
+    poll(lambda: ask(port, "/gate", new) == "ok", deadline=8)
+    return new
 
 
 def test_removed_key_refused_by_every_worker(nginx_factory, upstream,
                                               port):
-    n, issuer = site(nginx_factory, upstream, port,
-                     "valid=1h stale=1h refresh_unknown=1s", workers=2)
-    issuer.add("k1")
-    old = issuer.token("k1")
-    assert until(lambda: ask(port, "/gate", old) == "ok")
+    n, issuer, old = fetched(nginx_factory, upstream, port,
+                             "valid=1h stale=1h refresh_unknown=1s", 2)
+    pids = {str(p) for p in n.worker_pids()}
     # claims held and memoized in both workers (reuseport spreads these)
-    assert asks(port, "/lua", old, 20) == ({"so-k1"}, {str(p) for p in n.worker_pids()})
+    assert asks(port, "/lua", old, 20) == ({"so-k1"}, pids)
     assert asks(port, "/var", old, 20)[0] == {"ok"}
 
-    # k1 is withdrawn upstream; one request with the new kid refetches
-    del issuer.keys["k1"]
-    issuer.add("k2")
-    new = issuer.token("k2")
-    assert until(lambda: ask(port, "/gate", new) == "ok")
+    new = rotate(issuer, port)
 
     # every worker, whether or not it served that request, refuses k1
-    pids = {str(p) for p in n.worker_pids()}
     assert asks(port, "/lua", old, 20) == ({"unknown_key"}, pids)
     assert asks(port, "/var", old, 20) == ({"unknown_key"}, pids)
     assert asks(port, "/lua", new, 10)[0] == {"so-k2"}
@@ -150,11 +154,8 @@ def test_removed_key_refused_by_every_worker(nginx_factory, upstream,
 
 def test_set_past_stale_dropped_without_an_ngsp_jwt_location(
         nginx_factory, upstream, port):
-    n, issuer = site(nginx_factory, upstream, port,
-                     "valid=1s stale=3s refresh_unknown=1s", workers=1)
-    issuer.add("k1")
-    tok = issuer.token("k1")
-    assert until(lambda: ask(port, "/gate", tok) == "ok")
+    n, issuer, tok = fetched(nginx_factory, upstream, port,
+                             "valid=1s stale=3s refresh_unknown=1s", 1)
     issuer.fail = True
     assert ask(port, "/lua", tok) == "so-k1"
     assert ask(port, "/lua", tok) == "so-k1"
@@ -170,11 +171,8 @@ def test_verdict_not_kept_across_a_key_set_change(nginx_factory, upstream,
                                                    port):
     # a request judged ok, its key withdrawn while it waits, then an
     # internal redirect to a location with the same rules: judged again
-    n, issuer = site(nginx_factory, upstream, port,
-                     "valid=1h stale=1h refresh_unknown=1s", workers=1)
-    issuer.add("k1")
-    old = issuer.token("k1")
-    assert until(lambda: ask(port, "/gate", old) == "ok")
+    n, issuer, old = fetched(nginx_factory, upstream, port,
+                             "valid=1h stale=1h refresh_unknown=1s", 1)
     got = {}
 
     def slow():
@@ -185,10 +183,7 @@ def test_verdict_not_kept_across_a_key_set_change(nginx_factory, upstream,
     t = threading.Thread(target=slow)
     start = time.time()
     t.start()
-    del issuer.keys["k1"]
-    issuer.add("k2")
-    new = issuer.token("k2")
-    assert until(lambda: ask(port, "/gate", new) == "ok", timeout=3)
+    new = rotate(issuer, port)
     assert time.time() - start < 3.5      # the set changed while /a slept
     t.join()
     assert got["r"].status_code == 401
